@@ -1,0 +1,131 @@
+"""The tenancy config: ``[tool.rlsguard]`` in pyproject.toml, overridden by flags.
+
+Every key has a default, so a project without the table still gets a run. A key that
+is unknown, or a value of the wrong type, is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlsguard.errors import ConfigError
+
+PYPROJECT = "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A finding accepted on purpose, with the reason a reviewer agreed to."""
+
+    check: str
+    object: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path = field(default_factory=Path.cwd)
+    alembic_ini: str = "alembic.ini"
+    version_table: str = "alembic_version"
+    tenant_column: str = "tenant_id"
+    tenant_setting: str = "app.current_tenant_id"
+    app_role: str = "app_user"
+    admin_roles: tuple[str, ...] = ("uber_admin",)
+    schemas: tuple[str, ...] = ("public",)
+    global_tables: tuple[str, ...] = ()
+    allow: tuple[Allowance, ...] = ()
+
+    @property
+    def alembic_ini_path(self) -> Path:
+        return (self.project_root / self.alembic_ini).resolve()
+
+
+_STRING_KEYS = ("alembic_ini", "version_table", "tenant_column", "tenant_setting", "app_role")
+_LIST_KEYS = ("admin_roles", "schemas", "global_tables")
+KNOWN_KEYS = (*_STRING_KEYS, *_LIST_KEYS, "allow")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder, from ``start`` upwards, that holds a pyproject.toml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PYPROJECT).is_file():
+            return folder
+    return here
+
+
+def load_settings(project_root: Path, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read ``[tool.rlsguard]`` from ``project_root/pyproject.toml``, then apply the
+    overrides that are not None (flags the user actually gave)."""
+    pyproject = project_root / PYPROJECT
+    table: dict[str, Any] = {}
+    if pyproject.is_file():
+        try:
+            document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{pyproject} is not valid TOML: {error}") from None
+        table = dict(document.get("tool", {}).get("rlsguard", {}))
+    where = f"[tool.rlsguard] in {pyproject}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            table[key] = value
+            where = f"{where} (or a flag)"
+    return settings_from_table(table, project_root, where)
+
+
+def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str) -> Settings:
+    unknown = sorted(set(table) - set(KNOWN_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} in {where}; "
+            f"known keys: {', '.join(KNOWN_KEYS)}"
+        )
+    values: dict[str, Any] = {"project_root": project_root}
+    for key in _STRING_KEYS:
+        if key in table:
+            values[key] = _string(table[key], key, where)
+    for key in _LIST_KEYS:
+        if key in table:
+            values[key] = _strings(table[key], key, where)
+    if "allow" in table:
+        values["allow"] = _allowances(table["allow"], where)
+    return Settings(**values)
+
+
+def _string(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} in {where} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{key} in {where} must be a list of strings, got {value!r}")
+    return tuple(_string(item, key, where) for item in value)
+
+
+def _allowances(value: Any, where: str) -> tuple[Allowance, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"allow in {where} must be a list of {{check, object, reason}} tables")
+    fields = [item.name for item in dataclasses.fields(Allowance)]
+    allowances = []
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or sorted(item) != sorted(fields):
+            raise ConfigError(
+                f"allow entry {position} in {where} must have exactly the keys "
+                f"{', '.join(fields)}; got {item!r}"
+            )
+        allowances.append(
+            Allowance(
+                **{name: _string(item[name], f"allow[{position}].{name}", where) for name in fields}
+            )
+        )
+    return tuple(allowances)

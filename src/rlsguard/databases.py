@@ -1,0 +1,73 @@
+"""Databases a run creates on its server (empty ones, and clones of a migrated
+template), each dropped again when the run closes.
+
+Names carry the pid and a random token, so two runs against one server never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import NullPool
+
+from rlsguard.urls import with_database
+
+MAX_IDENTIFIER = 63
+
+
+class Databases:
+    def __init__(self, server_url: URL) -> None:
+        self.server_url = server_url
+        self.token = f"rlsguard_{os.getpid()}_{secrets.token_hex(3)}"
+        self._admin: Engine = create_engine(
+            server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self._created: list[str] = []
+        self._counter = 0
+
+    def name_for(self, label: str) -> str:
+        self._counter += 1
+        slug = re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_")
+        return f"{self.token}_{self._counter}_{slug}"[:MAX_IDENTIFIER]
+
+    def url(self, name: str) -> URL:
+        return with_database(self.server_url, name)
+
+    def create(self, label: str, template: str | None = None, name: str | None = None) -> str:
+        """Create a database (empty, from ``template0``, or a copy of ``template``) named
+        after ``label`` (or exactly ``name``); return its name."""
+        name = name or self.name_for(label)
+        self._execute(
+            f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template or 'template0')}"
+        )
+        self._created.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        self._execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        if name in self._created:
+            self._created.remove(name)
+
+    def close(self) -> None:
+        """Drop every database this run created, newest first."""
+        try:
+            for name in reversed(self._created):
+                self.drop(name)
+        finally:
+            self._admin.dispose()
+
+    @property
+    def created(self) -> tuple[str, ...]:
+        return tuple(self._created)
+
+    def _execute(self, statement: str) -> None:
+        with self._admin.connect() as connection:
+            connection.exec_driver_sql(statement)
+
+
+def quote_ident(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

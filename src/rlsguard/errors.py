@@ -1,0 +1,27 @@
+"""Errors rlsguard reports to a person: each message says what went wrong and how to fix it."""
+
+
+class RlsguardError(Exception):
+    """A failure to show as a message, without a traceback."""
+
+
+class ConfigError(RlsguardError):
+    """The ``[tool.rlsguard]`` table or a command-line flag is invalid."""
+
+
+class ProvisionError(RlsguardError):
+    """No PostgreSQL server could be provided or reached."""
+
+
+class BackendUnavailable(ProvisionError):
+    """One way of providing a server does not work on this machine; ``auto`` tries the next."""
+
+
+class MigrationError(RlsguardError):
+    """An Alembic revision failed to apply."""
+
+    def __init__(self, revision: str, direction: str, reason: str) -> None:
+        self.revision = revision
+        self.direction = direction
+        self.reason = reason
+        super().__init__(f"{direction} of revision {revision} failed: {reason}")

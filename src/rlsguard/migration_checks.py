@@ -1,0 +1,107 @@
+"""The migration checks: one head, a clean build from nothing, every revision walked
+up -> down -> up with the schema fingerprint compared at each turn, a downgrade to
+base that leaves nothing behind, and models that match the migrated DDL.
+
+Each check returns the problems it found, as lines a person can act on; an empty
+list means the check holds. A revision that fails to apply raises MigrationError.
+"""
+
+from __future__ import annotations
+
+from rlsguard.errors import MigrationError
+from rlsguard.migrate import BASE, HEAD
+from rlsguard.session import Run
+
+
+def head_problems(run: Run) -> list[str]:
+    heads = run.project.heads()
+    if len(heads) == 1:
+        return []
+    if not heads:
+        return [f"no revisions found under {run.project.script.dir}"]
+    return [
+        f"expected exactly one head, found {len(heads)}: {', '.join(sorted(heads))}; "
+        "merge them with `alembic merge heads`"
+    ]
+
+
+def upgrade_from_empty_problems(run: Run) -> list[str]:
+    """Upgrade a new, empty database to head; it must end at the head revision with the
+    same schema as the session's template (so the migrations are deterministic)."""
+    name = run.empty_database("upgrade_from_empty")
+    try:
+        url = run.url(name)
+        run.project.upgrade(url, HEAD)
+        problems = []
+        current = run.project.current(url)
+        if sorted(current) != sorted(run.project.heads()):
+            problems.append(f"after upgrade the database is at {current}, not at the head")
+        expected = run.fingerprint(run.template(HEAD))
+        problems += [
+            f"a second build from nothing differs: {line}"
+            for line in expected.differences(run.fingerprint(name))
+        ]
+        return problems
+    finally:
+        run.drop(name)
+
+
+def roundtrip_problems(run: Run, revision: str) -> list[str]:
+    """Starting just below ``revision``: up, down (the schema must be what it was), up
+    again (the schema must be what the first upgrade made)."""
+    project = run.project
+    previous = project.previous(revision)
+    name = run.empty_database(f"roundtrip_{revision}") if previous == BASE else run.clone(previous)
+    try:
+        url = run.url(name)
+        before = run.fingerprint(name)
+        project.upgrade(url, revision)
+        after_up = run.fingerprint(name)
+        project.step_down(url, revision)
+        problems = [
+            f"downgrade of {revision} did not restore the schema: {line}"
+            for line in before.differences(run.fingerprint(name))
+        ]
+        landed = project.current(url)
+        expected_version = () if previous == BASE else (previous,)
+        if previous != "-1" and landed != expected_version:
+            problems.append(
+                f"after downgrading {revision} the version table says {landed or '(empty)'}, "
+                f"expected {expected_version or '(empty)'}"
+            )
+        try:
+            project.upgrade(url, revision)
+        except MigrationError as error:
+            return [*problems, f"upgrading {revision} again failed: {error.reason}"]
+        problems += [
+            f"upgrading {revision} again built a different schema: {line}"
+            for line in after_up.differences(run.fingerprint(name))
+        ]
+        return problems
+    finally:
+        run.drop(name)
+
+
+def downgrade_to_base_problems(run: Run) -> list[str]:
+    """From head all the way down: nothing of the schema may remain, and the version
+    table (which Alembic keeps) must be empty."""
+    name = run.clone(HEAD, label="downgrade_to_base")
+    try:
+        url = run.url(name)
+        run.project.downgrade(url, BASE)
+        problems = [
+            f"after downgrade to base: {line}"
+            for line in run.empty_fingerprint().differences(run.fingerprint(name))
+        ]
+        remaining = run.project.current(url)
+        if remaining:
+            problems.append(f"after downgrade to base the version table still holds {remaining}")
+        return problems
+    finally:
+        run.drop(name)
+
+
+def model_problems(run: Run) -> list[str] | None:
+    """Autogenerate's differences between the models and the database at head; None
+    when the project's env.py declares no ``target_metadata``."""
+    return run.project.model_differences(run.url(run.working_database(HEAD)))

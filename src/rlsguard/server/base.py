@@ -1,0 +1,126 @@
+"""The one interface every way of providing a PostgreSQL server implements."""
+
+from __future__ import annotations
+
+import abc
+import time
+from types import TracebackType
+from typing import Self
+
+import psycopg2
+from sqlalchemy.engine import URL
+
+from rlsguard.errors import ProvisionError
+from rlsguard.urls import describe, psycopg2_params, redact
+
+MINIMUM_VERSION_NUM = 130000  # DROP DATABASE ... WITH (FORCE)
+
+
+class Server(abc.ABC):
+    """A PostgreSQL server rlsguard may create databases on.
+
+    ``url`` names a superuser (or a role allowed to CREATE DATABASE) and a maintenance
+    database. ``stop()`` is idempotent and releases everything ``start()`` made.
+    """
+
+    backend: str = ""
+
+    def __init__(self) -> None:
+        self._url: URL | None = None
+        self.server_version = ""
+        self.started_in = 0.0
+
+    @property
+    def url(self) -> URL:
+        if self._url is None:
+            raise RuntimeError(f"the {self.backend} server has not been started")
+        return self._url
+
+    @abc.abstractmethod
+    def _start(self) -> URL:
+        """Bring the server up and return the URL to reach it."""
+
+    @abc.abstractmethod
+    def _stop(self) -> None:
+        """Release whatever ``_start`` acquired. Must tolerate a half-finished start."""
+
+    @abc.abstractmethod
+    def where(self) -> str:
+        """How the server was provided, for reports: no password in it."""
+
+    def start(self) -> Self:
+        """Start the server; a server that is already started is returned as it is."""
+        if self._url is not None:
+            return self
+        began = time.perf_counter()
+        try:
+            self._url = self._start()
+            self.server_version, version_num = read_server_version(self._url)
+            if version_num < MINIMUM_VERSION_NUM:
+                raise ProvisionError(
+                    f"PostgreSQL {self.server_version} at {self.where()} is too old: "
+                    "rlsguard needs 13 or newer"
+                )
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in = time.perf_counter() - began
+        return self
+
+    def stop(self) -> None:
+        self._stop()
+        self._url = None
+
+    def describe(self) -> str:
+        version = f"PostgreSQL {self.server_version}, " if self.server_version else ""
+        return f"{version}{self.where()}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        shown = redact(self._url) if self._url is not None else "not started"
+        return f"<{type(self).__name__} {shown}>"
+
+
+def read_server_version(url: URL) -> tuple[str, int]:
+    connection = psycopg2.connect(connect_timeout=10, **psycopg2_params(url))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('server_version'), "
+                "current_setting('server_version_num')::int"
+            )
+            version, version_num = cursor.fetchone() or ("", 0)
+    finally:
+        connection.close()
+    return str(version), int(version_num)
+
+
+def try_connect(url: URL, timeout_seconds: int = 5) -> str | None:
+    """Connect once; return None on success or the server's reason for refusing."""
+    try:
+        connection = psycopg2.connect(connect_timeout=timeout_seconds, **psycopg2_params(url))
+    except psycopg2.Error as error:
+        return _first_line(str(error), url)
+    connection.close()
+    return None
+
+
+def _first_line(message: str, url: URL) -> str:
+    text = " ".join(line.strip() for line in message.strip().splitlines() if line.strip())
+    if url.password:
+        text = text.replace(url.password, "***")
+    return text or "connection refused"
+
+
+def unreachable_message(url: URL, reason: str) -> str:
+    return f"cannot connect to PostgreSQL as {describe(url)}: {reason}"

@@ -1,0 +1,141 @@
+"""Child processes that cannot outlive rlsguard, and signals that cannot cut a cleanup short."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    prctl: Callable[..., int] = libc.prctl
+    return prctl
+
+
+_prctl = _load_prctl()
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel sends SIGINT (a fast shutdown, for postgres) to the child
+    when the thread that started it dies, even by SIGKILL. Runs after ``user=`` has
+    switched the child's uid, which matters: a uid change clears the setting."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def terminate(process: subprocess.Popen[bytes], graceful: signal.Signals = signal.SIGINT) -> None:
+    """Ask politely, then firmly, then kill; always reap."""
+    if process.poll() is not None:
+        return
+    for sig, wait_seconds in ((graceful, 15.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
+        try:
+            process.wait(timeout=wait_seconds)
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while cleaning up, so a second Ctrl-C cannot leave a server
+    half-stopped; a signal that arrived meanwhile is re-raised afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def remember(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
+class SigtermAsInterrupt:
+    """While installed, SIGTERM raises KeyboardInterrupt in the main thread, so the same
+    ``finally`` blocks and fixture finalizers run as for Ctrl-C."""
+
+    def __init__(self) -> None:
+        self._installed = False
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, self._raise)
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if self._installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            self._installed = False
+
+    @staticmethod
+    def _raise(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+
+def wait_interruptibly(connection: Any) -> None:
+    """A psycopg2 wait callback: queries wait in select(), so a KeyboardInterrupt (Ctrl-C,
+    or SIGTERM through SigtermAsInterrupt) cancels the statement on the server and is
+    then raised, instead of waiting for the statement to finish. Unlike
+    ``psycopg2.extras.wait_select``, it does not turn the interrupt into a query error."""
+    import psycopg2
+    from psycopg2 import extensions
+
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            state = connection.poll()
+            if state == extensions.POLL_OK:
+                break
+            if state == extensions.POLL_READ:
+                select.select([connection.fileno()], [], [])
+            elif state == extensions.POLL_WRITE:
+                select.select([], [connection.fileno()], [])
+            else:
+                raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        except KeyboardInterrupt as interrupt:
+            interrupted = interrupted or interrupt
+            connection.cancel()
+        except psycopg2.Error:
+            if interrupted is not None:
+                raise interrupted from None
+            raise
+    if interrupted is not None:
+        raise interrupted

@@ -1,0 +1,179 @@
+"""What one test session (or one ``rlsguard check``) shares: the server, the databases
+created on it, the migration project and the migrated templates.
+
+Everything starts lazily, on first use, so a run that needs no database starts no
+server. ``close()`` drops every database the run created and stops the server if the
+run started it; it is idempotent and also runs at interpreter exit as a backstop.
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.engine import URL
+
+from rlsguard.config import Settings
+from rlsguard.databases import Databases
+from rlsguard.errors import RlsguardError
+from rlsguard.fingerprint import Fingerprint, read_fingerprint
+from rlsguard.migrate import BASE, HEAD, MigrationProject
+from rlsguard.server import Server, ServerRequest, provision
+
+T = TypeVar("T")
+
+_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+@dataclass(eq=False)
+class Run:
+    settings: Settings
+    request: ServerRequest = field(default_factory=ServerRequest)
+    given_server: Server | None = None
+    revision: str = HEAD
+
+    def __post_init__(self) -> None:
+        self._server: Server | None = self.given_server
+        self._databases: Databases | None = None
+        self._project: MigrationProject | None = None
+        self._templates: dict[str, str] = {}
+        self._working: dict[str, str] = {}
+        self._failures: dict[str, RlsguardError] = {}
+        self._empty_fingerprint: Fingerprint | None = None
+        _open_runs.add(self)
+
+    # -- lazily started parts ---------------------------------------------------------------
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = self._remember("server", lambda: provision(self.request))
+        return self._server
+
+    @property
+    def databases(self) -> Databases:
+        if self._databases is None:
+            self._databases = Databases(self.server.url)
+        return self._databases
+
+    @property
+    def project(self) -> MigrationProject:
+        if self._project is None:
+            self._project = self._remember(
+                "project",
+                lambda: MigrationProject(
+                    self.settings.alembic_ini_path, self.settings.version_table
+                ),
+            )
+        return self._project
+
+    @property
+    def server_started(self) -> bool:
+        return self._server is not None
+
+    def failure(self, part: str) -> RlsguardError | None:
+        return self._failures.get(part)
+
+    def _remember(self, part: str, make: Callable[[], T]) -> T:
+        """Build a part once; if it fails, fail the same way on every later call
+        instead of trying again (and waiting again) for every test."""
+        if part in self._failures:
+            raise self._failures[part]
+        try:
+            return make()
+        except RlsguardError as error:
+            self._failures[part] = error
+            raise
+
+    # -- databases ---------------------------------------------------------------------------
+
+    def url(self, name: str) -> URL:
+        return self.databases.url(name)
+
+    def resolve(self, revision: str) -> str:
+        """A revision id for ``revision`` ("head" becomes the head's id)."""
+        if revision == HEAD:
+            heads = self.project.heads()
+            return heads[0] if len(heads) == 1 else "heads"
+        return self.project.resolve(revision)
+
+    def template(self, revision: str = HEAD) -> str:
+        """A database migrated to ``revision`` that is only ever copied, never connected to
+        by tests. Built from the previous revision's template when that one exists."""
+        revision = self.resolve(revision)
+        if revision not in self._templates:
+            source = None
+            if revision not in (BASE, "heads"):
+                source = self._templates.get(self.project.previous(revision))
+            self._templates[revision] = self._remember(
+                f"template:{revision}", lambda: self._build_template(revision, source)
+            )
+        return self._templates[revision]
+
+    def _build_template(self, revision: str, source: str | None) -> str:
+        name = self.databases.create(f"tpl_{revision}", template=source)
+        if revision != BASE:
+            self.project.upgrade(self.url(name), revision)
+        return name
+
+    def clone(self, revision: str = HEAD, label: str = "clone") -> str:
+        """A fresh copy of the migrated template, for a test that must commit."""
+        return self.databases.create(label, template=self.template(revision))
+
+    def empty_database(self, label: str = "empty") -> str:
+        return self.databases.create(label)
+
+    def working_database(self, revision: str = HEAD) -> str:
+        """The session's shared copy at ``revision``; tests use it inside rolled-back
+        transactions."""
+        revision = self.resolve(revision)
+        if revision not in self._working:
+            self._working[revision] = self.clone(revision, label=f"work_{revision}")
+        return self._working[revision]
+
+    def rebuild_working_database(self, revision: str = HEAD) -> None:
+        """After a test committed into the shared copy: replace it with a fresh one of the
+        same name, so engines on it stay valid."""
+        revision = self.resolve(revision)
+        name = self._working.get(revision)
+        if name is not None:
+            self.drop(name)
+            self.databases.create(name, template=self.template(revision), name=name)
+
+    def drop(self, name: str) -> None:
+        self.databases.drop(name)
+
+    def fingerprint(self, name: str) -> Fingerprint:
+        with self.project.connect(self.url(name)) as connection:
+            return read_fingerprint(connection, (self.settings.version_table,))
+
+    def empty_fingerprint(self) -> Fingerprint:
+        if self._empty_fingerprint is None:
+            name = self.empty_database("fingerprint_of_nothing")
+            try:
+                self._empty_fingerprint = self.fingerprint(name)
+            finally:
+                self.drop(name)
+        return self._empty_fingerprint
+
+    # -- end ------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            if self._databases is not None:
+                self._databases.close()
+                self._databases = None
+        finally:
+            server, self._server = self._server, None
+            if server is not None and self.given_server is None:
+                server.stop()
+            _open_runs.discard(self)
+
+
+@atexit.register
+def _close_open_runs() -> None:
+    for run in list(_open_runs):
+        run.close()

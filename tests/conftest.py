@@ -1,0 +1,147 @@
+"""Helpers for rlsguard's own tests: copies of the project with deliberately broken
+migrations, Runs that share the session's server, and subprocess runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+
+from rlsguard.config import load_settings
+from rlsguard.server import Server
+from rlsguard.session import Run
+
+PROJECT = Path(__file__).resolve().parents[1]
+VERSIONS = "migrations/versions"
+REVISIONS = (
+    "001_initial_schema",
+    "002_enable_rls",
+    "003_add_templates_table",
+    "004_add_tenant_configs_table",
+)
+
+Mutation = Callable[[str], str]
+
+
+def replace_once(old: str, new: str) -> Mutation:
+    """A mutation that fails loudly if the text it should change is not there."""
+
+    def mutate(source: str) -> str:
+        assert source.count(old) == 1, f"expected exactly one {old!r} to replace"
+        return source.replace(old, new)
+
+    return mutate
+
+
+def copy_project(destination: Path, mutations: dict[str, Mutation] | None = None) -> Path:
+    """The project's alembic.ini, migrations and [tool.rlsguard] in ``destination``,
+    with each ``revision file name -> mutation`` applied."""
+    shutil.copytree(
+        PROJECT / "migrations",
+        destination / "migrations",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(PROJECT / "alembic.ini", destination / "alembic.ini")
+    shutil.copy(PROJECT / "pyproject.toml", destination / "pyproject.toml")
+    for revision, mutate in (mutations or {}).items():
+        path = destination / VERSIONS / f"{revision}.py"
+        path.write_text(mutate(path.read_text()))
+    return destination
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Callable[..., Path]:
+    def make(mutations: dict[str, Mutation] | None = None) -> Path:
+        return copy_project(tmp_path / "project", mutations)
+
+    return make
+
+
+@pytest.fixture
+def run_for(rlsguard_server: Server) -> Iterator[Callable[[Path], Run]]:
+    """A Run over another project folder that shares the session's server."""
+    runs: list[Run] = []
+
+    def make(project_root: Path) -> Run:
+        runs.append(Run(settings=load_settings(project_root), given_server=rlsguard_server))
+        return runs[-1]
+
+    yield make
+    for run in runs:
+        run.close()
+
+
+def query(url: URL, sql: str, **parameters: object) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), parameters)]
+    finally:
+        engine.dispose()
+
+
+def execute(url: URL, sql: str, **parameters: object) -> None:
+    """Run a statement that returns no rows, and commit it."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(sql), parameters)
+    finally:
+        engine.dispose()
+
+
+def rlsguard_databases(server_url: URL) -> list[str]:
+    return [
+        str(row[0])
+        for row in query(
+            server_url, "SELECT datname FROM pg_database WHERE datname LIKE 'rlsguard\\_%'"
+        )
+    ]
+
+
+def run_python(
+    *arguments: str,
+    cwd: Path = PROJECT,
+    env: dict[str, str] | None = None,
+    timeout: float = 240,
+    inherit_env: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run the venv's Python (``-m pytest``, ``-m rlsguard.cli``, ``-c ...``) with our
+    environment plus ``env`` (or ``env`` alone when ``inherit_env`` is False)."""
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=cwd,
+        env={**(os.environ if inherit_env else {}), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def postgres_processes_of(pid: int) -> list[int]:
+    """Processes whose command line mentions a scratch folder made by ``pid``."""
+    marker = f"rlsguard-pg-{pid}-".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def scratch_folders_of(pid: int) -> list[Path]:
+    import tempfile
+
+    return list(Path(tempfile.gettempdir()).glob(f"rlsguard-pg-{pid}-*"))

@@ -1,0 +1,167 @@
+"""``rlsguard check``, the main job: exit 0 when every check holds, 1 when one fails,
+2 when the run could not happen; the server is stopped on every way out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rlsguard import __version__
+from rlsguard.server import Server
+from tests.conftest import (
+    PROJECT,
+    postgres_processes_of,
+    replace_once,
+    run_python,
+    scratch_folders_of,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def rlsguard(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = run_python("-m", "rlsguard.cli", *arguments, cwd=cwd, env=env)
+    return result.returncode, result.stdout + result.stderr
+
+
+def rlsguard_leaving_nothing(*arguments: str, cwd: Path) -> tuple[int, str]:
+    """Run the command and check that no server process or folder of it outlives it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", *arguments],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = process.communicate(timeout=240)[0]
+    assert postgres_processes_of(process.pid) == [], output
+    assert scratch_folders_of(process.pid) == [], output
+    return process.returncode, output
+
+
+def dsn_of(server: Server) -> str:
+    return server.url.render_as_string(hide_password=False)
+
+
+def test_check_on_the_shipped_project_passes_and_writes_the_report(
+    project_copy: Callable[..., Path],
+) -> None:
+    """The README's main job, on a copy of this project, with a server of its own."""
+    copy = project_copy()
+    code, output = rlsguard_leaving_nothing("check", cwd=copy)
+    assert code == 0, output
+    assert "rlsguard: PostgreSQL 1" in output
+    assert "suite.py::test_revision_roundtrip[004_add_tenant_configs_table] PASSED" in output
+    assert "rlsguard: every check holds" in output
+    report = copy / "reports" / "rlsguard-report.html"
+    html = report.read_text()
+    assert "test_downgrade_to_base_leaves_nothing" in html
+    assert "PostgreSQL server" in html
+
+
+def test_a_broken_downgrade_fails_the_check(
+    project_copy: Callable[..., Path], rlsguard_server: Server, tmp_path: Path
+) -> None:
+    copy = project_copy(
+        {
+            "004_add_tenant_configs_table": replace_once(
+                '    op.drop_table("tenant_configs")', "    pass"
+            )
+        }
+    )
+    report = tmp_path / "out" / "report.html"
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(report), "-q", cwd=copy
+    )
+    assert code == 1, output
+    assert "FAILED suite.py::test_revision_roundtrip[004_add_tenant_configs_table]" in output
+    assert "left behind: table public.tenant_configs" in output
+    assert "rlsguard: checks FAILED" in output
+    assert report.is_file()
+
+
+def test_a_failing_migration_names_the_revision_and_stops_the_server(
+    project_copy: Callable[..., Path],
+) -> None:
+    copy = project_copy(
+        {"002_enable_rls": replace_once("ON {table} TO postgres", "ON {table} TO no_such_role")}
+    )
+    code, output = rlsguard_leaving_nothing("check", "-q", cwd=copy)
+    assert code == 1, output
+    assert (
+        'upgrade of revision 002_enable_rls failed: role "no_such_role" does not exist [SQLSTATE 42704]'
+        in output
+    )
+    assert "SQL: CREATE POLICY uber_admin_bypass_users ON users TO no_such_role" in output
+    assert "Traceback" not in output
+
+
+NO_SERVER = textwrap.dedent(
+    """
+    import sys
+    from rlsguard.server import local, embedded, docker
+    local.SYSTEM_BINDIR_GLOBS = ()
+    embedded.PACKAGE = "no_such_embedded_package"
+    docker.SOCKET_CANDIDATES = ()
+    from rlsguard.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_no_server_anywhere_exits_2_with_the_fixes_and_no_traceback(
+    project_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    copy = project_copy()
+    result = run_python(
+        "-c", NO_SERVER, "check",
+        cwd=copy,
+        env={"PATH": str(tmp_path), "DOCKER_HOST": "", "RLSGUARD_DATABASE_URL": "", "PG_BINDIR": ""},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "rlsguard found no PostgreSQL server to test against." in result.stderr
+    for fix in ("--dsn", "Docker", "apt-get install postgresql", "rlsguard[embedded]"):
+        assert fix in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unreachable_dsn_exits_2_and_hides_the_password(project_copy: Callable[..., Path]) -> None:
+    code, output = rlsguard(
+        "check", "--dsn", "postgresql://dave:t0ps3cret@127.0.0.1:1/db", cwd=project_copy()
+    )
+    assert code == 2, output
+    assert "cannot connect to PostgreSQL as dave@127.0.0.1:1/db" in output
+    assert "t0ps3cret" not in output
+    assert "Traceback" not in output
+
+
+def test_bad_input_exits_2(project_copy: Callable[..., Path], tmp_path: Path) -> None:
+    code, output = rlsguard("check", "--backend", "podman", cwd=tmp_path)
+    assert code == 2
+    assert "invalid choice: 'podman'" in output
+    code, output = rlsguard("check", "--project", str(tmp_path / "missing"), cwd=tmp_path)
+    assert code == 2
+    assert "no project folder at" in output
+    code, output = rlsguard("check", "--project", str(tmp_path), cwd=tmp_path)
+    assert code == 2
+    assert f"no Alembic config at {tmp_path / 'alembic.ini'}" in output
+    copy = project_copy()
+    with (copy / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("\n[tool.rlsguard.extra]\nx = 1\n")
+    code, output = rlsguard("check", "--project", str(copy), cwd=tmp_path)
+    assert code == 2
+    assert "unknown key 'extra' in [tool.rlsguard]" in output
+    (copy / "pyproject.toml").write_text((PROJECT / "pyproject.toml").read_text())
+    code, output = rlsguard("check", "--revision", "999_nope", "--project", str(copy), cwd=tmp_path)
+    assert code == 2
+    assert "unknown revision '999_nope'; known: 001_initial_schema, 002_enable_rls" in output
+
+
+def test_version(tmp_path: Path) -> None:
+    code, output = rlsguard("--version", cwd=tmp_path)
+    assert (code, output.strip()) == (0, f"rlsguard {__version__}")

@@ -1,0 +1,87 @@
+"""[tool.rlsguard]: defaults, overrides, and clear errors for what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlsguard.config import Allowance, Settings, find_project_root, load_settings
+from rlsguard.errors import ConfigError
+from tests.conftest import PROJECT
+
+
+def write(folder: Path, table: str) -> Path:
+    (folder / "pyproject.toml").write_text(f"[project]\nname = 'x'\n\n[tool.rlsguard]\n{table}\n")
+    return folder
+
+
+def test_defaults_without_a_table(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    assert settings == Settings(project_root=tmp_path)
+    assert (settings.tenant_column, settings.tenant_setting, settings.app_role) == (
+        "tenant_id",
+        "app.current_tenant_id",
+        "app_user",
+    )
+    assert (settings.admin_roles, settings.schemas) == (("uber_admin",), ("public",))
+
+
+def test_this_repository_names_its_alembic_ini() -> None:
+    settings = load_settings(PROJECT)
+    assert settings.alembic_ini_path == PROJECT / "alembic.ini"
+    assert settings.global_tables == ("public.templates",)
+
+
+def test_values_and_overrides(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        'tenant_column = "org_id"\nadmin_roles = ["ops", "support"]\nschemas = "app"\n'
+        'allow = [{check = "RG101", object = "public.t", reason = "read-only lookup"}]',
+    )
+    settings = load_settings(tmp_path, {"tenant_setting": "app.org", "app_role": None})
+    assert settings.tenant_column == "org_id"
+    assert settings.tenant_setting == "app.org"
+    assert settings.app_role == "app_user"
+    assert settings.admin_roles == ("ops", "support")
+    assert settings.schemas == ("app",)
+    assert settings.allow == (Allowance("RG101", "public.t", "read-only lookup"),)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'tenant_colum = "x"',
+            "unknown key 'tenant_colum' in \\[tool.rlsguard\\] in .*known keys: alembic_ini",
+        ),
+        ("app_role = 3", "app_role in .* must be a non-empty string, got 3"),
+        ('app_role = "  "', "app_role in .* must be a non-empty string"),
+        ("admin_roles = 5", "admin_roles in .* must be a list of strings, got 5"),
+        (
+            'allow = [{check = "RG101", object = "public.t"}]',
+            "allow entry 1 .* must have exactly the keys check, object, reason",
+        ),
+        (
+            'allow = [{check = "RG101", object = "public.t", reason = ""}]',
+            "allow\\[1\\].reason .* must be a non-empty string",
+        ),
+        ('allow = "everything"', "allow in .* must be a list"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, table: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, table))
+
+
+def test_broken_toml(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.rlsguard\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(tmp_path)
+
+
+def test_project_root_is_the_nearest_pyproject(tmp_path: Path) -> None:
+    write(tmp_path, "")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_project_root(nested) == tmp_path

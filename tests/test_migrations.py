@@ -1,0 +1,3 @@
+"""rlsguard's generic migration checks, run against the platform's migrations."""
+
+from rlsguard.suite import *  # noqa: F403

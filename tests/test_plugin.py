@@ -1,0 +1,220 @@
+"""The pytest plugin seen from a user's test suite: inner pytest sessions in
+subprocesses, with their own test files, against the outer session's server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rlsguard.server import Server
+from tests.conftest import PROJECT, rlsguard_databases, run_python
+
+pytestmark = pytest.mark.slow
+
+
+def write_suite(folder: Path, tests: str, rlsguard_table: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "{PROJECT / "alembic.ini"}"\n{rlsguard_table}'
+    )
+    (folder / "test_inner.py").write_text(textwrap.dedent(tests))
+    return folder
+
+
+def inner_command(folder: Path, *options: str) -> list[str]:
+    return [
+        "-m", "pytest", str(folder / "test_inner.py"),
+        "--rootdir", str(folder), "-c", str(folder / "pyproject.toml"),
+        "-p", "no:cacheprovider", "-q", "-rA", "-W", "error::rlsguard.plugin.RlsguardWarning",
+        *options,
+    ]  # fmt: skip
+
+
+def dsn_of(server: Server) -> str:
+    return server.url.render_as_string(hide_password=False)
+
+
+COUNT_TENANTS = 'rlsguard_connection.execute(text("SELECT count(*) FROM tenants")).scalar()'
+INSERT_TENANT = "INSERT INTO tenants (name, domain) VALUES ('Acme', 'acme.example')"
+
+
+def test_each_test_gets_a_rolled_back_transaction(tmp_path: Path, rlsguard_server: Server) -> None:
+    folder = write_suite(
+        tmp_path,
+        f"""
+        from sqlalchemy import text
+
+        def test_writes(rlsguard_connection):
+            rlsguard_connection.execute(text("{INSERT_TENANT}"))
+            assert {COUNT_TENANTS} == 1
+
+        def test_sees_nothing_of_it(rlsguard_connection):
+            assert {COUNT_TENANTS} == 0
+        """,
+    )
+    result = run_python(*inner_command(folder, "--rlsguard-dsn", dsn_of(rlsguard_server)))
+    assert result.returncode == 0, result.stdout
+    assert "2 passed" in result.stdout
+
+
+def test_a_test_that_commits_is_warned_and_the_next_one_starts_clean(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    folder = write_suite(
+        tmp_path,
+        f"""
+        import warnings
+        from sqlalchemy import text
+
+        def test_commits(rlsguard_connection):
+            rlsguard_connection.execute(text("{INSERT_TENANT}"))
+            rlsguard_connection.commit()
+
+        def test_sees_nothing_of_it(rlsguard_connection):
+            assert {COUNT_TENANTS} == 0
+        """,
+    )
+    result = run_python(
+        *inner_command(
+            folder,
+            "--rlsguard-dsn",
+            dsn_of(rlsguard_server),
+            "-W",
+            "default::rlsguard.plugin.RlsguardWarning",
+        )
+    )
+    assert result.returncode == 0, result.stdout
+    assert "test_inner.py::test_commits committed on rlsguard_connection" in result.stdout
+    assert "Use rlsguard_clone for a test that must commit" in result.stdout
+
+
+def test_clones_for_committing_tests_and_nothing_left_on_the_server(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    folder = write_suite(
+        tmp_path,
+        f"""
+        from sqlalchemy import create_engine, text
+
+        def count(url):
+            engine = create_engine(url)
+            with engine.connect() as connection:
+                found = connection.execute(text("SELECT count(*) FROM tenants")).scalar()
+            engine.dispose()
+            return found
+
+        def test_commits_into_a_clone(rlsguard_clone):
+            engine = create_engine(rlsguard_clone)
+            with engine.begin() as connection:
+                connection.execute(text("{INSERT_TENANT}"))
+            engine.dispose()
+            assert count(rlsguard_clone) == 1
+
+        def test_the_next_clone_is_fresh(rlsguard_clone, rlsguard_empty_database):
+            assert count(rlsguard_clone) == 0
+            empty = rlsguard_empty_database()
+            engine = create_engine(empty)
+            with engine.connect() as connection:
+                assert connection.execute(text("SELECT count(*) FROM pg_class WHERE relname = 'tenants'")).scalar() == 0
+            engine.dispose()
+        """,
+    )
+    before = set(rlsguard_databases(rlsguard_server.url))
+    result = run_python(*inner_command(folder, "--rlsguard-dsn", dsn_of(rlsguard_server)))
+    assert result.returncode == 0, result.stdout
+    assert set(rlsguard_databases(rlsguard_server.url)) == before
+
+
+def test_a_chosen_revision(tmp_path: Path, rlsguard_server: Server) -> None:
+    folder = write_suite(
+        tmp_path,
+        """
+        from sqlalchemy import text
+
+        def test_version(rlsguard_connection, rlsguard_run):
+            assert rlsguard_connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "002_enable_rls"
+            assert rlsguard_run.revision == "002_enable_rls"
+        """,
+    )
+    result = run_python(
+        *inner_command(
+            folder,
+            "--rlsguard-dsn",
+            dsn_of(rlsguard_server),
+            "--rlsguard-revision",
+            "002_enable_rls",
+        )
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_no_server_fails_the_database_tests_with_one_clear_message(tmp_path: Path) -> None:
+    folder = write_suite(
+        tmp_path,
+        """
+        def test_needs_a_database(rlsguard_connection):
+            pass
+
+        def test_also_needs_one(rlsguard_server):
+            pass
+
+        def test_needs_none():
+            pass
+        """,
+    )
+    result = run_python(
+        *inner_command(folder, "--rlsguard-dsn", "postgresql://carol:pa55word@127.0.0.1:1/nowhere")
+    )
+    assert result.returncode == 1, result.stdout
+    assert "1 passed, 2 errors" in result.stdout
+    assert "cannot connect to PostgreSQL as carol@127.0.0.1:1/nowhere" in result.stdout
+    assert "pa55word" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout
+
+
+def test_an_unknown_config_key_stops_the_run(tmp_path: Path) -> None:
+    folder = write_suite(tmp_path, "def test_x():\n    pass\n", 'tenant_colum = "org_id"\n')
+    result = run_python(*inner_command(folder))
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "unknown key 'tenant_colum' in [tool.rlsguard]" in result.stderr
+    assert "known keys: alembic_ini, version_table, tenant_column" in result.stderr
+
+
+CONCURRENT = """
+from sqlalchemy import text
+
+def test_write_and_count(rlsguard_connection, rlsguard_clone):
+    rlsguard_connection.execute(text("INSERT INTO tenants (name, domain) VALUES ('Acme', 'acme.example')"))
+    assert rlsguard_connection.execute(text("SELECT count(*) FROM tenants")).scalar() == 1
+"""
+
+
+@pytest.mark.parametrize("backend", ["dsn", "local"])
+def test_two_sessions_at_once_do_not_collide(
+    tmp_path: Path, rlsguard_server: Server, backend: str
+) -> None:
+    options = (
+        ["--rlsguard-dsn", dsn_of(rlsguard_server)]
+        if backend == "dsn"
+        else ["--rlsguard-backend", "local"]
+    )
+    sessions = []
+    for number in (1, 2):
+        folder = write_suite(tmp_path / f"session{number}", CONCURRENT)
+        sessions.append(
+            subprocess.Popen(
+                [sys.executable, *inner_command(folder, *options)],
+                cwd=folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [session.communicate(timeout=240)[0] for session in sessions]
+    for session, output in zip(sessions, outputs, strict=True):
+        assert session.returncode == 0, output
+        assert "1 passed" in output

@@ -1,0 +1,46 @@
+"""The README's two commands are real: .ci/run runs the test command verbatim, and
+the documented options exist."""
+
+from __future__ import annotations
+
+import re
+
+from rlsguard.cli import build_parser
+from tests.conftest import PROJECT
+
+README = (PROJECT / "README.md").read_text()
+
+
+def command_after(marker: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\n```sh\n(.+)\n```", README)
+    assert match, f"no command after <!-- {marker} --> in README.md"
+    return match.group(1)
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    ci = (PROJECT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == command_after("test-command")
+
+
+def test_the_main_command_installs_and_runs_rlsguard_check() -> None:
+    main = command_after("main-command")
+    assert "pip install" in main
+    assert main.endswith(".venv/bin/rlsguard check")
+
+
+def test_documented_check_options_exist() -> None:
+    usage = re.search(r"```\nrlsguard check (.+?)```", README, flags=re.DOTALL)
+    assert usage
+    documented = set(re.findall(r"--[a-z-]+", usage.group(1)))
+    check = build_parser()._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
+    known = {option for action in check._actions for option in action.option_strings}
+    assert documented <= known
+    assert documented == {option for option in known if option.startswith("--") and option != "--help"}
+
+
+def test_documented_fixtures_exist() -> None:
+    from rlsguard import plugin
+
+    documented = set(re.findall(r"\| `(rlsguard_[a-z_]+)` \|", README))
+    assert documented
+    assert all(callable(getattr(plugin, name, None)) for name in documented)

@@ -41,6 +41,15 @@ def server(system_binaries: Binaries) -> Iterator[LocalServer]:
         yield started
 
 
+@pytest.fixture
+def private_tmp() -> Iterator[Path]:
+    """A temporary folder of its own that the server's OS user may enter."""
+    folder = Path(tempfile.mkdtemp(prefix="rlsguard-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _owner_of(pid: int) -> str:
     return pwd.getpwuid(Path(f"/proc/{pid}").stat().st_uid).pw_name
 
@@ -177,7 +186,7 @@ def test_binaries_the_server_user_cannot_reach_are_copied_for_the_run(tmp_path: 
 
 
 def test_killed_owner_takes_the_server_down_and_the_next_run_sweeps(
-    system_binaries: Binaries,
+    system_binaries: Binaries, private_tmp: Path
 ) -> None:
     script = (
         "import sys, time\n"
@@ -186,7 +195,12 @@ def test_killed_owner_takes_the_server_down_and_the_next_run_sweeps(
         "print(server.process.pid, server.scratch, flush=True)\n"
         "time.sleep(120)\n"
     )
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(private_tmp)},  # no other run sweeps it first
+    )
     assert owner.stdout is not None
     postmaster_pid, scratch = owner.stdout.readline().split()
     owner.send_signal(signal.SIGKILL)
@@ -196,5 +210,6 @@ def test_killed_owner_takes_the_server_down_and_the_next_run_sweeps(
         time.sleep(0.05)
     assert not pid_alive(int(postmaster_pid)), "the server outlived the process that started it"
     assert Path(scratch).exists()  # SIGKILL gives no chance to clean up ...
-    assert Path(scratch) in sweep_stale()  # ... so the next run does
+    assert Path(scratch).parent == private_tmp
+    assert sweep_stale(private_tmp) == [Path(scratch)]  # ... so the next run does
     assert not Path(scratch).exists()

@@ -9,8 +9,13 @@ list means the check holds. A revision that fails to apply raises MigrationError
 from __future__ import annotations
 
 from rlsguard.errors import MigrationError
+from rlsguard.fingerprint import Fingerprint
 from rlsguard.migrate import BASE, HEAD
 from rlsguard.session import Run
+
+
+def _differences(what: str, expected: Fingerprint, found: Fingerprint) -> list[str]:
+    return [f"{what}: {line}" for line in expected.differences(found)]
 
 
 def head_problems(run: Run) -> list[str]:
@@ -28,8 +33,7 @@ def head_problems(run: Run) -> list[str]:
 def upgrade_from_empty_problems(run: Run) -> list[str]:
     """Upgrade a new, empty database to head; it must end at the head revision with the
     same schema as the session's template (so the migrations are deterministic)."""
-    name = run.empty_database("upgrade_from_empty")
-    try:
+    with run.disposable(run.empty_database("upgrade_from_empty")) as name:
         url = run.url(name)
         run.project.upgrade(url, HEAD)
         problems = []
@@ -37,13 +41,9 @@ def upgrade_from_empty_problems(run: Run) -> list[str]:
         if sorted(current) != sorted(run.project.heads()):
             problems.append(f"after upgrade the database is at {current}, not at the head")
         expected = run.fingerprint(run.template(HEAD))
-        problems += [
-            f"a second build from nothing differs: {line}"
-            for line in expected.differences(run.fingerprint(name))
-        ]
-        return problems
-    finally:
-        run.drop(name)
+        return problems + _differences(
+            "a second build from nothing differs", expected, run.fingerprint(name)
+        )
 
 
 def roundtrip_problems(run: Run, revision: str) -> list[str]:
@@ -51,17 +51,16 @@ def roundtrip_problems(run: Run, revision: str) -> list[str]:
     again (the schema must be what the first upgrade made)."""
     project = run.project
     previous = project.previous(revision)
-    name = run.empty_database(f"roundtrip_{revision}") if previous == BASE else run.clone(previous)
-    try:
+    start = run.empty_database(f"roundtrip_{revision}") if previous == BASE else run.clone(previous)
+    with run.disposable(start) as name:
         url = run.url(name)
         before = run.fingerprint(name)
         project.upgrade(url, revision)
         after_up = run.fingerprint(name)
         project.step_down(url, revision)
-        problems = [
-            f"downgrade of {revision} did not restore the schema: {line}"
-            for line in before.differences(run.fingerprint(name))
-        ]
+        problems = _differences(
+            f"downgrade of {revision} did not restore the schema", before, run.fingerprint(name)
+        )
         landed = project.current(url)
         expected_version = () if previous == BASE else (previous,)
         if previous != "-1" and landed != expected_version:
@@ -73,32 +72,24 @@ def roundtrip_problems(run: Run, revision: str) -> list[str]:
             project.upgrade(url, revision)
         except MigrationError as error:
             return [*problems, f"upgrading {revision} again failed: {error.reason}"]
-        problems += [
-            f"upgrading {revision} again built a different schema: {line}"
-            for line in after_up.differences(run.fingerprint(name))
-        ]
-        return problems
-    finally:
-        run.drop(name)
+        return problems + _differences(
+            f"upgrading {revision} again built a different schema", after_up, run.fingerprint(name)
+        )
 
 
 def downgrade_to_base_problems(run: Run) -> list[str]:
     """From head all the way down: nothing of the schema may remain, and the version
     table (which Alembic keeps) must be empty."""
-    name = run.clone(HEAD, label="downgrade_to_base")
-    try:
+    with run.disposable(run.clone(HEAD, label="downgrade_to_base")) as name:
         url = run.url(name)
         run.project.downgrade(url, BASE)
-        problems = [
-            f"after downgrade to base: {line}"
-            for line in run.empty_fingerprint().differences(run.fingerprint(name))
-        ]
+        problems = _differences(
+            "after downgrade to base", run.empty_fingerprint(), run.fingerprint(name)
+        )
         remaining = run.project.current(url)
         if remaining:
             problems.append(f"after downgrade to base the version table still holds {remaining}")
         return problems
-    finally:
-        run.drop(name)
 
 
 def model_problems(run: Run) -> list[str] | None:

@@ -122,13 +122,11 @@ def _add_environment(config: pytest.Config, key: str, value: str) -> None:
         config.stash[metadata_key][key] = value
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is not None and run.server_started:
         _add_environment(session.config, "PostgreSQL server", run.server.describe())
-    if run is not None:
-        run.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -155,20 +153,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("rlsguard_revision", revisions, ids=revisions)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call() -> Generator[None, object, object]:
+def _fail_cleanly() -> Generator[None, object, object]:
+    """rlsguard's own errors fail a test (or its fixture) with their message alone."""
     try:
         return (yield)
     except RlsguardError as error:
         pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup() -> Generator[None, object, object]:
-    try:
-        return (yield)
-    except RlsguardError as error:
-        pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+pytest_pyfunc_call = pytest.hookimpl(wrapper=True)(_fail_cleanly)
+pytest_fixture_setup = pytest.hookimpl(wrapper=True)(_fail_cleanly)
 
 
 # -- fixtures ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -146,17 +147,22 @@ class Run:
     def drop(self, name: str) -> None:
         self.databases.drop(name)
 
+    @contextmanager
+    def disposable(self, name: str) -> Iterator[str]:
+        """Use a database this run created, and drop it afterwards whatever happens."""
+        try:
+            yield name
+        finally:
+            self.drop(name)
+
     def fingerprint(self, name: str) -> Fingerprint:
         with self.project.connect(self.url(name)) as connection:
             return read_fingerprint(connection, (self.settings.version_table,))
 
     def empty_fingerprint(self) -> Fingerprint:
         if self._empty_fingerprint is None:
-            name = self.empty_database("fingerprint_of_nothing")
-            try:
+            with self.disposable(self.empty_database("fingerprint_of_nothing")) as name:
                 self._empty_fingerprint = self.fingerprint(name)
-            finally:
-                self.drop(name)
         return self._empty_fingerprint
 
     # -- end ------------------------------------------------------------------------------------

@@ -48,19 +48,23 @@ def dsn_of(server: Server) -> str:
     return server.url.render_as_string(hide_password=False)
 
 
-def test_check_on_the_shipped_project_passes_and_writes_the_report(
+def test_check_on_the_shipped_project_reports_its_leaks(
     project_copy: Callable[..., Path],
 ) -> None:
-    """The README's main job, on a copy of this project, with a server of its own."""
+    """The README's main job, on a copy of this project, with a server of its own: the
+    migrations pass, the shipped schema's isolation findings fail the run."""
     copy = project_copy()
     code, output = rlsguard_leaving_nothing("check", cwd=copy)
-    assert code == 0, output
+    assert code == 1, output
     assert "rlsguard: PostgreSQL 1" in output
     assert "suite.py::test_revision_roundtrip[004_add_tenant_configs_table] PASSED" in output
-    assert "rlsguard: every check holds" in output
+    assert "suite.py::test_isolation::RG101 rls-enabled[public.tenant_configs] FAILED" in output
+    assert "suite.py::test_isolation::RG101 rls-enabled[public.documents] PASSED" in output
+    assert "rlsguard: checks FAILED" in output
     report = copy / "reports" / "rlsguard-report.html"
     html = report.read_text()
     assert "test_downgrade_to_base_leaves_nothing" in html
+    assert "RG201 app-not-superuser[postgres]" in html
     assert "PostgreSQL server" in html
 
 

@@ -31,7 +31,9 @@ def test_ci_loads_the_ci_profile() -> None:
 
 @pytest.mark.slow
 def test_dev_profile_on_request() -> None:
-    assert profile_of_a_run("--hypothesis-profile", "dev", ci=False).startswith("hypothesis profile 'dev'")
+    assert profile_of_a_run("--hypothesis-profile", "dev", ci=False).startswith(
+        "hypothesis profile 'dev'"
+    )
 
 
 def test_the_profiles_themselves() -> None:

@@ -28,14 +28,28 @@ def test_the_main_command_installs_and_runs_rlsguard_check() -> None:
     assert main.endswith(".venv/bin/rlsguard check")
 
 
-def test_documented_check_options_exist() -> None:
-    usage = re.search(r"```\nrlsguard check (.+?)```", README, flags=re.DOTALL)
-    assert usage
-    documented = set(re.findall(r"--[a-z-]+", usage.group(1)))
-    check = build_parser()._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
-    known = {option for action in check._actions for option in action.option_strings}
-    assert documented <= known
-    assert documented == {option for option in known if option.startswith("--") and option != "--help"}
+def documented_usages() -> dict[str, set[str]]:
+    """The flags the README's usage block shows, per subcommand."""
+    block = re.search(r"```\n(rlsguard check .+?)```", README, flags=re.DOTALL)
+    assert block
+    usages: dict[str, set[str]] = {}
+    command = ""
+    for line in block.group(1).splitlines():
+        if line.startswith("rlsguard "):
+            command = line.split()[1]
+            usages[command] = set()
+        usages[command] |= set(re.findall(r"--[a-z-]+", line))
+    return usages
+
+
+def test_documented_options_are_exactly_the_real_ones() -> None:
+    subcommands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    documented = documented_usages()
+    assert set(documented) == set(subcommands)
+    for name, parser in subcommands.items():
+        known = {option for action in parser._actions for option in action.option_strings}
+        real = {option for option in known if option.startswith("--") and option != "--help"}
+        assert documented[name] == real, name
 
 
 def test_documented_fixtures_exist() -> None:

@@ -1,43 +1,71 @@
-"""The ``rlsguard`` command.
+"""The ``rlsguard`` command: ``check`` (the main job), ``scan`` (analyze an existing
+database, read-only), ``checks`` (list them) and ``explain ID`` (one check's doc).
 
-``rlsguard check``: start (or reach) a PostgreSQL server, migrate to head, run every
-check rlsguard has, write the HTML report. Exit 0 when every check holds, 1 when one
-fails, 2 when the run itself could not happen. The server is stopped on every way out.
+Exit status: 0 nothing failed, 1 a check failed, 2 the run could not happen.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import psycopg2.extensions
-import pytest
+from rich.console import Console
 
-import rlsguard.suite
 from rlsguard import __version__
-from rlsguard.config import find_project_root, load_settings
-from rlsguard.errors import RlsguardError
-from rlsguard.migrate import MigrationProject
-from rlsguard.plugin import ProvidedServer
-from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, provision, request_from
-from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
+from rlsguard.analyzer import scan
+from rlsguard.check_command import DEFAULT_REPORT, EXIT_FAILED, EXIT_OK, EXIT_UNABLE, run_check
+from rlsguard.checks import REGISTRY, all_checks
+from rlsguard.config import OVERRIDES, find_project_root, load_settings
+from rlsguard.databases import connected
+from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.report.console import explain, print_analysis, print_checks
+from rlsguard.report.document import scan_document
+from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+from rlsguard.server.external import ExternalServer
+from rlsguard.urls import parse_dsn
 
-DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
-EXIT_OK, EXIT_FAILED, EXIT_UNABLE = 0, 1, 2
+
+def _add_tenancy_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tenancy config (overrides [tool.rlsguard])")
+    for override in OVERRIDES:
+        group.add_argument(
+            f"--{override.flag}",
+            dest=override.key,
+            action="append" if override.repeatable else "store",
+            default=None,
+            help=override.help,
+        )
+
+
+def _add_project_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="project folder (default: nearest pyproject.toml)",
+    )
+
+
+def tenancy_overrides(arguments: argparse.Namespace) -> dict[str, object]:
+    return {
+        override.key: getattr(arguments, override.key)
+        for override in OVERRIDES
+        if getattr(arguments, override.key, None) is not None
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rlsguard",
-        description="Prove that a PostgreSQL schema keeps its tenants apart.",
+        prog="rlsguard", description="Prove that a PostgreSQL schema keeps its tenants apart."
     )
     parser.add_argument("--version", action="version", version=f"rlsguard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     check = commands.add_parser(
         "check",
         help="provision a server, migrate, run every check, write the report",
@@ -47,12 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
             "2: the run could not happen."
         ),
     )
-    check.add_argument(
-        "--project",
-        type=Path,
-        default=None,
-        help="project folder (default: nearest pyproject.toml)",
-    )
+    _add_project_flag(check)
     check.add_argument(
         "--dsn", default=None, help=f"use this server instead of starting one (or {DSN_ENV})"
     )
@@ -77,16 +100,37 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "-q", "--quiet", action="store_true", help="one line per failure, not per check"
     )
+    _add_tenancy_flags(check)
     check.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="after --: passed on to pytest"
     )
+
+    scan = commands.add_parser(
+        "scan",
+        help="analyze an existing database (read-only)",
+        description=(
+            "Read the catalog of an existing database (in a read-only transaction) and run the "
+            "static checks. Exit 0: no error-level finding; 1: at least one; 2: the scan could "
+            "not happen."
+        ),
+    )
+    scan.add_argument("--dsn", default=None, help=f"the database to scan (or {DSN_ENV})")
+    scan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _add_project_flag(scan)
+    _add_tenancy_flags(scan)
+
+    commands.add_parser("checks", help="list every check with its id and title")
+    explain = commands.add_parser(
+        "explain", help="what a check looks for, why it matters, how to fix it"
+    )
+    explain.add_argument("check_id", metavar="ID", help="a check id, e.g. RG101")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
-        return check(arguments)
+        return _dispatch(arguments)
     except RlsguardError as error:
         print(f"rlsguard: error: {error}", file=sys.stderr)
         return EXIT_UNABLE
@@ -98,79 +142,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNABLE
 
 
-def check(arguments: argparse.Namespace) -> int:
-    project_root = (arguments.project or find_project_root()).resolve()
-    if not project_root.is_dir():
-        print(f"rlsguard: error: no project folder at {project_root}", file=sys.stderr)
-        return EXIT_UNABLE
-    settings = load_settings(project_root)
-    project = MigrationProject(settings.alembic_ini_path, settings.version_table)
-    if arguments.revision:
-        project.resolve(arguments.revision)
-    request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()
-    report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
-    sigterm = SigtermAsInterrupt()
-    sigterm.install()
-    # Queries wait in select(), so Ctrl-C and SIGTERM cancel a long statement at once
-    # instead of after it ends. Process-wide, which is why only the command sets it.
-    previous_wait = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(wait_interruptibly)
-    try:
-        with provision(request) as server:
-            print(f"rlsguard: PostgreSQL {server.server_version} from {server.where()}", flush=True)
-            exit_code = _run_suite(arguments, project_root, report, server)
-    finally:
-        psycopg2.extensions.set_wait_callback(previous_wait)
-        sigterm.uninstall()
-    return _summarize(exit_code, report)
-
-
-def _run_suite(
-    arguments: argparse.Namespace, project_root: Path, report: Path, server: Server
-) -> int:
-    suite = Path(rlsguard.suite.__file__)
-    pytest_args = [
-        str(suite),
-        "--rootdir", str(suite.parent),
-        "-c", os.devnull,
-        "--noconftest",
-        "-p", "no:cacheprovider",
-        "--rlsguard-project", str(project_root),
-        "--html", str(report),
-        "--self-contained-html",
-        "-q" if arguments.quiet else "-v",
-        "-rfE",
-        "-W", "ignore::pytest.PytestAssertRewriteWarning",
-    ]  # fmt: skip
-    if arguments.revision:
-        pytest_args += ["--rlsguard-revision", arguments.revision]
-    extra = list(arguments.pytest_args)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
-    report.parent.mkdir(parents=True, exist_ok=True)
-    with _working_directory(suite.parent):  # test ids then read suite.py::test_...
-        return int(pytest.main(pytest_args + extra, plugins=[ProvidedServer(server)]))
-
-
-@contextlib.contextmanager
-def _working_directory(folder: Path) -> Iterator[None]:
-    previous = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def _summarize(exit_code: int, report: Path) -> int:
-    if exit_code == pytest.ExitCode.OK:
-        print(f"rlsguard: every check holds; report: {report}")
+def _dispatch(arguments: argparse.Namespace) -> int:
+    if arguments.command == "check":
+        return run_check(arguments, tenancy_overrides(arguments))
+    if arguments.command == "scan":
+        return _scan(arguments)
+    if arguments.command == "checks":
+        print_checks(all_checks(), _console())
         return EXIT_OK
-    if exit_code == pytest.ExitCode.TESTS_FAILED:
-        print(f"rlsguard: checks FAILED; report: {report}")
-        return EXIT_FAILED
-    print(f"rlsguard: the run could not complete (pytest exit {exit_code}); report: {report}")
-    return EXIT_UNABLE
+    return _explain(arguments.check_id)
+
+
+def _scan(arguments: argparse.Namespace) -> int:
+    dsn = arguments.dsn or os.environ.get(DSN_ENV)
+    if not dsn:
+        raise ConfigError(f"scan needs a database: --dsn URL or {DSN_ENV}")
+    project_root = (arguments.project or find_project_root()).resolve()
+    settings = load_settings(project_root, tenancy_overrides(arguments))
+    with ExternalServer(parse_dsn(dsn)) as server, connected(server.url) as connection:
+        analysis = scan(connection, settings)
+    if arguments.format == "json":
+        print(json.dumps(scan_document(analysis), indent=2))
+    else:
+        print_analysis(analysis, _console())
+    return EXIT_FAILED if analysis.failed else EXIT_OK
+
+
+def _console() -> Console:
+    """A terminal's own width; 160 columns in a CI log or a pipe, where rich would use 80."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _explain(check_id: str) -> int:
+    checks = all_checks()
+    found = REGISTRY.get(check_id.upper())
+    if found is None:
+        raise ConfigError(f"no check {check_id!r}; checks: {', '.join(item.id for item in checks)}")
+    print(explain(found))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
@@ -71,3 +73,14 @@ class Databases:
 
 def quote_ident(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+@contextmanager
+def connected(url: URL) -> Iterator[Connection]:
+    """A connection of its own (no pool left behind), closed afterwards."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()

@@ -26,14 +26,16 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import URL, Engine
 
 from rlsguard import __version__
-from rlsguard.config import Settings, load_settings
+from rlsguard.config import OVERRIDES, Settings, load_settings
 from rlsguard.errors import RlsguardError
+from rlsguard.isolation_items import IsolationChecks, IsolationCollector
 from rlsguard.migrate import HEAD, MigrationProject
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
 from rlsguard.session import Run
 
 RUN_KEY = pytest.StashKey[Run]()
+
 SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()
 
 
@@ -69,6 +71,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="folder whose pyproject.toml holds [tool.rlsguard] (default: pytest's rootdir)",
     )
+    for override in OVERRIDES:
+        group.addoption(
+            f"--rlsguard-{override.flag}",
+            dest=f"rlsguard_{override.key}",
+            action="append" if override.repeatable else "store",
+            default=None,
+            help=f"{override.help} (overrides [tool.rlsguard] {override.key})",
+        )
 
 
 class ProvidedServer:
@@ -109,7 +119,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _settings(config: pytest.Config) -> Settings:
     folder = config.getoption("rlsguard_project")
-    return load_settings(Path(folder).resolve() if folder else config.rootpath)
+    overrides = {item.key: config.getoption(f"rlsguard_{item.key}") for item in OVERRIDES}
+    return load_settings(Path(folder).resolve() if folder else config.rootpath, overrides)
 
 
 def _add_environment(config: pytest.Config, key: str, value: str) -> None:
@@ -144,6 +155,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if failure is not None:
         terminalreporter.write_sep("=", "rlsguard: no PostgreSQL server", red=True)
         terminalreporter.write_line(str(failure))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> object:
+    if isinstance(obj, IsolationChecks):
+        return IsolationCollector.from_parent(collector, name=name)
+    return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,8 +17,9 @@ from typing import TypeVar
 
 from sqlalchemy.engine import URL
 
+from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import Settings
-from rlsguard.databases import Databases
+from rlsguard.databases import Databases, connected
 from rlsguard.errors import RlsguardError
 from rlsguard.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.migrate import BASE, HEAD, MigrationProject
@@ -44,6 +45,7 @@ class Run:
         self._working: dict[str, str] = {}
         self._failures: dict[str, RlsguardError] = {}
         self._empty_fingerprint: Fingerprint | None = None
+        self._analyses: dict[str, Analysis] = {}
         _open_runs.add(self)
 
     # -- lazily started parts ---------------------------------------------------------------
@@ -156,7 +158,7 @@ class Run:
             self.drop(name)
 
     def fingerprint(self, name: str) -> Fingerprint:
-        with self.project.connect(self.url(name)) as connection:
+        with connected(self.url(name)) as connection:
             return read_fingerprint(connection, (self.settings.version_table,))
 
     def empty_fingerprint(self) -> Fingerprint:
@@ -164,6 +166,19 @@ class Run:
             with self.disposable(self.empty_database("fingerprint_of_nothing")) as name:
                 self._empty_fingerprint = self.fingerprint(name)
         return self._empty_fingerprint
+
+    def analysis(self, revision: str | None = None) -> Analysis:
+        """The static analysis of the schema at ``revision`` (default: the run's)."""
+        resolved = self.resolve(revision or self.revision)
+        if resolved not in self._analyses:
+            self._analyses[resolved] = self._remember(
+                f"analysis:{resolved}", lambda: self._analyze(resolved)
+            )
+        return self._analyses[resolved]
+
+    def _analyze(self, revision: str) -> Analysis:
+        with connected(self.url(self.working_database(revision))) as connection:
+            return scan(connection, self.settings)
 
     # -- end ------------------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@
 into a test module (the tests take their database from rlsguard's fixtures)::
 
     from rlsguard.suite import *  # noqa: F403
+
+or only some of them, e.g. the migration tests without the static isolation checks::
+
+    from rlsguard.suite import (test_single_head, test_revision_roundtrip, ...)
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import pytest
 
 from rlsguard import migration_checks
+from rlsguard.isolation_items import IsolationChecks
 from rlsguard.session import Run
 
 __all__ = [
     "test_downgrade_to_base_leaves_nothing",
+    "test_isolation",
     "test_models_match_migrations",
     "test_revision_roundtrip",
     "test_single_head",
@@ -49,3 +55,7 @@ def test_models_match_migrations(rlsguard_run: Run) -> None:
     if problems is None:
         pytest.skip("env.py declares no target_metadata, so there are no models to compare")
     _expect_none([f"models and migrations differ: {line}" for line in problems])
+
+
+test_isolation = IsolationChecks()
+"""Expanded by the plugin into one item per static check and inspected object."""

@@ -1,0 +1,47 @@
+"""A synthetic multi-tenant schema of N tenant tables, for benchmarks.
+
+Every table carries the tenant column, references the tenants table and the table
+before it by (tenant_id, id), has a tenant-scoped unique key, forced RLS with an app
+and an admin policy, and the grants an application would get. Each table's policy
+names its own table in a comment-free way (``t<i>.tenant_id``) so the expressions are
+distinct, as in a real schema.
+"""
+
+from __future__ import annotations
+
+BOUND = "nullif(current_setting('app.current_tenant_id', true), '')::uuid"
+
+
+def synthetic_schema(tables: int, app: str, admin: str) -> str:
+    statements = [
+        "CREATE TABLE tenants (tenant_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL)",
+        "ALTER TABLE tenants ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE tenants FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenants_app ON tenants FOR SELECT TO {app} USING (tenant_id = {BOUND})",
+        f"CREATE POLICY tenants_admin ON tenants TO {admin} USING (true) WITH CHECK (true)",
+        f"GRANT USAGE ON SCHEMA public TO {app}, {admin}",
+        f"GRANT SELECT ON tenants TO {app}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON tenants TO {admin}",
+    ]
+    for number in range(1, tables + 1):
+        name = f"t{number:04d}"
+        parent = (
+            f", parent_id uuid, FOREIGN KEY (tenant_id, parent_id) REFERENCES t{number - 1:04d} (tenant_id, id)"
+            if number > 1
+            else ""
+        )
+        statements += [
+            f"CREATE TABLE {name} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+            "tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE, "
+            f"label text NOT NULL, amount numeric(12, 2), created timestamptz NOT NULL DEFAULT now(){parent}, "
+            f"UNIQUE (tenant_id, id), UNIQUE (tenant_id, label))",
+            f"CREATE INDEX {name}_tenant ON {name} (tenant_id)",
+            f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY {name}_app ON {name} TO {app} USING ({name}.tenant_id = {BOUND}) "
+            f"WITH CHECK ({name}.tenant_id = {BOUND})",
+            f"CREATE POLICY {name}_admin ON {name} TO {admin} USING (true) WITH CHECK (true)",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {app}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {admin}",
+        ]
+    return ";\n".join(statements) + ";\n"

@@ -1,0 +1,118 @@
+"""Run the static checks over a database: catalog -> tenancy model -> findings.
+
+Against a database it did not create, rlsguard only reads: the catalog is read in a
+READ ONLY transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from rlsguard.catalog import Catalog, read_catalog
+from rlsguard.checks import Check, all_checks
+from rlsguard.config import Allowance, Settings
+from rlsguard.errors import ConfigError
+from rlsguard.findings import Finding, Severity
+from rlsguard.tenancy import Tenancy
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """One check applied to one object, and what it found."""
+
+    check: Check
+    object: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.check.label}[{self.object}]"
+
+    @property
+    def outcome(self) -> str:
+        """pass, fail (an error), warning, or accepted (everything found was allowed)."""
+        if not self.findings:
+            return "pass"
+        if any(finding.fails for finding in self.findings):
+            return "fail"
+        if all(finding.accepted for finding in self.findings):
+            return "accepted"
+        return "warning"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    tenancy: Tenancy
+    inspections: tuple[Inspection, ...]
+    unused_allowances: tuple[Allowance, ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for inspection in self.inspections for finding in inspection.findings]
+
+    @property
+    def failed(self) -> bool:
+        return any(finding.fails for finding in self.findings)
+
+
+def analyze(
+    catalog: Catalog, settings: Settings, checks: Iterable[Check] | None = None
+) -> Analysis:
+    registered = all_checks()
+    known = {item.id for item in registered}
+    for allowance in settings.allow:
+        if allowance.check not in known:
+            raise ConfigError(
+                f"allow names check {allowance.check!r}, which does not exist; "
+                f"checks: {', '.join(sorted(known))}"
+            )
+    tenancy = Tenancy(catalog, settings)
+    inspections = []
+    used: set[Allowance] = set()
+    for item in checks if checks is not None else registered:
+        for target in item.objects(tenancy):
+            findings = []
+            for problem in item.inspect(tenancy, target):
+                finding = Finding(
+                    check=item.id,
+                    name=item.name,
+                    severity=problem.severity or item.severity,
+                    object=target,
+                    message=problem.message,
+                ).accept(settings.allow)
+                if finding.accepted:
+                    used.update(
+                        a for a in settings.allow if (a.check, a.object) == (item.id, target)
+                    )
+                findings.append(finding)
+            inspections.append(Inspection(item, target, tuple(findings)))
+    unused = tuple(allowance for allowance in settings.allow if allowance not in used)
+    return Analysis(tenancy, tuple(inspections), unused)
+
+
+def read_only_catalog(connection: Connection) -> Catalog:
+    """The catalog, read in a READ ONLY transaction that is then rolled back."""
+    if connection.in_transaction():
+        connection.rollback()
+    with connection.begin() as transaction:
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        catalog = read_catalog(connection)
+        transaction.rollback()
+    return catalog
+
+
+def scan(connection: Connection, settings: Settings) -> Analysis:
+    return analyze(read_only_catalog(connection), settings)
+
+
+def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "accepted": 0}
+    for finding in findings:
+        if finding.accepted:
+            counts["accepted"] += 1
+        else:
+            counts[Severity(finding.severity).value] += 1
+    return counts

@@ -1,0 +1,486 @@
+"""One read of the live catalog into plain records.
+
+Objects are named ``schema.name`` without quoting, as rlsguard's findings name them.
+
+A fixed handful of queries, whatever the number of tables: relations, columns,
+constraints, indexes, policies (with what their expressions depend on), roles and
+memberships, functions, schemas, enum labels and view dependencies. Privileges come
+with their objects, as explicit grants (an owner's implicit ones made explicit with
+``acldefault``), so effective rights are worked out in Python, not per table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema')"
+USER_NAMESPACE = (
+    f"n.nspname NOT IN {SYSTEM_SCHEMAS} AND n.nspname NOT LIKE 'pg\\_toast%%' "
+    "AND n.nspname NOT LIKE 'pg\\_temp\\_%%'"
+)
+NOT_FROM_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
+    "AND e.objid = {oid} AND e.deptype = 'e')"
+)
+PUBLIC = "PUBLIC"
+COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+KINDS = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+    "S": "sequence",
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    grantee: str  # a role name, or PUBLIC
+    privilege: (
+        str  # SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, EXECUTE, USAGE, CREATE
+    )
+    grantable: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(): "character varying(255)", "uuid", "integer[]"
+    base_type: str  # pg_type.typname of the column's type (of a domain: the domain itself)
+    type_category: str  # pg_type.typcategory: S string, N numeric, U user, A array, E enum...
+    type_kind: str  # pg_type.typtype: b base, d domain, e enum, c composite, r range
+    typmod: int
+    not_null: bool
+    default: str | None
+    identity: str  # "" | "a" (ALWAYS) | "d" (BY DEFAULT)
+    generated: str  # "" | "s" (STORED)
+    element_type: str | None = None  # of an array
+    domain_base: str | None = None  # format_type of a domain's base type
+    enum_labels: tuple[str, ...] = ()
+    grants: tuple[Grant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    kind: str  # p primary key, u unique, f foreign key, c check, x exclusion
+    columns: tuple[str, ...]
+    definition: str
+    references: str | None = None  # qualified table of a foreign key
+    referenced_columns: tuple[str, ...] = ()
+    on_delete: str = ""  # a no action, r restrict, c cascade, n set null, d set default
+    deferrable: bool = False
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str | None, ...]  # None where the index has an expression
+    unique: bool
+    primary: bool
+    predicate: str | None
+    definition: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    table: str  # qualified
+    command: str  # SELECT INSERT UPDATE DELETE ALL
+    permissive: bool
+    roles: tuple[str, ...]  # role names; PUBLIC for "TO PUBLIC"
+    using: str | None
+    check: str | None
+    reads_tables: tuple[str, ...] = ()  # other relations its expressions read
+    calls_functions: tuple[str, ...] = ()  # functions its expressions call (signatures)
+
+    def applies_to(self, command: str) -> bool:
+        return self.command in (command, "ALL")
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema: str
+    name: str
+    kind: str  # see KINDS
+    owner: str
+    rls_enabled: bool
+    rls_forced: bool
+    options: tuple[str, ...] = ()  # reloptions, "security_invoker=true"
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    parents: tuple[str, ...] = ()  # partition parent or inheritance parents
+    is_partition: bool = False
+    definition: str | None = None  # of a view or materialized view
+    reads: tuple[str, ...] = ()  # relations a view or materialized view reads
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((column for column in self.columns if column.name == name), None)
+
+    def option(self, name: str) -> str | None:
+        for option in self.options:
+            key, _, value = option.partition("=")
+            if key == name:
+                return value
+        return None
+
+    @property
+    def foreign_keys(self) -> tuple[Constraint, ...]:
+        return tuple(item for item in self.constraints if item.kind == "f")
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    superuser: bool
+    bypassrls: bool
+    inherit: bool
+    login: bool
+    member_of: tuple[str, ...] = ()  # roles granted to this one
+
+
+@dataclass(frozen=True)
+class Function:
+    schema: str
+    name: str
+    arguments: str  # identity arguments
+    kind: str  # f function, p procedure, a aggregate, w window
+    security_definer: bool
+    leakproof: bool
+    volatility: str  # i immutable, s stable, v volatile
+    owner: str
+    config: tuple[str, ...]  # proconfig: "search_path=pg_catalog, public"
+    language: str
+    source: str
+    grants: tuple[Grant, ...] = ()
+
+    @property
+    def signature(self) -> str:
+        return f"{self.schema}.{self.name}({self.arguments})"
+
+    def setting(self, name: str) -> str | None:
+        for item in self.config:
+            key, _, value = item.partition("=")
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    owner: str
+    grants: tuple[Grant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    database: str
+    server_version_num: int
+    relations: dict[str, Relation] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+    queries: int = 0
+
+    def relation(self, qualified: str) -> Relation | None:
+        return self.relations.get(qualified)
+
+    def tables(self, schemas: Iterable[str] | None = None) -> list[Relation]:
+        """Tables and partitioned tables (not views, sequences or foreign tables)."""
+        wanted = set(schemas) if schemas is not None else None
+        return [
+            relation
+            for relation in self.relations.values()
+            if relation.kind in ("table", "partitioned table")
+            and (wanted is None or relation.schema in wanted)
+        ]
+
+
+# -- the queries ---------------------------------------------------------------------------
+
+_RELATIONS = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
+       c.relrowsecurity, c.relforcerowsecurity, coalesce(c.reloptions, '{{}}'), c.relispartition,
+       ARRAY(SELECT pn.nspname || '.' || p.relname
+             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_namespace pn ON pn.oid = p.relnamespace
+             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+                    || ':' || a.privilege_type || ':' || a.is_grantable::text
+             FROM aclexplode(coalesce(c.relacl, acldefault(
+                  CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
+  AND {NOT_FROM_EXTENSION.format(catalog="pg_class", oid="c.oid")}
+"""
+
+_COLUMNS = f"""
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory,
+       t.typtype, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity,
+       a.attgenerated, elem.typname,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+       CASE WHEN t.typtype = 'e' OR base.typtype = 'e' THEN ARRAY(
+            SELECT e.enumlabel FROM pg_enum e
+            WHERE e.enumtypid = CASE WHEN t.typtype = 'e' THEN t.oid ELSE base.oid END
+            ORDER BY e.enumsortorder) END,
+       ARRAY(SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g.grantee) END
+                    || ':' || g.privilege_type || ':' || g.is_grantable::text
+             FROM aclexplode(a.attacl) g)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type elem ON elem.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_type base ON base.oid = t.typbasetype
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {USER_NAMESPACE}
+ORDER BY a.attrelid, a.attnum
+"""
+
+_CONSTRAINTS = f"""
+SELECT con.conrelid, con.conname, con.contype,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord),
+       pg_get_constraintdef(con.oid, true),
+       CASE WHEN con.contype = 'f' THEN rn.nspname || '.' || r.relname END,
+       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord),
+       con.confdeltype, con.condeferrable
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class r ON r.oid = con.confrelid
+LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
+WHERE {USER_NAMESPACE}
+"""
+
+_INDEXES = f"""
+SELECT i.indrelid, ci.relname, i.indisunique, i.indisprimary,
+       ARRAY(SELECT CASE WHEN k.num = 0 THEN NULL ELSE a.attname END
+             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(num, ord)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       pg_get_expr(i.indpred, i.indrelid), pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+JOIN pg_class ci ON ci.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = ci.relnamespace
+WHERE {USER_NAMESPACE}
+"""
+
+_POLICIES = f"""
+SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r) END
+             FROM unnest(p.polroles) r),
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),
+       ARRAY(SELECT DISTINCT dn.nspname || '.' || dc.relname
+             FROM pg_depend d JOIN pg_class dc ON dc.oid = d.refobjid
+             JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+             WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid
+               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> p.polrelid),
+       ARRAY(SELECT DISTINCT fn.nspname || '.' || f.proname || '('
+                    || pg_get_function_identity_arguments(f.oid) || ')'
+             FROM pg_depend d JOIN pg_proc f ON f.oid = d.refobjid
+             JOIN pg_namespace fn ON fn.oid = f.pronamespace
+             WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid
+               AND d.refclassid = 'pg_proc'::regclass)
+FROM pg_policy p
+JOIN pg_class c ON c.oid = p.polrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {USER_NAMESPACE}
+"""
+
+_VIEW_READS = f"""
+SELECT DISTINCT r.ev_class, dn.nspname || '.' || dc.relname
+FROM pg_rewrite r
+JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+JOIN pg_class dc ON dc.oid = d.refobjid
+JOIN pg_namespace dn ON dn.oid = dc.relnamespace
+JOIN pg_class v ON v.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = v.relnamespace
+WHERE {USER_NAMESPACE}
+"""
+
+_ROLES = """
+SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
+       ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid)
+FROM pg_roles r
+"""
+
+_FUNCTIONS = f"""
+SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
+       p.prosecdef, p.proleakproof, p.provolatile, pg_get_userbyid(p.proowner),
+       coalesce(p.proconfig, '{{}}'), l.lanname, coalesce(p.prosrc, ''),
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+                    || ':' || a.privilege_type || ':' || a.is_grantable::text
+             FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a)
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE {USER_NAMESPACE} AND {NOT_FROM_EXTENSION.format(catalog="pg_proc", oid="p.oid")}
+"""
+
+_SCHEMAS = f"""
+SELECT n.nspname, pg_get_userbyid(n.nspowner),
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+                    || ':' || a.privilege_type || ':' || a.is_grantable::text
+             FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a)
+FROM pg_namespace n WHERE {USER_NAMESPACE}
+"""
+
+_DATABASE = "SELECT current_database(), current_setting('server_version_num')::int"
+
+
+def _grants(encoded: Sequence[str] | None) -> tuple[Grant, ...]:
+    grants = []
+    for item in encoded or ():
+        grantee, privilege, grantable = item.rsplit(":", 2)
+        grants.append(Grant(grantee, privilege, grantable == "true"))
+    return tuple(grants)
+
+
+class _Reader:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.queries = 0
+
+    def rows(self, sql: str) -> list[Sequence[Any]]:
+        self.queries += 1
+        return [tuple(row) for row in self.connection.exec_driver_sql(sql, {})]
+
+
+def read_catalog(connection: Connection) -> Catalog:
+    """Everything rlsguard needs to know about the database, in one pass."""
+    reader = _Reader(connection)
+    database, version_num = reader.rows(_DATABASE)[0]
+
+    columns: dict[int, list[Column]] = defaultdict(list)
+    for row in reader.rows(_COLUMNS):
+        columns[row[0]].append(
+            Column(
+                name=row[1],
+                type=row[2],
+                base_type=row[3],
+                type_category=row[4],
+                type_kind=row[5],
+                typmod=row[6],
+                not_null=row[7],
+                default=row[8],
+                identity=row[9] or "",
+                generated=row[10] or "",
+                element_type=row[11],
+                domain_base=row[12],
+                enum_labels=tuple(row[13] or ()),
+                grants=_grants(row[14]),
+            )
+        )
+    constraints: dict[int, list[Constraint]] = defaultdict(list)
+    for row in reader.rows(_CONSTRAINTS):
+        constraints[row[0]].append(
+            Constraint(
+                name=row[1],
+                kind=row[2],
+                columns=tuple(row[3]),
+                definition=row[4],
+                references=row[5],
+                referenced_columns=tuple(row[6] or ()),
+                on_delete=row[7] or "",
+                deferrable=row[8],
+            )
+        )
+    indexes: dict[int, list[Index]] = defaultdict(list)
+    for row in reader.rows(_INDEXES):
+        indexes[row[0]].append(Index(row[1], tuple(row[4]), row[2], row[3], row[5], row[6]))
+    policy_rows: dict[int, list[Sequence[Any]]] = defaultdict(list)
+    for row in reader.rows(_POLICIES):
+        policy_rows[row[0]].append(row)
+    view_reads: dict[int, list[str]] = defaultdict(list)
+    for oid, read in reader.rows(_VIEW_READS):
+        view_reads[oid].append(read)
+
+    relations: dict[str, Relation] = {}
+    for row in reader.rows(_RELATIONS):
+        oid, schema, name, kind = row[0], row[1], row[2], row[3]
+        qualified = f"{schema}.{name}"
+        is_partition = bool(row[8])
+        policies = tuple(
+            Policy(
+                name=policy[1],
+                table=qualified,
+                command=COMMANDS[policy[2]],
+                permissive=policy[3],
+                roles=tuple(policy[4]),
+                using=policy[5],
+                check=policy[6],
+                reads_tables=tuple(policy[7]),
+                calls_functions=tuple(policy[8]),
+            )
+            for policy in policy_rows.get(oid, ())
+        )
+        relations[qualified] = Relation(
+            schema=schema,
+            name=name,
+            kind=KINDS[kind],
+            owner=row[4],
+            rls_enabled=row[5],
+            rls_forced=row[6],
+            options=tuple(row[7]),
+            columns=tuple(columns.get(oid, ())),
+            constraints=tuple(constraints.get(oid, ())),
+            indexes=tuple(indexes.get(oid, ())),
+            policies=policies,
+            grants=_grants(row[11]),
+            parents=tuple(row[9]),
+            is_partition=is_partition,
+            definition=row[10],
+            reads=tuple(view_reads.get(oid, ())),
+        )
+
+    roles = {
+        row[0]: Role(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+        for row in reader.rows(_ROLES)
+    }
+    functions = {}
+    for row in reader.rows(_FUNCTIONS):
+        function = Function(
+            schema=row[0],
+            name=row[1],
+            arguments=row[2],
+            kind=row[3],
+            security_definer=row[4],
+            leakproof=row[5],
+            volatility=row[6],
+            owner=row[7],
+            config=tuple(row[8]),
+            language=row[9],
+            source=row[10],
+            grants=_grants(row[11]),
+        )
+        functions[function.signature] = function
+    schemas = {row[0]: Schema(row[0], row[1], _grants(row[2])) for row in reader.rows(_SCHEMAS)}
+    return Catalog(
+        database=database,
+        server_version_num=version_num,
+        relations=relations,
+        roles=roles,
+        functions=functions,
+        schemas=schemas,
+        queries=reader.queries,
+    )

@@ -1,0 +1,109 @@
+"""``rlsguard check``: provision a server, then run rlsguard's suite through pytest
+(migration checks and one test item per static check and object), so the command and
+a plain ``pytest`` write the same pytest-html report. Exit 0 when every check holds,
+1 when one fails, 2 when the run could not happen. The server is stopped on every way
+out; Ctrl-C and SIGTERM cancel a statement in progress instead of waiting for it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2.extensions
+import pytest
+
+import rlsguard.suite
+from rlsguard.config import OVERRIDES, find_project_root, load_settings
+from rlsguard.errors import ConfigError
+from rlsguard.migrate import MigrationProject
+from rlsguard.plugin import ProvidedServer
+from rlsguard.server import Server, provision, request_from
+from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
+
+DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
+EXIT_OK, EXIT_FAILED, EXIT_UNABLE = 0, 1, 2
+FLAGS = {override.key: f"--rlsguard-{override.flag}" for override in OVERRIDES}
+
+
+def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> int:
+    project_root = (arguments.project or find_project_root()).resolve()
+    if not project_root.is_dir():
+        raise ConfigError(f"no project folder at {project_root}")
+    settings = load_settings(project_root, overrides)
+    project = MigrationProject(settings.alembic_ini_path, settings.version_table)
+    if arguments.revision:
+        project.resolve(arguments.revision)
+    request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()
+    report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
+    sigterm = SigtermAsInterrupt()
+    sigterm.install()
+    # Queries wait in select(), so Ctrl-C and SIGTERM cancel a long statement at once
+    # instead of after it ends. Process-wide, which is why only the command sets it.
+    previous_wait = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(wait_interruptibly)
+    try:
+        with provision(request) as server:
+            print(f"rlsguard: PostgreSQL {server.server_version} from {server.where()}", flush=True)
+            exit_code = _run_suite(arguments, overrides, project_root, report, server)
+    finally:
+        psycopg2.extensions.set_wait_callback(previous_wait)
+        sigterm.uninstall()
+    return _summarize(exit_code, report)
+
+
+def _run_suite(
+    arguments: argparse.Namespace,
+    overrides: dict[str, object],
+    project_root: Path,
+    report: Path,
+    server: Server,
+) -> int:
+    suite = Path(rlsguard.suite.__file__)
+    pytest_args = [
+        str(suite),
+        "--rootdir", str(suite.parent),
+        "-c", os.devnull,
+        "--noconftest",
+        "-p", "no:cacheprovider",
+        "--rlsguard-project", str(project_root),
+        "--html", str(report),
+        "--self-contained-html",
+        "-q" if arguments.quiet else "-v",
+        "-rfEx",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]  # fmt: skip
+    if arguments.revision:
+        pytest_args += ["--rlsguard-revision", arguments.revision]
+    for key, value in overrides.items():
+        for item in value if isinstance(value, list) else [value]:
+            pytest_args += [FLAGS[key], str(item)]
+    extra = list(arguments.pytest_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with _working_directory(suite.parent):  # test ids then read suite.py::test_...
+        return int(pytest.main(pytest_args + extra, plugins=[ProvidedServer(server)]))
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _summarize(exit_code: int, report: Path) -> int:
+    if exit_code == pytest.ExitCode.OK:
+        print(f"rlsguard: every check holds; report: {report}")
+        return EXIT_OK
+    if exit_code == pytest.ExitCode.TESTS_FAILED:
+        print(f"rlsguard: checks FAILED; report: {report}")
+        return EXIT_FAILED
+    print(f"rlsguard: the run could not complete (pytest exit {exit_code}); report: {report}")
+    return EXIT_UNABLE

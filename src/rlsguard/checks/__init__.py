@@ -1,0 +1,72 @@
+"""The static checks: each one a small function, registered with a stable id, a short
+name, a severity, the rows of ATTACKS.md it covers, and a doc (what leaks, how it is
+used, how to fix it, with SQL).
+
+A check names the objects it inspects (``objects``) and, for each, yields the problems
+it finds (``inspect``). An object with no problem passes.
+"""
+
+from __future__ import annotations
+
+import inspect as python_inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rlsguard.findings import Severity
+from rlsguard.tenancy import Tenancy
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    severity: Severity | None = None  # None: the check's own severity
+
+
+Objects = Callable[[Tenancy], Iterable[str]]
+Inspect = Callable[[Tenancy, str], Iterable[Problem]]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    name: str
+    severity: Severity
+    title: str
+    attacks: tuple[int, ...]
+    objects: Objects
+    inspect: Inspect
+    doc: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    id: str, name: str, severity: Severity, title: str, *, attacks: Iterable[int], objects: Objects
+) -> Callable[[Inspect], Inspect]:
+    def register(function: Inspect) -> Inspect:
+        if id in REGISTRY:
+            raise ValueError(f"check id {id} registered twice")
+        REGISTRY[id] = Check(
+            id=id,
+            name=name,
+            severity=severity,
+            title=title,
+            attacks=tuple(attacks),
+            objects=objects,
+            inspect=function,
+            doc=python_inspect.cleandoc(function.__doc__ or ""),
+        )
+        return function
+
+    return register
+
+
+def all_checks() -> list[Check]:
+    from rlsguard.checks import admin, data, doors, policies, rls, roles  # noqa: F401  registers them
+
+    return [REGISTRY[key] for key in sorted(REGISTRY)]

@@ -1,0 +1,161 @@
+"""Side channels and shared state: uniques, foreign keys, sequences, global tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rlsguard.catalog import Column, Relation
+from rlsguard.checks import Problem, check
+from rlsguard.checks.select import global_tables, tables_with_tenant_column
+from rlsguard.findings import Severity
+from rlsguard.tenancy import Tenancy
+
+_RANDOM_UUID_DEFAULT = re.compile(r"\b(gen_random_uuid|uuid_generate_v4|uuidv4|uuidv7)\s*\(")
+
+
+def _server_random(column: Column | None) -> bool:
+    return column is not None and bool(
+        column.default and _RANDOM_UUID_DEFAULT.search(column.default)
+    )
+
+
+@check(
+    "RG401",
+    "unique-tenant-scoped",
+    Severity.WARNING,
+    "Unique keys of tenant tables include the tenant column",
+    attacks=(10,),
+    objects=tables_with_tenant_column,
+)
+def unique_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
+    """What leaks: existence. Uniqueness is checked across all rows, whatever RLS hides:
+    inserting a value another tenant already holds fails with a duplicate-key error,
+    which tells the tenant that the value exists elsewhere (an e-mail address, a
+    document hash). It also stops two tenants from holding the same value at all.
+    Keys made of server-generated random UUIDs are not reported: they cannot be guessed.
+
+    How it is used: ``INSERT INTO users (email, ...) VALUES ('ceo@rival.example', ...)``
+    and read the error.
+
+    Fix: make the key unique per tenant.
+
+        DROP INDEX ix_users_email;
+        CREATE UNIQUE INDEX ix_users_tenant_email ON users (tenant_id, email);
+    """
+    relation = tenancy.catalog.relations[table]
+    column = tenancy.settings.tenant_column
+    if not tenancy.writes(tenancy.app.name, relation):
+        return
+    for index in relation.indexes:
+        if not index.unique or column in index.columns:
+            continue
+        keys = [name for name in index.columns if name is not None]
+        if (
+            keys
+            and len(keys) == len(index.columns)
+            and all(_server_random(relation.column(name)) for name in keys)
+        ):
+            continue
+        shown = ", ".join(name or "(expression)" for name in index.columns)
+        yield Problem(
+            f"unique index {index.name} on {table} ({shown}) does not include {column}: a "
+            "duplicate-key error tells one tenant what another holds"
+        )
+
+
+@check(
+    "RG402",
+    "fk-tenant-scoped",
+    Severity.ERROR,
+    "Foreign keys between tenant tables include the tenant column",
+    attacks=(11,),
+    objects=tables_with_tenant_column,
+)
+def fk_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
+    """What leaks: integrity and existence. Foreign-key checks do not apply RLS, so a
+    row of tenant A may reference tenant B's parent row (and an insert tells A whether
+    B's key exists); ``ON DELETE CASCADE`` then deletes across tenants.
+
+    How it is used: ``INSERT INTO documents (tenant_id, user_id, ...) VALUES
+    ('<mine>', '<a user of another tenant>', ...)``.
+
+    Fix: reference the parent by (tenant column, key), backed by a unique key on the parent.
+
+        ALTER TABLE users ADD CONSTRAINT uq_users_tenant_user UNIQUE (tenant_id, user_id);
+        ALTER TABLE documents ADD CONSTRAINT fk_documents_user
+            FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, user_id);
+    """
+    relation = tenancy.catalog.relations[table]
+    column = tenancy.settings.tenant_column
+    if not tenancy.writes(tenancy.app.name, relation):
+        return
+    for foreign_key in relation.foreign_keys:
+        if foreign_key.references not in tenancy.tenant_tables or column in foreign_key.columns:
+            continue
+        yield Problem(
+            f"foreign key {foreign_key.name} ({', '.join(foreign_key.columns)}) -> "
+            f"{foreign_key.references} does not include {column}: a row can point at "
+            "another tenant's row"
+        )
+
+
+def _sequence_fed(column: Column) -> bool:
+    return bool(column.identity) or bool(column.default and "nextval(" in column.default)
+
+
+@check(
+    "RG403",
+    "no-shared-sequence",
+    Severity.WARNING,
+    "Tenant tables do not number rows from a sequence all tenants share",
+    attacks=(20,),
+    objects=tables_with_tenant_column,
+)
+def no_shared_sequence(tenancy: Tenancy, table: str) -> Iterator[Problem]:
+    """What leaks: volume. A serial or identity column hands out numbers from one
+    sequence for all tenants: the gap between two of a tenant's ids is how many rows
+    the other tenants created meanwhile (and the ids are guessable).
+
+    How it is used: insert twice an hour apart and subtract the ids.
+
+    Fix: random keys.
+
+        ALTER TABLE invoices ALTER COLUMN invoice_id SET DEFAULT gen_random_uuid();
+    """
+    relation = tenancy.catalog.relations[table]
+    if not tenancy.has(tenancy.app.name, "INSERT", relation):
+        return
+    for column in relation.columns:
+        if _sequence_fed(column):
+            yield Problem(f"{table}.{column.name} is numbered by a sequence shared by every tenant")
+
+
+@check(
+    "RG404",
+    "global-read-only",
+    Severity.WARNING,
+    "The application cannot change tables shared by all tenants",
+    attacks=(18,),
+    objects=global_tables,
+)
+def global_read_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
+    """What leaks: influence. A global table (no tenant column, no tenant parent: a
+    lookup or template table) is read by every tenant; if the application can write it,
+    one tenant's request changes what every other tenant sees.
+
+    How it is used: ``UPDATE templates SET default_configuration = ...`` from one
+    tenant's session.
+
+    Fix: the application reads global tables; an admin role writes them.
+
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON templates FROM app_user;
+        GRANT SELECT ON templates TO app_user;
+    """
+    relation: Relation = tenancy.catalog.relations[table]
+    app = tenancy.app.name
+    writes = [
+        p for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE") if tenancy.has(app, p, relation)
+    ]
+    if writes:
+        yield Problem(f"{app} can {'/'.join(writes)} {table}, which every tenant shares")

@@ -1,0 +1,45 @@
+"""Findings: what a check found wrong with one object, and their JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from rlsguard.config import Allowance
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # a cross-tenant read or write: fails the run
+    WARNING = "warning"  # a weakness or side channel: reported, does not fail the run
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # stable id, e.g. RG101
+    name: str  # short name, e.g. rls-enabled
+    severity: Severity
+    object: str  # schema-qualified table, view or function, or a role name
+    message: str
+    accepted: bool = False
+    reason: str | None = None  # why it was accepted, from [tool.rlsguard] allow
+
+    @property
+    def fails(self) -> bool:
+        return self.severity is Severity.ERROR and not self.accepted
+
+    def accept(self, allowances: tuple[Allowance, ...]) -> Finding:
+        for allowance in allowances:
+            if allowance.check == self.check and allowance.object == self.object:
+                return replace(self, accepted=True, reason=allowance.reason)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    def __str__(self) -> str:
+        accepted = f" [accepted: {self.reason}]" if self.accepted else ""
+        where = f"{self.check} {self.name} {self.severity.value} {self.object}"
+        return f"{where}: {self.message}{accepted}"

@@ -1,0 +1,1 @@
+"""How results are shown: the console, the JSON document, the pytest-html report."""

@@ -1,0 +1,71 @@
+"""Findings, checks and check docs as text tables for a terminal (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rlsguard.analyzer import Analysis, severity_counts
+from rlsguard.checks import Check
+
+STYLES = {"error": "bold red", "warning": "yellow", "accepted": "dim"}
+
+
+def print_analysis(analysis: Analysis, console: Console) -> None:
+    findings = analysis.findings
+    tenancy = analysis.tenancy
+    console.print(
+        f"rlsguard scan of [bold]{tenancy.catalog.database}[/bold]: "
+        f"{len(tenancy.tenant_tables)} tenant tables, app role {tenancy.app.name}, "
+        f"admin roles {', '.join(admin.name for admin in tenancy.admins) or 'none'}"
+    )
+    if findings:
+        table = Table(show_lines=False, expand=False)
+        for heading in ("check", "severity", "object", "finding"):
+            table.add_column(heading, overflow="fold")
+        for finding in findings:
+            state = "accepted" if finding.accepted else finding.severity.value
+            message = finding.message + (
+                f"\n[accepted: {finding.reason}]" if finding.accepted else ""
+            )
+            table.add_row(
+                Text(f"{finding.check} {finding.name}"),
+                Text(state, style=STYLES[state]),
+                Text(finding.object),
+                Text(message),
+                style="dim" if finding.accepted else None,
+            )
+        console.print(table)
+    counts = severity_counts(findings)
+    passed = sum(1 for item in analysis.inspections if item.outcome == "pass")
+    console.print(
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
+        f"{passed} of {len(analysis.inspections)} inspections clean"
+    )
+    for allowance in analysis.unused_allowances:
+        console.print(
+            f"[yellow]allow entry {allowance.check} {allowance.object} matched no finding[/yellow]"
+        )
+
+
+def print_checks(checks: list[Check], console: Console) -> None:
+    table = Table()
+    for heading in ("id", "name", "severity", "title", "ATTACKS.md rows"):
+        table.add_column(heading, overflow="fold")
+    for item in checks:
+        table.add_row(
+            item.id,
+            item.name,
+            item.severity.value,
+            item.title,
+            ", ".join(str(row) for row in item.attacks),
+        )
+    console.print(table)
+
+
+def explain(check: Check) -> str:
+    return (
+        f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
+        f"ATTACKS.md rows: {', '.join(str(row) for row in check.attacks)}\n\n{check.doc}\n"
+    )

@@ -1,0 +1,36 @@
+"""The JSON document ``rlsguard scan --format json`` prints (its shape is a stable
+convention: ``{"findings": [{"check", "severity", "object", "message", ...}], ...}``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rlsguard import __version__
+from rlsguard.analyzer import Analysis, severity_counts
+
+
+def scan_document(analysis: Analysis) -> dict[str, Any]:
+    tenancy = analysis.tenancy
+    settings = dataclasses.asdict(tenancy.settings)
+    settings.pop("project_root", None)
+    return {
+        "rlsguard": __version__,
+        "database": tenancy.catalog.database,
+        "server_version_num": tenancy.catalog.server_version_num,
+        "config": settings,
+        "summary": {
+            **severity_counts(analysis.findings),
+            "checks": len({inspection.check.id for inspection in analysis.inspections}),
+            "inspected": len(analysis.inspections),
+            "failed": analysis.failed,
+        },
+        "findings": [finding.to_json() for finding in analysis.findings],
+        "inspections": [
+            {"check": item.check.id, "object": item.object, "outcome": item.outcome}
+            for item in analysis.inspections
+        ],
+        "tenant_tables": dict(sorted(tenancy.tenant_tables.items())),
+        "global_tables": sorted(table.qualified for table in tenancy.global_relations),
+        "unused_allowances": [dataclasses.asdict(item) for item in analysis.unused_allowances],
+    }

@@ -1,0 +1,325 @@
+"""The tenancy model: which tables belong to tenants, who the application and the
+admins are, what each role can reach, and what the policies let each role do.
+
+Built from the catalog and the config; a config that names a role, column, setting,
+schema or table the database does not have is an error that says what it does have.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from rlsguard.catalog import PUBLIC, Catalog, Function, Policy, Relation, Role
+from rlsguard.config import Settings
+from rlsguard.errors import ConfigError
+from rlsguard.expressions import TenantContext, Verdict, judge
+
+READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
+WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked
+_SETTING_READ = re.compile(r"current_setting\(\s*'([^']+)'")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What the policies make of one command on one table for one role."""
+
+    isolated: bool
+    denied: bool  # no permissive policy applies: nothing passes (safe)
+    why: str
+    deciding: tuple[Policy, ...] = ()  # the policies the verdict is about
+    verdicts: tuple[tuple[Policy, Verdict], ...] = ()
+
+
+def _listing(names: Iterable[str], limit: int = 25) -> str:
+    ordered = sorted(set(names))
+    shown = ", ".join(ordered[:limit])
+    return shown + (f" (and {len(ordered) - limit} more)" if len(ordered) > limit else "") or "none"
+
+
+class Tenancy:
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self._validate()
+        self.app: Role = catalog.roles[settings.app_role]
+        self.admins: tuple[Role, ...] = tuple(catalog.roles[name] for name in settings.admin_roles)
+        self.global_tables: frozenset[str] = frozenset(
+            self._resolve_table(name) for name in settings.global_tables
+        )
+        self.tenant_tables: dict[str, str] = self._find_tenant_tables()
+        self.context = TenantContext(
+            column=settings.tenant_column,
+            setting=settings.tenant_setting,
+            helpers=frozenset(self._helpers()),
+            tenant_tables=frozenset(
+                name
+                for qualified in self.tenant_tables
+                for name in (qualified, qualified.split(".", 1)[1])
+            ),
+        )
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        catalog, settings = self.catalog, self.settings
+        where = f"database {catalog.database}"
+        for schema in settings.schemas:
+            if schema not in catalog.schemas:
+                raise ConfigError(
+                    f"schema {schema!r} (schemas in [tool.rlsguard]) does not exist in {where}; "
+                    f"it has: {_listing(catalog.schemas)}"
+                )
+        user_roles = [name for name in catalog.roles if not name.startswith("pg_")]
+        for key, name in [
+            ("app_role", settings.app_role),
+            *(("admin_roles", role) for role in settings.admin_roles),
+        ]:
+            if name not in catalog.roles:
+                raise ConfigError(
+                    f"{key} {name!r} does not exist in {where}; roles there: {_listing(user_roles)}"
+                )
+        tables = self.tables()
+        if tables and not any(table.column(settings.tenant_column) for table in tables):
+            raise ConfigError(
+                f"tenant_column {settings.tenant_column!r} is in no table of schema(s) "
+                f"{', '.join(settings.schemas)} in {where}; columns found in several tables: "
+                f"{_listing(_shared_columns(tables))}"
+            )
+        read = self._settings_read()
+        if read and settings.tenant_setting not in read:
+            raise ConfigError(
+                f"tenant_setting {settings.tenant_setting!r} is read by no policy or function in "
+                f"{where}; they read: {_listing(read)}"
+            )
+        for name in settings.global_tables:
+            self._resolve_table(name)
+
+    def _settings_read(self) -> set[str]:
+        texts = [
+            text
+            for relation in self.catalog.relations.values()
+            for policy in relation.policies
+            for text in (policy.using, policy.check)
+            if text
+        ]
+        texts += [function.source for function in self.catalog.functions.values()]
+        return {match for text in texts for match in _SETTING_READ.findall(text)}
+
+    def _resolve_table(self, name: str) -> str:
+        candidates = (
+            [name] if "." in name else [f"{schema}.{name}" for schema in self.settings.schemas]
+        )
+        for candidate in candidates:
+            if candidate in self.catalog.relations:
+                return candidate
+        raise ConfigError(
+            f"global_tables entry {name!r} is not a table in database {self.catalog.database}; "
+            f"tables: {_listing(table.qualified for table in self.tables())}"
+        )
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    def tables(self) -> list[Relation]:
+        """The tables of the configured schemas, without the migration version table."""
+        return [
+            table
+            for table in self.catalog.tables(self.settings.schemas)
+            if table.name != self.settings.version_table
+        ]
+
+    def _find_tenant_tables(self) -> dict[str, str]:
+        column = self.settings.tenant_column
+        tables = [table for table in self.tables() if table.qualified not in self.global_tables]
+        scoped = {table.qualified: f"carries {column}" for table in tables if table.column(column)}
+        changed = True
+        while changed:
+            changed = False
+            for table in tables:
+                if table.qualified in scoped:
+                    continue
+                parent = next(
+                    (fk.references for fk in table.foreign_keys if fk.references in scoped), None
+                )
+                if parent is not None:
+                    scoped[table.qualified] = f"references tenant table {parent}"
+                    changed = True
+        return scoped
+
+    def relations_of(self, qualified_names: Iterable[str]) -> list[Relation]:
+        return [
+            self.catalog.relations[name]
+            for name in qualified_names
+            if name in self.catalog.relations
+        ]
+
+    @cached_property
+    def tenant_relations(self) -> list[Relation]:
+        return self.relations_of(sorted(self.tenant_tables))
+
+    def carries_tenant_column(self, relation: Relation) -> bool:
+        return relation.column(self.settings.tenant_column) is not None
+
+    def is_child(self, relation: Relation) -> bool:
+        return relation.is_partition or bool(relation.parents)
+
+    @cached_property
+    def global_relations(self) -> list[Relation]:
+        return [table for table in self.tables() if table.qualified not in self.tenant_tables]
+
+    def _helpers(self) -> set[str]:
+        """Functions whose body reads the tenant setting, or calls one that does."""
+        functions = list(self.catalog.functions.values())
+        helpers: set[str] = set()
+        needles = [f"'{self.settings.tenant_setting}'"]
+        for _round in range(5):
+            found = {
+                name
+                for function in functions
+                if any(needle in function.source for needle in needles)
+                for name in (function.name, f"{function.schema}.{function.name}")
+            }
+            if found <= helpers:
+                break
+            helpers |= found
+            needles = [f"'{self.settings.tenant_setting}'", *(f"{name}(" for name in helpers)]
+        return helpers
+
+    # -- roles -----------------------------------------------------------------------------------
+
+    def closure(self, role: str) -> set[str]:
+        """The role and every role it is a member of: all it can act as (SET ROLE)."""
+        reached, pending = set(), [role]
+        while pending:
+            current = pending.pop()
+            if current in reached:
+                continue
+            reached.add(current)
+            known = self.catalog.roles.get(current)
+            if known is not None:
+                pending.extend(known.member_of)
+        return reached
+
+    def reachable_roles(self, role: str) -> list[Role]:
+        return [
+            self.catalog.roles[name]
+            for name in sorted(self.closure(role))
+            if name in self.catalog.roles
+        ]
+
+    def superuser_among(self, role: str) -> Role | None:
+        return next((reached for reached in self.reachable_roles(role) if reached.superuser), None)
+
+    def rls_bypass(self, role: str, relation: Relation) -> str | None:
+        """Why ``role`` (or a role it can become) is not subject to RLS on ``relation``."""
+        for reached in self.reachable_roles(role):
+            via = "" if reached.name == role else f" (which {role} can become)"
+            if reached.superuser:
+                return f"{reached.name}{via} is a superuser"
+            if reached.bypassrls:
+                return f"{reached.name}{via} has BYPASSRLS"
+            if reached.name == relation.owner and not relation.rls_forced:
+                return (
+                    f"{reached.name}{via} owns {relation.qualified}, which does not FORCE row "
+                    "level security"
+                )
+        return None
+
+    def has(self, role: str, privilege: str, relation: Relation) -> bool:
+        actors = self.closure(role)
+        if self.superuser_among(role) is not None or relation.owner in actors:
+            return True
+        granted = [
+            *relation.grants,
+            *(grant for column in relation.columns for grant in column.grants),
+        ]
+        return any(
+            grant.privilege == privilege and (grant.grantee == PUBLIC or grant.grantee in actors)
+            for grant in granted
+        )
+
+    def can_create_in(self, role: str, schema: str) -> bool:
+        found = self.catalog.schemas.get(schema)
+        if found is None:
+            return False
+        actors = self.closure(role)
+        return (
+            self.superuser_among(role) is not None
+            or found.owner in actors
+            or any(
+                grant.privilege == "CREATE" and (grant.grantee == PUBLIC or grant.grantee in actors)
+                for grant in found.grants
+            )
+        )
+
+    def writes(self, role: str, relation: Relation) -> bool:
+        return any(self.has(role, privilege, relation) for privilege in ("INSERT", "UPDATE"))
+
+    def can_execute(self, role: str, function: Function) -> bool:
+        actors = self.closure(role)
+        if self.superuser_among(role) is not None or function.owner in actors:
+            return True
+        return any(
+            grant.privilege == "EXECUTE" and (grant.grantee == PUBLIC or grant.grantee in actors)
+            for grant in function.grants
+        )
+
+    # -- policies --------------------------------------------------------------------------------
+
+    def applicable(self, relation: Relation, command: str, role: str) -> list[Policy]:
+        actors = self.closure(role)
+        return [
+            policy
+            for policy in relation.policies
+            if policy.applies_to(command) and (PUBLIC in policy.roles or actors & set(policy.roles))
+        ]
+
+    def isolation(
+        self, relation: Relation, command: str, role: str, *, new_rows: bool = False
+    ) -> Isolation:
+        """Whether the policies keep ``role`` to one tenant for ``command``: the rows it
+        may touch (USING) or, with ``new_rows``, the rows it may write (WITH CHECK, or
+        USING where a policy has none, as PostgreSQL does). Permissive policies are
+        OR-ed, restrictive ones AND-ed: one bound restrictive policy is enough."""
+        policies = self.applicable(relation, command, role)
+        permissive = [p for p in policies if p.permissive and self._term(p, new_rows) is not None]
+        restrictive = [
+            p for p in policies if not p.permissive and self._term(p, new_rows) is not None
+        ]
+        if not permissive:
+            return Isolation(True, True, "no permissive policy applies, so nothing passes")
+        verdicts = tuple(
+            (policy, judge(self._term(policy, new_rows), self.context)) for policy in permissive
+        )
+        restricted = [p for p in restrictive if judge(self._term(p, new_rows), self.context).bound]
+        if restricted:
+            return Isolation(
+                True,
+                False,
+                f"restrictive policy {restricted[0].name} binds it to the tenant",
+                (restricted[0],),
+                verdicts,
+            )
+        open_ = tuple(policy for policy, verdict in verdicts if not verdict.bound)
+        if not open_:
+            return Isolation(
+                True, False, "every permissive policy binds it to the tenant", (), verdicts
+            )
+        reasons = "; ".join(f"{policy.name}: {dict(verdicts)[policy].why}" for policy in open_)
+        return Isolation(False, False, reasons, open_, verdicts)
+
+    @staticmethod
+    def _term(policy: Policy, new_rows: bool) -> str | None:
+        if not new_rows:
+            return policy.using
+        return policy.check if policy.check is not None else policy.using
+
+
+def _shared_columns(tables: list[Relation]) -> list[str]:
+    counts: dict[str, int] = {}
+    for table in tables:
+        for column in table.columns:
+            counts[column.name] = counts.get(column.name, 0) + 1
+    return [name for name, count in counts.items() if count > 1]

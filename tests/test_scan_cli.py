@@ -1,0 +1,194 @@
+"""``rlsguard scan``, ``checks`` and ``explain``, and the static checks as pytest items in
+``rlsguard check``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlsguard.checks import all_checks
+from rlsguard.session import Run
+from tests.conftest import execute, run_python
+from tests.corpus.cases import HARDENED
+
+pytestmark = pytest.mark.slow
+
+HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
+
+
+def rlsguard(*arguments: str, cwd: Path) -> tuple[int, str, str]:
+    result = run_python("-m", "rlsguard.cli", *arguments, cwd=cwd)
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def hardened_database(rlsguard_run: Run) -> Iterator[str]:
+    """A database with the corpus's hardened schema and roles scan_app / scan_admin."""
+    server = rlsguard_run.server.url
+    execute(
+        server,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'scan_app') "
+        "THEN CREATE ROLE scan_app; CREATE ROLE scan_admin; END IF; END $$",
+    )
+    name = rlsguard_run.empty_database("scan_cli")
+    execute(
+        rlsguard_run.url(name),
+        HARDENED.replace("{app}", "scan_app").replace("{admin}", "scan_admin"),
+    )
+    yield rlsguard_run.url(name).render_as_string(hide_password=False)
+    rlsguard_run.drop(name)
+
+
+ROLES = ("--app-role", "scan_app", "--admin-role", "scan_admin")
+
+
+def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -> None:
+    code, out, err = rlsguard(
+        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, cwd=tmp_path
+    )
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["findings"] == []
+    assert document["summary"]["error"] == 0
+    assert document["summary"]["inspected"] > 20
+    assert document["config"]["app_role"] == "scan_app"
+    assert document["tenant_tables"] == {
+        "public.documents": "carries tenant_id",
+        "public.tenants": "carries tenant_id",
+        "public.users": "carries tenant_id",
+    }
+
+
+def test_scan_json_of_a_broken_schema(
+    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+) -> None:
+    database = hardened_database.rsplit("/", 1)[1]
+    execute(
+        rlsguard_run.url(database),
+        "ALTER TABLE documents DISABLE ROW LEVEL SECURITY; CREATE UNIQUE INDEX users_email ON users (email)",
+    )
+    code, out, _ = rlsguard(
+        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, cwd=tmp_path
+    )
+    assert code == 1
+    findings = json.loads(out)["findings"]
+    assert {(item["check"], item["severity"], item["object"]) for item in findings} == {
+        ("RG101", "error", "public.documents"),
+        ("RG401", "warning", "public.users"),
+    }
+    assert all(set(item) >= {"check", "severity", "object", "message"} for item in findings)
+
+
+def test_scan_text_and_accepted_findings(
+    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+) -> None:
+    database = hardened_database.rsplit("/", 1)[1]
+    execute(rlsguard_run.url(database), "CREATE UNIQUE INDEX users_email ON users (email)")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rlsguard]\napp_role = "scan_app"\nadmin_roles = ["scan_admin"]\n'
+        'allow = [{check = "RG401", object = "public.users", reason = "one login per e-mail across tenants"}]\n'
+    )
+    code, out, _ = rlsguard("scan", "--dsn", hardened_database, cwd=tmp_path)
+    assert code == 0, out
+    assert "RG401 unique-tenant-scoped" in out
+    assert "accepted: one login per e-mail across tenants" in out
+    assert "0 errors, 0 warnings, 1 accepted" in out
+
+
+def test_scan_without_a_database_or_with_a_bad_one(tmp_path: Path, hardened_database: str) -> None:
+    code, _, err = rlsguard("scan", cwd=tmp_path)
+    assert code == 2
+    assert "scan needs a database: --dsn URL or RLSGUARD_DATABASE_URL" in err
+    code, _, err = rlsguard(
+        "scan", "--dsn", "postgresql://eve:secret-pw@127.0.0.1:1/x", cwd=tmp_path
+    )
+    assert code == 2
+    assert "cannot connect to PostgreSQL as eve@127.0.0.1:1/x" in err
+    assert "secret-pw" not in err
+    code, _, err = rlsguard("scan", "--dsn", hardened_database, "--app-role", "ghost", cwd=tmp_path)
+    assert code == 2
+    assert "app_role 'ghost' does not exist" in err
+    assert "scan_app" in err
+
+
+def test_checks_and_explain(tmp_path: Path) -> None:
+    code, out, _ = rlsguard("checks", cwd=tmp_path)
+    assert code == 0
+    for check in all_checks():
+        assert check.id in out
+    code, out, _ = rlsguard("explain", "rg305", cwd=tmp_path)
+    assert code == 0
+    assert out.startswith("RG305 unset-context-closed (error)")
+    assert "current_setting(x, true) IS NULL" in out
+    code, _, err = rlsguard("explain", "RG999", cwd=tmp_path)
+    assert code == 2
+    assert "no check 'RG999'; checks: RG101" in err
+
+
+def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path) -> None:
+    dsn = rlsguard_run.server.url.render_as_string(hide_password=False)
+    report = tmp_path / "report.html"
+    code, out, err = rlsguard(
+        "check",
+        "--project",
+        str(HARDENED_PROJECT),
+        "--dsn",
+        dsn,
+        "--report",
+        str(report),
+        cwd=tmp_path,
+    )
+    assert code == 0, out + err
+    assert "suite.py::test_isolation::RG101 rls-enabled[public.documents] PASSED" in out
+    assert "suite.py::test_isolation::RG201 app-not-superuser[hardened_app] PASSED" in out
+    assert "test_models_match_migrations SKIPPED" in out
+    assert "RG301 policy-isolates-reads[public.users]" in report.read_text()
+
+
+def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(HARDENED_PROJECT, project)
+    (project / "migrations" / "versions" / "0001_hardened.py").write_text(
+        (HARDENED_PROJECT / "migrations" / "versions" / "0001_hardened.py")
+        .read_text()
+        .replace(
+            'Path(__file__).resolve().parents[4] / "corpus" / "hardened.sql"',
+            f"Path({str(Path(__file__).parent / 'corpus' / 'hardened.sql')!r})",
+        )
+    )
+    (project / "migrations" / "versions" / "0002_invoices.py").write_text(
+        'revision = "0002_invoices"\ndown_revision = "0001_hardened"\n\n\n'
+        "def upgrade():\n"
+        "    from alembic import op\n"
+        "    op.execute('CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), '\n"
+        "               'tenant_id uuid NOT NULL REFERENCES tenants, email text UNIQUE)')\n"
+        "    op.execute('GRANT SELECT, INSERT ON invoices TO hardened_app')\n\n\n"
+        "def downgrade():\n"
+        "    from alembic import op\n"
+        "    op.execute('DROP TABLE invoices')\n"
+    )
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(
+            'allow = [{check = "RG401", object = "public.invoices", reason = "invoice e-mails are a global outbox"}]\n'
+        )
+    dsn = rlsguard_run.server.url.render_as_string(hide_password=False)
+    code, out, err = rlsguard(
+        "check",
+        "--project",
+        str(project),
+        "--dsn",
+        dsn,
+        "--report",
+        str(tmp_path / "r.html"),
+        cwd=tmp_path,
+    )
+    assert code == 1, out + err
+    assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in out
+    assert "row level security is disabled on public.invoices (carries tenant_id)" in out
+    assert "Fix (RG101):" in out
+    assert "suite.py::test_isolation::RG401 unique-tenant-scoped[public.invoices] XFAIL" in out
+    assert "invoice e-mails are a global outbox" in out

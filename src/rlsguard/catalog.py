@@ -28,6 +28,7 @@ NOT_FROM_EXTENSION = (
     "AND e.objid = {oid} AND e.deptype = 'e')"
 )
 PUBLIC = "PUBLIC"
+TABLE_KINDS = frozenset({"table", "partitioned table", "partition", "inheritance child"})
 COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 KINDS = {
     "r": "table",
@@ -108,7 +109,7 @@ class Policy:
 class Relation:
     schema: str
     name: str
-    kind: str  # see KINDS
+    kind: str  # see KINDS, or "partition" / "inheritance child"
     owner: str
     rls_enabled: bool
     rls_forced: bool
@@ -119,7 +120,6 @@ class Relation:
     policies: tuple[Policy, ...] = ()
     grants: tuple[Grant, ...] = ()
     parents: tuple[str, ...] = ()  # partition parent or inheritance parents
-    is_partition: bool = False
     definition: str | None = None  # of a view or materialized view
     reads: tuple[str, ...] = ()  # relations a view or materialized view reads
 
@@ -200,13 +200,12 @@ class Catalog:
         return self.relations.get(qualified)
 
     def tables(self, schemas: Iterable[str] | None = None) -> list[Relation]:
-        """Tables and partitioned tables (not views, sequences or foreign tables)."""
+        """Tables of every kind (not views, sequences or foreign tables)."""
         wanted = set(schemas) if schemas is not None else None
         return [
             relation
             for relation in self.relations.values()
-            if relation.kind in ("table", "partitioned table")
-            and (wanted is None or relation.schema in wanted)
+            if relation.kind in TABLE_KINDS and (wanted is None or relation.schema in wanted)
         ]
 
 
@@ -366,6 +365,14 @@ class _Reader:
         return [tuple(row) for row in self.connection.exec_driver_sql(sql, {})]
 
 
+def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
+    if is_partition:
+        return "partition"
+    if parents and relkind in ("r", "p"):
+        return "inheritance child"
+    return KINDS[relkind]
+
+
 def read_catalog(connection: Connection) -> Catalog:
     """Everything rlsguard needs to know about the database, in one pass."""
     reader = _Reader(connection)
@@ -419,7 +426,6 @@ def read_catalog(connection: Connection) -> Catalog:
     for row in reader.rows(_RELATIONS):
         oid, schema, name, kind = row[0], row[1], row[2], row[3]
         qualified = f"{schema}.{name}"
-        is_partition = bool(row[8])
         policies = tuple(
             Policy(
                 name=policy[1],
@@ -434,10 +440,11 @@ def read_catalog(connection: Connection) -> Catalog:
             )
             for policy in policy_rows.get(oid, ())
         )
+        parents = tuple(row[9])
         relations[qualified] = Relation(
             schema=schema,
             name=name,
-            kind=KINDS[kind],
+            kind=_kind(kind, bool(row[8]), parents),
             owner=row[4],
             rls_enabled=row[5],
             rls_forced=row[6],
@@ -447,8 +454,7 @@ def read_catalog(connection: Connection) -> Catalog:
             indexes=tuple(indexes.get(oid, ())),
             policies=policies,
             grants=_grants(row[11]),
-            parents=tuple(row[9]),
-            is_partition=is_partition,
+            parents=parents,
             definition=row[10],
             reads=tuple(view_reads.get(oid, ())),
         )

@@ -163,7 +163,7 @@ class Tenancy:
         return relation.column(self.settings.tenant_column) is not None
 
     def is_child(self, relation: Relation) -> bool:
-        return relation.is_partition or bool(relation.parents)
+        return relation.kind in ("partition", "inheritance child")
 
     @cached_property
     def global_relations(self) -> list[Relation]:

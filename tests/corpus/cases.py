@@ -200,6 +200,11 @@ BROKEN = [
         "RG103 public.events_2024",
     ),
     case(
+        "inheritance-child-without-rls",
+        "CREATE TABLE documents_archive () INHERITS (documents); GRANT SELECT ON documents_archive TO {app};",
+        "RG103 public.documents_archive",
+    ),
+    case(
         "app-superuser",
         "ALTER ROLE {app} SUPERUSER;",
         "RG201 {app}",

@@ -107,7 +107,8 @@ def partition_rls(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     if privileges and not relation.rls_enabled:
         parents = ", ".join(relation.parents)
         yield Problem(
-            f"{table} (a {'partition' if relation.is_partition else 'child'} of {parents}) "
+            f"{table} ({'a partition' if relation.kind == 'partition' else 'an inheritance child'} "
+            f"of {parents}) "
             "has no row "
             f"level security, and {app} may {'/'.join(privileges)} it directly"
         )

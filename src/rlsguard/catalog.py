@@ -18,14 +18,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema')"
-USER_NAMESPACE = (
-    f"n.nspname NOT IN {SYSTEM_SCHEMAS} AND n.nspname NOT LIKE 'pg\\_toast%%' "
-    "AND n.nspname NOT LIKE 'pg\\_temp\\_%%'"
-)
-NOT_FROM_EXTENSION = (
-    "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
-    "AND e.objid = {oid} AND e.deptype = 'e')"
+from rlsguard.sql_fragments import encoded_grants, grantee, in_user_schema, not_from_extension
+
+USER_NAMESPACE = in_user_schema()
+RELATION_ACL = (
+    "coalesce(c.relacl, acldefault("
+    "CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))"
 )
 PUBLIC = "PUBLIC"
 TABLE_KINDS = frozenset({"table", "partitioned table", "partition", "inheritance child"})
@@ -219,13 +217,10 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
              JOIN pg_namespace pn ON pn.oid = p.relnamespace
              WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
-       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-                    || ':' || a.privilege_type || ':' || a.is_grantable::text
-             FROM aclexplode(coalesce(c.relacl, acldefault(
-                  CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a)
+       {encoded_grants(RELATION_ACL)}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
-  AND {NOT_FROM_EXTENSION.format(catalog="pg_class", oid="c.oid")}
+  AND {not_from_extension("pg_class", "c.oid")}
 """
 
 _COLUMNS = f"""
@@ -237,9 +232,7 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t
             SELECT e.enumlabel FROM pg_enum e
             WHERE e.enumtypid = CASE WHEN t.typtype = 'e' THEN t.oid ELSE base.oid END
             ORDER BY e.enumsortorder) END,
-       ARRAY(SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g.grantee) END
-                    || ':' || g.privilege_type || ':' || g.is_grantable::text
-             FROM aclexplode(a.attacl) g)
+       {encoded_grants("a.attacl")}
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -284,8 +277,7 @@ WHERE {USER_NAMESPACE}
 
 _POLICIES = f"""
 SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
-       ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r) END
-             FROM unnest(p.polroles) r),
+       ARRAY(SELECT {grantee("r")} FROM unnest(p.polroles) r),
        pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),
        ARRAY(SELECT DISTINCT dn.nspname || '.' || dc.relname
              FROM pg_depend d JOIN pg_class dc ON dc.oid = d.refobjid
@@ -327,20 +319,16 @@ _FUNCTIONS = f"""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
        p.prosecdef, p.proleakproof, p.provolatile, pg_get_userbyid(p.proowner),
        coalesce(p.proconfig, '{{}}'), l.lanname, coalesce(p.prosrc, ''),
-       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-                    || ':' || a.privilege_type || ':' || a.is_grantable::text
-             FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a)
+       {encoded_grants("coalesce(p.proacl, acldefault('f', p.proowner))")}
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
-WHERE {USER_NAMESPACE} AND {NOT_FROM_EXTENSION.format(catalog="pg_proc", oid="p.oid")}
+WHERE {USER_NAMESPACE} AND {not_from_extension("pg_proc", "p.oid")}
 """
 
 _SCHEMAS = f"""
 SELECT n.nspname, pg_get_userbyid(n.nspowner),
-       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-                    || ':' || a.privilege_type || ':' || a.is_grantable::text
-             FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a)
+       {encoded_grants("coalesce(n.nspacl, acldefault('n', n.nspowner))")}
 FROM pg_namespace n WHERE {USER_NAMESPACE}
 """
 

@@ -20,38 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-# Queries run with pyformat parameters, so a literal % is written %%.
-USER_SCHEMA = (
-    "{ns} NOT IN ('pg_catalog', 'information_schema') "
-    "AND {ns} NOT LIKE 'pg\\_toast%%' AND {ns} NOT LIKE 'pg\\_temp\\_%%'"
-)
+from rlsguard.catalog import COMMANDS, KINDS
+from rlsguard.sql_fragments import grantee, in_user_schema, not_from_extension
 
-
-IN_USER_SCHEMA = USER_SCHEMA.format(ns="n.nspname")
-
-
-def _not_from_extension(catalog: str, oid: str) -> str:
-    return (
-        "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = "
-        f"'{catalog}'::regclass AND dep.objid = {oid} AND dep.deptype = 'e')"
-    )
-
-
-def _grantee(column: str) -> str:
-    return f"CASE WHEN {column} = 0 THEN 'PUBLIC' ELSE pg_get_userbyid({column}) END"
-
-
-RELATION_KINDS = {
-    "r": "table",
-    "p": "partitioned table",
-    "v": "view",
-    "m": "materialized view",
-    "f": "foreign table",
-    "S": "sequence",
-    "c": "composite type",
-}
-
-POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+IN_USER_SCHEMA = in_user_schema()
+RELATION_KINDS = {**KINDS, "c": "composite type"}
 
 Row = Sequence[Any]
 
@@ -76,7 +49,7 @@ SECTIONS: tuple[Section, ...] = (
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
               AND {IN_USER_SCHEMA} AND c.relname <> ALL(%(excluded)s)
-              AND {_not_from_extension("pg_class", "c.oid")}""",
+              AND {not_from_extension("pg_class", "c.oid")}""",
         lambda r: (
             f"{RELATION_KINDS[r[2]]} {r[0]}.{r[1]}",
             f"owner={r[3]} rls={'on' if r[4] else 'off'} force={'on' if r[5] else 'off'} "
@@ -97,7 +70,7 @@ SECTIONS: tuple[Section, ...] = (
             WHERE a.attnum > 0 AND NOT a.attisdropped
               AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
               AND {IN_USER_SCHEMA} AND c.relname <> ALL(%(excluded)s)
-              AND {_not_from_extension("pg_class", "c.oid")}""",
+              AND {not_from_extension("pg_class", "c.oid")}""",
         lambda r: (
             f"column {r[0]}.{r[1]}.{r[2]}",
             f"{r[3]}{' not null' if r[4] else ''}{f' default {r[5]}' if r[5] else ''}"
@@ -126,12 +99,12 @@ SECTIONS: tuple[Section, ...] = (
             JOIN pg_class t ON t.oid = i.indrelid
             JOIN pg_namespace n ON n.oid = ci.relnamespace
             WHERE {IN_USER_SCHEMA} AND t.relname <> ALL(%(excluded)s)
-              AND {_not_from_extension("pg_class", "t.oid")}""",
+              AND {not_from_extension("pg_class", "t.oid")}""",
         lambda r: (f"index {r[0]}.{r[1]}", r[2]),
     ),
     Section(
         f"""SELECT n.nspname, c.relname, p.polname, p.polcmd, p.polpermissive,
-                   ARRAY(SELECT {_grantee("role_oid")}
+                   ARRAY(SELECT {grantee("role_oid")}
                          FROM unnest(p.polroles) AS role_oid ORDER BY 1),
                    coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
                    coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
@@ -141,12 +114,12 @@ SECTIONS: tuple[Section, ...] = (
             WHERE {IN_USER_SCHEMA}""",
         lambda r: (
             f"policy {r[0]}.{r[1]}.{r[2]}",
-            f"for {POLICY_COMMANDS[r[3]]} {'permissive' if r[4] else 'restrictive'} "
+            f"for {COMMANDS[r[3]]} {'permissive' if r[4] else 'restrictive'} "
             f"to {','.join(r[5])} using ({r[6]}) with check ({r[7]})",
         ),
     ),
     Section(
-        f"""SELECT n.nspname, c.relname, {_grantee("acl.grantee")}, acl.privilege_type,
+        f"""SELECT n.nspname, c.relname, {grantee("acl.grantee")}, acl.privilege_type,
                    acl.is_grantable, pg_get_userbyid(acl.grantor)
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -154,11 +127,11 @@ SECTIONS: tuple[Section, ...] = (
                 CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) acl
             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
               AND {IN_USER_SCHEMA} AND c.relname <> ALL(%(excluded)s)
-              AND {_not_from_extension("pg_class", "c.oid")}""",
+              AND {not_from_extension("pg_class", "c.oid")}""",
         lambda r: (f"grant {r[3]} on {r[0]}.{r[1]} to {r[2]}", _grant_value(r[4], r[5])),
     ),
     Section(
-        f"""SELECT n.nspname, c.relname, a.attname, {_grantee("acl.grantee")},
+        f"""SELECT n.nspname, c.relname, a.attname, {grantee("acl.grantee")},
                    acl.privilege_type, acl.is_grantable, pg_get_userbyid(acl.grantor)
             FROM pg_attribute a
             JOIN pg_class c ON c.oid = a.attrelid
@@ -168,7 +141,7 @@ SECTIONS: tuple[Section, ...] = (
         lambda r: (f"grant {r[4]} on {r[0]}.{r[1]}({r[2]}) to {r[3]}", _grant_value(r[5], r[6])),
     ),
     Section(
-        f"""SELECT n.nspname, {_grantee("acl.grantee")}, acl.privilege_type, acl.is_grantable,
+        f"""SELECT n.nspname, {grantee("acl.grantee")}, acl.privilege_type, acl.is_grantable,
                    pg_get_userbyid(acl.grantor)
             FROM pg_namespace n
             CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) acl
@@ -180,17 +153,17 @@ SECTIONS: tuple[Section, ...] = (
                    pg_get_userbyid(p.proowner),
                    CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE '' END
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE {IN_USER_SCHEMA} AND {_not_from_extension("pg_proc", "p.oid")}""",
+            WHERE {IN_USER_SCHEMA} AND {not_from_extension("pg_proc", "p.oid")}""",
         lambda r: (f"function {r[0]}.{r[1]}({r[2]})", f"kind={r[3]} owner={r[4]}\n{r[5]}"),
     ),
     Section(
         f"""SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
-                   {_grantee("acl.grantee")}, acl.privilege_type, acl.is_grantable,
+                   {grantee("acl.grantee")}, acl.privilege_type, acl.is_grantable,
                    pg_get_userbyid(acl.grantor)
             FROM pg_proc p
             JOIN pg_namespace n ON n.oid = p.pronamespace
             CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) acl
-            WHERE {IN_USER_SCHEMA} AND {_not_from_extension("pg_proc", "p.oid")}""",
+            WHERE {IN_USER_SCHEMA} AND {not_from_extension("pg_proc", "p.oid")}""",
         lambda r: (
             f"grant {r[4]} on function {r[0]}.{r[1]}({r[2]}) to {r[3]}",
             _grant_value(r[5], r[6]),
@@ -200,7 +173,7 @@ SECTIONS: tuple[Section, ...] = (
         f"""SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('v', 'm') AND {IN_USER_SCHEMA}
-              AND {_not_from_extension("pg_class", "c.oid")}""",
+              AND {not_from_extension("pg_class", "c.oid")}""",
         lambda r: (f"view definition {r[0]}.{r[1]}", " ".join(str(r[2]).split())),
     ),
     Section(
@@ -218,7 +191,7 @@ SECTIONS: tuple[Section, ...] = (
             FROM pg_sequence s
             JOIN pg_class c ON c.oid = s.seqrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE {IN_USER_SCHEMA} AND {_not_from_extension("pg_class", "c.oid")}""",
+            WHERE {IN_USER_SCHEMA} AND {not_from_extension("pg_class", "c.oid")}""",
         lambda r: (
             f"sequence definition {r[0]}.{r[1]}",
             f"{r[2]} start={r[3]} increment={r[4]} min={r[5]} max={r[6]} cache={r[7]} "
@@ -235,7 +208,7 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section(
         f"""SELECT schemaname, tablename, rulename, definition FROM pg_rules n
-            WHERE {USER_SCHEMA.format(ns="n.schemaname")}""",
+            WHERE {in_user_schema("n.schemaname")}""",
         lambda r: (f"rule {r[0]}.{r[1]}.{r[2]}", " ".join(str(r[3]).split())),
     ),
     Section(
@@ -247,7 +220,7 @@ SECTIONS: tuple[Section, ...] = (
                              FROM pg_enum e WHERE e.enumtypid = t.oid), '')
             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
             WHERE t.typtype IN ('e', 'd', 'r', 'm')
-              AND {IN_USER_SCHEMA} AND {_not_from_extension("pg_type", "t.oid")}""",
+              AND {IN_USER_SCHEMA} AND {not_from_extension("pg_type", "t.oid")}""",
         lambda r: (
             f"type {r[0]}.{r[1]}",
             f"kind={r[2]} owner={r[3]} base=[{r[4]}] not_null={r[5]} default=[{r[6]}] "

@@ -8,7 +8,7 @@ importable as ``platform_models``. Here: the Hypothesis profiles and pytester.
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.corpus.harness"]
 
 # "ci" is Hypothesis's own profile, loaded automatically when CI is set: derandomized,
 # no example database, no deadline. "dev" explores more: --hypothesis-profile dev.

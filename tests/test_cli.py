@@ -24,6 +24,9 @@ from tests.conftest import (
 pytestmark = pytest.mark.slow
 
 
+FAST = ("--max-examples", "5", "--shrink-seconds", "0.2")
+
+
 def rlsguard(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
     result = run_python("-m", "rlsguard.cli", *arguments, cwd=cwd, env=env)
     return result.returncode, result.stdout + result.stderr
@@ -54,7 +57,7 @@ def test_check_on_the_shipped_project_reports_its_leaks(
     """The README's main job, on a copy of this project, with a server of its own: the
     migrations pass, the shipped schema's isolation findings fail the run."""
     copy = project_copy()
-    code, output = rlsguard_leaving_nothing("check", cwd=copy)
+    code, output = rlsguard_leaving_nothing("check", *FAST, cwd=copy)
     assert code == 1, output
     assert "rlsguard: PostgreSQL 1" in output
     assert "suite.py::test_revision_roundtrip[004_add_tenant_configs_table] PASSED" in output
@@ -80,7 +83,7 @@ def test_a_broken_downgrade_fails_the_check(
     )
     report = tmp_path / "out" / "report.html"
     code, output = rlsguard(
-        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(report), "-q", cwd=copy
+        "check", *FAST, "--dsn", dsn_of(rlsguard_server), "--report", str(report), "-q", cwd=copy
     )
     assert code == 1, output
     assert "FAILED suite.py::test_revision_roundtrip[004_add_tenant_configs_table]" in output
@@ -95,7 +98,7 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
     copy = project_copy(
         {"002_enable_rls": replace_once("ON {table} TO postgres", "ON {table} TO no_such_role")}
     )
-    code, output = rlsguard_leaving_nothing("check", "-q", cwd=copy)
+    code, output = rlsguard_leaving_nothing("check", "-q", *FAST, cwd=copy)
     assert code == 1, output
     assert (
         'upgrade of revision 002_enable_rls failed: role "no_such_role" does not exist [SQLSTATE 42704]'

@@ -12,7 +12,7 @@ import pytest
 
 from rlsguard.checks import all_checks
 from rlsguard.session import Run
-from tests.conftest import execute, run_python
+from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,12 @@ def hardened_database(rlsguard_run: Run) -> Iterator[str]:
 
 
 ROLES = ("--app-role", "scan_app", "--admin-role", "scan_admin")
+FAST = ("--max-examples", "10", "--shrink-seconds", "0.5")
 
 
 def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -> None:
     code, out, err = rlsguard(
-        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, cwd=tmp_path
+        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, *FAST, cwd=tmp_path
     )
     assert code == 0, err
     document = json.loads(out)
@@ -61,6 +62,10 @@ def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -
         "public.tenants": "carries tenant_id",
         "public.users": "carries tenant_id",
     }
+    probes = document["probes"]
+    assert len(probes) > 20
+    assert {probe["status"] for probe in probes} == {"pass"}
+    assert all(probe["examples"] >= 1 for probe in probes)
 
 
 def test_scan_json_of_a_broken_schema(
@@ -72,15 +77,25 @@ def test_scan_json_of_a_broken_schema(
         "ALTER TABLE documents DISABLE ROW LEVEL SECURITY; CREATE UNIQUE INDEX users_email ON users (email)",
     )
     code, out, _ = rlsguard(
-        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, cwd=tmp_path
+        "scan",
+        "--dsn",
+        hardened_database,
+        "--format",
+        "json",
+        "--static-only",
+        *ROLES,
+        cwd=tmp_path,
     )
     assert code == 1
-    findings = json.loads(out)["findings"]
-    assert {(item["check"], item["severity"], item["object"]) for item in findings} == {
+    document = json.loads(out)
+    assert document["probes"] == []
+    assert {(item["check"], item["severity"], item["object"]) for item in document["findings"]} == {
         ("RG101", "error", "public.documents"),
         ("RG401", "warning", "public.users"),
     }
-    assert all(set(item) >= {"check", "severity", "object", "message"} for item in findings)
+    assert all(
+        set(item) >= {"check", "severity", "object", "message"} for item in document["findings"]
+    )
 
 
 def test_scan_text_and_accepted_findings(
@@ -88,15 +103,43 @@ def test_scan_text_and_accepted_findings(
 ) -> None:
     database = hardened_database.rsplit("/", 1)[1]
     execute(rlsguard_run.url(database), "CREATE UNIQUE INDEX users_email ON users (email)")
+    reason = "one login per e-mail across tenants"
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.rlsguard]\napp_role = "scan_app"\nadmin_roles = ["scan_admin"]\n'
-        'allow = [{check = "RG401", object = "public.users", reason = "one login per e-mail across tenants"}]\n'
+        '[tool.rlsguard]\napp_role = "scan_app"\nadmin_roles = ["scan_admin"]\nallow = [\n'
+        f'  {{check = "RG401", object = "public.users", reason = "{reason}"}},\n'
+        f'  {{check = "RP107", object = "public.users", reason = "{reason}"}},\n]\n'
     )
-    code, out, _ = rlsguard("scan", "--dsn", hardened_database, cwd=tmp_path)
+    code, out, _ = rlsguard("scan", "--dsn", hardened_database, *FAST, cwd=tmp_path)
     assert code == 0, out
     assert "RG401 unique-tenant-scoped" in out
-    assert "accepted: one login per e-mail across tenants" in out
-    assert "0 errors, 0 warnings, 1 accepted" in out
+    assert "RP107 unique-side-channel" in out
+    assert f"accepted: {reason}" in out
+    assert "0 errors, 0 warnings, 2 accepted" in out
+
+
+def test_scan_probes_prove_a_leak_with_a_transcript(
+    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+) -> None:
+    database = hardened_database.rsplit("/", 1)[1]
+    execute(rlsguard_run.url(database), "ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
+    common = ("scan", "--dsn", hardened_database, "--seed", "77", *ROLES, *FAST)
+    code, out, _ = rlsguard(*common, "--format", "json", cwd=tmp_path)
+    assert code == 1
+    document = json.loads(out)
+    read = next(item for item in document["findings"] if item["check"] == "RP101")
+    assert read["object"] == "public.documents"
+    assert read["seed"] == 77
+    assert "SET LOCAL ROLE" in read["evidence"]
+    assert "scan_app sees" in read["message"]
+    statuses = {(item["probe"], item["object"]): item["status"] for item in document["probes"]}
+    assert statuses[("RP101", "public.documents")] == "fail"
+    assert statuses[("RP101", "public.users")] == "pass"
+    code, text, _ = rlsguard(*common, cwd=tmp_path)
+    assert code == 1
+    assert "RP101 cross-tenant-read[public.documents]" in text
+    assert "-- reproduce with: rlsguard scan --seed 77" in text
+    # Nothing the probes made outlived them: every example was rolled back.
+    assert query(rlsguard_run.url(database), "SELECT count(*) FROM tenants") == [(0,)]
 
 
 def test_scan_without_a_database_or_with_a_bad_one(tmp_path: Path, hardened_database: str) -> None:
@@ -134,6 +177,7 @@ def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path)
     report = tmp_path / "report.html"
     code, out, err = rlsguard(
         "check",
+        *FAST,
         "--project",
         str(HARDENED_PROJECT),
         "--dsn",
@@ -146,6 +190,8 @@ def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path)
     assert "suite.py::test_isolation::RG101 rls-enabled[public.documents] PASSED" in out
     assert "suite.py::test_isolation::RG201 app-not-superuser[hardened_app] PASSED" in out
     assert "test_models_match_migrations SKIPPED" in out
+    assert "suite.py::test_probes::rls[public.documents-cross-tenant-read] PASSED" in out
+    assert "suite.py::test_probes::rls[tenant-tables-stateful] PASSED" in out
     assert "RG301 policy-isolates-reads[public.users]" in report.read_text()
 
 
@@ -178,6 +224,7 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     dsn = rlsguard_run.server.url.render_as_string(hide_password=False)
     code, out, err = rlsguard(
         "check",
+        *FAST,
         "--project",
         str(project),
         "--dsn",
@@ -192,3 +239,6 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     assert "Fix (RG101):" in out
     assert "suite.py::test_isolation::RG401 unique-tenant-scoped[public.invoices] XFAIL" in out
     assert "invoice e-mails are a global outbox" in out
+    assert "FAILED suite.py::test_probes::rls[public.invoices-cross-tenant-read]" in out
+    assert "hardened_app sees 1 row(s) of public.invoices that are not its own" in out
+    assert "Hypothesis seed" in out or "Hypothesis ran derandomized" in out

@@ -3,60 +3,32 @@ expected, on the right objects) and stays silent on the correct ones."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.checks import all_checks
-from rlsguard.config import Allowance, Settings
+from rlsguard.config import Allowance
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError
 from rlsguard.session import Run
-from tests.conftest import execute
 from tests.corpus.cases import BROKEN, CORRECT, Case
-
-ROLES = ("app", "admin", "group", "owner")
+from tests.corpus.harness import BuildCase, fill
 
 Analyze = Callable[..., tuple[Analysis, dict[str, str]]]
 
 
-def fill(text: str, names: dict[str, str]) -> str:
-    for placeholder, name in names.items():
-        text = text.replace("{" + placeholder + "}", name)
-    return text
-
-
 @pytest.fixture
-def analyze_case(rlsguard_run: Run, tmp_path: Path) -> Iterator[Analyze]:
+def analyze_case(case_database: BuildCase) -> Analyze:
     """Build a case's schema in a new database, with roles of its own, and scan it."""
-    made: list[tuple[str, dict[str, str]]] = []
-    server = rlsguard_run.server.url
 
     def run_case(case: Case, **overrides: object) -> tuple[Analysis, dict[str, str]]:
-        token = secrets.token_hex(3)
-        names = {role: f"rg_{token}_{role}" for role in ROLES}
-        execute(server, "; ".join(f"CREATE ROLE {name}" for name in names.values()))
-        database = rlsguard_run.empty_database(f"case_{case.name}")
-        made.append((database, names))
-        execute(rlsguard_run.url(database), fill(case.base + "\n" + case.sql, names))
-        values: dict[str, object] = {
-            "project_root": tmp_path,
-            "app_role": names["app"],
-            "admin_roles": (names["admin"],),
-            **case.settings,
-            **overrides,
-        }
-        settings = Settings(**values)  # type: ignore[arg-type]
-        with connected(rlsguard_run.url(database)) as connection:
-            return scan(connection, settings), names
+        built = case_database(case, **overrides)
+        with connected(built.url) as connection:
+            return scan(connection, built.settings), built.names
 
-    yield run_case
-    for database, names in made:
-        rlsguard_run.drop(database)
-        execute(server, "; ".join(f"DROP ROLE IF EXISTS {name}" for name in names.values()))
+    return run_case
 
 
 def found(analysis: Analysis) -> set[tuple[str, str]]:

@@ -7,7 +7,7 @@ READ ONLY transaction that is rolled back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
@@ -16,6 +16,8 @@ from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.findings import Finding, Severity
+from rlsguard.probes.registry import all_probes
+from rlsguard.probes.runner import ProbeResult
 from rlsguard.tenancy import Tenancy
 
 
@@ -47,22 +49,44 @@ class Inspection:
 class Analysis:
     tenancy: Tenancy
     inspections: tuple[Inspection, ...]
-    unused_allowances: tuple[Allowance, ...]
+    probe_results: tuple[ProbeResult, ...] = ()
+
+    @property
+    def probe_findings(self) -> list[Finding]:
+        allowances = self.tenancy.settings.allow
+        return [
+            finding.accept(allowances)
+            for finding in (result.finding() for result in self.probe_results)
+            if finding is not None
+        ]
 
     @property
     def findings(self) -> list[Finding]:
-        return [finding for inspection in self.inspections for finding in inspection.findings]
+        static = [finding for inspection in self.inspections for finding in inspection.findings]
+        return static + self.probe_findings
 
     @property
     def failed(self) -> bool:
         return any(finding.fails for finding in self.findings)
+
+    @property
+    def unused_allowances(self) -> tuple[Allowance, ...]:
+        found = {(finding.check, finding.object) for finding in self.findings}
+        return tuple(
+            allowance
+            for allowance in self.tenancy.settings.allow
+            if (allowance.check, allowance.object) not in found
+        )
+
+    def with_probes(self, results: list[ProbeResult]) -> Analysis:
+        return replace(self, probe_results=tuple(results))
 
 
 def analyze(
     catalog: Catalog, settings: Settings, checks: Iterable[Check] | None = None
 ) -> Analysis:
     registered = all_checks()
-    known = {item.id for item in registered}
+    known = {item.id for item in registered} | {item.id for item in all_probes()}
     for allowance in settings.allow:
         if allowance.check not in known:
             raise ConfigError(
@@ -71,26 +95,20 @@ def analyze(
             )
     tenancy = Tenancy(catalog, settings)
     inspections = []
-    used: set[Allowance] = set()
     for item in checks if checks is not None else registered:
         for target in item.objects(tenancy):
-            findings = []
-            for problem in item.inspect(tenancy, target):
-                finding = Finding(
+            findings = tuple(
+                Finding(
                     check=item.id,
                     name=item.name,
                     severity=problem.severity or item.severity,
                     object=target,
                     message=problem.message,
                 ).accept(settings.allow)
-                if finding.accepted:
-                    used.update(
-                        a for a in settings.allow if (a.check, a.object) == (item.id, target)
-                    )
-                findings.append(finding)
-            inspections.append(Inspection(item, target, tuple(findings)))
-    unused = tuple(allowance for allowance in settings.allow if allowance not in used)
-    return Analysis(tenancy, tuple(inspections), unused)
+                for problem in item.inspect(tenancy, target)
+            )
+            inspections.append(Inspection(item, target, findings))
+    return Analysis(tenancy, tuple(inspections))
 
 
 def read_only_catalog(connection: Connection) -> Catalog:

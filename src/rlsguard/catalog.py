@@ -11,6 +11,7 @@ with their objects, as explicit grants (an owner's implicit ones made explicit w
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ RELATION_ACL = (
     "CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))"
 )
 PUBLIC = "PUBLIC"
+_RANDOM_UUID_DEFAULT = re.compile(r"\b(gen_random_uuid|uuid_generate_v4|uuidv4|uuidv7)\s*\(")
 TABLE_KINDS = frozenset({"table", "partitioned table", "partition", "inheritance child"})
 COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 KINDS = {
@@ -63,6 +65,11 @@ class Column:
     domain_base: str | None = None  # format_type of a domain's base type
     enum_labels: tuple[str, ...] = ()
     grants: tuple[Grant, ...] = ()
+
+    @property
+    def random_default(self) -> bool:
+        """Filled by the server with a random UUID: a value nobody can guess."""
+        return bool(self.default and _RANDOM_UUID_DEFAULT.search(self.default))
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,8 @@ class Relation:
     parents: tuple[str, ...] = ()  # partition parent or inheritance parents
     definition: str | None = None  # of a view or materialized view
     reads: tuple[str, ...] = ()  # relations a view or materialized view reads
+    partition_bound: str | None = None  # "FOR VALUES FROM (...) TO (...)" of a partition
+    partition_key: str | None = None  # "RANGE (happened)" of a partitioned table
 
     @property
     def qualified(self) -> str:
@@ -217,7 +226,9 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
              JOIN pg_namespace pn ON pn.oid = p.relnamespace
              WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
-       {encoded_grants(RELATION_ACL)}
+       {encoded_grants(RELATION_ACL)},
+       pg_get_expr(c.relpartbound, c.oid),
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
   AND {not_from_extension("pg_class", "c.oid")}
@@ -445,6 +456,8 @@ def read_catalog(connection: Connection) -> Catalog:
             parents=parents,
             definition=row[10],
             reads=tuple(view_reads.get(oid, ())),
+            partition_bound=row[12],
+            partition_key=row[13],
         )
 
     roles = {

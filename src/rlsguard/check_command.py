@@ -77,6 +77,9 @@ def _run_suite(
     ]  # fmt: skip
     if arguments.revision:
         pytest_args += ["--rlsguard-revision", arguments.revision]
+    if arguments.max_examples:
+        pytest_args += ["--rlsguard-max-examples", str(arguments.max_examples)]
+    pytest_args += ["--rlsguard-shrink-seconds", str(arguments.shrink_seconds)]
     for key, value in overrides.items():
         for item in value if isinstance(value, list) else [value]:
             pytest_args += [FLAGS[key], str(item)]

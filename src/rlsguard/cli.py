@@ -7,6 +7,7 @@ Exit status: 0 nothing failed, 1 a check failed, 2 the run could not happen.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+import hypothesis
 from rich.console import Console
 
 from rlsguard import __version__
@@ -23,6 +25,7 @@ from rlsguard.checks import REGISTRY, all_checks
 from rlsguard.config import OVERRIDES, find_project_root, load_settings
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
 from rlsguard.report.console import explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
@@ -40,6 +43,21 @@ def _add_tenancy_flags(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=override.help,
         )
+
+
+def _add_probe_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        help="Hypothesis examples per probe (default: the profile's)",
+    )
+    parser.add_argument(
+        "--shrink-seconds",
+        type=float,
+        default=SHRINK_SECONDS,
+        help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
+    )
 
 
 def _add_project_flag(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "-q", "--quiet", action="store_true", help="one line per failure, not per check"
     )
+    _add_probe_flags(check)
     _add_tenancy_flags(check)
     check.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="after --: passed on to pytest"
@@ -116,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--dsn", default=None, help=f"the database to scan (or {DSN_ENV})")
     scan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    scan.add_argument(
+        "--static-only", action="store_true", help="only the static checks, no probes"
+    )
+    _add_probe_flags(scan)
+    scan.add_argument("--seed", type=int, default=None, help="Hypothesis seed for the probes")
     _add_project_flag(scan)
     _add_tenancy_flags(scan)
 
@@ -159,13 +183,26 @@ def _scan(arguments: argparse.Namespace) -> int:
         raise ConfigError(f"scan needs a database: --dsn URL or {DSN_ENV}")
     project_root = (arguments.project or find_project_root()).resolve()
     settings = load_settings(project_root, tenancy_overrides(arguments))
-    with ExternalServer(parse_dsn(dsn)) as server, connected(server.url) as connection:
-        analysis = scan(connection, settings)
+    with ExternalServer(parse_dsn(dsn)) as server:
+        with connected(server.url) as connection:
+            analysis = scan(connection, settings)
+        if not arguments.static_only:
+            profile = settings_for_probes(arguments.max_examples)
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document alone
+                results = probe_database(
+                    server.url, analysis.tenancy, profile, arguments.seed, arguments.shrink_seconds
+                )
+            analysis = analysis.with_probes(results)
     if arguments.format == "json":
         print(json.dumps(scan_document(analysis), indent=2))
     else:
         print_analysis(analysis, _console())
     return EXIT_FAILED if analysis.failed else EXIT_OK
+
+
+def settings_for_probes(max_examples: int | None) -> hypothesis.settings:
+    current = hypothesis.settings()
+    return hypothesis.settings(current, max_examples=max_examples or current.max_examples)
 
 
 def _console() -> Console:

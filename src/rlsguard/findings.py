@@ -23,6 +23,8 @@ class Finding:
     message: str
     accepted: bool = False
     reason: str | None = None  # why it was accepted, from [tool.rlsguard] allow
+    evidence: str | None = None  # a probe's SQL transcript of the failing example
+    seed: int | None = None  # the Hypothesis seed that reproduces it
 
     @property
     def fails(self) -> bool:

@@ -1,7 +1,11 @@
-"""The static checks as pytest items: one per check and inspected object, named like
-``RG101 rls-enabled[public.documents]``. An error fails the item with the finding and
-the check's fix; a warning passes with a warning; findings accepted in
-``[tool.rlsguard] allow`` mark the item xfail with the reason."""
+"""rlsguard's isolation checks as pytest items.
+
+Static checks: one item per check and inspected object, ``RG101 rls-enabled[public.documents]``.
+Probes: one item per probe and object, ``rls[public.documents-cross-tenant-read]``; a
+failure shows the shrunk example as a SQL transcript and the seed that reproduces it; a
+probe that cannot make rows for a table is skipped with the reason. For both, an error
+fails the item, a warning passes with a warning, and a finding accepted in
+``[tool.rlsguard] allow`` is an XFAIL with the reason."""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import pytest
 
 from rlsguard.analyzer import Inspection
 from rlsguard.errors import MigrationError, RlsguardError
+from rlsguard.findings import Finding
+from rlsguard.probes.registry import Probe, all_probes
+from rlsguard.probes.runner import CANNOT, ProbeResult
 
 
 class IsolationChecks:
@@ -97,4 +104,104 @@ class IsolationCollector(pytest.Collector):
         return [
             IsolationItem.from_parent(self, name=inspection.label, inspection=inspection)
             for inspection in analysis.inspections
+        ]
+
+
+# -- the probes --------------------------------------------------------------------------------
+
+
+class ProbeChecks:
+    """Placeholder in a test module; the plugin expands it into one item per probe and object."""
+
+    def __repr__(self) -> str:
+        return "<rlsguard property-based isolation probes>"
+
+
+class ProbeFailed(Exception):
+    def __init__(self, result: ProbeResult, finding: Finding) -> None:
+        super().__init__(result.label)
+        self.result = result
+        self.finding = finding
+
+
+def reproduce_hint(result: ProbeResult) -> str:
+    if result.seed is None:
+        return "Hypothesis ran derandomized (the ci profile): the same examples every run."
+    return (
+        f"Hypothesis seed {result.seed}: reproduce with pytest --hypothesis-seed={result.seed} "
+        f"(or rlsguard check -- --hypothesis-seed={result.seed})."
+    )
+
+
+class ProbeItem(pytest.Item):
+    def __init__(self, *, probe: Probe, target: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.probe = probe
+        self.target = target
+
+    def runtest(self) -> None:
+        from rlsguard.plugin import RUN_KEY
+
+        run = self.config.stash[RUN_KEY]
+        result = run.prober().run(self.probe, self.target)
+        self.user_properties.append(
+            (
+                "rlsguard_probe",
+                {
+                    "status": result.status,
+                    "examples": result.examples,
+                    "seconds": result.seconds,
+                    "seed": result.seed,
+                },
+            )
+        )
+        found = result.finding()
+        if found is None:
+            return
+        finding = found.accept(run.settings.allow)
+        self.user_properties.append(("rlsguard_findings", [finding.to_json()]))
+        if result.status == CANNOT:
+            pytest.skip(finding.message)
+        if finding.fails:
+            raise ProbeFailed(result, finding)
+        if finding.accepted:
+            pytest.xfail(f"accepted: {finding.message} ({finding.reason})")
+        warnings.warn(IsolationWarning(f"{finding}\n{result.transcript or ''}"), stacklevel=1)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ProbeFailed):
+            result = excinfo.value.result
+            return "\n".join(
+                [
+                    str(excinfo.value.finding),
+                    f"({result.examples} examples)",
+                    "",
+                    result.transcript or "(no transcript)",
+                    "",
+                    reproduce_hint(result),
+                    "",
+                    f"What it proves ({self.probe.id}): {self.probe.doc}",
+                ]
+            )
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+class ProbeCollector(pytest.Collector):
+    def collect(self) -> list[pytest.Item]:
+        from rlsguard.plugin import RUN_KEY
+
+        run = self.config.stash[RUN_KEY]
+        try:
+            tenancy = run.analysis().tenancy
+        except MigrationError as error:
+            return [Unanalyzable.from_parent(self, name="schema could not be built", error=error)]
+        except RlsguardError as error:
+            raise self.CollectError(f"{type(error).__name__}: {error}") from None
+        return [
+            ProbeItem.from_parent(self, name=probe.label(target), probe=probe, target=target)
+            for probe in all_probes()
+            for target in probe.objects(tenancy)
         ]

@@ -28,8 +28,14 @@ from sqlalchemy.engine import URL, Engine
 from rlsguard import __version__
 from rlsguard.config import OVERRIDES, Settings, load_settings
 from rlsguard.errors import RlsguardError
-from rlsguard.isolation_items import IsolationChecks, IsolationCollector
+from rlsguard.isolation_items import (
+    IsolationChecks,
+    IsolationCollector,
+    ProbeChecks,
+    ProbeCollector,
+)
 from rlsguard.migrate import HEAD, MigrationProject
+from rlsguard.probes.runner import SHRINK_SECONDS
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
 from rlsguard.session import Run
@@ -65,6 +71,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--rlsguard-revision",
         default=None,
         help="migrate the test database to this revision instead of head",
+    )
+    group.addoption(
+        "--rlsguard-max-examples",
+        type=int,
+        default=None,
+        help="Hypothesis examples per probe (default: the Hypothesis profile's)",
+    )
+    group.addoption(
+        "--rlsguard-shrink-seconds",
+        type=float,
+        default=SHRINK_SECONDS,
+        help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
     )
     group.addoption(
         "--rlsguard-project",
@@ -113,8 +131,20 @@ def pytest_configure(config: pytest.Config) -> None:
         ),
         given_server=provided.server if provided else None,
         revision=config.getoption("rlsguard_revision") or HEAD,
+        seed=_hypothesis_seed(config),
+        max_examples=config.getoption("rlsguard_max_examples"),
+        shrink_seconds=config.getoption("rlsguard_shrink_seconds"),
     )
     _add_environment(config, "rlsguard", __version__)
+
+
+def _hypothesis_seed(config: pytest.Config) -> int | None:
+    """``--hypothesis-seed`` (Hypothesis's own pytest option), for the probes too."""
+    try:
+        value = config.getoption("hypothesis_seed")
+    except ValueError:
+        return None
+    return int(value) if value not in (None, "") else None
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -161,6 +191,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> object:
     if isinstance(obj, IsolationChecks):
         return IsolationCollector.from_parent(collector, name=name)
+    if isinstance(obj, ProbeChecks):
+        return ProbeCollector.from_parent(collector, name=name)
     return None
 
 

@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import psycopg2
+import psycopg2.extensions
+from hypothesis import settings
 from sqlalchemy.engine import URL
 
 from rlsguard.analyzer import Analysis, scan
@@ -23,7 +26,9 @@ from rlsguard.databases import Databases, connected
 from rlsguard.errors import RlsguardError
 from rlsguard.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.migrate import BASE, HEAD, MigrationProject
+from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
 from rlsguard.server import Server, ServerRequest, provision
+from rlsguard.urls import psycopg2_params
 
 T = TypeVar("T")
 
@@ -36,6 +41,9 @@ class Run:
     request: ServerRequest = field(default_factory=ServerRequest)
     given_server: Server | None = None
     revision: str = HEAD
+    seed: int | None = None  # for the probes' Hypothesis runs (None: a random one each)
+    max_examples: int | None = None  # per probe (None: the Hypothesis profile's)
+    shrink_seconds: float = SHRINK_SECONDS  # per failing probe
 
     def __post_init__(self) -> None:
         self._server: Server | None = self.given_server
@@ -46,6 +54,8 @@ class Run:
         self._failures: dict[str, RlsguardError] = {}
         self._empty_fingerprint: Fingerprint | None = None
         self._analyses: dict[str, Analysis] = {}
+        self._probers: dict[str, ProbeRunner] = {}
+        self._probe_connections: list[psycopg2.extensions.connection] = []
         _open_runs.add(self)
 
     # -- lazily started parts ---------------------------------------------------------------
@@ -180,9 +190,36 @@ class Run:
         with connected(self.url(self.working_database(revision))) as connection:
             return scan(connection, self.settings)
 
+    def prober(self, revision: str | None = None) -> ProbeRunner:
+        """Runs the probes against the shared copy at ``revision``, on two connections of
+        its own (one never sees the tenant setting); every example is rolled back."""
+        resolved = self.resolve(revision or self.revision)
+        if resolved not in self._probers:
+            analysis = self.analysis(resolved)
+            url = self.url(self.working_database(resolved))
+            connections = {
+                name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")
+            }
+            self._probe_connections.extend(connections.values())
+            profile = settings()
+            if self.max_examples:
+                profile = settings(profile, max_examples=self.max_examples)
+            self._probers[resolved] = ProbeRunner(
+                analysis.tenancy,
+                connections,
+                profile,
+                fixed_seed=self.seed,
+                shrink_seconds=self.shrink_seconds,
+            )
+        return self._probers[resolved]
+
     # -- end ------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        for connection in self._probe_connections:
+            connection.close()
+        self._probe_connections.clear()
+        self._probers.clear()
         try:
             if self._databases is not None:
                 self._databases.close()

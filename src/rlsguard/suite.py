@@ -15,13 +15,14 @@ from __future__ import annotations
 import pytest
 
 from rlsguard import migration_checks
-from rlsguard.isolation_items import IsolationChecks
+from rlsguard.isolation_items import IsolationChecks, ProbeChecks
 from rlsguard.session import Run
 
 __all__ = [
     "test_downgrade_to_base_leaves_nothing",
     "test_isolation",
     "test_models_match_migrations",
+    "test_probes",
     "test_revision_roundtrip",
     "test_single_head",
     "test_upgrade_from_empty_to_head",
@@ -59,3 +60,6 @@ def test_models_match_migrations(rlsguard_run: Run) -> None:
 
 test_isolation = IsolationChecks()
 """Expanded by the plugin into one item per static check and inspected object."""
+
+test_probes = ProbeChecks()
+"""Expanded by the plugin into one item per probe and object."""

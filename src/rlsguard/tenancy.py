@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rlsguard.catalog import PUBLIC, Catalog, Function, Policy, Relation, Role
+from rlsguard.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
 from rlsguard.config import Settings
 from rlsguard.errors import ConfigError
 from rlsguard.expressions import TenantContext, Verdict, judge
@@ -158,6 +158,26 @@ class Tenancy:
     @cached_property
     def tenant_relations(self) -> list[Relation]:
         return self.relations_of(sorted(self.tenant_tables))
+
+    @cached_property
+    def tenant_root(self) -> Relation | None:
+        """The table of tenants: its primary key is the tenant column alone (the table
+        the tenant foreign keys point at)."""
+        column = self.settings.tenant_column
+        for table in self.tables():
+            primary = next((index for index in table.indexes if index.primary), None)
+            if primary is not None and primary.columns == (column,):
+                return table
+        return None
+
+    @cached_property
+    def tenant_column_sample(self) -> Column | None:
+        """The tenant column of some tenant table: its type is the tenant ids' type."""
+        for table in self.tenant_relations:
+            found = table.column(self.settings.tenant_column)
+            if found is not None:
+                return found
+        return None
 
     def carries_tenant_column(self, relation: Relation) -> bool:
         return relation.column(self.settings.tenant_column) is not None

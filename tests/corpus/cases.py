@@ -284,6 +284,21 @@ BROKEN = [
         "RG302 public.documents",
     ),
     case(
+        "policy-hides-own-rows",  # not a leak, and nothing static can tell: only the probe sees it
+        "ALTER POLICY documents_app ON documents USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid AND title = 'never');",
+    ),
+    case(
+        "update-policy-open",
+        "CREATE POLICY documents_edit ON documents FOR UPDATE TO {app} USING (true) WITH CHECK (true);",
+        "RG301 public.documents",
+        "RG302 public.documents",
+    ),
+    case(
+        "update-moves-user-rows",
+        "ALTER POLICY users_app ON users WITH CHECK (tenant_id IS NOT NULL);",
+        "RG302 public.users",
+    ),
+    case(
         "tenant-policy-to-public",
         f"""
         DROP POLICY documents_app ON documents;
@@ -344,6 +359,14 @@ BROKEN = [
     case(
         "foreign-key-not-scoped",
         "ALTER TABLE documents ADD CONSTRAINT documents_user FOREIGN KEY (user_id) REFERENCES users (user_id);",
+        "RG402 public.documents",
+    ),
+    case(
+        "foreign-key-only-by-id",  # as the shipped platform schema: no composite key to stop it
+        """
+        ALTER TABLE documents DROP CONSTRAINT documents_tenant_id_user_id_fkey;
+        ALTER TABLE documents ADD CONSTRAINT documents_user FOREIGN KEY (user_id) REFERENCES users (user_id);
+        """,
         "RG402 public.documents",
     ),
     case(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from rlsguard.catalog import Column, Relation
@@ -11,12 +10,11 @@ from rlsguard.checks.select import global_tables, tables_with_tenant_column
 from rlsguard.findings import Severity
 from rlsguard.tenancy import Tenancy
 
-_RANDOM_UUID_DEFAULT = re.compile(r"\b(gen_random_uuid|uuid_generate_v4|uuidv4|uuidv7)\s*\(")
 
-
-def _server_random(column: Column | None) -> bool:
-    return column is not None and bool(
-        column.default and _RANDOM_UUID_DEFAULT.search(column.default)
+def random_key(relation: Relation, columns: tuple[str, ...]) -> bool:
+    """Every column of the key is filled with a random UUID by the server: unguessable."""
+    return bool(columns) and all(
+        (column := relation.column(name)) is not None and column.random_default for name in columns
     )
 
 
@@ -50,11 +48,8 @@ def unique_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     for index in relation.indexes:
         if not index.unique or column in index.columns:
             continue
-        keys = [name for name in index.columns if name is not None]
-        if (
-            keys
-            and len(keys) == len(index.columns)
-            and all(_server_random(relation.column(name)) for name in keys)
+        if all(index.columns) and random_key(
+            relation, tuple(name for name in index.columns if name)
         ):
             continue
         shown = ", ".join(name or "(expression)" for name in index.columns)

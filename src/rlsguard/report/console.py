@@ -37,11 +37,22 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
                 style="dim" if finding.accepted else None,
             )
         console.print(table)
+    for finding in findings:
+        if finding.evidence and not finding.accepted:
+            console.print()
+            console.print(Text(f"{finding.check} {finding.name}[{finding.object}]", style="bold"))
+            console.print(Text(finding.evidence))
+            if finding.seed is not None:
+                console.print(f"-- reproduce with: rlsguard scan --seed {finding.seed}")
     counts = severity_counts(findings)
     passed = sum(1 for item in analysis.inspections if item.outcome == "pass")
+    probes = analysis.probe_results
+    held = sum(1 for result in probes if result.status == "pass")
+    examples = sum(result.examples for result in probes)
     console.print(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
         f"{passed} of {len(analysis.inspections)} inspections clean"
+        + (f"; {held} of {len(probes)} probes held over {examples} examples" if probes else "")
     )
     for allowance in analysis.unused_allowances:
         console.print(

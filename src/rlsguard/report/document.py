@@ -30,6 +30,18 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
             {"check": item.check.id, "object": item.object, "outcome": item.outcome}
             for item in analysis.inspections
         ],
+        "probes": [
+            {
+                "probe": result.probe.id,
+                "name": result.probe.name,
+                "object": result.target,
+                "status": result.status,
+                "examples": result.examples,
+                "seconds": round(result.seconds, 3),
+                "seed": result.seed,
+            }
+            for result in analysis.probe_results
+        ],
         "tenant_tables": dict(sorted(tenancy.tenant_tables.items())),
         "global_tables": sorted(table.qualified for table in tenancy.global_relations),
         "unused_allowances": [dataclasses.asdict(item) for item in analysis.unused_allowances],

@@ -1,0 +1,407 @@
+"""Rows for any table, made up by Hypothesis from the catalog: parents first (walking the
+foreign keys, always within the row's tenant), unique keys kept unique, CHECK
+constraints of the common shapes respected, defaults, identity and generated columns
+left to the database.
+
+The rows of an example are inserted by the setup role (the connection's own, which
+must bypass RLS) inside the example's transaction, which is rolled back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+from hypothesis import strategies as st
+from psycopg2 import sql
+
+from rlsguard.catalog import Column, Constraint, Relation
+from rlsguard.probes.session import Session, SetupFailed
+from rlsguard.probes.values import (
+    CannotGenerate,
+    Restriction,
+    column_strategy,
+    make_unique,
+    restrictions,
+)
+from rlsguard.tenancy import Tenancy
+
+psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A foreign key, seen from the row that needs a parent."""
+
+    columns: tuple[str, ...]
+    parent: str
+    referenced: tuple[str, ...]
+    required: bool
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    relation: Relation
+    supplied: tuple[Column, ...]
+    strategies: dict[str, st.SearchStrategy[Any]]
+    nullable: frozenset[str]
+    unique: frozenset[str]
+    links: tuple[Link, ...]
+    key: tuple[str, ...]
+    unknown_checks: tuple[str, ...] = ()
+    generated_keys: frozenset[str] = frozenset()  # UUID keys rlsguard makes itself
+
+    @property
+    def table(self) -> str:
+        return self.relation.qualified
+
+    @property
+    def returning(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.relation.columns)
+
+
+@dataclass
+class Row:
+    table: str
+    tenant: Any | None
+    values: dict[str, Any]
+
+    def key(self, columns: tuple[str, ...]) -> tuple[Any, ...]:
+        return tuple(self.values[column] for column in columns)
+
+
+def table_identifier(qualified: str) -> sql.Composable:
+    schema, name = qualified.split(".", 1)
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+
+
+class Planner:
+    """How to make rows for each table; plans and failures are kept for the run."""
+
+    def __init__(self, tenancy: Tenancy) -> None:
+        self.tenancy = tenancy
+        self._plans: dict[str, TablePlan | CannotGenerate] = {}
+        self._referenced: dict[str, set[str]] = {}
+        for relation in tenancy.catalog.relations.values():
+            for foreign_key in relation.foreign_keys:
+                if foreign_key.references:
+                    self._referenced.setdefault(foreign_key.references, set()).update(
+                        foreign_key.referenced_columns
+                    )
+
+    def knows_enough(self, plan: TablePlan, values: dict[str, Any]) -> bool:
+        """Are the row's key, unique and referenced columns all among ``values``, so the
+        database need not hand anything back?"""
+        needed = set(plan.key) | plan.unique | self._referenced.get(plan.table, set())
+        return needed <= values.keys()
+
+    def plan(self, table: str) -> TablePlan:
+        if table not in self._plans:
+            try:
+                self._plans[table] = self._make_plan(self.tenancy.catalog.relations[table])
+            except CannotGenerate as error:
+                self._plans[table] = CannotGenerate(
+                    f"cannot generate rows for {table} because {error}"
+                )
+        found = self._plans[table]
+        if isinstance(found, CannotGenerate):
+            raise found
+        return found
+
+    def _make_plan(self, relation: Relation) -> TablePlan:
+        limits, unknown = restrictions(relation.constraints)
+        links = tuple(_links(relation))
+        linked = {column for link in links for column in link.columns}
+        tenant_column = self.tenancy.settings.tenant_column
+        # Keys the server would fill with a random UUID are drawn here instead, so a
+        # transcript replays with the same keys.
+        keys = {
+            name for index in relation.indexes if index.unique for name in index.columns if name
+        }
+        supplied, strategies, nullable, generated_keys = [], {}, set(), set()
+        for column in relation.columns:
+            if column.identity == "a" or column.generated:
+                continue
+            forced = column.name in linked or column.name == tenant_column
+            own_key = column.name in keys and column.random_default
+            if column.default is not None and not forced and not own_key:
+                continue
+            supplied.append(column)
+            if forced:
+                continue
+            if own_key:
+                generated_keys.add(column.name)
+                continue
+            restriction = limits.get(column.name, Restriction())
+            strategies[column.name] = column_strategy(column, restriction)
+            if not column.not_null and not restriction.not_null:
+                nullable.add(column.name)
+        unique = {
+            name
+            for index in relation.indexes
+            if index.unique
+            for name in index.columns
+            if name is not None
+        }
+        primary = next((index.columns for index in relation.indexes if index.primary), None)
+        key = (
+            tuple(name for name in primary if name)
+            if primary
+            else tuple(c.name for c in relation.columns)
+        )
+        return TablePlan(
+            relation=relation,
+            supplied=tuple(supplied),
+            strategies=strategies,
+            nullable=frozenset(nullable),
+            unique=frozenset(unique),
+            links=links,
+            key=key,
+            unknown_checks=tuple(unknown),
+            generated_keys=frozenset(generated_keys),
+        )
+
+
+def _links(relation: Relation) -> list[Link]:
+    links = []
+    for foreign_key in relation.foreign_keys:
+        assert foreign_key.references is not None
+        required = all(
+            (column := relation.column(name)) is not None and column.not_null
+            for name in foreign_key.columns
+        )
+        links.append(
+            Link(
+                foreign_key.columns,
+                foreign_key.references,
+                foreign_key.referenced_columns,
+                required,
+            )
+        )
+    return links
+
+
+@dataclass
+class Example:
+    """The rows of one Hypothesis example."""
+
+    session: Session
+    planner: Planner
+    data: st.DataObject
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    tenants: list[Any] = field(default_factory=list)
+    serial: int = 0
+    salt: int = 0x5EED
+
+    @property
+    def tenancy(self) -> Tenancy:
+        return self.planner.tenancy
+
+    def next_serial(self) -> int:
+        self.serial += 1
+        return self.serial
+
+    def key_uuid(self) -> uuid.UUID:
+        """A UUID key no other row has: the run's salt and a serial. Keys are not drawn by
+        Hypothesis: it has nothing to shrink in them, and a seed still reproduces them."""
+        return uuid.UUID(int=(self.salt << 64) | (self.next_serial() << 16) | 0x4000)
+
+    # -- tenants ------------------------------------------------------------------------------
+
+    def new_tenant(self) -> Any:
+        root = self.tenancy.tenant_root
+        column = self.tenancy.settings.tenant_column
+        tenant = self.fresh_tenant_id()
+        if root is not None:
+            self.insert(root.qualified, tenant, {column: tenant})
+        self.tenants.append(tenant)
+        return tenant
+
+    def fresh_tenant_id(self) -> Any:
+        sample = self.tenancy.tenant_column_sample
+        if sample is None or sample.type == "uuid":
+            return self.key_uuid()
+        if sample.type_category == "N":
+            return self.next_serial() + 1_000_000
+        return f"tenant-{self.next_serial()}"
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def values_for(
+        self,
+        table: str,
+        tenant: Any | None,
+        overrides: dict[str, Any] | None = None,
+        stack: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Values for a new row of ``table`` owned by ``tenant`` (parents are inserted)."""
+        plan = self.planner.plan(table)
+        overrides = dict(overrides or {})
+        values = self._parent_values(plan, table, tenant, overrides, stack)
+        column = self.tenancy.settings.tenant_column
+        if plan.relation.column(column) is not None and tenant is not None:
+            values[column] = tenant
+        if plan.relation.kind == "partitioned table":
+            values.update(self._partition_for(plan.relation))
+        for supplied in plan.supplied:
+            if supplied.name not in values and supplied.name not in overrides:
+                values[supplied.name] = self._drawn_value(plan, table, supplied)
+        values.update(overrides)
+        return values
+
+    def _parent_values(
+        self,
+        plan: TablePlan,
+        table: str,
+        tenant: Any | None,
+        overrides: dict[str, Any],
+        stack: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """Foreign-key columns of a new row, pointing at parents that exist (or NULL in a cycle)."""
+        values: dict[str, Any] = {}
+        column = self.tenancy.settings.tenant_column
+        root = self.tenancy.tenant_root
+        for link in plan.links:
+            if all(name in overrides for name in link.columns):
+                continue
+            if root is not None and link.parent == root.qualified and link.columns == (column,):
+                continue
+            if link.parent == table or link.parent in stack:
+                if link.required:
+                    raise CannotGenerate(
+                        f"cannot generate rows for {table} because its foreign keys form a cycle"
+                    )
+                values.update(dict.fromkeys(link.columns))
+                continue
+            owner = tenant if link.parent in self.tenancy.tenant_tables else None
+            parent = self.parent_for(link.parent, owner, (*stack, table))
+            for own, referenced in zip(link.columns, link.referenced, strict=True):
+                values[own] = parent.values[referenced]
+        return values
+
+    def _drawn_value(self, plan: TablePlan, table: str, supplied: Column) -> Any:
+        if supplied.name in plan.generated_keys:
+            return self.key_uuid()
+        strategy = plan.strategies.get(supplied.name)
+        if strategy is None:
+            return None
+        if supplied.name in plan.nullable:
+            strategy = st.none() | strategy
+        value = self.data.draw(strategy, label=f"{table}.{supplied.name}")
+        if value is not None and supplied.name in plan.unique:
+            value = make_unique(value, supplied, self.next_serial())
+        return value
+
+    def _partition_for(self, relation: Relation) -> dict[str, Any]:
+        """Values that route a row of a partitioned table into one of its partitions."""
+        for candidate in self.tenancy.catalog.relations.values():
+            if candidate.kind == "partition" and relation.qualified in candidate.parents:
+                found = partition_values(self.tenancy, candidate)
+                if found:
+                    return found
+        return {}
+
+    def insert(
+        self,
+        table: str,
+        tenant: Any | None,
+        overrides: dict[str, Any] | None = None,
+        stack: tuple[str, ...] = (),
+    ) -> Row:
+        """Insert a row as the setup role and remember it."""
+        values = self.values_for(table, tenant, overrides, stack)
+        plan = self.planner.plan(table)
+        self.session.as_setup()
+        if self.planner.knows_enough(plan, values):
+            # Everything later steps need of this row is in ``values``: send it with the
+            # next statement instead of waiting for it now (one round trip for many).
+            self.session.defer(table, *insert_statement(table, values, plan, returning=False))
+            row = Row(table, tenant, dict(values))
+        else:
+            try:
+                outcome = self.session.execute(*insert_statement(table, values, plan))
+            except psycopg2.Error as error:  # the example ends: its transaction is rolled back
+                raise SetupFailed(table, str(error).strip().splitlines()[0]) from None
+            row = Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
+        self.rows.setdefault(table, []).append(row)
+        return row
+
+    def parent_for(self, table: str, tenant: Any | None, stack: tuple[str, ...] = ()) -> Row:
+        for row in self.rows.get(table, ()):
+            if row.tenant == tenant:
+                return row
+        return self.insert(table, tenant, None, stack)
+
+    def rows_of(self, table: str, tenant: Any | None) -> list[Row]:
+        return [row for row in self.rows.get(table, ()) if row.tenant == tenant]
+
+
+def insert_statement(
+    table: str, values: dict[str, Any], plan: TablePlan, *, returning: bool = True
+) -> tuple[sql.Composable, list[Any]]:
+    """INSERT of one row; without ``returning`` for probes: RETURNING makes PostgreSQL check
+    the new row against the SELECT policies too, which would hide a write the INSERT
+    policies let through."""
+    columns = list(values)
+    adapted = [_adapt(plan.relation.column(name), values[name]) for name in columns]
+    statement = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
+        table=table_identifier(table),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+    if returning:
+        statement = sql.Composed(
+            [
+                statement,
+                sql.SQL(" RETURNING "),
+                sql.SQL(", ").join(map(sql.Identifier, plan.returning)),
+            ]
+        )
+    return statement, adapted
+
+
+def _adapt(column: Column | None, value: Any) -> Any:
+    if value is None or column is None:
+        return value
+    if column.base_type in ("json", "jsonb") or column.type in ("json", "jsonb"):
+        return psycopg2.extras.Json(value)
+    return value
+
+
+def unique_keys(relation: Relation, tenant_column: str) -> list[tuple[str, ...]]:
+    """Unique indexes without the tenant column, as column tuples (expressions skipped)."""
+    keys = []
+    for index in relation.indexes:
+        if index.unique and tenant_column not in index.columns and all(index.columns):
+            keys.append(tuple(name for name in index.columns if name))
+    return keys
+
+
+def tenant_foreign_keys(tenancy: Tenancy, relation: Relation) -> list[Constraint]:
+    """Foreign keys to tenant tables other than the tenant root through the tenant column."""
+    root = tenancy.tenant_root
+    column = tenancy.settings.tenant_column
+    return [
+        foreign_key
+        for foreign_key in relation.foreign_keys
+        if foreign_key.references in tenancy.tenant_tables
+        and not (
+            root is not None
+            and foreign_key.references == root.qualified
+            and foreign_key.columns == (column,)
+        )
+    ]
+
+
+def partition_values(tenancy: Tenancy, relation: Relation) -> dict[str, Any]:
+    """A value of the partition key inside a partition's bound (single-column RANGE and
+    LIST partitions; hash partitions are left to chance)."""
+    bound = relation.partition_bound or ""
+    parent = tenancy.catalog.relations.get(relation.parents[0]) if relation.parents else None
+    key = re.fullmatch(r"(?:RANGE|LIST) \((\w+)\)", (parent.partition_key or "") if parent else "")
+    value = re.search(r"(?:FROM|IN) \('?([^',)]+)'?", bound)
+    return {key.group(1): value.group(1)} if key and value else {}

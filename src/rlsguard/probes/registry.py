@@ -1,0 +1,112 @@
+"""The probes: properties rlsguard proves by acting as tenants and admins on generated
+rows. Each has a stable id, a name, a severity and the objects it runs on, like the
+static checks; ``run`` is one Hypothesis example of the property."""
+
+from __future__ import annotations
+
+import inspect as python_inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rlsguard.findings import Severity
+from rlsguard.probes.data import Example, Planner
+from rlsguard.probes.session import Session
+from rlsguard.tenancy import Tenancy
+
+
+class ProbeFailure(Exception):
+    """The property does not hold; ``transcript`` shows the example that broke it."""
+
+    def __init__(self, message: str, severity: Severity | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.severity = severity
+        self.transcript = ""
+
+
+@dataclass
+class ProbeContext:
+    tenancy: Tenancy
+    planner: Planner
+    sessions: dict[str, Session]
+    current: str = "main"
+    examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)
+
+    @property
+    def session(self) -> Session:
+        return self.sessions[self.current]
+
+    def switch(self, name: str, example: Example) -> None:
+        """Carry on the example on another connection (before it has made any row)."""
+        self.current = name
+        self.session.begin()
+        example.session = self.session
+
+    @property
+    def app(self) -> str:
+        return self.tenancy.app.name
+
+    @property
+    def admins(self) -> list[str]:
+        return [admin.name for admin in self.tenancy.admins]
+
+
+Objects = Callable[[Tenancy], Iterable[str]]
+Run = Callable[[ProbeContext, str, Example], None]
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    name: str
+    severity: Severity
+    title: str
+    attacks: tuple[int, ...]
+    objects: Objects
+    run: Run
+    doc: str
+    deterministic: bool = False  # one example proves it: no data is drawn
+    own_engine: bool = False  # it runs Hypothesis itself (a state machine)
+
+    def label(self, target: str) -> str:
+        return f"rls[{target}-{self.name}]"
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def probe(
+    id: str,
+    name: str,
+    severity: Severity,
+    title: str,
+    *,
+    attacks: Iterable[int],
+    objects: Objects,
+    deterministic: bool = False,
+    own_engine: bool = False,
+) -> Callable[[Run], Run]:
+    def register(function: Run) -> Run:
+        if id in PROBES:
+            raise ValueError(f"probe id {id} registered twice")
+        PROBES[id] = Probe(
+            id=id,
+            name=name,
+            severity=severity,
+            title=title,
+            attacks=tuple(attacks),
+            objects=objects,
+            run=function,
+            doc=python_inspect.cleandoc(function.__doc__ or ""),
+            deterministic=deterministic,
+            own_engine=own_engine,
+        )
+        return function
+
+    return register
+
+
+def all_probes() -> list[Probe]:
+    from rlsguard.probes import properties, stateful  # noqa: F401  registers them
+
+    return [PROBES[key] for key in sorted(PROBES)]

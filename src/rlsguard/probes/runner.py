@@ -1,0 +1,239 @@
+"""Running a probe under Hypothesis: one rolled-back transaction per example, on one
+connection per worker (plus one that never sees the tenant setting), the shrunk
+failing example kept as a SQL transcript, and the seed that reproduces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from hypothesis import HealthCheck, Verbosity, given, reject, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
+from hypothesis.internal.conjecture import engine
+from sqlalchemy.engine import URL
+
+from rlsguard.findings import Finding, Severity
+from rlsguard.probes.data import Example, Planner
+from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure, all_probes
+from rlsguard.probes.session import Session, SetupFailed
+from rlsguard.probes.values import CannotGenerate
+from rlsguard.tenancy import Tenancy
+from rlsguard.urls import psycopg2_params
+
+PASS, FAIL, WARNING, CANNOT = "pass", "fail", "warning", "cannot"
+# Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
+# of statements, so it gets a time budget per failing probe (Hypothesis's own default is
+# five minutes). A partly shrunk example fails the same way; it is only less small. A
+# seed reproduces the examples; the shrunk transcript is the same whenever shrinking
+# finishes within the budget.
+SHRINK_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def shrinking_bounded(seconds: float) -> Iterator[None]:
+    """Hypothesis's engine documents this constant as the one to monkeypatch."""
+    previous = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = previous
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: Probe
+    target: str
+    status: str
+    message: str | None
+    transcript: str | None
+    examples: int
+    seconds: float
+    seed: int | None
+
+    @property
+    def label(self) -> str:
+        return self.probe.label(self.target)
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.WARNING if self.status in (WARNING, CANNOT) else self.probe.severity
+
+    def finding(self) -> Finding | None:
+        if self.status == PASS:
+            return None
+        return Finding(
+            check=self.probe.id,
+            name=self.probe.name,
+            severity=self.severity,
+            object=self.target,
+            message=self.message or "",
+            evidence=self.transcript,
+            seed=self.seed,
+        )
+
+
+def probe_settings(base: settings | None = None) -> settings:
+    """The active Hypothesis profile, with what probing a database needs: no deadline
+    (the server sets the pace), no example database (the seed reproduces a run), one
+    failure reported (the shrunk one)."""
+    return settings(
+        base or settings(),
+        deadline=None,
+        database=None,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,  # the result carries the transcript; no Hypothesis chatter
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.data_too_large,
+        ],
+    )
+
+
+class ProbeRunner:
+    def __init__(
+        self,
+        tenancy: Tenancy,
+        connections: dict[str, psycopg2.extensions.connection],
+        hypothesis: settings | None = None,
+        fixed_seed: int | None = None,
+        shrink_seconds: float = SHRINK_SECONDS,
+    ) -> None:
+        self.tenancy = tenancy
+        self.shrink_seconds = shrink_seconds
+        self.planner = Planner(tenancy)
+        setting = tenancy.settings.tenant_setting
+        self.sessions = {
+            name: Session(connection, setting) for name, connection in connections.items()
+        }
+        self.settings = probe_settings(hypothesis)
+        self.fixed_seed = fixed_seed
+        self.salt = (fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
+        self.unavailable = _why_unable(connections["main"])
+
+    def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
+        return [
+            (item, target)
+            for item in probes or all_probes()
+            for target in item.objects(self.tenancy)
+        ]
+
+    def run_all(self, probes: Iterable[Probe] | None = None) -> list[ProbeResult]:
+        return [self.run(item, target) for item, target in self.targets(probes)]
+
+    def run(self, probe: Probe, target: str) -> ProbeResult:
+        if self.unavailable is not None:
+            return ProbeResult(probe, target, CANNOT, self.unavailable, None, 0, 0.0, None)
+        context = ProbeContext(self.tenancy, self.planner, self.sessions)
+        title = probe.label(target)
+        refusals: list[str] = []
+
+        def example_of(data: st.DataObject) -> None:
+            context.examples += 1
+            context.current = "main"
+            context.session.begin()
+            example = Example(context.session, self.planner, data, salt=self.salt)
+            try:
+                probe.run(context, target, example)
+            except SetupFailed as error:
+                refusals.append(str(error))
+                reject()
+            except ProbeFailure as failure:
+                if not failure.transcript:
+                    failure.transcript = context.session.transcript.render(
+                        f"rlsguard {title}: {failure.message}"
+                    )
+                raise
+            finally:
+                for session in self.sessions.values():
+                    session.end()
+
+        chosen = probe_settings(self.settings)
+        if probe.deterministic:
+            chosen = settings(
+                chosen, max_examples=1, phases=[p for p in chosen.phases if p.name != "shrink"]
+            )
+        if self.fixed_seed is not None:  # an explicit seed wins over a derandomized profile
+            chosen = settings(chosen, derandomize=False)
+        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
+        test: Any = given(st.data())(settings(chosen)(example_of))
+        if run_seed is not None:
+            test = seed(run_seed)(test)
+        began = time.perf_counter()
+
+        def result(
+            status: str, message: str | None = None, transcript: str | None = None
+        ) -> ProbeResult:
+            return ProbeResult(
+                probe,
+                target,
+                status,
+                message,
+                transcript,
+                context.examples,
+                time.perf_counter() - began,
+                run_seed,
+            )
+
+        try:
+            with shrinking_bounded(self.shrink_seconds):
+                if probe.own_engine:
+                    probe.run(context, target, None)  # type: ignore[arg-type]
+                else:
+                    test()
+        except ProbeFailure as failure:
+            status = WARNING if (failure.severity or probe.severity) is Severity.WARNING else FAIL
+            return result(status, failure.message, failure.transcript)
+        except CannotGenerate as error:
+            return result(CANNOT, str(error))
+        except (Unsatisfiable, FailedHealthCheck):
+            reason = refusals[-1] if refusals else "no example could be made"
+            return result(CANNOT, reason)
+        except Flaky as error:
+            return result(
+                FAIL, f"the property failed, but not every time on the same example: {error}"
+            )
+        except psycopg2.Error as error:
+            return result(CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}")
+        return result(PASS)
+
+
+def _why_unable(connection: psycopg2.extensions.connection) -> str | None:
+    """Probes make their rows as the connection's own role, which must skip RLS, and act
+    as the application for the whole session: that takes a superuser."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
+        user, superuser = cursor.fetchone() or ("?", False)
+    connection.rollback()
+    if superuser:
+        return None
+    return (
+        f"probes not run: connected as {user}, which is not a superuser; rlsguard needs one to "
+        "make the examples' rows (every one rolled back) and to act as the application's roles"
+    )
+
+
+def probe_database(
+    url: URL,
+    tenancy: Tenancy,
+    hypothesis: settings | None = None,
+    fixed_seed: int | None = None,
+    shrink_seconds: float = SHRINK_SECONDS,
+) -> list[ProbeResult]:
+    """Every probe against the database at ``url`` (which rlsguard only ever rolls back)."""
+    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
+    try:
+        return ProbeRunner(tenancy, connections, hypothesis, fixed_seed, shrink_seconds).run_all()
+    finally:
+        for connection in connections.values():
+            connection.rollback()
+            connection.close()

@@ -1,0 +1,227 @@
+"""One stateful test over all tenant tables together (a Hypothesis RuleBasedStateMachine):
+random tenants and the admin insert, update and delete; after every step each tenant
+sees exactly what a Python model of the data says it owns, and each admin sees every
+row. The whole run is one transaction, rolled back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import Verbosity, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from psycopg2 import sql
+
+from rlsguard.findings import Severity
+from rlsguard.probes.data import Example, Row, insert_statement, table_identifier
+from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
+from rlsguard.probes.session import SetupFailed
+from rlsguard.probes.values import CannotGenerate
+from rlsguard.tenancy import Tenancy
+
+MAX_STEPS = 12
+MAX_RUNS = 20
+
+
+def _all_tables(tenancy: Tenancy) -> list[str]:
+    return ["tenant-tables"] if tenancy.tenant_relations else []
+
+
+def _writable_tables(context: ProbeContext) -> list[str]:
+    """Tenant tables rlsguard can make rows for, leaves of the foreign-key graph first
+    excluded from deletes when other tables point at them."""
+    tables = []
+    for relation in context.tenancy.tenant_relations:
+        if context.tenancy.is_child(relation):
+            continue
+        try:
+            context.planner.plan(relation.qualified)
+        except CannotGenerate:
+            continue
+        tables.append(relation.qualified)
+    return tables
+
+
+def _referenced(context: ProbeContext) -> set[str]:
+    return {
+        foreign_key.references
+        for relation in context.tenancy.catalog.relations.values()
+        for foreign_key in relation.foreign_keys
+        if foreign_key.references
+    }
+
+
+@probe(
+    "RP120",
+    "stateful",
+    Severity.ERROR,
+    "Across random inserts, updates and deletes by tenants and admins, each tenant sees "
+    "exactly its rows and admins see all",
+    attacks=(1, 4, 5, 6, 22),
+    objects=_all_tables,
+    own_engine=True,
+)
+def stateful(context: ProbeContext, _target: str, _example: Example | None) -> None:
+    """Run the state machine: its own examples, steps and shrinking."""
+    machine = _machine(context)
+    base = settings()
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            base,
+            max_examples=min(base.max_examples, MAX_RUNS),
+            stateful_step_count=min(base.stateful_step_count, MAX_STEPS),
+            deadline=None,
+            database=None,
+            report_multiple_bugs=False,
+            verbosity=Verbosity.quiet,
+        ),
+    )
+
+
+def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
+    tables = _writable_tables(context)
+    deletable = [table for table in tables if table not in _referenced(context)]
+    root = context.tenancy.tenant_root
+
+    class TenantsAndRows(RuleBasedStateMachine):
+        tenants = Bundle("tenants")
+
+        def __init__(self) -> None:
+            super().__init__()
+            context.examples += 1
+            context.current = "main"
+            context.session.begin()
+            self.example: Example | None = None
+            self.model: dict[str, list[Row]] = {}
+
+        def teardown(self) -> None:
+            context.session.end()
+
+        def _example(self, data: st.DataObject) -> Example:
+            if self.example is None:
+                self.example = Example(context.session, context.planner, data)
+            self.example.data = data
+            return self.example
+
+        def _remember(self, row: Row) -> None:
+            self.model.setdefault(row.table, []).append(row)
+
+        @rule(target=tenants, data=st.data())
+        def new_tenant(self, data: st.DataObject) -> Any:
+            example = self._example(data)
+            tenant = example.new_tenant()
+            if root is not None:
+                self._remember(example.rows_of(root.qualified, tenant)[0])
+            return tenant
+
+        @rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
+        def tenant_inserts(self, tenant: Any, data: st.DataObject, table: str) -> None:
+            self._insert(context.app, tenant, data, table)
+
+        @rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
+        def admin_inserts(self, tenant: Any, data: st.DataObject, table: str) -> None:
+            for admin in context.admins[:1]:
+                self._insert(admin, tenant, data, table)
+
+        def _insert(self, role: str, tenant: Any, data: st.DataObject, table: str) -> None:
+            if table == "-" or (root is not None and table == root.qualified):
+                return
+            example = self._example(data)
+            before = {name: len(rows) for name, rows in example.rows.items()}
+            try:
+                values = example.values_for(table, tenant)
+            except SetupFailed:
+                return
+            for name, rows in example.rows.items():  # parents made as setup belong to the model too
+                for row in rows[before.get(name, 0) :]:
+                    self._remember(row)
+            plan = context.planner.plan(table)
+            context.session.as_role(
+                role,
+                tenant if role == context.app else None,
+                context="set" if role == context.app else "empty",
+            )
+            outcome = context.session.attempt(*insert_statement(table, values, plan))
+            context.session.as_setup()
+            if not outcome.failed and outcome.rows:
+                self._remember(
+                    Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
+                )
+
+        @rule(tenant=tenants, data=st.data())
+        def tenant_deletes(self, tenant: Any, data: st.DataObject) -> None:
+            candidates = [row for table in deletable for row in self.model.get(table, [])]
+            if not candidates:
+                return
+            row = data.draw(st.sampled_from(candidates), label="row to delete")
+            plan = context.planner.plan(row.table)
+            condition = sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder())
+                for name in plan.key
+            )
+            context.session.as_role(context.app, tenant)
+            outcome = context.session.attempt(
+                sql.SQL("DELETE FROM {} WHERE {}").format(table_identifier(row.table), condition),
+                list(row.key(plan.key)),
+            )
+            context.session.as_setup()
+            if outcome.rowcount and row.tenant != tenant:
+                raise self._failure(
+                    f"as tenant {tenant}, {context.app} deleted a row of another tenant from "
+                    f"{row.table}"
+                )
+            if outcome.rowcount:
+                self.model[row.table].remove(row)
+
+        @invariant()
+        def everyone_sees_exactly_their_rows(self) -> None:
+            if self.example is None:
+                return
+            for table, rows in self.model.items():
+                plan = context.planner.plan(table)
+                keys = sql.SQL(", ").join(map(sql.Identifier, plan.key))
+                query = sql.SQL("SELECT {} FROM {}").format(keys, table_identifier(table))
+                denied = (
+                    plan.relation.rls_enabled
+                    and context.tenancy.isolation(plan.relation, "SELECT", context.app).denied
+                )
+                for tenant in {row.tenant for row in rows}:
+                    context.session.as_role(context.app, tenant)
+                    seen = set(context.session.attempt(query).rows)
+                    expected = (
+                        set()
+                        if denied
+                        else {row.key(plan.key) for row in rows if row.tenant == tenant}
+                    )
+                    if seen != expected:
+                        raise self._failure(
+                            f"as tenant {tenant}, {context.app} sees {len(seen)} row(s) of "
+                            f"{table}; "
+                            f"the model says it owns {len(expected)}"
+                        )
+                for admin in context.admins:
+                    context.session.as_role(admin, None, context="empty")
+                    seen = set(context.session.attempt(query).rows)
+                    missing = {row.key(plan.key) for row in rows} - seen
+                    if missing:
+                        raise self._failure(
+                            f"admin role {admin} does not see {len(missing)} row(s) of {table}"
+                        )
+                context.session.as_setup()
+
+        def _failure(self, message: str) -> ProbeFailure:
+            failure = ProbeFailure(message)
+            failure.transcript = context.session.transcript.render(
+                f"rlsguard rls[tenant-tables-stateful]: {message}"
+            )
+            return failure
+
+    return TenantsAndRows

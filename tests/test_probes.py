@@ -1,0 +1,298 @@
+"""Every probe fails, with a readable transcript, on a schema broken in the way it is
+about, and holds on the correct schemas of the corpus."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import psycopg2
+import pytest
+from hypothesis import settings
+
+from rlsguard.analyzer import scan
+from rlsguard.databases import connected
+from rlsguard.probes.registry import PROBES, all_probes
+from rlsguard.probes.runner import CANNOT, FAIL, PASS, WARNING, ProbeResult, ProbeRunner
+from rlsguard.server.local import discover_local_binaries
+from rlsguard.session import Run
+from rlsguard.urls import psycopg2_params
+from tests.corpus.cases import BROKEN, CORRECT, Case
+from tests.corpus.harness import BuildCase, BuiltCase, fill
+
+pytestmark = pytest.mark.slow
+
+CASES = {case.name: case for case in (*CORRECT, *BROKEN)}
+EXAMPLES = 10
+
+
+@dataclass
+class Probing:
+    built: BuiltCase
+    runner: ProbeRunner
+
+    def run(self, probe_id: str, target: str) -> ProbeResult:
+        return self.runner.run(PROBES[probe_id], fill(target, self.built.names))
+
+
+Probe = Callable[..., Probing]
+
+
+@pytest.fixture
+def probing(case_database: BuildCase) -> Iterator[Probe]:
+    opened: list[psycopg2.extensions.connection] = []
+
+    def make(case: Case, examples: int = EXAMPLES, **runner_options: object) -> Probing:
+        built = case_database(case)
+        with connected(built.url) as connection:
+            tenancy = scan(connection, built.settings).tenancy
+        connections = {
+            name: psycopg2.connect(**psycopg2_params(built.url)) for name in ("main", "fresh")
+        }
+        opened.extend(connections.values())
+        profile = settings(settings(), max_examples=examples)
+        return Probing(built, ProbeRunner(tenancy, connections, profile, **runner_options))  # type: ignore[arg-type]
+
+    yield make
+    for connection in opened:
+        connection.close()
+
+
+BREAKS = [
+    (
+        "RP101",
+        "permissive-true-for-app",
+        "public.documents",
+        FAIL,
+        "sees 1 row(s) of public.documents that are not its own",
+    ),
+    ("RP101", "rls-disabled", "public.documents", FAIL, "that are not its own"),
+    (
+        "RP102",
+        "with-check-true",
+        "public.documents",
+        FAIL,
+        "inserted a row of another tenant into public.documents",
+    ),
+    ("RP103", "update-policy-open", "public.documents", FAIL, "row(s) of other tenants"),
+    (
+        "RP104",
+        "policy-ignores-the-tenant",
+        "public.documents",
+        FAIL,
+        "deleted a row of another tenant",
+    ),
+    (
+        "RP105",
+        "update-moves-user-rows",
+        "public.users",
+        FAIL,
+        "moved its row of public.users to another tenant",
+    ),
+    ("RP106", "fails-open-when-unset", "public.documents", FAIL, "with the tenant setting unset"),
+    (
+        "RP106",
+        "empty-setting-cast",
+        "public.documents",
+        WARNING,
+        "invalid input syntax for type uuid",
+    ),
+    (
+        "RP107",
+        "unique-not-scoped",
+        "public.users",
+        WARNING,
+        "fails with a duplicate key while a fresh value succeeds",
+    ),
+    (
+        "RP108",
+        "foreign-key-only-by-id",
+        "public.documents",
+        FAIL,
+        "references another tenant's row of public.users",
+    ),
+    (
+        "RP109",
+        "admin-without-policy",
+        "public.documents",
+        FAIL,
+        "cannot read every tenant's rows of public.documents",
+    ),
+    ("RP110", "app-member-of-admin", "{app}", FAIL, "can SET ROLE"),
+    ("RP110", "app-bypassrls", "{app}", FAIL, "row level security is not active"),
+    (
+        "RP111",
+        "view-with-owner-rights",
+        "public.document_titles",
+        FAIL,
+        "the view shows other tenants' data",
+    ),
+    (
+        "RP111",
+        "materialized-view",
+        "public.document_stats",
+        FAIL,
+        "the view shows other tenants' data",
+    ),
+    (
+        "RP112",
+        "definer-function-of-a-superuser",
+        "public.document_title(id uuid)",
+        FAIL,
+        "answers differently",
+    ),
+    (
+        "RP113",
+        "partition-without-rls",
+        "public.events_2024",
+        FAIL,
+        "reading public.events_2024 directly",
+    ),
+    (
+        "RP113",
+        "inheritance-child-without-rls",
+        "public.documents_archive",
+        FAIL,
+        "reading public.documents_archive",
+    ),
+    (
+        "RP114",
+        "truncate-granted",
+        "public.documents",
+        FAIL,
+        "emptied public.documents for every tenant",
+    ),
+    (
+        "RP115",
+        "policy-hides-own-rows",
+        "public.documents",
+        WARNING,
+        "does not see its own rows of public.documents",
+    ),
+    ("RP120", "permissive-true-for-app", "tenant-tables", FAIL, "sees"),
+]
+
+
+@pytest.mark.parametrize("expected", BREAKS, ids=[f"{probe}-{case}" for probe, case, *_ in BREAKS])
+def test_each_probe_catches_its_break(probing: Probe, expected: tuple[str, ...]) -> None:
+    probe_id, case_name, target, status, message = expected
+    result = probing(CASES[case_name]).run(probe_id, target)
+    assert result.status == status, result.message
+    assert message in (result.message or "")
+    transcript = result.transcript or ""
+    assert transcript.startswith(f"-- rlsguard {result.label}")
+    assert "BEGIN;" in transcript
+    assert transcript.endswith("ROLLBACK;")
+    assert "SET LOCAL" in transcript
+
+
+def test_every_probe_has_a_break() -> None:
+    assert {probe for probe, *_ in BREAKS} == {probe.id for probe in all_probes()}
+
+
+@pytest.mark.parametrize("case", CORRECT, ids=[case.name for case in CORRECT])
+def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) -> None:
+    runner = probing(case, examples=10).runner
+    results = runner.run_all()
+    assert len(results) >= 15
+    broken = [
+        f"{result.label}: {result.status} {result.message}"
+        for result in results
+        if result.status != PASS
+    ]
+    assert broken == []
+
+
+def test_probes_need_a_superuser(rlsguard_run: Run, case_database: BuildCase) -> None:
+    from sqlalchemy import text
+
+    built = case_database(CASES["hardened"])
+    with connected(built.url) as connection:
+        tenancy = scan(connection, built.settings).tenancy
+        connection.execute(text(f"ALTER ROLE {built.names['owner']} LOGIN PASSWORD 'probe-pw'"))
+        connection.commit()
+    url = built.url.set(username=built.names["owner"], password="probe-pw")
+    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
+    try:
+        result = ProbeRunner(tenancy, connections).run(PROBES["RP101"], "public.documents")
+    finally:
+        for connection in connections.values():
+            connection.close()
+    assert result.status == CANNOT
+    assert f"connected as {built.names['owner']}, which is not a superuser" in (
+        result.message or ""
+    )
+
+
+def test_rows_that_cannot_be_made_are_reported_not_crashed(probing: Probe) -> None:
+    odd = Case(
+        "odd-type",
+        """
+        CREATE TABLE shapes (
+            shape_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            tenant_id uuid NOT NULL REFERENCES tenants,
+            outline polygon NOT NULL
+        );
+        ALTER TABLE shapes ENABLE ROW LEVEL SECURITY;
+        GRANT SELECT ON shapes TO {app};
+        """,
+    )
+    result = probing(odd).run("RP101", "public.shapes")
+    assert result.status == CANNOT
+    assert result.message == (
+        "cannot generate rows for public.shapes because column outline has type polygon, "
+        "which rlsguard cannot generate"
+    )
+
+
+def test_a_fixed_seed_reproduces_the_run(probing: Probe) -> None:
+    """Same seed, same examples, same shrunk transcript (shrinking is given all the time
+    it needs here; by default it stops after a few seconds)."""
+    probed = probing(CASES["permissive-true-for-app"], fixed_seed=1234, shrink_seconds=300)
+    first = probed.run("RP101", "public.documents")
+    second = probed.run("RP101", "public.documents")
+    assert (first.status, first.seed) == (second.status, second.seed) == (FAIL, 1234)
+    assert (first.examples, first.message) == (second.examples, second.message)
+
+    def statements(result: ProbeResult) -> list[str]:
+        return [
+            line for line in (result.transcript or "").splitlines() if not line.startswith("-->")
+        ]
+
+    assert statements(first) == statements(second)
+
+
+def test_the_transcript_replays_in_psql(probing: Probe, rlsguard_run: Run) -> None:
+    probed = probing(CASES["permissive-true-for-app"])
+    result = probed.run("RP101", "public.documents")
+    assert result.status == FAIL
+    psql = discover_local_binaries()[0].bindir / "psql"
+    url = probed.built.url
+    replay = subprocess.run(
+        [
+            str(psql),
+            "-X",
+            "-h",
+            str(url.host),
+            "-p",
+            str(url.port),
+            "-U",
+            str(url.username),
+            "-d",
+            str(url.database),
+        ],
+        input=result.transcript,
+        capture_output=True,
+        text=True,
+        env={"PGPASSWORD": str(url.password), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "ERROR" not in replay.stderr, replay.stderr
+    expected = [line for line in (result.transcript or "").splitlines() if line.startswith("--> ")][
+        -1
+    ]
+    rows = int(expected.split()[1])
+    assert f"({rows} row" in replay.stdout

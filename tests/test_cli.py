@@ -151,6 +151,12 @@ def test_bad_input_exits_2(project_copy: Callable[..., Path], tmp_path: Path) ->
     code, output = rlsguard("check", "--backend", "podman", cwd=tmp_path)
     assert code == 2
     assert "invalid choice: 'podman'" in output
+    code, output = rlsguard("check", "--max-examples", "0", cwd=tmp_path)
+    assert code == 2
+    assert "argument --max-examples: must be at least 1, not 0" in output
+    code, output = rlsguard("scan", "--shrink-seconds", "-1", cwd=tmp_path)
+    assert code == 2
+    assert "argument --shrink-seconds: must be 0 or more, not -1" in output
     code, output = rlsguard("check", "--project", str(tmp_path / "missing"), cwd=tmp_path)
     assert code == 2
     assert "no project folder at" in output

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard.checks import all_checks
+from rlsguard.probes.registry import all_probes
 from rlsguard.session import Run
 from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED
@@ -161,8 +162,12 @@ def test_scan_without_a_database_or_with_a_bad_one(tmp_path: Path, hardened_data
 def test_checks_and_explain(tmp_path: Path) -> None:
     code, out, _ = rlsguard("checks", cwd=tmp_path)
     assert code == 0
-    for check in all_checks():
-        assert check.id in out
+    for documented in (*all_checks(), *all_probes()):
+        assert f"{documented.id} │ {documented.name}" in out
+    code, out, _ = rlsguard("explain", "rp105", cwd=tmp_path)
+    assert code == 0
+    assert out.startswith("RP105 update-moves-row (error)")
+    assert "set the tenant column of its rows to tenant B" in out
     code, out, _ = rlsguard("explain", "rg305", cwd=tmp_path)
     assert code == 0
     assert out.startswith("RG305 unset-context-closed (error)")
@@ -170,6 +175,7 @@ def test_checks_and_explain(tmp_path: Path) -> None:
     code, _, err = rlsguard("explain", "RG999", cwd=tmp_path)
     assert code == 2
     assert "no check 'RG999'; checks: RG101" in err
+    assert "RP120" in err
 
 
 def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path) -> None:
@@ -225,6 +231,8 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     code, out, err = rlsguard(
         "check",
         *FAST,
+        "--seed",
+        "91",
         "--project",
         str(project),
         "--dsn",
@@ -241,4 +249,5 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     assert "invoice e-mails are a global outbox" in out
     assert "FAILED suite.py::test_probes::rls[public.invoices-cross-tenant-read]" in out
     assert "hardened_app sees 1 row(s) of public.invoices that are not its own" in out
-    assert "Hypothesis seed" in out or "Hypothesis ran derandomized" in out
+    assert "Hypothesis seed 91: reproduce with pytest --hypothesis-seed=91" in out
+    assert "(or rlsguard check --seed 91)" in out

@@ -80,6 +80,8 @@ def _run_suite(
     if arguments.max_examples:
         pytest_args += ["--rlsguard-max-examples", str(arguments.max_examples)]
     pytest_args += ["--rlsguard-shrink-seconds", str(arguments.shrink_seconds)]
+    if arguments.seed is not None:
+        pytest_args.append(f"--hypothesis-seed={arguments.seed}")
     for key, value in overrides.items():
         for item in value if isinstance(value, list) else [value]:
             pytest_args += [FLAGS[key], str(item)]

@@ -21,12 +21,13 @@ from rich.console import Console
 from rlsguard import __version__
 from rlsguard.analyzer import scan
 from rlsguard.check_command import DEFAULT_REPORT, EXIT_FAILED, EXIT_OK, EXIT_UNABLE, run_check
-from rlsguard.checks import REGISTRY, all_checks
+from rlsguard.checks import all_checks
 from rlsguard.config import OVERRIDES, find_project_root, load_settings
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.probes.registry import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
-from rlsguard.report.console import explain, print_analysis, print_checks
+from rlsguard.report.console import Documented, explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
 from rlsguard.server.external import ExternalServer
@@ -48,16 +49,31 @@ def _add_tenancy_flags(parser: argparse.ArgumentParser) -> None:
 def _add_probe_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-examples",
-        type=int,
+        type=_positive_int,
         default=None,
         help="Hypothesis examples per probe (default: the profile's)",
     )
     parser.add_argument(
         "--shrink-seconds",
-        type=float,
+        type=_non_negative_float,
         default=SHRINK_SECONDS,
         help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
     )
+    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed for the probes")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def _add_project_flag(parser: argparse.ArgumentParser) -> None:
@@ -126,11 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser(
         "scan",
-        help="analyze an existing database (read-only)",
+        help="analyze an existing database (probes write only in rolled-back transactions)",
         description=(
             "Read the catalog of an existing database (in a read-only transaction) and run the "
-            "static checks. Exit 0: no error-level finding; 1: at least one; 2: the scan could "
-            "not happen."
+            "static checks, then the probes (each in a transaction that is rolled back). Exit 0: "
+            "no error-level finding; 1: at least one; 2: the scan could not happen."
         ),
     )
     scan.add_argument("--dsn", default=None, help=f"the database to scan (or {DSN_ENV})")
@@ -139,15 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--static-only", action="store_true", help="only the static checks, no probes"
     )
     _add_probe_flags(scan)
-    scan.add_argument("--seed", type=int, default=None, help="Hypothesis seed for the probes")
     _add_project_flag(scan)
     _add_tenancy_flags(scan)
 
-    commands.add_parser("checks", help="list every check with its id and title")
+    commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
         "explain", help="what a check looks for, why it matters, how to fix it"
     )
-    explain.add_argument("check_id", metavar="ID", help="a check id, e.g. RG101")
+    explain.add_argument("check_id", metavar="ID", help="a check or probe id, e.g. RG101, RP101")
     return parser
 
 
@@ -172,7 +187,7 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "scan":
         return _scan(arguments)
     if arguments.command == "checks":
-        print_checks(all_checks(), _console())
+        print_checks(_documented(), _console())
         return EXIT_OK
     return _explain(arguments.check_id)
 
@@ -210,11 +225,15 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _documented() -> list[Documented]:
+    return [*all_checks(), *all_probes()]
+
+
 def _explain(check_id: str) -> int:
-    checks = all_checks()
-    found = REGISTRY.get(check_id.upper())
+    documented = {item.id: item for item in _documented()}
+    found = documented.get(check_id.upper())
     if found is None:
-        raise ConfigError(f"no check {check_id!r}; checks: {', '.join(item.id for item in checks)}")
+        raise ConfigError(f"no check {check_id!r}; checks: {', '.join(documented)}")
     print(explain(found))
     return EXIT_OK
 

@@ -129,7 +129,7 @@ def reproduce_hint(result: ProbeResult) -> str:
         return "Hypothesis ran derandomized (the ci profile): the same examples every run."
     return (
         f"Hypothesis seed {result.seed}: reproduce with pytest --hypothesis-seed={result.seed} "
-        f"(or rlsguard check -- --hypothesis-seed={result.seed})."
+        f"(or rlsguard check --seed {result.seed})."
     )
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import inspect as python_inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from hypothesis import settings
 
 from rlsguard.findings import Severity
 from rlsguard.probes.data import Example, Planner
@@ -29,6 +31,8 @@ class ProbeContext:
     tenancy: Tenancy
     planner: Planner
     sessions: dict[str, Session]
+    hypothesis: settings = field(default_factory=settings)
+    seed: int | None = None  # None: derandomized (or Hypothesis's own choice)
     current: str = "main"
     examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)
 

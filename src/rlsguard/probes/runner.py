@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
-from hypothesis import HealthCheck, Verbosity, given, reject, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
@@ -84,9 +84,12 @@ class ProbeResult:
 def probe_settings(base: settings | None = None) -> settings:
     """The active Hypothesis profile, with what probing a database needs: no deadline
     (the server sets the pace), no example database (the seed reproduces a run), one
-    failure reported (the shrunk one)."""
+    failure reported (the shrunk one), and no explain phase: it re-runs the failing example
+    hundreds of times to annotate Hypothesis's own report, which the transcript replaces."""
+    chosen = base or settings()
     return settings(
-        base or settings(),
+        chosen,
+        phases=[phase for phase in chosen.phases if phase is not Phase.explain],
         deadline=None,
         database=None,
         report_multiple_bugs=False,
@@ -133,7 +136,9 @@ class ProbeRunner:
     def run(self, probe: Probe, target: str) -> ProbeResult:
         if self.unavailable is not None:
             return ProbeResult(probe, target, CANNOT, self.unavailable, None, 0, 0.0, None)
-        context = ProbeContext(self.tenancy, self.planner, self.sessions)
+        chosen = self._settings_for(probe)
+        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
+        context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
         title = probe.label(target)
         refusals: list[str] = []
 
@@ -157,14 +162,6 @@ class ProbeRunner:
                 for session in self.sessions.values():
                     session.end()
 
-        chosen = probe_settings(self.settings)
-        if probe.deterministic:
-            chosen = settings(
-                chosen, max_examples=1, phases=[p for p in chosen.phases if p.name != "shrink"]
-            )
-        if self.fixed_seed is not None:  # an explicit seed wins over a derandomized profile
-            chosen = settings(chosen, derandomize=False)
-        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
         test: Any = given(st.data())(settings(chosen)(example_of))
         if run_seed is not None:
             test = seed(run_seed)(test)
@@ -205,6 +202,16 @@ class ProbeRunner:
         except psycopg2.Error as error:
             return result(CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}")
         return result(PASS)
+
+    def _settings_for(self, probe: Probe) -> settings:
+        chosen = self.settings
+        if probe.deterministic:
+            chosen = settings(
+                chosen, max_examples=1, phases=[p for p in chosen.phases if p is not Phase.shrink]
+            )
+        if self.fixed_seed is not None:  # an explicit seed wins over a derandomized profile
+            chosen = settings(chosen, derandomize=False)
+        return chosen
 
 
 def _why_unable(connection: psycopg2.extensions.connection) -> str | None:

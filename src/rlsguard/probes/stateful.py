@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import Verbosity, settings
+from hypothesis import seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -69,19 +71,21 @@ def _referenced(context: ProbeContext) -> set[str]:
     own_engine=True,
 )
 def stateful(context: ProbeContext, _target: str, _example: Example | None) -> None:
-    """Run the state machine: its own examples, steps and shrinking."""
+    """Random sequences of steps in one transaction: new tenants; tenants and an admin
+    insert rows; tenants update and delete rows by key (another tenant's row must not be
+    touched).
+    After every step each tenant reads exactly the rows a Python model says it owns, and
+    each admin reads all of them. Hypothesis shrinks a failing sequence to a short one."""
     machine = _machine(context)
-    base = settings()
+    base = context.hypothesis
+    if context.seed is not None:
+        machine = seed(context.seed)(machine)
     run_state_machine_as_test(
         machine,
         settings=settings(
             base,
             max_examples=min(base.max_examples, MAX_RUNS),
             stateful_step_count=min(base.stateful_step_count, MAX_STEPS),
-            deadline=None,
-            database=None,
-            report_multiple_bugs=False,
-            verbosity=Verbosity.quiet,
         ),
     )
 
@@ -101,6 +105,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             context.session.begin()
             self.example: Example | None = None
             self.model: dict[str, list[Row]] = {}
+            self.known_tenants: list[Any] = []
 
         def teardown(self) -> None:
             context.session.end()
@@ -114,12 +119,17 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
         def _remember(self, row: Row) -> None:
             self.model.setdefault(row.table, []).append(row)
 
+        @initialize(target=tenants, data=st.data())
+        def first_tenants(self, data: st.DataObject) -> Any:
+            return multiple(self.new_tenant(data), self.new_tenant(data))
+
         @rule(target=tenants, data=st.data())
         def new_tenant(self, data: st.DataObject) -> Any:
             example = self._example(data)
             tenant = example.new_tenant()
             if root is not None:
                 self._remember(example.rows_of(root.qualified, tenant)[0])
+            self.known_tenants.append(tenant)
             return tenant
 
         @rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
@@ -157,29 +167,50 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 )
 
         @rule(tenant=tenants, data=st.data())
+        def tenant_updates(self, tenant: Any, data: st.DataObject) -> None:
+            candidates = [row for rows in self.model.values() for row in rows]
+            if not candidates:
+                return
+            row = data.draw(st.sampled_from(candidates), label="row to update")
+            plan = context.planner.plan(row.table)
+            column = context.tenancy.settings.tenant_column
+            touched = column if plan.relation.column(column) is not None else plan.key[0]
+            statement = sql.SQL("UPDATE {} SET {touched} = {touched} WHERE {}").format(
+                table_identifier(row.table),
+                _key_condition(plan.key),
+                touched=sql.Identifier(touched),
+            )
+            if self._as_tenant(tenant, statement, row.key(plan.key)) and row.tenant != tenant:
+                raise self._failure(
+                    f"as tenant {tenant}, {context.app} updated a row of another tenant in "
+                    f"{row.table}"
+                )
+
+        @rule(tenant=tenants, data=st.data())
         def tenant_deletes(self, tenant: Any, data: st.DataObject) -> None:
             candidates = [row for table in deletable for row in self.model.get(table, [])]
             if not candidates:
                 return
             row = data.draw(st.sampled_from(candidates), label="row to delete")
             plan = context.planner.plan(row.table)
-            condition = sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder())
-                for name in plan.key
+            statement = sql.SQL("DELETE FROM {} WHERE {}").format(
+                table_identifier(row.table), _key_condition(plan.key)
             )
-            context.session.as_role(context.app, tenant)
-            outcome = context.session.attempt(
-                sql.SQL("DELETE FROM {} WHERE {}").format(table_identifier(row.table), condition),
-                list(row.key(plan.key)),
-            )
-            context.session.as_setup()
-            if outcome.rowcount and row.tenant != tenant:
+            if not self._as_tenant(tenant, statement, row.key(plan.key)):
+                return
+            if row.tenant != tenant:
                 raise self._failure(
                     f"as tenant {tenant}, {context.app} deleted a row of another tenant from "
                     f"{row.table}"
                 )
-            if outcome.rowcount:
-                self.model[row.table].remove(row)
+            self.model[row.table].remove(row)
+
+        def _as_tenant(self, tenant: Any, statement: sql.Composable, key: tuple[Any, ...]) -> int:
+            """Run ``statement`` as the application for ``tenant``; the rows it touched."""
+            context.session.as_role(context.app, tenant)
+            outcome = context.session.attempt(statement, list(key))
+            context.session.as_setup()
+            return 0 if outcome.failed else outcome.rowcount
 
         @invariant()
         def everyone_sees_exactly_their_rows(self) -> None:
@@ -193,7 +224,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                     plan.relation.rls_enabled
                     and context.tenancy.isolation(plan.relation, "SELECT", context.app).denied
                 )
-                for tenant in {row.tenant for row in rows}:
+                for tenant in self.known_tenants:
                     context.session.as_role(context.app, tenant)
                     seen = set(context.session.attempt(query).rows)
                     expected = (
@@ -225,3 +256,9 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             return failure
 
     return TenantsAndRows
+
+
+def _key_condition(key: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in key
+    )

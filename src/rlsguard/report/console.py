@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from rlsguard.analyzer import Analysis, severity_counts
-from rlsguard.checks import Check
+from rlsguard.findings import Severity
 
 STYLES = {"error": "bold red", "warning": "yellow", "accepted": "dim"}
 
@@ -60,7 +63,24 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
         )
 
 
-def print_checks(checks: list[Check], console: Console) -> None:
+class Documented(Protocol):
+    """A static check or a probe: what ``rlsguard checks`` lists and ``explain`` prints."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def attacks(self) -> tuple[int, ...]: ...
+    @property
+    def doc(self) -> str: ...
+
+
+def print_checks(checks: Sequence[Documented], console: Console) -> None:
     table = Table()
     for heading in ("id", "name", "severity", "title", "ATTACKS.md rows"):
         table.add_column(heading, overflow="fold")
@@ -75,7 +95,7 @@ def print_checks(checks: list[Check], console: Console) -> None:
     console.print(table)
 
 
-def explain(check: Check) -> str:
+def explain(check: Documented) -> str:
     return (
         f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
         f"ATTACKS.md rows: {', '.join(str(row) for row in check.attacks)}\n\n{check.doc}\n"

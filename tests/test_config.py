@@ -67,6 +67,14 @@ def test_values_and_overrides(tmp_path: Path) -> None:
             "allow\\[1\\].reason .* must be a non-empty string",
         ),
         ('allow = "everything"', "allow in .* must be a list"),
+        ('until = "004"', "until in .* must be a table of revision ids"),
+        ("until.r1 = 3", "until.'r1' in .* must be a table of keys, got 3"),
+        (
+            'until.r1 = {alembic_ini = "x.ini"}',
+            "until.'r1' in .* cannot set 'alembic_ini'; it can set: tenant_column",
+        ),
+        ("until.r1 = {app_role = 5}", "app_role in until.'r1' in .* must be a non-empty string"),
+        ("append_only = 1", "append_only in .* must be a list of strings, got 1"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, table: str, message: str) -> None:
@@ -85,3 +93,38 @@ def test_project_root_is_the_nearest_pyproject(tmp_path: Path) -> None:
     nested = tmp_path / "a" / "b"
     nested.mkdir(parents=True)
     assert find_project_root(nested) == tmp_path
+
+
+HISTORY = ("r1", "r2", "r3", "r4")
+
+
+def test_until_holds_up_to_its_revision(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            'app_role = "app_user"\nappend_only = ["audit"]\n'
+            '[tool.rlsguard.until.r1]\napp_role = "early"\n'
+            '[tool.rlsguard.until.r3]\napp_role = "postgres"\nadmin_roles = ["postgres"]\n'
+            'allow = [{check = "RG101", object = "public.t", reason = "shipped that way"}]',
+        )
+    )
+    assert settings.append_only == ("audit",)
+    roles = {rev: settings.as_of(rev, HISTORY).app_role for rev in HISTORY}
+    assert roles == {"r1": "early", "r2": "postgres", "r3": "postgres", "r4": "app_user"}
+    assert settings.as_of("r2", HISTORY).admin_roles == ("postgres",)
+    assert settings.as_of("r4", HISTORY).admin_roles == ("uber_admin",)
+    assert settings.as_of("r3", HISTORY).allow[0].reason == "shipped that way"
+    assert settings.as_of("r4", HISTORY).allow == ()
+
+
+def test_a_flag_holds_at_every_revision(tmp_path: Path) -> None:
+    write(tmp_path, '[tool.rlsguard.until.r2]\napp_role = "postgres"\ntenant_column = "org"')
+    settings = load_settings(tmp_path, {"app_role": "svc"})
+    assert settings.as_of("r1", HISTORY).app_role == "svc"
+    assert settings.as_of("r1", HISTORY).tenant_column == "org"
+
+
+def test_until_names_an_unknown_revision(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, '[tool.rlsguard.until.r9]\napp_role = "x"'))
+    with pytest.raises(ConfigError, match="names revision 'r9', .* known: r1, r2, r3, r4"):
+        settings.as_of("r1", HISTORY)

@@ -61,7 +61,10 @@ def test_every_check_has_a_doc_with_a_fix() -> None:
         assert "What " in check.doc, check.id
         assert "How it is used:" in check.doc, check.id
         assert "Fix" in check.doc, check.id
-        assert check.attacks, check.id
+        assert check.attacks or check.id in RULES_BEYOND_ATTACKS, check.id
+
+
+RULES_BEYOND_ATTACKS = {"RG405"}  # configured rules (append_only), not a row of ATTACKS.md
 
 
 # -- the config, checked against the database --------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,43 @@ class Settings:
     admin_roles: tuple[str, ...] = ("uber_admin",)
     schemas: tuple[str, ...] = ("public",)
     global_tables: tuple[str, ...] = ()
+    append_only: tuple[str, ...] = ()
     allow: tuple[Allowance, ...] = ()
+    until: tuple[RevisionSettings, ...] = ()
 
     @property
     def alembic_ini_path(self) -> Path:
         return (self.project_root / self.alembic_ini).resolve()
+
+    def as_of(self, revision: str, history: Sequence[str]) -> Settings:
+        """The settings for the schema at ``revision``: those of the nearest ``until``
+        entry at or after it in ``history`` (revision ids, oldest first), if any."""
+        known = set(history)
+        for entry in self.until:
+            if entry.revision not in known:
+                raise ConfigError(
+                    f"[tool.rlsguard.until] names revision {entry.revision!r}, which is not in "
+                    f"the migration history; known: {', '.join(history)}"
+                )
+        if revision not in known:
+            return self
+        position = list(history).index(revision)
+        applying = [
+            entry for entry in self.until if list(history).index(entry.revision) >= position
+        ]
+        if not applying:
+            return self
+        nearest = min(applying, key=lambda entry: list(history).index(entry.revision))
+        return dataclasses.replace(self, **dict(nearest.values))
+
+
+@dataclass(frozen=True)
+class RevisionSettings:
+    """``[tool.rlsguard.until.<revision>]``: keys that held up to and including a revision
+    (e.g. the roles an application used before a migration created its own)."""
+
+    revision: str
+    values: tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -65,8 +97,9 @@ OVERRIDES = (
 )
 
 _STRING_KEYS = ("alembic_ini", "version_table", "tenant_column", "tenant_setting", "app_role")
-_LIST_KEYS = ("admin_roles", "schemas", "global_tables")
-KNOWN_KEYS = (*_STRING_KEYS, *_LIST_KEYS, "allow")
+_LIST_KEYS = ("admin_roles", "schemas", "global_tables", "append_only")
+KNOWN_KEYS = (*_STRING_KEYS, *_LIST_KEYS, "allow", "until")
+_PROJECT_KEYS = ("alembic_ini", "version_table")  # the same at every revision
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -90,10 +123,17 @@ def load_settings(project_root: Path, overrides: Mapping[str, Any] | None = None
             raise ConfigError(f"{pyproject} is not valid TOML: {error}") from None
         table = dict(document.get("tool", {}).get("rlsguard", {}))
     where = f"[tool.rlsguard] in {pyproject}"
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            table[key] = value
-            where = f"{where} (or a flag)"
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if given:
+        table.update(given)
+        where = f"{where} (or a flag)"
+        if isinstance(table.get("until"), dict):  # a flag holds at every revision
+            table["until"] = {
+                revision: {key: value for key, value in keys.items() if key not in given}
+                if isinstance(keys, dict)
+                else keys
+                for revision, keys in table["until"].items()
+            }
     return settings_from_table(table, project_root, where)
 
 
@@ -105,7 +145,14 @@ def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str
             f"{', '.join(map(repr, unknown))} in {where}; "
             f"known keys: {', '.join(KNOWN_KEYS)}"
         )
-    values: dict[str, Any] = {"project_root": project_root}
+    values: dict[str, Any] = {"project_root": project_root, **_values(table, where)}
+    if "until" in table:
+        values["until"] = _until(table["until"], where)
+    return Settings(**values)
+
+
+def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for key in _STRING_KEYS:
         if key in table:
             values[key] = _string(table[key], key, where)
@@ -114,7 +161,26 @@ def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str
             values[key] = _strings(table[key], key, where)
     if "allow" in table:
         values["allow"] = _allowances(table["allow"], where)
-    return Settings(**values)
+    return values
+
+
+def _until(value: Any, where: str) -> tuple[RevisionSettings, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"until in {where} must be a table of revision ids to tables of keys")
+    allowed = [key for key in KNOWN_KEYS if key not in (*_PROJECT_KEYS, "until")]
+    entries = []
+    for revision, keys in value.items():
+        place = f"until.{revision!r} in {where}"
+        if not isinstance(keys, dict):
+            raise ConfigError(f"{place} must be a table of keys, got {keys!r}")
+        unknown = sorted(set(keys) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"{place} cannot set {', '.join(map(repr, unknown))}; it can set: "
+                f"{', '.join(allowed)}"
+            )
+        entries.append(RevisionSettings(revision, tuple(sorted(_values(keys, place).items()))))
+    return tuple(entries)
 
 
 def _string(value: Any, key: str, where: str) -> str:

@@ -158,7 +158,7 @@ class ProbeItem(pytest.Item):
         found = result.finding()
         if found is None:
             return
-        finding = found.accept(run.settings.allow)
+        finding = found.accept(run.settings_at().allow)
         self.user_properties.append(("rlsguard_findings", [finding.to_json()]))
         if result.status == CANNOT:
             pytest.skip(finding.message)

@@ -187,8 +187,14 @@ class Run:
         return self._analyses[resolved]
 
     def _analyze(self, revision: str) -> Analysis:
+        settings = self.settings_at(revision)
         with connected(self.url(self.working_database(revision))) as connection:
-            return scan(connection, self.settings)
+            return scan(connection, settings)
+
+    def settings_at(self, revision: str | None = None) -> Settings:
+        """The config for the schema at ``revision``, ``[tool.rlsguard.until]`` applied."""
+        resolved = self.resolve(revision or self.revision)
+        return self.settings.as_of(resolved, self.project.revision_ids())
 
     def prober(self, revision: str | None = None) -> ProbeRunner:
         """Runs the probes against the shared copy at ``revision``, on two connections of

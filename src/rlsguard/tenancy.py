@@ -47,7 +47,10 @@ class Tenancy:
         self.app: Role = catalog.roles[settings.app_role]
         self.admins: tuple[Role, ...] = tuple(catalog.roles[name] for name in settings.admin_roles)
         self.global_tables: frozenset[str] = frozenset(
-            self._resolve_table(name) for name in settings.global_tables
+            self._resolve_table(name, "global_tables") for name in settings.global_tables
+        )
+        self.append_only: frozenset[str] = frozenset(
+            self._resolve_table(name, "append_only") for name in settings.append_only
         )
         self.tenant_tables: dict[str, str] = self._find_tenant_tables()
         self.context = TenantContext(
@@ -95,7 +98,9 @@ class Tenancy:
                 f"{where}; they read: {_listing(read)}"
             )
         for name in settings.global_tables:
-            self._resolve_table(name)
+            self._resolve_table(name, "global_tables")
+        for name in settings.append_only:
+            self._resolve_table(name, "append_only")
 
     def _settings_read(self) -> set[str]:
         texts = [
@@ -108,7 +113,7 @@ class Tenancy:
         texts += [function.source for function in self.catalog.functions.values()]
         return {match for text in texts for match in _SETTING_READ.findall(text)}
 
-    def _resolve_table(self, name: str) -> str:
+    def _resolve_table(self, name: str, key: str) -> str:
         candidates = (
             [name] if "." in name else [f"{schema}.{name}" for schema in self.settings.schemas]
         )
@@ -116,7 +121,7 @@ class Tenancy:
             if candidate in self.catalog.relations:
                 return candidate
         raise ConfigError(
-            f"global_tables entry {name!r} is not a table in database {self.catalog.database}; "
+            f"{key} entry {name!r} is not a table in database {self.catalog.database}; "
             f"tables: {_listing(table.qualified for table in self.tables())}"
         )
 

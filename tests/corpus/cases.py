@@ -88,6 +88,21 @@ GRANT SELECT, INSERT ON events TO {{app}};
 GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {{admin}};
 """
 
+AUDIT_EVENTS = f"""
+CREATE TABLE audit_events (
+    event_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+    action text NOT NULL
+);
+ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_events_read ON audit_events FOR SELECT TO {{app}} USING ({BOUND});
+CREATE POLICY audit_events_add ON audit_events FOR INSERT TO {{app}} WITH CHECK ({BOUND});
+CREATE POLICY audit_events_admin ON audit_events TO {{admin}} USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT ON audit_events TO {{app}};
+GRANT SELECT, INSERT, UPDATE, DELETE ON audit_events TO {{admin}};
+"""
+
 CORRECT = [
     case("hardened"),
     case(
@@ -149,6 +164,7 @@ CORRECT = [
         global_tables=("countries",),
     ),
     case("partition-reached-only-through-parent", EVENTS),
+    case("append-only-audit-table", AUDIT_EVENTS, append_only=("audit_events",)),
     case("unseen-schema", base=UNSEEN, **UNSEEN_SETTINGS),
 ]
 
@@ -466,5 +482,12 @@ BROKEN = [
         "RG306 billing.invoices",
         base=UNSEEN,
         **UNSEEN_SETTINGS,
+    ),
+    case(
+        "append-only-table-the-app-can-change",
+        AUDIT_EVENTS + "GRANT UPDATE, DELETE, TRUNCATE ON audit_events TO {app};",
+        "RG405 public.audit_events",
+        "RG506 public.audit_events",
+        append_only=("public.audit_events",),
     ),
 ]

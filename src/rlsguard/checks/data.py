@@ -147,10 +147,57 @@ def global_read_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON templates FROM app_user;
         GRANT SELECT ON templates TO app_user;
     """
-    relation: Relation = tenancy.catalog.relations[table]
-    app = tenancy.app.name
-    writes = [
-        p for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE") if tenancy.has(app, p, relation)
-    ]
+    writes = _app_can(tenancy, table, ("INSERT", "UPDATE", "DELETE", "TRUNCATE"))
     if writes:
-        yield Problem(f"{app} can {'/'.join(writes)} {table}, which every tenant shares")
+        yield Problem(
+            f"{tenancy.app.name} can {'/'.join(writes)} {table}, which every tenant shares"
+        )
+
+
+def _app_can(tenancy: Tenancy, table: str, privileges: tuple[str, ...]) -> list[str]:
+    relation = tenancy.catalog.relations[table]
+    return [name for name in privileges if tenancy.has(tenancy.app.name, name, relation)]
+
+
+def append_only_tables(tenancy: Tenancy) -> list[str]:
+    return sorted(tenancy.append_only)
+
+
+@check(
+    "RG405",
+    "append-only",
+    Severity.ERROR,
+    "The application cannot change or remove rows of the tables configured append_only",
+    attacks=(),
+    objects=append_only_tables,
+)
+def append_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
+    """What leaks: integrity, not rows. An audit trail (``append_only`` in
+    ``[tool.rlsguard]``) that the application can UPDATE, DELETE or TRUNCATE is one a
+    compromised application, or one tenant's session, can rewrite; PCI DSS 10.5 asks that
+    audit logs cannot be altered. RLS does not help here: a policy scopes which rows,
+    not whether rows may change, and TRUNCATE ignores it.
+
+    How it is used: ``DELETE FROM audit_logs WHERE action = 'export'`` after the export.
+
+    Fix: the application may only add and read rows; nobody but an admin (or nobody at
+    all) changes them.
+
+        REVOKE UPDATE, DELETE, TRUNCATE ON audit_logs FROM app_user;
+        GRANT SELECT, INSERT ON audit_logs TO app_user;
+    """
+    changes = _app_can(tenancy, table, ("UPDATE", "DELETE", "TRUNCATE"))
+    if changes:
+        owner = tenancy.catalog.relations[table].owner
+        why = (
+            " (it is a superuser)"
+            if tenancy.superuser_among(tenancy.app.name)
+            else (
+                f" (it owns it through {owner})"
+                if owner in tenancy.closure(tenancy.app.name)
+                else ""
+            )
+        )
+        yield Problem(
+            f"{tenancy.app.name} can {'/'.join(changes)} {table}, which is append-only{why}"
+        )

@@ -87,113 +87,113 @@ class SetupFailed(Exception):
 
 
 class Session:
-    """One probe example's transaction on a psycopg2 connection, with its transcript."""
+    """One probe example's transaction on a psycopg2 connection, with its transcript.
+
+    Setup INSERTs and role switches are not sent on their own: they wait in ``_pending``
+    and go out in front of the next statement, so an example costs few round trips.
+    """
 
     def __init__(self, connection: psycopg2.extensions.connection, setting: str) -> None:
         self.connection = connection
         self.setting = setting
         self.transcript = Transcript()
         self.identity = "setup"
+        self._cursor = connection.cursor()
         self._savepoints = 0
-        self._deferred: list[tuple[str, str]] = []  # (table, rendered INSERT)
+        self._pending: list[str] = []
+        self._pending_table: str | None = None  # the first deferred INSERT's table
 
     def begin(self) -> None:
         self.connection.rollback()
         self.transcript = Transcript()
         self.identity = "setup"
-        self._deferred = []
+        self._clear_pending()
+
+    def end(self) -> None:
+        self._clear_pending()
+        self.connection.rollback()
 
     def defer(self, table: str, statement: str | sql.Composable, params: Params) -> None:
         """A setup INSERT that goes out with the next statement."""
-        text = self._text(statement, params)
-        self.transcript.steps.append(Step(text))
-        self._deferred.append((table, text))
-
-    def _flush(self) -> None:
-        if not self._deferred:
-            return
-        deferred, self._deferred = self._deferred, []
-        with self.connection.cursor() as cursor:
-            try:
-                cursor.execute(";\n".join(text for _table, text in deferred))
-            except psycopg2.Error as error:  # the example ends: its transaction is rolled back
-                raise SetupFailed(deferred[0][0], _first_line(error)) from None
-
-    def end(self) -> None:
-        self._deferred = []
-        self.connection.rollback()
+        self._hold(self._text(statement, params))
+        if self._pending_table is None:
+            self._pending_table = table
 
     # -- who we are ------------------------------------------------------------------------
 
     def as_setup(self) -> None:
-        self._flush()
         if self.identity != "setup":
-            self.execute("RESET ROLE")
+            self._hold("RESET ROLE")
             self.identity = "setup"
 
     def as_role(self, role: str, tenant: Any = None, *, context: str = "set") -> None:
         """Become ``role``; with ``context`` "set" the tenant setting is ``tenant``,
         "empty" sets it to '', "unset" leaves it alone."""
-        self._flush()
-        become = f"SET LOCAL ROLE {quote_ident(role)}"
-        self.transcript.steps.append(Step(become))
-        if context == "unset":
-            self._run(become, None)
-        else:
+        self._hold(f"SET LOCAL ROLE {quote_ident(role)}")
+        if context != "unset":
             value = str(tenant) if context == "set" else ""
-            self.transcript.steps.append(
-                Step(self._text("SELECT set_config(%s, %s, true)", (self.setting, value)))
-            )
-            self._run(
-                become + "; SELECT set_config(%s, %s, true)", (self.setting, value)
-            )  # one round trip
+            self._hold(self._text("SELECT set_config(%s, %s, true)", (self.setting, value)))
         self.identity = role
 
     # -- running statements ----------------------------------------------------------------
 
     def execute(self, statement: str | sql.Composable, params: Params = None) -> Outcome:
         """Run a statement that must succeed (setup, role switches)."""
-        self._flush()
-        text = self._text(statement, params)
-        step = Step(text)
+        step = Step(self._text(statement, params))
         self.transcript.steps.append(step)
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            step.outcome = _outcome(cursor)
+        if not self._pending:
+            self._cursor.execute(step.statement)
+            step.outcome = _outcome(self._cursor)
+            return step.outcome
+        step.outcome = self._send_after_pending(step.statement, refusal_ends=True)
         return step.outcome
 
     def attempt(self, statement: str | sql.Composable, params: Params = None) -> Outcome:
         """Run a statement that may be rejected; the example goes on either way. The
         savepoint goes out with the statement (one round trip) and is never released:
         the example's transaction is rolled back anyway."""
-        self._flush()
-        text = self._text(statement, params)
-        step = Step(text, guarded=True)
+        step = Step(self._text(statement, params), guarded=True)
         self.transcript.steps.append(step)
-        self._savepoints += 1
-        name = f"probe_{self._savepoints}"
-        guarded: sql.Composable = sql.Composed(
-            [
-                sql.SQL(f"SAVEPOINT {name}; "),
-                sql.SQL(statement) if isinstance(statement, str) else statement,
-            ]
-        )
-        with self.connection.cursor() as cursor:
-            try:
-                cursor.execute(guarded, params)
-                step.outcome = _outcome(cursor)
-            except psycopg2.Error as error:
-                cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                step.outcome = Outcome(error_code=error.pgcode, error=_first_line(error))
+        step.outcome = self._send_after_pending(step.statement)
         return step.outcome
 
-    def _run(self, statement: str, params: Params) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement, params)
+    def _send_after_pending(self, text: str, *, refusal_ends: bool = False) -> Outcome:
+        """Send what is pending, a savepoint and ``text`` in one round trip. A refusal of
+        ``text`` is rolled back to the savepoint (or raised, with ``refusal_ends``); a
+        refusal of the pending part ends the example."""
+        self._savepoints += 1
+        name = f"probe_{self._savepoints}"
+        pending = self._pending
+        table = self._pending_table
+        self._clear_pending()
+        batch = "".join(f"{part};\n" for part in pending) + f"SAVEPOINT {name};\n{text}"
+        try:
+            self._cursor.execute(batch)
+            return _outcome(self._cursor)
+        except psycopg2.Error as error:
+            refusal = Outcome(error_code=error.pgcode, error=_first_line(error))
+            try:
+                self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            except psycopg2.Error:  # no savepoint yet: the pending part failed
+                if table is None:
+                    raise error from None
+                raise SetupFailed(table, refusal.error or "") from None
+            if refusal_ends:
+                raise error
+            return refusal
+
+    def _hold(self, text: str) -> None:
+        self.transcript.steps.append(Step(text))
+        self._pending.append(text)
+
+    def _clear_pending(self) -> None:
+        self._pending = []
+        self._pending_table = None
 
     def _text(self, statement: str | sql.Composable, params: Params) -> str:
-        with self.connection.cursor() as cursor:
-            return cursor.mogrify(statement, params).decode(errors="replace")
+        if params is None and isinstance(statement, str):
+            return statement
+        return self._cursor.mogrify(statement, params).decode(errors="replace")
 
 
 def _outcome(cursor: Any) -> Outcome:

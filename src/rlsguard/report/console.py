@@ -90,7 +90,7 @@ def print_checks(checks: Sequence[Documented], console: Console) -> None:
             item.name,
             item.severity.value,
             item.title,
-            ", ".join(str(row) for row in item.attacks),
+            ", ".join(str(row) for row in item.attacks) or "-",
         )
     console.print(table)
 
@@ -98,5 +98,5 @@ def print_checks(checks: Sequence[Documented], console: Console) -> None:
 def explain(check: Documented) -> str:
     return (
         f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
-        f"ATTACKS.md rows: {', '.join(str(row) for row in check.attacks)}\n\n{check.doc}\n"
+        f"ATTACKS.md rows: {', '.join(str(row) for row in check.attacks) or 'none'}\n\n{check.doc}\n"
     )

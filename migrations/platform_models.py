@@ -1,10 +1,10 @@
-"""SQLAlchemy 2.0 models of the platform schema, as migrated by revisions 001-004.
+"""SQLAlchemy 2.0 models of the platform schema at head (revisions 001-008).
 
 These are Alembic's ``target_metadata``: ``alembic check`` (and rlsguard's
 models-match test) compares them with the database the migrations build, so a
 column, index or foreign key that exists on one side only fails the build.
-Row Level Security and policies live only in the migrations: SQLAlchemy does
-not model them.
+Row Level Security, policies, roles, grants and functions live only in the
+migrations: SQLAlchemy does not model them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     MetaData,
     String,
     Text,
@@ -73,40 +75,59 @@ class Tenant(Timestamped, Base):
 
 class User(Timestamped, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in_list("role", USER_ROLES), name="role"),)
+    __table_args__ = (
+        CheckConstraint(_in_list("role", USER_ROLES), name="role"),
+        Index("uq_users_tenant_id_user_id", "tenant_id", "user_id", unique=True),
+        Index("uq_users_tenant_id_email", "tenant_id", "email", unique=True),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=GEN_UUID)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True
     )
-    email: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
     role: Mapped[str] = mapped_column(String(50), server_default="user", index=True)
 
 
 class Document(Timestamped, Base):
     __tablename__ = "documents"
+    __table_args__ = (
+        Index("uq_documents_tenant_id_content_hash", "tenant_id", "content_hash", unique=True),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"],
+            ["users.tenant_id", "users.user_id"],
+            name="fk_documents_tenant_id_user_id_users",
+        ),
+    )
 
     document_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=GEN_UUID)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.user_id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     title: Mapped[str] = mapped_column(String(500))
-    content_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
     # "metadata" is reserved on declarative classes, so the attribute is renamed.
     document_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
 
 
 class AuditLog(Timestamped, Base):
     __tablename__ = "audit_logs"
+    __table_args__ = (
+        # deleting a user keeps the log and its tenant: only user_id is cleared
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"],
+            ["users.tenant_id", "users.user_id"],
+            name="fk_audit_logs_tenant_id_user_id_users",
+            ondelete="SET NULL (user_id)",
+        ),
+    )
 
     log_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=GEN_UUID)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tenants.tenant_id", ondelete="SET NULL"), index=True
     )
-    user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.user_id", ondelete="SET NULL"), index=True
-    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(100), index=True)
     resource_type: Mapped[str | None] = mapped_column(String(100), index=True)
     resource_id: Mapped[str | None] = mapped_column(String(255), index=True)

@@ -1,6 +1,7 @@
-"""What rlsguard's static checks find in the platform's schema as shipped (004), with the
-config in pyproject.toml (the platform connects as postgres). The list is pinned: a
-finding that disappears or appears fails this test."""
+"""What rlsguard finds in the platform's schema as shipped (004), with the config in
+pyproject.toml (until 004 the platform connects as postgres). The lists of static
+findings and of failing probes are pinned: a finding that disappears or appears fails
+these tests."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ EXPECTED = (
     | pairs("RG401", "documents", "tenant_api_keys", "tenants", "users")
     | pairs("RG402", "audit_logs", "documents")
     | pairs("RG404", "templates")
+    | pairs("RG405", "audit_logs")
     | pairs("RG506", *ALL_TENANT_TABLES)
     | {("RG601", "postgres")}
     | pairs("RG602", *RLS_TABLES)
@@ -38,6 +40,35 @@ def test_the_shipped_schema_findings(rlsguard_run: Run) -> None:
     found = {(finding.check, finding.object) for finding in analysis.findings}
     assert found == EXPECTED, "\n".join(sorted(str(finding) for finding in analysis.findings))
     assert analysis.failed
+
+
+TABLES_WITH_ROWS_OF_TWO_TENANTS = ("audit_logs", "documents", "tenant_api_keys", "tenant_configs")
+PROBES_EXPECTED = (
+    pairs("RP101", *ALL_TENANT_TABLES)  # the app is a superuser: RLS never applies to it
+    | pairs("RP102", *ALL_TENANT_TABLES)
+    | pairs("RP103", *ALL_TENANT_TABLES)
+    | pairs("RP104", *ALL_TENANT_TABLES)
+    | pairs("RP105", *TABLES_WITH_ROWS_OF_TWO_TENANTS, "users")  # tenants: its key forbids it
+    | pairs("RP106", *ALL_TENANT_TABLES)
+    | pairs("RP107", "documents", "tenant_api_keys", "tenants", "users")  # global uniques
+    | pairs("RP108", "audit_logs", "documents")  # foreign keys to users without the tenant
+    | {("RP110", "postgres")}
+    | pairs("RP114", *ALL_TENANT_TABLES)
+    | {("RP120", "tenant-tables")}
+)
+
+
+def test_the_shipped_schema_probe_findings(rlsguard_run: Run) -> None:
+    """Every probe run against 004: what fails is exactly what the shipped schema leaks
+    to an application connected as postgres. The admin probes (RP109) and "own rows
+    visible" (RP115) hold: a superuser sees everything."""
+    results = rlsguard_run.prober(SHIPPED).run_all()
+    failing = {(result.probe.id, result.target) for result in results if result.status != "pass"}
+    report = "\n".join(f"{r.label}: {r.status} {r.message}" for r in results if r.status != "pass")
+    assert failing == PROBES_EXPECTED, report
+    assert all(result.transcript for result in results if result.status in ("fail", "warning"))
+    passing = {result.probe.id for result in results if result.status == "pass"}
+    assert passing == {"RP105", "RP109", "RP115"}
 
 
 def test_the_shipped_schema_tenancy(rlsguard_run: Run) -> None:

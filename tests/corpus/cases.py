@@ -165,6 +165,36 @@ CORRECT = [
     ),
     case("partition-reached-only-through-parent", EVENTS),
     case("append-only-audit-table", AUDIT_EVENTS, append_only=("audit_events",)),
+    case(
+        "json-and-array-columns",  # values psycopg2 must be handed wrapped
+        f"""
+        CREATE TABLE tenant_settings (
+            setting_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+            preferences jsonb NOT NULL,
+            tags text[]
+        );
+        ALTER TABLE tenant_settings ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE tenant_settings FORCE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_settings_app ON tenant_settings TO {{app}}
+            USING ({BOUND}) WITH CHECK ({BOUND});
+        CREATE POLICY tenant_settings_admin ON tenant_settings TO {{admin}}
+            USING (true) WITH CHECK (true);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_settings TO {{app}}, {{admin}};
+        """,
+    ),
+    case(
+        "definer-function-of-a-tenant-bound-role",
+        f"""
+        CREATE POLICY documents_reporting ON documents FOR SELECT TO {{owner}} USING ({BOUND});
+        GRANT USAGE ON SCHEMA public TO {{owner}};
+        GRANT SELECT ON documents TO {{owner}};
+        CREATE FUNCTION document_title(id uuid) RETURNS text LANGUAGE sql STABLE
+            SECURITY DEFINER SET search_path = pg_catalog, public
+            AS $$ SELECT title FROM public.documents WHERE document_id = id $$;
+        ALTER FUNCTION document_title(uuid) OWNER TO {{owner}};
+        """,
+    ),
     case("unseen-schema", base=UNSEEN, **UNSEEN_SETTINGS),
 ]
 
@@ -424,6 +454,19 @@ BROKEN = [
         CREATE FUNCTION document_title(id uuid) RETURNS text LANGUAGE sql STABLE
             SECURITY DEFINER SET search_path = public
             AS $$ SELECT title FROM documents WHERE document_id = id $$;
+        """,
+        "RG503 public.document_title(id uuid)",
+    ),
+    case(
+        "definer-function-of-a-role-an-open-policy-lets-read-everything",
+        """
+        CREATE POLICY documents_reporting ON documents FOR SELECT TO {owner} USING (true);
+        GRANT USAGE ON SCHEMA public TO {owner};
+        GRANT SELECT ON documents TO {owner};
+        CREATE FUNCTION document_title(id uuid) RETURNS text LANGUAGE sql STABLE
+            SECURITY DEFINER SET search_path = pg_catalog, public
+            AS $$ SELECT title FROM public.documents WHERE document_id = id $$;
+        ALTER FUNCTION document_title(uuid) OWNER TO {owner};
         """,
         "RG503 public.document_title(id uuid)",
     ),

@@ -25,9 +25,15 @@ def _filters_by_tenant(tenancy: Tenancy, view: Relation) -> bool:
     )
 
 
-def _first_bypass(tenancy: Tenancy, role: str) -> tuple[str, str] | None:
+def _first_cross_tenant_read(tenancy: Tenancy, role: str) -> tuple[str, str] | None:
+    """A tenant table ``role`` reads across tenants: RLS does not apply to it, or a
+    policy for it is not bound to the tenant."""
     for relation in tenancy.tenant_relations:
         reason = tenancy.rls_bypass(role, relation)
+        if reason is None and relation.rls_enabled and tenancy.has(role, "SELECT", relation):
+            isolation = tenancy.isolation(relation, "SELECT", role)
+            if not isolation.isolated:
+                reason = f"its policies let it read every tenant's rows ({isolation.why})"
         if reason is not None:
             return relation.qualified, reason
     return None
@@ -105,14 +111,15 @@ def view_security_barrier(tenancy: Tenancy, view: str) -> Iterator[Problem]:
     "RG503",
     "definer-functions",
     Severity.ERROR,
-    "The application cannot call SECURITY DEFINER functions that skip RLS",
+    "The application cannot call SECURITY DEFINER functions that read across tenants",
     attacks=(13,),
     objects=app_executable_definers,
 )
 def definer_functions(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
     """What leaks: whatever the function reads or writes. A SECURITY DEFINER function
-    runs as its owner; when the owner skips RLS, the function sees every tenant, and any
-    caller can pass it another tenant's ids. (EXECUTE is granted to PUBLIC by default.)
+    runs as its owner; when the owner skips RLS, or a policy lets it read every tenant,
+    the function sees every tenant, and any caller can pass it another tenant's ids.
+    (EXECUTE is granted to PUBLIC by default.)
 
     How it is used: ``SELECT * FROM get_document('<another tenant's document id>')``.
 
@@ -123,7 +130,7 @@ def definer_functions(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
         REVOKE EXECUTE ON FUNCTION get_document(uuid) FROM PUBLIC;
     """
     function = tenancy.catalog.functions[signature]
-    bypass = _first_bypass(tenancy, function.owner)
+    bypass = _first_cross_tenant_read(tenancy, function.owner)
     if bypass is not None:
         table, reason = bypass
         yield Problem(

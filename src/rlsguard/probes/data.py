@@ -347,7 +347,7 @@ def insert_statement(
     the new row against the SELECT policies too, which would hide a write the INSERT
     policies let through."""
     columns = list(values)
-    adapted = [_adapt(plan.relation.column(name), values[name]) for name in columns]
+    adapted = [adapt(plan.relation.column(name), values[name]) for name in columns]
     statement = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
         table=table_identifier(table),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -364,7 +364,8 @@ def insert_statement(
     return statement, adapted
 
 
-def _adapt(column: Column | None, value: Any) -> Any:
+def adapt(column: Column | None, value: Any) -> Any:
+    """``value`` as psycopg2 must be handed it for ``column`` (JSON documents wrapped)."""
     if value is None or column is None:
         return value
     if column.base_type in ("json", "jsonb") or column.type in ("json", "jsonb"):

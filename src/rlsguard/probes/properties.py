@@ -19,13 +19,15 @@ from rlsguard.probes.data import (
     Example,
     Row,
     TablePlan,
+    adapt,
     insert_statement,
     partition_values,
     table_identifier,
     tenant_foreign_keys,
 )
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
-from rlsguard.probes.session import Outcome
+from rlsguard.probes.session import Outcome, SetupFailed
+from rlsguard.probes.values import CannotGenerate
 from rlsguard.tenancy import Tenancy
 
 READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
@@ -338,7 +340,7 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         sql.SQL("UPDATE {} SET {} = {}").format(
             table_identifier(table), sql.Identifier(target), sql.Placeholder()
         ),
-        [value],
+        [adapt(plan.relation.column(target), value)],
     )
     extra = everything.rowcount - len(rows[actor])
     if not everything.failed and extra > 0:
@@ -716,7 +718,21 @@ def _read_view(context: ProbeContext, relation: Relation, tenant: Any) -> Outcom
     return outcome
 
 
-_CALLABLE_TYPES = {"uuid", "text", "character varying", "integer", "bigint"}
+_TYPE_FAMILIES = {
+    "uuid": "uuid",
+    "text": "text",
+    "character varying": "text",
+    "varchar": "text",
+    "character": "text",
+    "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+}
+
+
+def _family(type_name: str) -> str | None:
+    """Types a value can be passed as without a cast: varchar(255) data fits a text argument."""
+    return _TYPE_FAMILIES.get(type_name.split("(", 1)[0].strip())
 
 
 @probe(
@@ -733,29 +749,39 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
     tenancy = context.tenancy
     function = tenancy.catalog.functions[signature]
     types = _argument_types(function.arguments)
-    if any(kind not in _CALLABLE_TYPES for kind in types):
-        return  # arguments rlsguard cannot fill in: nothing to prove either way
+    families = [_family(kind) for kind in types]
+    if None in families:
+        raise CannotGenerate(
+            f"cannot call {signature} with another tenant's values because rlsguard does not "
+            f"fill in arguments of type {types[families.index(None)]}"
+        )
     actor, other = _tenants(example)[:2]
-    values_of_other: dict[str, list[Any]] = {kind: [] for kind in types}
+    values_of_other: dict[str, list[Any]] = {family: [] for family in families if family}
     for table in _tenant_tables(tenancy):
         try:
             rows = _populate(example, table, [other], least=1)[other]
-        except Exception:
+        except (CannotGenerate, SetupFailed):
             continue
         for row in rows:
             for column in example.planner.plan(table).relation.columns:
                 value = row.values.get(column.name)
-                if column.type in values_of_other and value is not None:
-                    values_of_other[column.type].append(value)
-    if any(not found for found in values_of_other.values()):
-        return
+                family = _family(column.type)
+                if family in values_of_other and value is not None:
+                    values_of_other[family].append(value)
+    missing = [family for family, found in values_of_other.items() if not found]
+    if missing:
+        raise CannotGenerate(
+            f"cannot call {signature} with another tenant's values because no column of the "
+            f"tenant tables holds a {missing[0]} value"
+        )
     chosen = [
-        values_of_other[kind][
-            example.data.draw(st.integers(0, len(values_of_other[kind]) - 1), label=kind)
+        values_of_other[family][
+            example.data.draw(st.integers(0, len(values_of_other[family]) - 1), label=family)
         ]
-        for kind in types
+        for family in families
+        if family
     ]
-    unknown = [_nobody_has(kind, example) for kind in types]
+    unknown = [_nobody_has(family, example) for family in families if family]
     call = sql.SQL("SELECT * FROM {}({})").format(
         sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
         sql.SQL(", ").join(sql.Placeholder() * len(types)),

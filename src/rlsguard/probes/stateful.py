@@ -117,7 +117,8 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             return self.example
 
         def _remember(self, row: Row) -> None:
-            self.model.setdefault(row.table, []).append(row)
+            if row.table in context.tenancy.tenant_tables:  # global parents are everyone's
+                self.model.setdefault(row.table, []).append(row)
 
         @initialize(target=tenants, data=st.data())
         def first_tenants(self, data: st.DataObject) -> Any:

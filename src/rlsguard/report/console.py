@@ -96,7 +96,8 @@ def print_checks(checks: Sequence[Documented], console: Console) -> None:
 
 
 def explain(check: Documented) -> str:
+    rows = ", ".join(str(row) for row in check.attacks) or "none"
     return (
         f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
-        f"ATTACKS.md rows: {', '.join(str(row) for row in check.attacks) or 'none'}\n\n{check.doc}\n"
+        f"ATTACKS.md rows: {rows}\n\n{check.doc}\n"
     )

@@ -126,5 +126,5 @@ def test_a_flag_holds_at_every_revision(tmp_path: Path) -> None:
 
 def test_until_names_an_unknown_revision(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, '[tool.rlsguard.until.r9]\napp_role = "x"'))
-    with pytest.raises(ConfigError, match="names revision 'r9', .* known: r1, r2, r3, r4"):
+    with pytest.raises(ConfigError, match=r"names revision .r9., .* known: r1, r2, r3, r4"):
         settings.as_of("r1", HISTORY)

@@ -43,7 +43,7 @@ APP_GRANTS = {
     "audit_logs": "SELECT, INSERT",
     "templates": "SELECT",
 }
-ADMIN_GRANTS = {table: READ_WRITE for table in APP_GRANTS} | {"audit_logs": "SELECT, INSERT"}
+ADMIN_GRANTS = dict.fromkeys(APP_GRANTS, READ_WRITE) | {"audit_logs": "SELECT, INSERT"}
 
 
 def create_role(name: str) -> None:

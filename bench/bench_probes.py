@@ -5,6 +5,11 @@ suite, on the platform schema, on the hardened corpus schema and on synthetic sc
     .venv/bin/python bench/bench_probes.py --schemas platform hardened
     .venv/bin/python bench/bench_probes.py --schemas synthetic --tables 10 100
 
+The platform schema is measured as shipped (004: most probes fail, and shrink) and at
+head (hardened: every probe holds). The synthetic schema's tables reference a parent
+table: a binary tree by default (--shape tree, about log2(N) deep), or a chain N deep
+(--shape chain: a row of table N needs N - 1 parent rows).
+
 Profiles: "default" (Hypothesis's default: 100 examples a probe, random) and "ci"
 (derandomized, as CI=true selects). A failing probe also spends up to
 --shrink-seconds shrinking its example; the examples it runs while shrinking count.
@@ -13,11 +18,14 @@ Profiles: "default" (Hypothesis's default: 100 examples a probe, random) and "ci
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 from hypothesis import settings
@@ -30,6 +38,7 @@ from synthetic import synthetic_schema
 from rlsguard.analyzer import scan
 from rlsguard.config import Settings, load_settings
 from rlsguard.databases import Databases, connected
+from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeResult, ProbeRunner
 from rlsguard.server import ServerRequest, provision
 from rlsguard.session import Run
@@ -37,16 +46,17 @@ from rlsguard.urls import psycopg2_params
 
 PROJECT = Path(__file__).resolve().parents[1]
 HARDENED = PROJECT / "tests" / "fixtures" / "hardened_project"
-PROFILES = {
-    "default": settings(settings.get_profile("default"), max_examples=100),
-    "ci": settings(settings.get_profile("ci"), max_examples=100),
+PROFILES = {"default": settings.get_profile("default"), "ci": settings.get_profile("ci")}
+PLATFORM_REVISIONS = {
+    "004_add_tenant_configs_table": "platform schema at 004 (as shipped)",
+    "head": "platform schema at head (hardened)",
 }
 
 
-def report(label: str, results: list[ProbeResult], wall: float) -> None:
-    by_probe: dict[str, list[ProbeResult]] = defaultdict(list)
+def report(label: str, results: list[Summary], wall: float) -> None:
+    by_probe: dict[str, list[Summary]] = defaultdict(list)
     for result in results:
-        by_probe[f"{result.probe.id} {result.probe.name}"].append(result)
+        by_probe[f"{result.probe_id} {result.probe_name}"].append(result)
     print(f"\n{label}: {len(results)} probe items, wall time {wall:.1f} s")
     print(f"  {'probe':34} {'items':>5} {'failed':>6} {'examples':>9} {'examples/s':>11}")
     for name, found in sorted(by_probe.items()):
@@ -65,35 +75,84 @@ def report(label: str, results: list[ProbeResult], wall: float) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What the report needs of a ProbeResult (a worker process sends these back)."""
+
+    probe_id: str
+    probe_name: str
+    status: str
+    examples: int
+    seconds: float
+
+    @classmethod
+    def of(cls, result: ProbeResult) -> Summary:
+        return cls(
+            result.probe.id, result.probe.name, result.status, result.examples, result.seconds
+        )
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(url: Any, tenancy: Any, profile: settings, shrink: float, salt: Any) -> None:
+    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
+    with salt.get_lock():
+        salt.value += 1
+        own_salt = salt.value
+    _WORKER["runner"] = ProbeRunner(
+        tenancy, connections, profile, shrink_seconds=shrink, salt=own_salt
+    )
+
+
+def _run_one(item: tuple[str, str]) -> Summary:
+    runner: ProbeRunner = _WORKER["runner"]
+    probe_id, target = item
+    return Summary.of(runner.run(PROBES[probe_id], target))
+
+
 def run_probes(
-    url: object, tenancy: object, profile: settings, shrink: float
-) -> tuple[list[ProbeResult], float]:
-    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}  # type: ignore[arg-type]
-    try:
-        runner = ProbeRunner(tenancy, connections, profile, shrink_seconds=shrink)  # type: ignore[arg-type]
-        began = time.perf_counter()
-        results = runner.run_all()
-        return results, time.perf_counter() - began
-    finally:
-        for connection in connections.values():
-            connection.close()
+    url: Any, tenancy: Any, profile: settings, budget: Budget
+) -> tuple[list[Summary], float]:
+    """Every probe on every object, on ``budget.workers`` processes (each with its own
+    connections and key salt; examples are rolled back, so they share the database)."""
+    profile = settings(profile, max_examples=budget.examples)
+    salt = multiprocessing.Value("q", 0x5EED)
+    targets = [(probe.id, target) for probe, target in ProbeRunner.targets_of(tenancy)]
+    began = time.perf_counter()
+    if budget.workers == 1:
+        _start_worker(url, tenancy, profile, budget.shrink, salt)
+        summaries = [_run_one(item) for item in targets]
+    else:
+        context = multiprocessing.get_context("fork")  # the workers inherit the tenancy
+        arguments = (url, tenancy, profile, budget.shrink, salt)
+        with context.Pool(budget.workers, _start_worker, arguments) as pool:
+            summaries = list(pool.imap_unordered(_run_one, targets))
+    return summaries, time.perf_counter() - began
 
 
-def bench_project(
-    server: object, project: Path, label: str, profiles: list[str], shrink: float
-) -> None:
+@dataclass(frozen=True)
+class Budget:
+    profiles: list[str]
+    shrink: float
+    examples: int
+    workers: int
+
+
+def bench_project(server: object, project: Path, revisions: dict[str, str], budget: Budget) -> None:
     run = Run(settings=load_settings(project), given_server=server)  # type: ignore[arg-type]
     try:
-        tenancy = run.analysis().tenancy
-        url = run.url(run.working_database())
-        for name in profiles:
-            results, wall = run_probes(url, tenancy, PROFILES[name], shrink)
-            report(f"{label}, profile {name}", results, wall)
+        for revision, label in revisions.items():
+            tenancy = run.analysis(revision).tenancy
+            url = run.url(run.working_database(revision))
+            for name in budget.profiles:
+                results, wall = run_probes(url, tenancy, PROFILES[name], budget)
+                report(f"{label}, profile {name}", results, wall)
     finally:
         run.close()
 
 
-def bench_synthetic(server: object, tables: list[int], profiles: list[str], shrink: float) -> None:
+def bench_synthetic(server: object, tables: list[int], shape: str, budget: Budget) -> None:
     app, admin = "bench_probe_app", "bench_probe_admin"
     engine = create_engine(server.url, isolation_level="AUTOCOMMIT")  # type: ignore[attr-defined]
     with engine.connect() as connection:
@@ -106,12 +165,13 @@ def bench_synthetic(server: object, tables: list[int], profiles: list[str], shri
             name = databases.create(f"probe_synthetic_{count}")
             url = databases.url(name)
             with connected(url) as connection:
-                connection.exec_driver_sql(synthetic_schema(count, app, admin))
+                connection.exec_driver_sql(synthetic_schema(count, app, admin, shape))
                 connection.commit()
                 tenancy = scan(connection, settings_).tenancy
-            for profile in profiles:
-                results, wall = run_probes(url, tenancy, PROFILES[profile], shrink)
-                report(f"synthetic schema, {count} tenant tables, profile {profile}", results, wall)
+            for profile in budget.profiles:
+                results, wall = run_probes(url, tenancy, PROFILES[profile], budget)
+                label = f"synthetic schema, {count} tenant tables ({shape}), profile {profile}"
+                report(label, results, wall)
             databases.drop(name)
     finally:
         databases.close()
@@ -126,28 +186,23 @@ def main() -> None:
         "--profiles", nargs="+", default=["default", "ci"], choices=sorted(PROFILES)
     )
     parser.add_argument("--tables", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--shape", choices=["tree", "chain"], default="tree")
     parser.add_argument("--shrink-seconds", type=float, default=SHRINK_SECONDS)
+    parser.add_argument("--max-examples", type=int, default=100, help="per probe (default 100)")
+    parser.add_argument("--workers", type=int, default=1, help="processes running probes")
     arguments = parser.parse_args()
+    budget = Budget(
+        arguments.profiles, arguments.shrink_seconds, arguments.max_examples, arguments.workers
+    )
     with provision(ServerRequest()) as server:
         print(f"rlsguard probe benchmark on {server.describe()}")
         if "platform" in arguments.schemas:
-            bench_project(
-                server,
-                PROJECT,
-                "platform schema at head (as shipped)",
-                arguments.profiles,
-                arguments.shrink_seconds,
-            )
+            bench_project(server, PROJECT, PLATFORM_REVISIONS, budget)
         if "hardened" in arguments.schemas:
-            bench_project(
-                server,
-                HARDENED,
-                "hardened corpus schema",
-                arguments.profiles,
-                arguments.shrink_seconds,
-            )
+            hardened = {"head": "hardened corpus schema"}
+            bench_project(server, HARDENED, hardened, budget)
         if "synthetic" in arguments.schemas:
-            bench_synthetic(server, arguments.tables, arguments.profiles, arguments.shrink_seconds)
+            bench_synthetic(server, arguments.tables, arguments.shape, budget)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A synthetic multi-tenant schema of N tenant tables, for benchmarks.
 
-Every table carries the tenant column, references the tenants table and the table
-before it by (tenant_id, id), has a tenant-scoped unique key, forced RLS with an app
+Every table carries the tenant column, references the tenants table and a parent table
+by (tenant_id, id) (the table before it: a chain N deep; or, with ``shape="tree"``, table
+i // 2: a binary tree about log2(N) deep, closer to real schemas), has a tenant-scoped unique key, forced RLS with an app
 and an admin policy, and the grants an application would get. Each table's policy
 names its own table in a comment-free way (``t<i>.tenant_id``) so the expressions are
 distinct, as in a real schema.
@@ -12,7 +13,13 @@ from __future__ import annotations
 BOUND = "nullif(current_setting('app.current_tenant_id', true), '')::uuid"
 
 
-def synthetic_schema(tables: int, app: str, admin: str) -> str:
+def parent_of(number: int, shape: str) -> int | None:
+    if number == 1:
+        return None
+    return number - 1 if shape == "chain" else number // 2
+
+
+def synthetic_schema(tables: int, app: str, admin: str, shape: str = "chain") -> str:
     statements = [
         "CREATE TABLE tenants (tenant_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL)",
         "ALTER TABLE tenants ENABLE ROW LEVEL SECURITY",
@@ -25,9 +32,10 @@ def synthetic_schema(tables: int, app: str, admin: str) -> str:
     ]
     for number in range(1, tables + 1):
         name = f"t{number:04d}"
+        above = parent_of(number, shape)
         parent = (
-            f", parent_id uuid, FOREIGN KEY (tenant_id, parent_id) REFERENCES t{number - 1:04d} (tenant_id, id)"
-            if number > 1
+            f", parent_id uuid, FOREIGN KEY (tenant_id, parent_id) REFERENCES t{above:04d} (tenant_id, id)"
+            if above
             else ""
         )
         statements += [

@@ -9,8 +9,10 @@ must bypass RLS) inside the example's transaction, which is rolled back.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.catalog import Column, Constraint, Relation
+from rlsguard.databases import quote_ident
 from rlsguard.probes.session import Session, SetupFailed
 from rlsguard.probes.values import (
     CannotGenerate,
@@ -62,6 +65,17 @@ class TablePlan:
     @property
     def returning(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.relation.columns)
+
+    @functools.cached_property
+    def row_strategy(self) -> st.SearchStrategy[dict[str, Any]]:
+        """Every drawn column of a row in one draw: an interactive draw costs more than
+        the value it draws, so a row is one draw, not one per column."""
+        return st.fixed_dictionaries(
+            {
+                name: st.none() | strategy if name in self.nullable else strategy
+                for name, strategy in self.strategies.items()
+            }
+        )
 
 
 @dataclass
@@ -247,9 +261,14 @@ class Example:
             values[column] = tenant
         if plan.relation.kind == "partitioned table":
             values.update(self._partition_for(plan.relation))
-        for supplied in plan.supplied:
-            if supplied.name not in values and supplied.name not in overrides:
-                values[supplied.name] = self._drawn_value(plan, table, supplied)
+        missing = [
+            column
+            for column in plan.supplied
+            if column.name not in values and column.name not in overrides
+        ]
+        drawn = self.data.draw(plan.row_strategy) if plan.strategies and missing else {}
+        for supplied in missing:
+            values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
         values.update(overrides)
         return values
 
@@ -283,18 +302,12 @@ class Example:
                 values[own] = parent.values[referenced]
         return values
 
-    def _drawn_value(self, plan: TablePlan, table: str, supplied: Column) -> Any:
+    def _finished_value(self, plan: TablePlan, supplied: Column, drawn: Any) -> Any:
         if supplied.name in plan.generated_keys:
             return self.key_uuid()
-        strategy = plan.strategies.get(supplied.name)
-        if strategy is None:
-            return None
-        if supplied.name in plan.nullable:
-            strategy = st.none() | strategy
-        value = self.data.draw(strategy, label=f"{table}.{supplied.name}")
-        if value is not None and supplied.name in plan.unique:
-            value = make_unique(value, supplied, self.next_serial())
-        return value
+        if drawn is not None and supplied.name in plan.unique:
+            return make_unique(drawn, supplied, self.next_serial())
+        return drawn
 
     def _partition_for(self, relation: Relation) -> dict[str, Any]:
         """Values that route a row of a partitioned table into one of its partitions."""
@@ -342,26 +355,27 @@ class Example:
 
 def insert_statement(
     table: str, values: dict[str, Any], plan: TablePlan, *, returning: bool = True
-) -> tuple[sql.Composable, list[Any]]:
+) -> tuple[str, list[Any]]:
     """INSERT of one row; without ``returning`` for probes: RETURNING makes PostgreSQL check
     the new row against the SELECT policies too, which would hide a write the INSERT
     policies let through."""
-    columns = list(values)
+    columns = tuple(values)
     adapted = [adapt(plan.relation.column(name), values[name]) for name in columns]
-    statement = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
-        table=table_identifier(table),
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    return _insert_text(table, columns, plan.returning if returning else ()), adapted
+
+
+@functools.lru_cache(maxsize=4096)
+def _insert_text(table: str, columns: tuple[str, ...], returning: tuple[str, ...]) -> str:
+    """The INSERT's text with %s placeholders; the same few shapes recur in every example."""
+
+    def quoted(items: Iterable[str], separator: str = ", ") -> str:
+        return separator.join(quote_ident(item).replace("%", "%%") for item in items)
+
+    text = (
+        f"INSERT INTO {quoted(table.split('.', 1), '.')} ({quoted(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
-    if returning:
-        statement = sql.Composed(
-            [
-                statement,
-                sql.SQL(" RETURNING "),
-                sql.SQL(", ").join(map(sql.Identifier, plan.returning)),
-            ]
-        )
-    return statement, adapted
+    return f"{text} RETURNING {quoted(returning)}" if returning else text
 
 
 def adapt(column: Column | None, value: Any) -> Any:

@@ -857,10 +857,12 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
     "The application cannot TRUNCATE tenant tables",
     attacks=(17,),
     objects=_tenant_tables,
+    deterministic=True,
 )
 def truncate(context: ProbeContext, table: str, example: Example) -> None:
     """As a tenant, TRUNCATE the table (TRUNCATE ignores RLS): it must be refused for
-    lack of privilege, with and without CASCADE."""
+    lack of privilege, with and without CASCADE. TRUNCATE takes the whole table or
+    nothing, whatever the rows hold, so one example with another tenant's row proves it."""
     actor, other = _tenants(example)[:2]
     _populate(example, table, [other], least=1)
     context.session.as_role(context.app, actor)

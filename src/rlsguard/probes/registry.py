@@ -69,7 +69,7 @@ class Probe:
     objects: Objects
     run: Run
     doc: str
-    deterministic: bool = False  # one example proves it: no data is drawn
+    deterministic: bool = False  # one example proves it: the outcome does not depend on data
     own_engine: bool = False  # it runs Hypothesis itself (a state machine)
 
     def label(self, target: str) -> str:

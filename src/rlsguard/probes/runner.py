@@ -109,7 +109,9 @@ class ProbeRunner:
         connections: dict[str, psycopg2.extensions.connection],
         hypothesis: settings | None = None,
         fixed_seed: int | None = None,
+        *,
         shrink_seconds: float = SHRINK_SECONDS,
+        salt: int | None = None,
     ) -> None:
         self.tenancy = tenancy
         self.shrink_seconds = shrink_seconds
@@ -120,14 +122,20 @@ class ProbeRunner:
         }
         self.settings = probe_settings(hypothesis)
         self.fixed_seed = fixed_seed
-        self.salt = (fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
+        # generated keys carry the salt: runners sharing a database use different ones
+        self.salt = (salt or fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
         self.unavailable = _why_unable(connections["main"])
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
+        return self.targets_of(self.tenancy, probes)
+
+    @staticmethod
+    def targets_of(
+        tenancy: Tenancy, probes: Iterable[Probe] | None = None
+    ) -> list[tuple[Probe, str]]:
+        """Every (probe, object) pair to run on ``tenancy``."""
         return [
-            (item, target)
-            for item in probes or all_probes()
-            for target in item.objects(self.tenancy)
+            (item, target) for item in probes or all_probes() for target in item.objects(tenancy)
         ]
 
     def run_all(self, probes: Iterable[Probe] | None = None) -> list[ProbeResult]:
@@ -239,7 +247,10 @@ def probe_database(
     """Every probe against the database at ``url`` (which rlsguard only ever rolls back)."""
     connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
     try:
-        return ProbeRunner(tenancy, connections, hypothesis, fixed_seed, shrink_seconds).run_all()
+        runner = ProbeRunner(
+            tenancy, connections, hypothesis, fixed_seed, shrink_seconds=shrink_seconds
+        )
+        return runner.run_all()
     finally:
         for connection in connections.values():
             connection.rollback()

@@ -20,12 +20,19 @@ from rlsguard.session import Run
 
 PROJECT = Path(__file__).resolve().parents[1]
 VERSIONS = "migrations/versions"
-REVISIONS = (
+SHIPPED_REVISIONS = (
     "001_initial_schema",
     "002_enable_rls",
     "003_add_templates_table",
     "004_add_tenant_configs_table",
 )
+HARDENING_REVISIONS = (
+    "005_application_roles",
+    "006_force_rls_tenant_policies",
+    "007_tenant_scoped_keys",
+    "008_api_key_tenant_lookup",
+)
+REVISIONS = SHIPPED_REVISIONS + HARDENING_REVISIONS
 
 Mutation = Callable[[str], str]
 

@@ -134,5 +134,6 @@ def test_two_heads_are_reported(run_of: MakeRun, project_copy: Callable[..., Pat
     finally:
         run.close()
     assert problem.startswith(
-        "expected exactly one head, found 2: 004_add_tenant_configs_table, 005_branch"
+        f"expected exactly one head, found 2: 005_branch, {REVISIONS[-1]}; "
+        "merge them with `alembic merge heads`"
     )

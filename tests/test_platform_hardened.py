@@ -5,14 +5,18 @@ tests/test_migrations.py; these tests pin what a reviewer must be able to rely o
 
 from __future__ import annotations
 
+import threading
 import uuid
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from rlsguard.findings import Severity
 from rlsguard.session import Run
+from rlsguard.urls import psycopg2_params
 
 HEAD_ROLES = {"app_user", "uber_admin", "tenant_key_resolver"}
 ACCEPTED = {
@@ -135,3 +139,47 @@ def test_the_admin_severity_findings_of_004_are_gone(rlsguard_run: Run) -> None:
         f.severity is not Severity.ERROR or f.accepted
         for f in rlsguard_run.analysis("head").findings
     )
+
+
+def test_roles_are_ensured_safely_by_concurrent_migrations(rlsguard_run: Run) -> None:
+    """Two databases of one cluster migrated at once (two test sessions on one server)
+    both ensure the same role; also when it exists with a flag it must lose."""
+    from platform_roles import ensure_role
+
+    role = "rlsguard_race_role"
+    names = [rlsguard_run.empty_database(f"race{number}") for number in range(2)]
+    connections = [psycopg2.connect(**psycopg2_params(rlsguard_run.url(name))) for name in names]
+    errors: list[str] = []
+    try:
+        for connection in connections:
+            connection.autocommit = True
+        for round_number in range(12):
+            admin = connections[0].cursor()
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+            if round_number % 2:
+                admin.execute(f"CREATE ROLE {role} SUPERUSER")
+            barrier = threading.Barrier(2)
+
+            def ensure(
+                connection: psycopg2.extensions.connection, barrier: threading.Barrier = barrier
+            ) -> None:
+                barrier.wait()
+                try:
+                    connection.cursor().execute(ensure_role(role))
+                except psycopg2.Error as error:
+                    errors.append(str(error).splitlines()[0])
+
+            threads = [threading.Thread(target=ensure, args=(c,)) for c in connections]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            admin.execute(f"SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = '{role}'")
+            assert admin.fetchone() == (False, False)
+        assert errors == []
+    finally:
+        connections[0].cursor().execute(f"DROP ROLE IF EXISTS {role}")
+        for connection in connections:
+            connection.close()
+        for name in names:
+            rlsguard_run.drop(name)

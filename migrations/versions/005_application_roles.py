@@ -16,8 +16,9 @@ superuser that Row Level Security never applies to. This revision creates
   superuser nor BYPASSRLS, so its access is written as policies (next revision) and
   RLS is really exercised for it. It may not change audit logs either.
 
-Roles are cluster-wide: they are created only when missing, and made NOSUPERUSER
-NOBYPASSRLS if they existed with those flags. The downgrade revokes everything granted
+Roles are cluster-wide: they are created only when missing (also when another
+database's migration creates them at the same moment), and made NOSUPERUSER NOBYPASSRLS
+if they existed with those flags. The downgrade revokes everything granted
 here and leaves the roles in place (other databases of the cluster may use them).
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic import op
+from platform_roles import ensure_role
 
 revision: str = "005_application_roles"
 down_revision: str | None = "004_add_tenant_configs_table"
@@ -46,20 +48,9 @@ APP_GRANTS = {
 ADMIN_GRANTS = dict.fromkeys(APP_GRANTS, READ_WRITE) | {"audit_logs": "SELECT, INSERT"}
 
 
-def create_role(name: str) -> None:
-    """Idempotent: roles outlive databases, and several databases of one cluster share them."""
-    op.execute(
-        f"DO $$ BEGIN "
-        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN "
-        f"CREATE ROLE {name} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB; "
-        f"ELSE ALTER ROLE {name} NOSUPERUSER NOBYPASSRLS; "
-        f"END IF; END $$"
-    )
-
-
 def upgrade() -> None:
     for role in ROLES:
-        create_role(role)
+        op.execute(ensure_role(role))
         op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     for role, grants in (("app_user", APP_GRANTS), ("uber_admin", ADMIN_GRANTS)):
         for table, privileges in grants.items():

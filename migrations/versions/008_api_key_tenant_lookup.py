@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic import op
+from platform_roles import ensure_role
 
 revision: str = "008_api_key_tenant_lookup"
 down_revision: str | None = "007_tenant_scoped_keys"
@@ -42,13 +43,7 @@ FUNCTION = "public.tenant_for_api_key(text)"
 
 
 def upgrade() -> None:
-    op.execute(
-        f"DO $$ BEGIN "
-        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{RESOLVER}') THEN "
-        f"CREATE ROLE {RESOLVER} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB; "
-        f"ELSE ALTER ROLE {RESOLVER} NOSUPERUSER NOBYPASSRLS; "
-        f"END IF; END $$"
-    )
+    op.execute(ensure_role(RESOLVER))
     op.execute(f"GRANT USAGE ON SCHEMA public TO {RESOLVER}")
     op.execute(f"GRANT SELECT (tenant_id, key_hash, expires_at) ON tenant_api_keys TO {RESOLVER}")
     op.execute(

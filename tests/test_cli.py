@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -73,6 +76,33 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
     assert "test_downgrade_to_base_leaves_nothing" in html
     assert "RG201 app-not-superuser[postgres]" in html
     assert "PostgreSQL server" in html
+    assert 'id="rlsguard-matrix"' in html
+    assert "Evidence (psql transcript)" in html
+    assert "Remediation" in html
+    evidence = json.loads((copy / "reports" / "rlsguard-evidence.json").read_text())
+    assert evidence["report"]["sha256"] == hashlib.sha256(report.read_bytes()).hexdigest()
+    environment = evidence["environment"]
+    assert environment["Alembic head"] == "004_add_tenant_configs_table"
+    assert environment["Revisions applied"].endswith(
+        "003_add_templates_table, 004_add_tenant_configs_table"
+    )
+    assert re.fullmatch(r"[0-9a-f]{64}", environment["Schema fingerprint (SHA-256)"])
+    assert '"app_role": "postgres"' in environment["Tenancy config"]
+    assert environment["Hypothesis"].endswith("up to 5 examples per property")
+    for key in ("rlsguard", "PostgreSQL server", "Started (UTC)", "Finished (UTC)"):
+        assert environment[key], key
+    read = next(
+        item for item in evidence["items"]
+        if item["check"] == "RP101" and item["object"] == "public.documents"
+    )  # fmt: skip
+    assert read["status"] == "fail"
+    assert "SET LOCAL ROLE" in read["evidence"]
+    assert "Fix (RG301)" in read["remediation"]
+    row = next(
+        row for row in evidence["matrix"]["rows"] if row["object"] == "public.tenant_configs"
+    )
+    assert row["cells"]["RG101"]["status"] == "fail"
+    assert (copy / "reports" / "rlsguard-junit.xml").is_file()
 
 
 def test_check_at_head_holds(project_copy: Callable[..., Path]) -> None:

@@ -99,6 +99,31 @@ def test_scan_json_of_a_broken_schema(
     )
 
 
+def test_scan_sarif_for_code_scanning(
+    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+) -> None:
+    database = hardened_database.rsplit("/", 1)[1]
+    execute(rlsguard_run.url(database), "ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
+    common = ("scan", "--dsn", hardened_database, "--static-only", *ROLES)
+    code, out, _ = rlsguard(*common, "--format", "sarif", cwd=tmp_path)
+    assert code == 1
+    document = json.loads(out)
+    assert document["version"] == "2.1.0"
+    (sarif_run,) = document["runs"]
+    rules = sarif_run["tool"]["driver"]["rules"]
+    assert {"RG101", "RG405", "RP101"} <= {rule["id"] for rule in rules}
+    (result,) = sarif_run["results"]
+    assert result["ruleId"] == "RG101"
+    assert result["level"] == "error"
+    assert rules[result["ruleIndex"]]["id"] == "RG101"
+    (location,) = result["locations"]
+    assert location["logicalLocations"] == [
+        {"fullyQualifiedName": "public.documents", "kind": "object"}
+    ]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "pyproject.toml"
+    assert "public.documents" in result["message"]["text"]
+
+
 def test_scan_text_and_accepted_findings(
     rlsguard_run: Run, hardened_database: str, tmp_path: Path
 ) -> None:

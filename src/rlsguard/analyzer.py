@@ -83,7 +83,11 @@ class Analysis:
 
 
 def analyze(
-    catalog: Catalog, settings: Settings, checks: Iterable[Check] | None = None
+    catalog: Catalog,
+    settings: Settings,
+    checks: Iterable[Check] | None = None,
+    *,
+    lenient: bool = False,
 ) -> Analysis:
     registered = all_checks()
     known = {item.id for item in registered} | {item.id for item in all_probes()}
@@ -93,7 +97,7 @@ def analyze(
                 f"allow names check {allowance.check!r}, which does not exist; "
                 f"checks: {', '.join(sorted(known))}"
             )
-    tenancy = Tenancy(catalog, settings)
+    tenancy = Tenancy(catalog, settings, lenient=lenient)
     inspections = []
     for item in checks if checks is not None else registered:
         for target in item.objects(tenancy):
@@ -122,8 +126,10 @@ def read_only_catalog(connection: Connection) -> Catalog:
     return catalog
 
 
-def scan(connection: Connection, settings: Settings) -> Analysis:
-    return analyze(read_only_catalog(connection), settings)
+def scan(connection: Connection, settings: Settings, *, lenient: bool = False) -> Analysis:
+    """``lenient``: tables named in the config that do not exist (yet) are left out, for
+    analysing earlier revisions of a history."""
+    return analyze(read_only_catalog(connection), settings, lenient=lenient)
 
 
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +17,19 @@ import psycopg2.extensions
 import pytest
 
 import rlsguard.suite
+from rlsguard.base_ref import build_baseline
 from rlsguard.config import OVERRIDES, find_project_root, load_settings
 from rlsguard.errors import ConfigError
+from rlsguard.evidence.collector import EVIDENCE_NAME
+from rlsguard.evidence.gate import Baseline
 from rlsguard.migrate import MigrationProject
 from rlsguard.plugin import ProvidedServer
+from rlsguard.report.gate import print_gate
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
 
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
+JUNIT_NAME = "rlsguard-junit.xml"
 EXIT_OK, EXIT_FAILED, EXIT_UNABLE = 0, 1, 2
 FLAGS = {override.key: f"--rlsguard-{override.flag}" for override in OVERRIDES}
 
@@ -45,13 +51,41 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     previous_wait = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(wait_interruptibly)
     try:
-        with provision(request) as server:
+        with provision(request) as server, tempfile.TemporaryDirectory() as scratch:
             print(f"rlsguard: PostgreSQL {server.server_version} from {server.where()}", flush=True)
-            exit_code = _run_suite(arguments, overrides, project_root, report, server)
+            extra: list[str] = []
+            if arguments.base:
+                baseline = Path(scratch) / "baseline.json"
+                _baseline(arguments, overrides, project_root, server).write(baseline)
+                extra = [
+                    "--rlsguard-baseline",
+                    str(baseline),
+                    "--rlsguard-fail-on",
+                    arguments.fail_on,
+                ]
+            exit_code = _run_suite(
+                arguments, overrides, project_root, report, server, gate_args=extra
+            )
     finally:
         psycopg2.extensions.set_wait_callback(previous_wait)
         sigterm.uninstall()
+    print_gate(report.parent / EVIDENCE_NAME)
     return _summarize(exit_code, report)
+
+
+def _baseline(
+    arguments: argparse.Namespace, overrides: dict[str, object], project_root: Path, server: Server
+) -> Baseline:
+    print(f"rlsguard: building the schema as of --base {arguments.base}", flush=True)
+    return build_baseline(
+        project_root,
+        arguments.base,
+        server,
+        overrides,
+        seed=arguments.seed,
+        max_examples=arguments.max_examples,
+        shrink_seconds=arguments.shrink_seconds,
+    )
 
 
 def _run_suite(
@@ -60,6 +94,8 @@ def _run_suite(
     project_root: Path,
     report: Path,
     server: Server,
+    *,
+    gate_args: list[str],
 ) -> int:
     suite = Path(rlsguard.suite.__file__)
     pytest_args = [
@@ -71,10 +107,12 @@ def _run_suite(
         "--rlsguard-project", str(project_root),
         "--html", str(report),
         "--self-contained-html",
+        "--junitxml", str(report.parent / JUNIT_NAME),
         "-q" if arguments.quiet else "-v",
         "-rfEx",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
+    pytest_args += gate_args
     if arguments.revision:
         pytest_args += ["--rlsguard-revision", arguments.revision]
     if arguments.max_examples:

@@ -22,13 +22,15 @@ from rlsguard import __version__
 from rlsguard.analyzer import scan
 from rlsguard.check_command import DEFAULT_REPORT, EXIT_FAILED, EXIT_OK, EXIT_UNABLE, run_check
 from rlsguard.checks import all_checks
-from rlsguard.config import OVERRIDES, find_project_root, load_settings
+from rlsguard.config import OVERRIDES, Settings, find_project_root, load_settings
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.migrate import MigrationProject
 from rlsguard.probes.registry import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
 from rlsguard.report.console import Documented, explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
+from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
 from rlsguard.server.external import ExternalServer
 from rlsguard.urls import parse_dsn
@@ -134,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "-q", "--quiet", action="store_true", help="one line per failure, not per check"
     )
+    check.add_argument(
+        "--base",
+        metavar="REF",
+        default=None,
+        help="also build the schema as of this git ref's migrations and report what changed: "
+        "only findings the change adds fail the gate",
+    )
+    check.add_argument(
+        "--fail-on",
+        choices=("new", "any"),
+        default="new",
+        help="with --base: fail on new error-level findings (default) or on any error at head",
+    )
     _add_probe_flags(check)
     _add_tenancy_flags(check)
     check.add_argument(
@@ -150,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     scan.add_argument("--dsn", default=None, help=f"the database to scan (or {DSN_ENV})")
-    scan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    scan.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="output format (sarif: for GitHub code scanning)",
+    )
     scan.add_argument(
         "--static-only", action="store_true", help="only the static checks, no probes"
     )
@@ -210,9 +230,23 @@ def _scan(arguments: argparse.Namespace) -> int:
             analysis = analysis.with_probes(results)
     if arguments.format == "json":
         print(json.dumps(scan_document(analysis), indent=2))
+    elif arguments.format == "sarif":
+        artifact = schema_artifact(project_root, _newest_migration(settings))
+        print(json.dumps(sarif_document(analysis, _documented(), artifact), indent=2))
     else:
         print_analysis(analysis, _console())
     return EXIT_FAILED if analysis.failed else EXIT_OK
+
+
+def _newest_migration(settings: Settings) -> Path | None:
+    """The file of the head revision, when the project has an Alembic history."""
+    try:
+        project = MigrationProject(settings.alembic_ini_path, settings.version_table)
+    except RlsguardError:
+        return None
+    heads = project.heads()
+    script = project.script.get_revision(heads[0]) if len(heads) == 1 else None
+    return Path(script.path) if script is not None else None
 
 
 def settings_for_probes(max_examples: int | None) -> hypothesis.settings:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from rlsguard.analyzer import Inspection
+from rlsguard.checks import Check, all_checks
 from rlsguard.errors import MigrationError, RlsguardError
 from rlsguard.findings import Finding
 from rlsguard.probes.registry import Probe, all_probes
@@ -43,6 +44,16 @@ def fix_section(doc: str) -> str:
     return fix.strip() if found else doc.strip()
 
 
+def check_remediation(check: Check) -> str:
+    return f"Fix ({check.id}):\n{fix_section(check.doc)}"
+
+
+def probe_remediation(probe: Probe) -> str:
+    """A probe finds what static checks describe: their fixes are its remediation."""
+    checks = {check.id: check for check in all_checks()}
+    return "\n\n".join(check_remediation(checks[id]) for id in probe.fixes_from if id in checks)
+
+
 class IsolationItem(pytest.Item):
     def __init__(self, *, inspection: Inspection, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -51,7 +62,9 @@ class IsolationItem(pytest.Item):
     def runtest(self) -> None:
         findings = self.inspection.findings
         self.user_properties.append(("rlsguard_findings", [item.to_json() for item in findings]))
-        if any(item.fails for item in findings):
+        failing = [item for item in findings if item.fails]
+        if failing:
+            _pass_if_unchanged(self.config, failing)
             raise IsolationFailure(self.inspection)
         for item in findings:
             if not item.accepted:
@@ -65,13 +78,22 @@ class IsolationItem(pytest.Item):
         if isinstance(excinfo.value, IsolationFailure):
             inspection = excinfo.value.inspection
             lines = [str(item) for item in inspection.findings if item.fails]
-            return "\n".join(
-                [*lines, "", f"Fix ({inspection.check.id}):", fix_section(inspection.check.doc)]
-            )
+            return "\n".join([*lines, "", check_remediation(inspection.check)])
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name
+
+
+def _pass_if_unchanged(config: pytest.Config, failing: list[Finding]) -> None:
+    """At the migration-PR gate, findings the base already had do not fail the run."""
+    from rlsguard.evidence.records import UNCHANGED_PREFIX
+    from rlsguard.plugin import BASELINE_KEY
+
+    baseline = config.stash.get(BASELINE_KEY, None)
+    if baseline is not None and all(baseline.knows(f.check, f.object) for f in failing):
+        shown = "; ".join(f.message for f in failing)
+        pytest.xfail(f"{UNCHANGED_PREFIX} {baseline.ref}: {shown}")
 
 
 class Unanalyzable(pytest.Item):
@@ -163,6 +185,7 @@ class ProbeItem(pytest.Item):
         if result.status == CANNOT:
             pytest.skip(finding.message)
         if finding.fails:
+            _pass_if_unchanged(self.config, [finding])
             raise ProbeFailed(result, finding)
         if finding.accepted:
             pytest.xfail(f"accepted: {finding.message} ({finding.reason})")
@@ -181,6 +204,8 @@ class ProbeItem(pytest.Item):
                     reproduce_hint(result),
                     "",
                     f"What it proves ({self.probe.id}): {self.probe.doc}",
+                    "",
+                    probe_remediation(self.probe),
                 ]
             )
         return super().repr_failure(excinfo, style=style)

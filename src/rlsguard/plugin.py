@@ -28,6 +28,8 @@ from sqlalchemy.engine import URL, Engine
 from rlsguard import __version__
 from rlsguard.config import OVERRIDES, Settings, load_settings
 from rlsguard.errors import RlsguardError
+from rlsguard.evidence.collector import EvidenceCollector, add_environment
+from rlsguard.evidence.gate import Baseline
 from rlsguard.isolation_items import (
     IsolationChecks,
     IsolationCollector,
@@ -41,6 +43,7 @@ from rlsguard.server.process import SigtermAsInterrupt
 from rlsguard.session import Run
 
 RUN_KEY = pytest.StashKey[Run]()
+BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate
 
 SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()
 
@@ -83,6 +86,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=SHRINK_SECONDS,
         help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
+    )
+    group.addoption(
+        "--rlsguard-evidence",
+        default=None,
+        help="where to write the JSON evidence (default: rlsguard-evidence.json beside --html)",
+    )
+    group.addoption(
+        "--rlsguard-baseline",
+        default=None,
+        help="findings of the base schema (written by rlsguard check --base): findings "
+        "it already had do not fail the run unless --rlsguard-fail-on any",
+    )
+    group.addoption(
+        "--rlsguard-fail-on",
+        choices=("new", "any"),
+        default="new",
+        help="with a baseline: fail on new error-level findings only (default) or on any",
     )
     group.addoption(
         "--rlsguard-project",
@@ -135,7 +155,13 @@ def pytest_configure(config: pytest.Config) -> None:
         max_examples=config.getoption("rlsguard_max_examples"),
         shrink_seconds=config.getoption("rlsguard_shrink_seconds"),
     )
-    _add_environment(config, "rlsguard", __version__)
+    add_environment(config, "rlsguard", __version__)
+    baseline_path = config.getoption("rlsguard_baseline")
+    baseline = Baseline.read(Path(baseline_path)) if baseline_path else None
+    if baseline is not None and config.getoption("rlsguard_fail_on") == "new":
+        config.stash[BASELINE_KEY] = baseline
+    collector = EvidenceCollector(config, config.stash[RUN_KEY], baseline)
+    config.pluginmanager.register(collector, "rlsguard-evidence")
 
 
 def _hypothesis_seed(config: pytest.Config) -> int | None:
@@ -151,23 +177,6 @@ def _settings(config: pytest.Config) -> Settings:
     folder = config.getoption("rlsguard_project")
     overrides = {item.key: config.getoption(f"rlsguard_{item.key}") for item in OVERRIDES}
     return load_settings(Path(folder).resolve() if folder else config.rootpath, overrides)
-
-
-def _add_environment(config: pytest.Config, key: str, value: str) -> None:
-    """An entry in pytest-html's environment table (kept by pytest-metadata)."""
-    try:
-        from pytest_metadata.plugin import metadata_key
-    except ImportError:
-        return
-    if metadata_key in config.stash:
-        config.stash[metadata_key][key] = value
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    run = session.config.stash.get(RUN_KEY, None)
-    if run is not None and run.server_started:
-        _add_environment(session.config, "PostgreSQL server", run.server.describe())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -177,19 +177,21 @@ class Run:
                 self._empty_fingerprint = self.fingerprint(name)
         return self._empty_fingerprint
 
-    def analysis(self, revision: str | None = None) -> Analysis:
-        """The static analysis of the schema at ``revision`` (default: the run's)."""
+    def analysis(self, revision: str | None = None, *, lenient: bool = False) -> Analysis:
+        """The static analysis of the schema at ``revision`` (default: the run's);
+        ``lenient`` for earlier revisions, where configured tables may not exist yet."""
         resolved = self.resolve(revision or self.revision)
-        if resolved not in self._analyses:
-            self._analyses[resolved] = self._remember(
-                f"analysis:{resolved}", lambda: self._analyze(resolved)
+        key = f"{resolved}{' (lenient)' if lenient else ''}"
+        if key not in self._analyses:
+            self._analyses[key] = self._remember(
+                f"analysis:{key}", lambda: self._analyze(resolved, lenient)
             )
-        return self._analyses[resolved]
+        return self._analyses[key]
 
-    def _analyze(self, revision: str) -> Analysis:
+    def _analyze(self, revision: str, lenient: bool) -> Analysis:
         settings = self.settings_at(revision)
         with connected(self.url(self.working_database(revision))) as connection:
-            return scan(connection, settings)
+            return scan(connection, settings, lenient=lenient)
 
     def settings_at(self, revision: str | None = None) -> Settings:
         """The config for the schema at ``revision``, ``[tool.rlsguard.until]`` applied."""

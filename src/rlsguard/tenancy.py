@@ -40,18 +40,17 @@ def _listing(names: Iterable[str], limit: int = 25) -> str:
 
 
 class Tenancy:
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, *, lenient: bool = False) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.lenient = lenient
         self._validate()
         self.app: Role = catalog.roles[settings.app_role]
         self.admins: tuple[Role, ...] = tuple(catalog.roles[name] for name in settings.admin_roles)
-        self.global_tables: frozenset[str] = frozenset(
-            self._resolve_table(name, "global_tables") for name in settings.global_tables
+        self.global_tables: frozenset[str] = self._resolve_tables(
+            settings.global_tables, "global_tables"
         )
-        self.append_only: frozenset[str] = frozenset(
-            self._resolve_table(name, "append_only") for name in settings.append_only
-        )
+        self.append_only: frozenset[str] = self._resolve_tables(settings.append_only, "append_only")
         self.tenant_tables: dict[str, str] = self._find_tenant_tables()
         self.context = TenantContext(
             column=settings.tenant_column,
@@ -97,10 +96,8 @@ class Tenancy:
                 f"tenant_setting {settings.tenant_setting!r} is read by no policy or function in "
                 f"{where}; they read: {_listing(read)}"
             )
-        for name in settings.global_tables:
-            self._resolve_table(name, "global_tables")
-        for name in settings.append_only:
-            self._resolve_table(name, "append_only")
+        self._resolve_tables(settings.global_tables, "global_tables")
+        self._resolve_tables(settings.append_only, "append_only")
 
     def _settings_read(self) -> set[str]:
         texts = [
@@ -112,6 +109,16 @@ class Tenancy:
         ]
         texts += [function.source for function in self.catalog.functions.values()]
         return {match for text in texts for match in _SETTING_READ.findall(text)}
+
+    def _resolve_tables(self, names: Iterable[str], key: str) -> frozenset[str]:
+        found = set()
+        for name in names:
+            try:
+                found.add(self._resolve_table(name, key))
+            except ConfigError:
+                if not self.lenient:
+                    raise
+        return frozenset(found)
 
     def _resolve_table(self, name: str, key: str) -> str:
         candidates = (

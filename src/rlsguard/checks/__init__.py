@@ -8,11 +8,11 @@ it finds (``inspect``). An object with no problem passes.
 
 from __future__ import annotations
 
-import inspect as python_inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rlsguard.findings import Severity
+from rlsguard.registration import add_once, doc_of
 from rlsguard.tenancy import Tenancy
 
 
@@ -49,18 +49,10 @@ def check(
     id: str, name: str, severity: Severity, title: str, *, attacks: Iterable[int], objects: Objects
 ) -> Callable[[Inspect], Inspect]:
     def register(function: Inspect) -> Inspect:
-        if id in REGISTRY:
-            raise ValueError(f"check id {id} registered twice")
-        REGISTRY[id] = Check(
-            id=id,
-            name=name,
-            severity=severity,
-            title=title,
-            attacks=tuple(attacks),
-            objects=objects,
-            inspect=function,
-            doc=python_inspect.cleandoc(function.__doc__ or ""),
+        entry = Check(
+            id, name, severity, title, tuple(attacks), objects, function, doc_of(function)
         )
+        add_once(REGISTRY, "check", id, entry)
         return function
 
     return register

@@ -211,6 +211,7 @@ def _fail(message: str, severity: Severity | None = None) -> ProbeFailure:
     Severity.ERROR,
     "As a tenant, the application sees exactly that tenant's rows",
     attacks=(1, 2, 3, 6, 16, 21),
+    fixes_from=("RG101", "RG102", "RG301"),
     objects=_tenant_tables,
 )
 def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> None:
@@ -250,6 +251,7 @@ def _readable_by_policy(tenancy: Tenancy) -> list[str]:
     Severity.WARNING,
     "As a tenant, the application sees all of that tenant's own rows",
     attacks=(22,),
+    fixes_from=("RG601",),
     objects=_readable_by_policy,
 )
 def own_rows_visible(context: ProbeContext, table: str, example: Example) -> None:
@@ -282,6 +284,7 @@ def own_rows_visible(context: ProbeContext, table: str, example: Example) -> Non
     Severity.ERROR,
     "As a tenant, the application cannot insert rows for another tenant",
     attacks=(4,),
+    fixes_from=("RG302",),
     objects=_tenant_tables,
 )
 def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> None:
@@ -309,6 +312,7 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     Severity.ERROR,
     "As a tenant, the application updates only its own rows",
     attacks=(6,),
+    fixes_from=("RG301",),
     objects=_tenant_tables,
 )
 def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> None:
@@ -342,12 +346,7 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         ),
         [adapt(plan.relation.column(target), value)],
     )
-    extra = everything.rowcount - len(rows[actor])
-    if not everything.failed and extra > 0:
-        raise _fail(
-            f"as tenant {actor}, an UPDATE of {table} without WHERE touched {extra} row(s) of "
-            "other tenants"
-        )
+    _expect_only_own(everything, rows[actor], f"as tenant {actor}, an UPDATE of {table}")
 
 
 @probe(
@@ -356,6 +355,7 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
     Severity.ERROR,
     "As a tenant, the application deletes only its own rows",
     attacks=(6,),
+    fixes_from=("RG301",),
     objects=_tenant_tables,
 )
 def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> None:
@@ -375,12 +375,14 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
             f"as tenant {actor}, {context.app} deleted a row of another tenant from {table}"
         )
     everything = context.session.attempt(sql.SQL("DELETE FROM {}").format(table_identifier(table)))
-    extra = everything.rowcount - len(rows[actor])
-    if not everything.failed and extra > 0:
-        raise _fail(
-            f"as tenant {actor}, a DELETE from {table} without WHERE removed {extra} row(s) of "
-            "other tenants"
-        )
+    _expect_only_own(everything, rows[actor], f"as tenant {actor}, a DELETE from {table}")
+
+
+def _expect_only_own(blanket: Outcome, own: list[Row], what: str) -> None:
+    """A statement without WHERE may touch the actor's own rows, and no more."""
+    extra = blanket.rowcount - len(own)
+    if not blanket.failed and extra > 0:
+        raise _fail(f"{what} without WHERE touched {extra} row(s) of other tenants")
 
 
 @probe(
@@ -389,6 +391,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     Severity.ERROR,
     "As a tenant, the application cannot hand its rows to another tenant",
     attacks=(5,),
+    fixes_from=("RG302",),
     objects=_tenant_tables_with_column,
 )
 def update_moves_row(context: ProbeContext, table: str, example: Example) -> None:
@@ -419,6 +422,7 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
     Severity.ERROR,
     "With the tenant setting unset or empty, the application reads and writes nothing",
     attacks=(9,),
+    fixes_from=("RG305", "RG306"),
     objects=_tenant_tables,
 )
 def no_context(context: ProbeContext, table: str, example: Example) -> None:
@@ -498,6 +502,7 @@ def _casting_policies(context: ProbeContext, table: str) -> list[str]:
     Severity.WARNING,
     "Inserting a value another tenant holds behaves like inserting a fresh one",
     attacks=(10,),
+    fixes_from=("RG401",),
     objects=_tables_with_guessable_unique_keys,
 )
 def unique_side_channel(context: ProbeContext, table: str, example: Example) -> None:
@@ -527,6 +532,7 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     Severity.ERROR,
     "A row cannot reference another tenant's parent row",
     attacks=(11,),
+    fixes_from=("RG402",),
     objects=_tables_with_tenant_parents,
 )
 def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None:
@@ -563,6 +569,7 @@ def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None
     Severity.ERROR,
     "Each admin role reads every tenant's rows and writes for any tenant",
     attacks=(22,),
+    fixes_from=("RG601",),
     objects=_admin_tables,
 )
 def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
@@ -638,6 +645,7 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
     Severity.ERROR,
     "The application cannot become a privileged role, and RLS is active for it",
     attacks=(3, 8),
+    fixes_from=("RG201", "RG202", "RG203"),
     objects=_app,
     deterministic=True,
 )
@@ -680,6 +688,7 @@ def role_reachability(context: ProbeContext, role: str, _example: Example) -> No
     Severity.ERROR,
     "What a tenant sees through a view does not change when another tenant adds rows",
     attacks=(12, 14, 19),
+    fixes_from=("RG501", "RG502", "RG505"),
     objects=_readable_views,
 )
 def view_leak(context: ProbeContext, view: str, example: Example) -> None:
@@ -741,6 +750,7 @@ def _family(type_name: str) -> str | None:
     Severity.ERROR,
     "SECURITY DEFINER functions tell a tenant nothing about another tenant's rows",
     attacks=(13,),
+    fixes_from=("RG503", "RG504"),
     objects=_definer_functions,
 )
 def definer_function_leak(context: ProbeContext, signature: str, example: Example) -> None:
@@ -826,6 +836,7 @@ def _nobody_has(kind: str, example: Example) -> Any:
     Severity.ERROR,
     "Read directly, a partition or child table shows a tenant only its own rows",
     attacks=(15,),
+    fixes_from=("RG103",),
     objects=_children,
 )
 def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
@@ -856,6 +867,7 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
     Severity.ERROR,
     "The application cannot TRUNCATE tenant tables",
     attacks=(17,),
+    fixes_from=("RG506",),
     objects=_tenant_tables,
     deterministic=True,
 )

@@ -4,7 +4,6 @@ static checks; ``run`` is one Hypothesis example of the property."""
 
 from __future__ import annotations
 
-import inspect as python_inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from hypothesis import settings
 from rlsguard.findings import Severity
 from rlsguard.probes.data import Example, Planner
 from rlsguard.probes.session import Session
+from rlsguard.registration import add_once, doc_of
 from rlsguard.tenancy import Tenancy
 
 
@@ -69,6 +69,7 @@ class Probe:
     objects: Objects
     run: Run
     doc: str
+    fixes_from: tuple[str, ...] = ()  # static checks whose "Fix" repairs what this finds
     deterministic: bool = False  # one example proves it: the outcome does not depend on data
     own_engine: bool = False  # it runs Hypothesis itself (a state machine)
 
@@ -87,24 +88,16 @@ def probe(
     *,
     attacks: Iterable[int],
     objects: Objects,
+    fixes_from: Iterable[str] = (),
     deterministic: bool = False,
     own_engine: bool = False,
 ) -> Callable[[Run], Run]:
     def register(function: Run) -> Run:
-        if id in PROBES:
-            raise ValueError(f"probe id {id} registered twice")
-        PROBES[id] = Probe(
-            id=id,
-            name=name,
-            severity=severity,
-            title=title,
-            attacks=tuple(attacks),
-            objects=objects,
-            run=function,
-            doc=python_inspect.cleandoc(function.__doc__ or ""),
-            deterministic=deterministic,
-            own_engine=own_engine,
-        )
+        entry = Probe(
+            id, name, severity, title, tuple(attacks), objects, function, doc_of(function),
+            fixes_from=tuple(fixes_from), deterministic=deterministic, own_engine=own_engine,
+        )  # fmt: skip
+        add_once(PROBES, "probe", id, entry)
         return function
 
     return register

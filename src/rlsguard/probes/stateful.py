@@ -67,6 +67,7 @@ def _referenced(context: ProbeContext) -> set[str]:
     "Across random inserts, updates and deletes by tenants and admins, each tenant sees "
     "exactly its rows and admins see all",
     attacks=(1, 4, 5, 6, 22),
+    fixes_from=("RG101", "RG301", "RG302", "RG601"),
     objects=_all_tables,
     own_engine=True,
 )

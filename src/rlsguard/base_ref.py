@@ -1,0 +1,97 @@
+"""``rlsguard check --base REF``: the schema as of another git ref's migrations, built in a
+temporary worktree on the same server, and its findings as the gate's baseline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rlsguard.config import load_settings
+from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.evidence.gate import Baseline
+from rlsguard.migrate import HEAD
+from rlsguard.server import Server
+from rlsguard.session import Run
+
+
+def _git(folder: Path, *arguments: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except OSError as error:
+        raise ConfigError(f"--base needs git: {error}") from None
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise ConfigError(f"git {' '.join(arguments)}: {message[-1] if message else 'failed'}")
+    return done.stdout.strip()
+
+
+@contextmanager
+def checkout_of(project_root: Path, ref: str) -> Iterator[Path]:
+    """The project folder as of ``ref``, in a detached worktree that is removed afterwards."""
+    try:
+        top = Path(_git(project_root, "rev-parse", "--show-toplevel"))
+    except ConfigError:
+        raise ConfigError(
+            f"--base needs the project in a git checkout; {project_root} is not"
+        ) from None
+    _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    folder = Path(tempfile.mkdtemp(prefix="rlsguard-base-"))
+    tree = folder / "tree"
+    try:
+        _git(top, "worktree", "add", "--detach", "--quiet", str(tree), ref)
+        yield tree / project_root.resolve().relative_to(top.resolve())
+    finally:
+        subprocess.run(
+            ["git", "-C", str(top), "worktree", "remove", "--force", str(tree)],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        _forget_modules_under(folder)
+
+
+def _forget_modules_under(folder: Path) -> None:
+    """The base's migrations imported helper modules (models, ...) of the same names as the
+    project's own: drop them so the checks of the project itself import its versions."""
+    prefix = str(folder)
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", "") or "").startswith(prefix):
+            del sys.modules[name]
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(prefix)]
+
+
+def build_baseline(
+    project_root: Path, ref: str, server: Server, overrides: dict[str, object], **probing: Any
+) -> Baseline:
+    """Findings (static checks and probes) of the base schema at its head, with the
+    base's own ``[tool.rlsguard]``; ``probing``: Run's seed, max_examples, shrink_seconds."""
+    with checkout_of(project_root, ref) as base_root:
+        settings = load_settings(base_root, overrides)
+        base = Run(settings=settings, given_server=server, **probing)
+        try:
+            revision = base.resolve(HEAD)
+            analysis = base.analysis()
+            findings = [finding.to_json() for finding in analysis.findings]
+            for result in base.prober().run_all():
+                found = result.finding()
+                if found is not None:
+                    findings.append(found.accept(settings.allow).to_json())
+        except RlsguardError as error:
+            raise RlsguardError(
+                f"the schema as of --base {ref} could not be analysed: {error}"
+            ) from None
+        finally:
+            base.close()
+    return Baseline(ref, revision, {(item["check"], item["object"]): item for item in findings})

@@ -1,0 +1,297 @@
+"""The pytest side of the evidence: records every rlsguard item, adds the summary matrix,
+the revision timeline and the gate's comparison to the HTML report, pins the environment,
+and writes the JSON evidence beside the report."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlsguard.errors import RlsguardError
+from rlsguard.evidence import environment
+from rlsguard.evidence.gate import Baseline, Difference
+from rlsguard.evidence.matrix import Matrix
+from rlsguard.evidence.records import ItemRecord, status_of
+from rlsguard.evidence.timeline import RevisionStep, timeline
+from rlsguard.isolation_items import (
+    IsolationItem,
+    ProbeItem,
+    check_remediation,
+    probe_remediation,
+)
+from rlsguard.session import Run
+
+EVIDENCE_NAME = "rlsguard-evidence.json"
+
+
+class EvidenceCollector:
+    def __init__(self, config: pytest.Config, run: Run, baseline: Baseline | None) -> None:
+        self.config = config
+        self.run = run
+        self.baseline = baseline
+        self.records: list[ItemRecord] = []
+        self.started = environment.utc_now()
+        self.finished: str | None = None
+        self.facts: dict[str, str] = {}
+        self.steps: list[RevisionStep] = []
+        self.difference: Difference | None = None
+        self.tenant_tables: list[str] = []
+
+    # -- recording ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Iterator[None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            record = self._record(item, report)
+            if record is not None:
+                self.records.append(record)
+                if record.status in ("fail", "warn", "accepted", "unchanged"):
+                    _add_html_extra(report, record)
+
+    def _record(self, item: pytest.Item, report: pytest.TestReport) -> ItemRecord | None:
+        findings = _property(item, "rlsguard_findings") or []
+        wasxfail = hasattr(report, "wasxfail")
+        reason = str(getattr(report, "wasxfail", "")) or _skip_reason(report)
+        status = status_of(report.outcome, wasxfail, findings, reason)
+        common: dict[str, Any] = {
+            "nodeid": item.nodeid,
+            "status": status,
+            "findings": findings,
+            "duration": report.duration,
+        }
+        if isinstance(item, IsolationItem):
+            inspection = item.inspection
+            return ItemRecord(
+                kind="check",
+                check=inspection.check.id,
+                name=inspection.check.name,
+                object=inspection.object,
+                severity=inspection.check.severity.value,
+                message="; ".join(f["message"] for f in findings) or None,
+                reason=reason or None,
+                remediation=check_remediation(inspection.check) if findings else None,
+                **common,
+            )
+        if isinstance(item, ProbeItem):
+            probe = _property(item, "rlsguard_probe") or {}
+            finding = findings[0] if findings else {}
+            return ItemRecord(
+                kind="probe",
+                check=item.probe.id,
+                name=item.probe.name,
+                object=item.target,
+                severity=finding.get("severity", item.probe.severity.value),
+                message=finding.get("message"),
+                reason=reason or None,
+                evidence=finding.get("evidence"),
+                remediation=probe_remediation(item.probe) if findings else None,
+                seed=probe.get("seed"),
+                examples=probe.get("examples"),
+                **common,
+            )
+        function = getattr(item, "function", None)
+        if getattr(function, "__module__", "") == "rlsguard.suite":
+            message = str(report.longrepr) if report.failed else None
+            return ItemRecord(kind="migration", name=item.name, message=message, **common)
+        return None
+
+    # -- the report -----------------------------------------------------------------------------
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = f"rlsguard isolation evidence: {self.run.settings.project_root.name}"
+
+    def pytest_html_results_summary(self, prefix: list[str]) -> None:
+        if any(record.kind != "migration" for record in self.records):
+            matrix = Matrix.build(self.records, self.tenant_tables)
+            prefix.append(matrix.to_html(self.tenant_tables))
+        if self.difference is not None and self.baseline is not None:
+            prefix.append(_difference_html(self.difference, self.baseline))
+        if self.steps:
+            prefix.append(_timeline_html(self.steps))
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
+    def pytest_sessionfinish(self) -> None:
+        self.finished = environment.utc_now()
+        checked = any(record.kind != "migration" for record in self.records)
+        if self.run.server_started and checked:
+            self._pin_the_schema()
+        if self.baseline is not None:
+            now = [f for record in self.records for f in record.findings]
+            self.difference = Difference.between(self.baseline, now)
+        self.facts.update({"Started (UTC)": self.started, "Finished (UTC)": self.finished})
+        url = environment.ci_run_url()
+        if url:
+            self.facts["CI run"] = url
+        for key, value in self.facts.items():
+            add_environment(self.config, key, value)
+
+    def _pin_the_schema(self) -> None:
+        run = self.run
+        try:
+            revision = run.resolve(run.revision)
+            history = run.project.revision_ids()
+            applied = history[: history.index(revision) + 1] if revision in history else history
+            self.tenant_tables = sorted(run.analysis().tenancy.tenant_tables)
+            fingerprint = run.fingerprint(run.template(revision)).sha256()
+            self.steps = timeline(run)
+        except RlsguardError as error:
+            self.facts["Schema"] = f"could not be built: {str(error).splitlines()[0]}"
+            return
+        settings = run.settings_at(revision)
+        self.facts.update(
+            {
+                "PostgreSQL server": run.server.describe(),
+                "Alembic head": revision,
+                "Revisions applied": ", ".join(applied),
+                "Schema fingerprint (SHA-256)": fingerprint,
+                **environment.git_facts(run.settings.project_root),
+                **environment.hypothesis_facts(run.seed, run.max_examples),
+                "Tenancy config": json.dumps(_config_of(settings), sort_keys=True),
+            }
+        )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256."""
+        html_path = config.getoption("htmlpath", None)
+        target = config.getoption("rlsguard_evidence", None)
+        if not target and not html_path:
+            return
+        path = Path(target) if target else Path(html_path).parent / EVIDENCE_NAME
+        report = Path(html_path) if html_path else None
+        document = self.document(report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, default=str))
+
+    def document(self, report: Path | None) -> dict[str, Any]:
+        digest = None
+        if report is not None and report.is_file():
+            digest = hashlib.sha256(report.read_bytes()).hexdigest()
+        matrix = Matrix.build(self.records, self.tenant_tables)
+        return {
+            "rlsguard_evidence": 1,
+            "environment": {**environment.version_facts(), **self.facts},
+            "report": {"path": str(report) if report else None, "sha256": digest},
+            "summary": _summary(self.records),
+            "matrix": matrix.to_json(),
+            "findings": [f for record in self.records for f in record.findings],
+            "items": [record.to_json() for record in self.records],
+            "timeline": [step.to_json() for step in self.steps],
+            "gate": (
+                {
+                    "base": self.baseline.ref,
+                    "base_revision": self.baseline.revision,
+                    **self.difference.to_json(),
+                    "new_errors": self.difference.new_errors,
+                }
+                if self.difference is not None and self.baseline is not None
+                else None
+            ),
+        }
+
+
+def add_environment(config: pytest.Config, key: str, value: str) -> None:
+    """An entry in pytest-html's environment table (kept by pytest-metadata)."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    if metadata_key in config.stash:
+        config.stash[metadata_key][key] = value
+
+
+def _property(item: pytest.Item, name: str) -> Any:
+    return next((value for key, value in item.user_properties if key == name), None)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
+
+
+def _config_of(settings: Any) -> dict[str, Any]:
+    keys = ("tenant_column", "tenant_setting", "app_role", "admin_roles", "schemas")
+    data = {key: getattr(settings, key) for key in keys}
+    data["global_tables"] = list(settings.global_tables)
+    data["append_only"] = list(settings.append_only)
+    data["allow"] = [vars(item) for item in settings.allow]
+    return data
+
+
+def _summary(records: list[ItemRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    return counts
+
+
+def _add_html_extra(report: pytest.TestReport, record: ItemRecord) -> None:
+    try:
+        from pytest_html import extras
+    except ImportError:
+        return
+    parts = [f"<h4>{html.escape(record.check or '')} {html.escape(record.status)}</h4>"]
+    if record.message:
+        parts.append(f"<p>{html.escape(record.message)}</p>")
+    if record.reason:
+        parts.append(f"<p><b>Reason:</b> {html.escape(record.reason)}</p>")
+    if record.evidence:
+        parts.append(
+            f"<h4>Evidence (psql transcript)</h4><pre>{html.escape(record.evidence)}</pre>"
+        )
+    if record.remediation:
+        parts.append(f"<h4>Remediation</h4><pre>{html.escape(record.remediation)}</pre>")
+    existing = list(getattr(report, "extras", []))
+    report.extras = [*existing, extras.html("".join(parts))]  # type: ignore[attr-defined]
+
+
+def _difference_html(difference: Difference, baseline: Baseline) -> str:
+    def listed(items: list[dict[str, Any]]) -> str:
+        if not items:
+            return "<li>none</li>"
+        return "".join(
+            f"<li>{html.escape(str(i.get('check')))} {html.escape(str(i.get('name', '')))} "
+            f"[{html.escape(str(i.get('severity')))}] {html.escape(str(i.get('object')))}</li>"
+            for i in items
+        )
+
+    return (
+        f'<div id="rlsguard-gate"><h2>Against base {html.escape(baseline.ref)} '
+        f"({html.escape(baseline.revision)})</h2>"
+        + "".join(
+            f"<h3>{title} ({len(items)})</h3><ul>{listed(items)}</ul>"
+            for title, items in (
+                ("Findings this change adds", difference.added),
+                ("Findings it fixes", difference.fixed),
+                ("Unchanged", difference.unchanged),
+            )
+        )
+        + "</div>"
+    )
+
+
+def _timeline_html(steps: list[RevisionStep]) -> str:
+    def keys(items: list[tuple[str, str, str]]) -> str:
+        return "<br>".join(html.escape(f"{c} {o} ({s})") for c, o, s in items) or "-"
+
+    rows = []
+    for step in steps:
+        after = str(step.total) if step.error is None else html.escape(step.error)
+        rows.append(
+            f"<tr><td>{html.escape(step.revision)}</td><td>{keys(step.appeared)}</td>"
+            f"<td>{keys(step.fixed)}</td><td>{after}</td></tr>"
+        )
+    return (
+        '<div id="rlsguard-timeline"><h2>Static findings revision by revision</h2>'
+        '<table style="border-collapse:collapse;font-size:12px" border="1">'
+        "<thead><tr><th>revision</th><th>appeared</th><th>fixed</th><th>findings after it</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )

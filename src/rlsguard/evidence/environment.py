@@ -1,0 +1,76 @@
+"""The facts that pin a run's evidence: what was checked, with what, when, where."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+
+from hypothesis import settings
+
+from rlsguard import __version__
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def git_facts(folder: Path) -> dict[str, str]:
+    """Commit, branch and whether the tree was dirty; empty outside a git checkout."""
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *arguments],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "Git commit": commit,
+        "Git branch": git("rev-parse", "--abbrev-ref", "HEAD") or "?",
+        "Git tree": "dirty (uncommitted changes)" if status else "clean",
+    }
+
+
+def ci_run_url(environ: dict[str, str] | None = None) -> str | None:
+    """The CI run's URL, from the variables the usual CI systems set."""
+    env = os.environ if environ is None else environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    for name in ("CI_JOB_URL", "BUILD_URL", "CIRCLE_BUILD_URL", "BUILDKITE_BUILD_URL"):
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def hypothesis_facts(seed: int | None, max_examples: int | None) -> dict[str, str]:
+    current = settings()
+    examples = max_examples or current.max_examples
+    if seed is not None:
+        how = f"seed {seed} for every probe"
+    elif current.derandomize:
+        how = "derandomized (the same examples every run)"
+    else:
+        how = "a random seed per probe (shown on each failing row)"
+    return {
+        "Hypothesis": (
+            f"profile {settings.get_current_profile_name()}, {how}, "
+            f"up to {examples} examples per property"
+        )
+    }
+
+
+def version_facts() -> dict[str, str]:
+    return {"rlsguard": __version__}

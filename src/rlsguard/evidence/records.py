@@ -1,0 +1,51 @@
+"""One record per rlsguard test item: what it checked, on what, and how it ended."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASS, FAIL, WARN, ACCEPTED, UNCHANGED, CANNOT, NOT_APPLICABLE = (
+    "pass",
+    "fail",
+    "warn",
+    "accepted",
+    "unchanged",
+    "cannot",
+    "n/a",
+)
+UNCHANGED_PREFIX = "unchanged since base"
+
+
+@dataclass
+class ItemRecord:
+    nodeid: str
+    kind: str  # "migration", "check" or "probe"
+    status: str  # pass, fail, warn, accepted, cannot
+    check: str | None = None  # RG101, RP101; None for migration tests
+    name: str | None = None
+    object: str | None = None
+    severity: str | None = None
+    message: str | None = None
+    reason: str | None = None  # why a finding is accepted, or why a probe could not run
+    evidence: str | None = None  # the SQL transcript of a probe's shrunk example
+    remediation: str | None = None
+    seed: int | None = None
+    examples: int | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status_of(outcome: str, wasxfail: bool, findings: list[dict[str, Any]], reason: str) -> str:
+    """A pytest outcome read as evidence: an xfail is an accepted finding (or one the gate's
+    base already had), a skip a probe that could not act, a pass with a finding a warning."""
+    if wasxfail:
+        return UNCHANGED if reason.startswith(UNCHANGED_PREFIX) else ACCEPTED
+    if outcome == "failed":
+        return FAIL
+    if outcome == "skipped":
+        return CANNOT
+    return WARN if findings else PASS

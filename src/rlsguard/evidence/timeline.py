@@ -1,0 +1,55 @@
+"""The static findings after each revision of the history: in which revision a leak
+appeared, and in which it was fixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlsguard.errors import RlsguardError
+from rlsguard.session import Run
+
+Key = tuple[str, str, str]  # check, object, severity
+
+
+@dataclass
+class RevisionStep:
+    revision: str
+    appeared: list[Key] = field(default_factory=list)
+    fixed: list[Key] = field(default_factory=list)
+    total: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        def listed(keys: list[Key]) -> list[dict[str, str]]:
+            return [{"check": c, "object": o, "severity": s} for c, o, s in keys]
+
+        return {
+            "revision": self.revision,
+            "appeared": listed(self.appeared),
+            "fixed": listed(self.fixed),
+            "findings": self.total,
+            "error": self.error,
+        }
+
+
+def timeline(run: Run, upto: str | None = None) -> list[RevisionStep]:
+    """One step per revision, oldest first, up to ``upto`` (default: the run's)."""
+    history = run.project.revision_ids()
+    last = run.resolve(upto or run.revision)
+    if last in history:
+        history = history[: history.index(last) + 1]
+    steps, before = [], set[Key]()
+    for revision in history:
+        try:
+            analysis = run.analysis(revision, lenient=True)
+        except RlsguardError as error:
+            steps.append(RevisionStep(revision, error=str(error).splitlines()[0]))
+            continue
+        now = {
+            (finding.check, finding.object, finding.severity.value)
+            for finding in analysis.findings
+            if not finding.accepted
+        }
+        steps.append(RevisionStep(revision, sorted(now - before), sorted(before - now), len(now)))
+        before = now
+    return steps

@@ -1,0 +1,76 @@
+"""The pieces of the audit evidence that need no database."""
+
+from __future__ import annotations
+
+from rlsguard.checks import all_checks
+from rlsguard.evidence.environment import ci_run_url
+from rlsguard.evidence.gate import Baseline, Difference
+from rlsguard.evidence.matrix import Matrix
+from rlsguard.evidence.records import ItemRecord, status_of
+from rlsguard.probes.registry import all_probes
+
+
+def test_the_ci_run_url_from_the_usual_variables() -> None:
+    github = {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/platform",
+        "GITHUB_RUN_ID": "42",
+    }
+    assert ci_run_url(github) == "https://github.com/acme/platform/actions/runs/42"
+    assert ci_run_url({"CI_JOB_URL": "https://gitlab.example/j/7"}) == "https://gitlab.example/j/7"
+    assert ci_run_url({"CI": "true"}) is None
+
+
+def test_outcomes_read_as_evidence() -> None:
+    finding = [{"check": "RG401", "severity": "warning"}]
+    assert status_of("passed", False, [], "") == "pass"
+    assert status_of("passed", False, finding, "") == "warn"
+    assert status_of("failed", False, finding, "") == "fail"
+    assert status_of("skipped", False, [], "cannot generate rows") == "cannot"
+    assert status_of("skipped", True, finding, "accepted: ...") == "accepted"
+    assert status_of("skipped", True, finding, "unchanged since base main: ...") == "unchanged"
+
+
+def test_the_matrix_puts_tenant_tables_first_and_marks_what_does_not_apply() -> None:
+    records = [
+        ItemRecord("a", "check", "pass", "RG101", "rls-enabled", "public.users"),
+        ItemRecord("b", "probe", "fail", "RP101", "cross-tenant-read", "public.users"),
+        ItemRecord("c", "check", "accepted", "RG201", "app-not-superuser", "app", reason="why"),
+        ItemRecord("d", "migration", "pass", name="test_single_head"),
+    ]
+    matrix = Matrix.build(records, ["public.users", "public.documents"])
+    assert matrix.rows == ["public.users", "public.documents", "app"]
+    assert [id for id, _name in matrix.columns] == ["RG101", "RG201", "RP101"]
+    assert matrix.status("public.users", "RP101") == "fail"
+    assert matrix.status("public.documents", "RG101") == "n/a"
+    assert matrix.reason("app", "RG201") == "why"
+    rendered = matrix.to_html(["public.users", "public.documents"])
+    assert rendered.count('class="rlsguard-cell rlsguard-na"') == 6
+    assert "<script" not in rendered
+
+
+def test_the_gate_difference() -> None:
+    def finding(check: str, object: str, severity: str = "error") -> dict[str, object]:
+        return {"check": check, "object": object, "severity": severity, "accepted": False}
+
+    baseline = Baseline(
+        "main",
+        "008",
+        {("RG101", "t1"): finding("RG101", "t1"), ("RG401", "t2"): finding("RG401", "t2")},
+    )
+    now = [finding("RG101", "t1"), finding("RG101", "t3"), finding("RG403", "t4", "warning")]
+    difference = Difference.between(baseline, now)
+    assert [(f["check"], f["object"]) for f in difference.added] == [
+        ("RG101", "t3"),
+        ("RG403", "t4"),
+    ]
+    assert [(f["check"], f["object"]) for f in difference.fixed] == [("RG401", "t2")]
+    assert [(f["check"], f["object"]) for f in difference.unchanged] == [("RG101", "t1")]
+    assert [(f["check"], f["object"]) for f in difference.new_errors] == [("RG101", "t3")]
+
+
+def test_every_probe_names_the_fixes_that_repair_it() -> None:
+    checks = {check.id for check in all_checks()}
+    for probe in all_probes():
+        assert probe.fixes_from, probe.id
+        assert set(probe.fixes_from) <= checks, probe.id

@@ -1,0 +1,156 @@
+"""The migration-PR gate, end to end: ``rlsguard check --base REF`` on a git repository
+holding this project, with a throwaway migration in the role of the pull request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from rlsguard.server import Server
+from tests.conftest import REVISIONS
+from tests.test_cli import FAST, dsn_of, rlsguard
+
+pytestmark = pytest.mark.slow
+
+INVOICES = '''"""A tenant table added without row level security (the classic PR mistake)."""
+
+from alembic import op
+
+revision = "009_add_invoices"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute(
+        "CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+        "tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE, "
+        "amount numeric(12, 2) NOT NULL)"
+    )
+    op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON invoices TO app_user")
+
+
+def downgrade():
+    op.execute("DROP TABLE invoices")
+'''.replace("{down}", REVISIONS[-1])
+
+HARMLESS = '''"""A change that touches no tenant table."""
+
+from alembic import op
+
+revision = "010_comment"
+down_revision = "009_add_invoices"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("COMMENT ON TABLE templates IS 'global templates'")
+
+
+def downgrade():
+    op.execute("COMMENT ON TABLE templates IS NULL")
+'''
+
+
+def git(folder: Path, *arguments: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(folder), *arguments], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repository(project_copy: Callable[..., Path]) -> Path:
+    """A git repository with this project committed on main."""
+    folder = project_copy()
+    git(folder, "init", "-q", "-b", "main")
+    git(folder, "config", "user.email", "gate@example.invalid")
+    git(folder, "config", "user.name", "gate test")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-q", "-m", "the platform at head")
+    return folder
+
+
+def commit(folder: Path, name: str, text: str, message: str) -> str:
+    (folder / "migrations" / "versions" / name).write_text(text)
+    git(folder, "add", "-A")
+    git(folder, "commit", "-q", "-m", message)
+    return git(folder, "rev-parse", "HEAD")
+
+
+def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
+    repository: Path, rlsguard_server: Server
+) -> None:
+    base = git(repository, "rev-parse", "HEAD")
+    git(repository, "checkout", "-q", "-b", "pr")
+    commit(repository, "009_add_invoices.py", INVOICES, "add invoices")
+    code, output = rlsguard(
+        "check", "--base", base, "--dsn", dsn_of(rlsguard_server), *FAST, cwd=repository
+    )
+    assert code == 1, output
+    assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
+    assert (
+        "added: RG101 rls-enabled [error] public.invoices (appeared in revision 009_add_invoices)"
+        in output
+    ), output
+    assert f"against {base} ({REVISIONS[-1]})" in output
+
+    reports = repository / "reports"
+    html = (reports / "rlsguard-report.html").read_bytes()
+    evidence = json.loads((reports / "rlsguard-evidence.json").read_text())
+    assert evidence["report"]["sha256"] == hashlib.sha256(html).hexdigest()
+    gate = evidence["gate"]
+    assert gate["base"] == base
+    assert ("RG101", "public.invoices") in {(f["check"], f["object"]) for f in gate["new_errors"]}
+    assert gate["fixed"] == []
+    step = next(step for step in evidence["timeline"] if step["revision"] == "009_add_invoices")
+    assert {"check": "RG101", "object": "public.invoices", "severity": "error"} in step["appeared"]
+    cell = evidence["matrix"]["rows"]
+    invoices = next(row for row in cell if row["object"] == "public.invoices")
+    assert invoices["cells"]["RG101"]["status"] == "fail"
+    page = html.decode()
+    assert "public.invoices" in page
+    assert "009_add_invoices" in page
+    assert 'id="rlsguard-gate"' in page
+    assert "Findings this change adds" in page
+    junit = ElementTree.parse(reports / "rlsguard-junit.xml").getroot()
+    failed = [
+        case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None
+    ]
+    assert "RG101 rls-enabled[public.invoices]" in failed
+
+
+def test_findings_the_base_already_had_pass_unless_fail_on_any(
+    repository: Path, rlsguard_server: Server
+) -> None:
+    base = commit(repository, "009_add_invoices.py", INVOICES, "invoices, already merged")
+    commit(repository, "010_comment.py", HARMLESS, "a harmless change")
+    arguments = ("check", "--base", base, "--dsn", dsn_of(rlsguard_server), "-q", *FAST)
+    # the throwaway migrations have no SQLAlchemy models: leave the models check out
+    without_models = ("--", "-k", "not test_models_match_migrations")
+    code, output = rlsguard(*arguments, *without_models, cwd=repository)
+    assert code == 0, output
+    assert "0 finding(s) added, 0 of them new errors" in output
+    assert "XFAIL suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
+    assert "unchanged since base" in output
+    code, output = rlsguard(*arguments, "--fail-on", "any", *without_models, cwd=repository)
+    assert code == 1, output
+    assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
+
+
+def test_a_base_that_is_not_a_git_ref_is_a_clear_error(
+    repository: Path, rlsguard_server: Server
+) -> None:
+    code, output = rlsguard(
+        "check", "--base", "no-such-ref", "--dsn", dsn_of(rlsguard_server), cwd=repository
+    )
+    assert code == 2, output
+    assert "rev-parse --verify --quiet no-such-ref^{commit}" in output

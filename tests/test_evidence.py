@@ -47,6 +47,7 @@ def test_the_matrix_puts_tenant_tables_first_and_marks_what_does_not_apply() -> 
     rendered = matrix.to_html(["public.users", "public.documents"])
     assert rendered.count('class="rlsguard-cell rlsguard-na"') == 6
     assert "<script" not in rendered
+    assert "<li>RG201 app: why</li>" in rendered  # reasons shown, not only on hover
 
 
 def test_the_gate_difference() -> None:

@@ -73,6 +73,11 @@ class Matrix:
                 f'<tr><th scope="row" title="{kind}" style="{_TH};text-align:left">'
                 f"{html.escape(row)}</th>{cells}</tr>"
             )
+        accepted = "".join(
+            f"<li>{html.escape(id)} {html.escape(row)}: {html.escape(record.reason or '')}</li>"
+            for (row, id), record in sorted(self.cells.items())
+            if record.status in ("accepted", "unchanged")
+        )
         legend = " ".join(
             f'<span style="background:{color};{_CELL}">{html.escape(name)}</span>'
             for name, color in COLORS.items()
@@ -83,7 +88,9 @@ class Matrix:
             f"probes (RP) across. Hover a cell for its finding. {legend}</p>"
             f'<table style="border-collapse:collapse;font-size:12px"><thead><tr>'
             f'<th style="{_TH}">object</th>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
-            "</table></div>"
+            "</table>"
+            + (f"<h3>Accepted and unchanged findings</h3><ul>{accepted}</ul>" if accepted else "")
+            + "</div>"
         )
 
     def _cell(self, row: str, column: str) -> str:

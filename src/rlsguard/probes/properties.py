@@ -7,6 +7,7 @@ the transcript of the (shrunk) example.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -784,29 +785,30 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
             f"cannot call {signature} with another tenant's values because no column of the "
             f"tenant tables holds a {missing[0]} value"
         )
-    chosen = [
-        values_of_other[family][
-            example.data.draw(st.integers(0, len(values_of_other[family]) - 1), label=family)
-        ]
-        for family in families
-        if family
-    ]
     unknown = [_nobody_has(family, example) for family in families if family]
     call = sql.SQL("SELECT * FROM {}({})").format(
         sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
         sql.SQL(", ").join(sql.Placeholder() * len(types)),
     )
     context.session.as_role(context.app, actor)
-    with_other = context.session.attempt(call, chosen)
     with_nobody = context.session.attempt(call, unknown)
-    if (
-        repr(with_other.rows) != repr(with_nobody.rows)
-        or with_other.error_code != with_nobody.error_code
-    ):
-        raise _fail(
-            f"as tenant {actor}, {signature} answers differently for another tenant's values "
-            f"({with_other.describe()}) than for values nobody has ({with_nobody.describe()})"
-        )
+    # Every value of B's rows (up to MAX_CALLS combinations), not one drawn: the one that
+    # leaks (a key, an email) is a needle among B's values.
+    pools = [list(dict.fromkeys(values_of_other[family])) for family in families if family]
+    for chosen in itertools.islice(itertools.product(*pools), MAX_CALLS):
+        with_other = context.session.attempt(call, list(chosen))
+        if (
+            repr(with_other.rows) != repr(with_nobody.rows)
+            or with_other.error_code != with_nobody.error_code
+        ):
+            raise _fail(
+                f"as tenant {actor}, {signature} answers differently for another tenant's "
+                f"values {list(chosen)!r} ({with_other.describe()}) than for values nobody has "
+                f"({with_nobody.describe()})"
+            )
+
+
+MAX_CALLS = 40  # calls of a definer function per example
 
 
 def _argument_types(arguments: str) -> list[str]:

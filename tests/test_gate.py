@@ -153,4 +153,13 @@ def test_a_base_that_is_not_a_git_ref_is_a_clear_error(
         "check", "--base", "no-such-ref", "--dsn", dsn_of(rlsguard_server), cwd=repository
     )
     assert code == 2, output
-    assert "rev-parse --verify --quiet no-such-ref^{commit}" in output
+    assert "rlsguard: error: --base no-such-ref is not a commit of the repository at" in output
+
+
+def test_a_project_outside_git_cannot_have_a_base(
+    project_copy: Callable[..., Path], rlsguard_server: Server
+) -> None:
+    folder = project_copy()
+    code, output = rlsguard("check", "--base", "HEAD", "--dsn", dsn_of(rlsguard_server), cwd=folder)
+    assert code == 2, output
+    assert f"--base needs the project in a git checkout; {folder.resolve()} is not" in output

@@ -15,6 +15,7 @@ from typing import Any
 from rlsguard.config import load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.evidence.gate import Baseline
+from rlsguard.git import GitFailed, git
 from rlsguard.migrate import HEAD
 from rlsguard.server import Server
 from rlsguard.session import Run
@@ -22,19 +23,9 @@ from rlsguard.session import Run
 
 def _git(folder: Path, *arguments: str) -> str:
     try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *arguments],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    except OSError as error:
-        raise ConfigError(f"--base needs git: {error}") from None
-    if done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise ConfigError(f"git {' '.join(arguments)}: {message[-1] if message else 'failed'}")
-    return done.stdout.strip()
+        return git(folder, *arguments)
+    except GitFailed as error:
+        raise ConfigError(f"git {' '.join(arguments)}: {error}") from None
 
 
 @contextmanager
@@ -46,7 +37,10 @@ def checkout_of(project_root: Path, ref: str) -> Iterator[Path]:
         raise ConfigError(
             f"--base needs the project in a git checkout; {project_root} is not"
         ) from None
-    _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GitFailed:
+        raise ConfigError(f"--base {ref} is not a commit of the repository at {top}") from None
     folder = Path(tempfile.mkdtemp(prefix="rlsguard-base-"))
     tree = folder / "tree"
     try:

@@ -25,6 +25,7 @@ from rlsguard.checks import all_checks
 from rlsguard.config import OVERRIDES, Settings, find_project_root, load_settings
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.evidence.gate import FAIL_ON, FAIL_ON_HELP
 from rlsguard.migrate import MigrationProject
 from rlsguard.probes.registry import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
@@ -144,10 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "only findings the change adds fail the gate",
     )
     check.add_argument(
-        "--fail-on",
-        choices=("new", "any"),
-        default="new",
-        help="with --base: fail on new error-level findings (default) or on any error at head",
+        "--fail-on", choices=FAIL_ON, default=FAIL_ON[0], help=f"with --base: {FAIL_ON_HELP}"
     )
     _add_probe_flags(check)
     _add_tenancy_flags(check)

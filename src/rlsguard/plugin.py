@@ -29,7 +29,7 @@ from rlsguard import __version__
 from rlsguard.config import OVERRIDES, Settings, load_settings
 from rlsguard.errors import RlsguardError
 from rlsguard.evidence.collector import EvidenceCollector, add_environment
-from rlsguard.evidence.gate import Baseline
+from rlsguard.evidence.gate import FAIL_ON, FAIL_ON_HELP, Baseline
 from rlsguard.isolation_items import (
     IsolationChecks,
     IsolationCollector,
@@ -100,9 +100,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--rlsguard-fail-on",
-        choices=("new", "any"),
-        default="new",
-        help="with a baseline: fail on new error-level findings only (default) or on any",
+        choices=FAIL_ON,
+        default=FAIL_ON[0],
+        help=f"with a baseline: {FAIL_ON_HELP}",
     )
     group.addoption(
         "--rlsguard-project",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 from pathlib import Path
 
 from hypothesis import settings
 
 from rlsguard import __version__
+from rlsguard.git import GitFailed, git
 
 
 def utc_now() -> str:
@@ -19,26 +19,15 @@ def utc_now() -> str:
 def git_facts(folder: Path) -> dict[str, str]:
     """Commit, branch and whether the tree was dirty; empty outside a git checkout."""
 
-    def git(*arguments: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(folder), *arguments],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
+    try:
+        commit = git(folder, "rev-parse", "HEAD", timeout=10)
+        branch = git(folder, "rev-parse", "--abbrev-ref", "HEAD", timeout=10)
+        status = git(folder, "status", "--porcelain", "--untracked-files=no", timeout=10)
+    except GitFailed:
         return {}
-    status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "Git commit": commit,
-        "Git branch": git("rev-parse", "--abbrev-ref", "HEAD") or "?",
+        "Git branch": branch,
         "Git tree": "dirty (uncommitted changes)" if status else "clean",
     }
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rlsguard.checks import all_checks
-from rlsguard.evidence.environment import ci_run_url
-from rlsguard.evidence.gate import Baseline, Difference
-from rlsguard.evidence.matrix import Matrix
-from rlsguard.evidence.records import ItemRecord, status_of
 from rlsguard.probes.registry import all_probes
+from rlsguard.report.evidence.environment import ci_run_url
+from rlsguard.report.evidence.gate import Baseline, Difference
+from rlsguard.report.evidence.matrix import Matrix
+from rlsguard.report.evidence.records import ItemRecord, status_of
 
 
 def test_the_ci_run_url_from_the_usual_variables() -> None:

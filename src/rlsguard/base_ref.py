@@ -14,9 +14,9 @@ from typing import Any
 
 from rlsguard.config import load_settings
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.evidence.gate import Baseline
 from rlsguard.git import GitFailed, git
 from rlsguard.migrate import HEAD
+from rlsguard.report.evidence.gate import Baseline
 from rlsguard.server import Server
 from rlsguard.session import Run
 

@@ -20,10 +20,10 @@ import rlsguard.suite
 from rlsguard.base_ref import build_baseline
 from rlsguard.config import OVERRIDES, find_project_root, load_settings
 from rlsguard.errors import ConfigError
-from rlsguard.evidence.collector import EVIDENCE_NAME
-from rlsguard.evidence.gate import Baseline
 from rlsguard.migrate import MigrationProject
 from rlsguard.plugin import ProvidedServer
+from rlsguard.report.evidence.collector import EVIDENCE_NAME
+from rlsguard.report.evidence.gate import Baseline
 from rlsguard.report.gate import print_gate
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly

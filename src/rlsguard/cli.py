@@ -25,12 +25,12 @@ from rlsguard.checks import all_checks
 from rlsguard.config import OVERRIDES, Settings, find_project_root, load_settings
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.evidence.gate import FAIL_ON, FAIL_ON_HELP
 from rlsguard.migrate import MigrationProject
 from rlsguard.probes.registry import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
 from rlsguard.report.console import Documented, explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
+from rlsguard.report.evidence.gate import FAIL_ON, FAIL_ON_HELP
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
 from rlsguard.server.external import ExternalServer

@@ -87,8 +87,8 @@ class IsolationItem(pytest.Item):
 
 def _pass_if_unchanged(config: pytest.Config, failing: list[Finding]) -> None:
     """At the migration-PR gate, findings the base already had do not fail the run."""
-    from rlsguard.evidence.records import UNCHANGED_PREFIX
     from rlsguard.plugin import BASELINE_KEY
+    from rlsguard.report.evidence.records import UNCHANGED_PREFIX
 
     baseline = config.stash.get(BASELINE_KEY, None)
     if baseline is not None and all(baseline.knows(f.check, f.object) for f in failing):

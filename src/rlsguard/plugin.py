@@ -28,8 +28,6 @@ from sqlalchemy.engine import URL, Engine
 from rlsguard import __version__
 from rlsguard.config import OVERRIDES, Settings, load_settings
 from rlsguard.errors import RlsguardError
-from rlsguard.evidence.collector import EvidenceCollector, add_environment
-from rlsguard.evidence.gate import FAIL_ON, FAIL_ON_HELP, Baseline
 from rlsguard.isolation_items import (
     IsolationChecks,
     IsolationCollector,
@@ -38,6 +36,8 @@ from rlsguard.isolation_items import (
 )
 from rlsguard.migrate import HEAD, MigrationProject
 from rlsguard.probes.runner import SHRINK_SECONDS
+from rlsguard.report.evidence.collector import EvidenceCollector, add_environment
+from rlsguard.report.evidence.gate import FAIL_ON, FAIL_ON_HELP, Baseline
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
 from rlsguard.session import Run

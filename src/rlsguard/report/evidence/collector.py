@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 
 from rlsguard.errors import RlsguardError
-from rlsguard.evidence import environment
-from rlsguard.evidence.gate import Baseline, Difference
-from rlsguard.evidence.matrix import Matrix
-from rlsguard.evidence.records import ItemRecord, status_of
-from rlsguard.evidence.timeline import RevisionStep, timeline
 from rlsguard.isolation_items import (
     IsolationItem,
     ProbeItem,
     check_remediation,
     probe_remediation,
 )
+from rlsguard.report.evidence import environment
+from rlsguard.report.evidence.gate import Baseline, Difference
+from rlsguard.report.evidence.matrix import Matrix
+from rlsguard.report.evidence.records import ItemRecord, status_of
+from rlsguard.report.evidence.timeline import RevisionStep, timeline
 from rlsguard.session import Run
 
 EVIDENCE_NAME = "rlsguard-evidence.json"

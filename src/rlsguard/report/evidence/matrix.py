@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from rlsguard.evidence.records import NOT_APPLICABLE, ItemRecord
+from rlsguard.report.evidence.records import NOT_APPLICABLE, ItemRecord
 
 COLORS = {
     "pass": "#d4edda",

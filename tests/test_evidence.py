@@ -1,6 +1,11 @@
-"""The pieces of the audit evidence that need no database."""
+"""The audit evidence: its pieces on their own, and whole under pytest-xdist."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
 
 from rlsguard.checks import all_checks
 from rlsguard.probes.registry import all_probes
@@ -8,6 +13,9 @@ from rlsguard.report.evidence.environment import ci_run_url
 from rlsguard.report.evidence.gate import Baseline, Difference
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
+from rlsguard.server import Server
+from tests.test_cli import FAST, dsn_of, rlsguard
+from tests.test_report_browser import HARDENED
 
 
 def test_the_ci_run_url_from_the_usual_variables() -> None:
@@ -75,3 +83,23 @@ def test_every_probe_names_the_fixes_that_repair_it() -> None:
     for probe in all_probes():
         assert probe.fixes_from, probe.id
         assert set(probe.fixes_from) <= checks, probe.id
+
+
+@pytest.mark.slow
+def test_the_evidence_is_whole_when_pytest_xdist_spreads_the_items(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """Items run on xdist workers; the records travel on their reports to the controller,
+    which alone writes the report and the evidence."""
+    page = tmp_path / "report.html"
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(page), *FAST,
+        "--project", str(HARDENED), "-q", "--", "-n", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, output
+    evidence = json.loads((tmp_path / "rlsguard-evidence.json").read_text())
+    kinds = {item["kind"] for item in evidence["items"]}
+    assert kinds == {"migration", "check", "probe"}
+    assert len(evidence["items"]) >= 80
+    assert evidence["environment"]["Alembic head"] == "0001_hardened"
+    assert 'id="rlsguard-matrix"' in page.read_text()

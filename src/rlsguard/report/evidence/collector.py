@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from rlsguard.errors import RlsguardError
 from rlsguard.isolation_items import (
     IsolationItem,
     ProbeItem,
@@ -28,6 +27,7 @@ from rlsguard.report.evidence.timeline import RevisionStep, timeline
 from rlsguard.session import Run
 
 EVIDENCE_NAME = "rlsguard-evidence.json"
+RECORD = "rlsguard_record"
 
 
 class EvidenceCollector:
@@ -47,14 +47,22 @@ class EvidenceCollector:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item) -> Iterator[None]:
+        """Where the item is (a pytest-xdist worker, or this process): the record rides
+        on the report, which xdist sends to the controller."""
         outcome = yield
         report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
         if report.when == "call" or (report.when == "setup" and not report.passed):
             record = self._record(item, report)
             if record is not None:
-                self.records.append(record)
+                report.user_properties.append((RECORD, record.to_json()))
                 if record.status in ("fail", "warn", "accepted", "unchanged"):
                     _add_html_extra(report, record)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Where the report is written (the xdist controller, or this process)."""
+        for key, value in report.user_properties:
+            if key == RECORD and isinstance(value, dict):
+                self.records.append(ItemRecord(**value))
 
     def _record(self, item: pytest.Item, report: pytest.TestReport) -> ItemRecord | None:
         findings = _property(item, "rlsguard_findings") or []
@@ -120,8 +128,9 @@ class EvidenceCollector:
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
     def pytest_sessionfinish(self) -> None:
         self.finished = environment.utc_now()
-        checked = any(record.kind != "migration" for record in self.records)
-        if self.run.server_started and checked:
+        if _is_xdist_worker(self.config):
+            return
+        if any(record.kind != "migration" for record in self.records):
             self._pin_the_schema()
         if self.baseline is not None:
             now = [f for record in self.records for f in record.findings]
@@ -142,8 +151,8 @@ class EvidenceCollector:
             self.tenant_tables = sorted(run.analysis().tenancy.tenant_tables)
             fingerprint = run.fingerprint(run.template(revision)).sha256()
             self.steps = timeline(run)
-        except RlsguardError as error:
-            self.facts["Schema"] = f"could not be built: {str(error).splitlines()[0]}"
+        except Exception as error:  # evidence of a broken schema, or a bug: said, not raised
+            self.facts["Schema"] = f"could not be pinned: {str(error).splitlines()[0]}"
             return
         settings = run.settings_at(revision)
         self.facts.update(
@@ -162,7 +171,7 @@ class EvidenceCollector:
         """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256."""
         html_path = config.getoption("htmlpath", None)
         target = config.getoption("rlsguard_evidence", None)
-        if not target and not html_path:
+        if (not target and not html_path) or _is_xdist_worker(config):
             return
         path = Path(target) if target else Path(html_path).parent / EVIDENCE_NAME
         report = Path(html_path) if html_path else None
@@ -205,6 +214,10 @@ def add_environment(config: pytest.Config, key: str, value: str) -> None:
         return
     if metadata_key in config.stash:
         config.stash[metadata_key][key] = value
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def _property(item: pytest.Item, name: str) -> Any:

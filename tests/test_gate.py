@@ -18,46 +18,37 @@ from tests.test_cli import FAST, dsn_of, rlsguard
 
 pytestmark = pytest.mark.slow
 
-INVOICES = '''"""A tenant table added without row level security (the classic PR mistake)."""
 
-from alembic import op
+def migration(revision: str, down: str, upgrade: list[str], downgrade: list[str]) -> str:
+    """The text of a throwaway Alembic revision that runs these SQL statements."""
+    return (
+        f"from alembic import op\n\nrevision = {revision!r}\ndown_revision = {down!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
+        + "".join(f"    op.execute({sql!r})\n" for sql in upgrade)
+        + "\n\ndef downgrade():\n"
+        + "".join(f"    op.execute({sql!r})\n" for sql in downgrade)
+    )
 
-revision = "009_add_invoices"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
 
-
-def upgrade():
-    op.execute(
+# a tenant table added without row level security (the classic PR mistake)
+INVOICES = migration(
+    "009_add_invoices",
+    REVISIONS[-1],
+    [
         "CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
         "tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE, "
-        "amount numeric(12, 2) NOT NULL)"
-    )
-    op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON invoices TO app_user")
-
-
-def downgrade():
-    op.execute("DROP TABLE invoices")
-'''.replace("{down}", REVISIONS[-1])
-
-HARMLESS = '''"""A change that touches no tenant table."""
-
-from alembic import op
-
-revision = "010_comment"
-down_revision = "009_add_invoices"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.execute("COMMENT ON TABLE templates IS 'global templates'")
-
-
-def downgrade():
-    op.execute("COMMENT ON TABLE templates IS NULL")
-'''
+        "amount numeric(12, 2) NOT NULL)",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON invoices TO app_user",
+    ],
+    ["DROP TABLE invoices"],
+)
+# a change that touches no tenant table
+HARMLESS = migration(
+    "010_comment",
+    "009_add_invoices",
+    ["COMMENT ON TABLE templates IS 'global templates'"],
+    ["COMMENT ON TABLE templates IS NULL"],
+)
 
 
 def git(folder: Path, *arguments: str) -> str:

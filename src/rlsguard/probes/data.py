@@ -57,6 +57,12 @@ class TablePlan:
     key: tuple[str, ...]
     unknown_checks: tuple[str, ...] = ()
     generated_keys: frozenset[str] = frozenset()  # UUID keys rlsguard makes itself
+    # a unique key made of the tenant column and foreign keys (whose parents are reused
+    # per tenant) allows one row per tenant
+    one_per_tenant: bool = False
+    _row_lists: dict[tuple[int, int], st.SearchStrategy[list[dict[str, Any]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def table(self) -> str:
@@ -65,6 +71,13 @@ class TablePlan:
     @property
     def returning(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.relation.columns)
+
+    def rows_strategy(self, least: int, most: int) -> st.SearchStrategy[list[dict[str, Any]]]:
+        """Between ``least`` and ``most`` rows in one draw."""
+        key = (least, most)
+        if key not in self._row_lists:
+            self._row_lists[key] = st.lists(self.row_strategy, min_size=least, max_size=most)
+        return self._row_lists[key]
 
     @functools.cached_property
     def row_strategy(self) -> st.SearchStrategy[dict[str, Any]]:
@@ -167,6 +180,7 @@ class Planner:
             if primary
             else tuple(c.name for c in relation.columns)
         )
+        fixed_per_tenant = {tenant_column, *(name for link in links for name in link.columns)}
         return TablePlan(
             relation=relation,
             supplied=tuple(supplied),
@@ -177,6 +191,10 @@ class Planner:
             key=key,
             unknown_checks=tuple(unknown),
             generated_keys=frozenset(generated_keys),
+            one_per_tenant=any(
+                index.unique and set(index.columns) <= fixed_per_tenant
+                for index in relation.indexes
+            ),
         )
 
 
@@ -251,8 +269,11 @@ class Example:
         tenant: Any | None,
         overrides: dict[str, Any] | None = None,
         stack: tuple[str, ...] = (),
+        *,
+        drawn: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Values for a new row of ``table`` owned by ``tenant`` (parents are inserted)."""
+        """Values for a new row of ``table`` owned by ``tenant`` (parents are inserted);
+        ``drawn``: the row's drawn columns, when the caller drew them already."""
         plan = self.planner.plan(table)
         overrides = dict(overrides or {})
         values = self._parent_values(plan, table, tenant, overrides, stack)
@@ -266,7 +287,8 @@ class Example:
             for column in plan.supplied
             if column.name not in values and column.name not in overrides
         ]
-        drawn = self.data.draw(plan.row_strategy) if plan.strategies and missing else {}
+        if drawn is None:
+            drawn = self.data.draw(plan.row_strategy) if plan.strategies and missing else {}
         for supplied in missing:
             values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
         values.update(overrides)
@@ -324,9 +346,11 @@ class Example:
         tenant: Any | None,
         overrides: dict[str, Any] | None = None,
         stack: tuple[str, ...] = (),
+        *,
+        drawn: dict[str, Any] | None = None,
     ) -> Row:
         """Insert a row as the setup role and remember it."""
-        values = self.values_for(table, tenant, overrides, stack)
+        values = self.values_for(table, tenant, overrides, stack, drawn=drawn)
         plan = self.planner.plan(table)
         self.session.as_setup()
         if self.planner.knows_enough(plan, values):

@@ -118,8 +118,14 @@ def _side_channel_keys(tenancy: Tenancy, table: str) -> list[tuple[str, ...]]:
 
 
 def _tenants(example: Example, least: int = 2) -> list[Any]:
+    """``least`` or one more tenants, for properties about what several tenants see."""
     count = example.data.draw(st.integers(least, least + 1), label="tenants")
     return [example.new_tenant() for _ in range(count)]
+
+
+def _two_tenants(example: Example) -> tuple[Any, Any]:
+    """An actor and another tenant: all a property about one against the other needs."""
+    return example.new_tenant(), example.new_tenant()
 
 
 def _populate(
@@ -132,8 +138,10 @@ def _populate(
         if root is not None and table == root.qualified:
             rows[tenant] = example.rows_of(table, tenant)
             continue
-        count = example.data.draw(st.integers(least, 2), label=f"rows of {table}")
-        rows[tenant] = [example.insert(table, tenant) for _ in range(count)]
+        plan = example.planner.plan(table)
+        most = 1 if plan.one_per_tenant else 2
+        drawn = example.data.draw(plan.rows_strategy(min(least, most), most))
+        rows[tenant] = [example.insert(table, tenant, drawn=row) for row in drawn]
     return rows
 
 
@@ -293,7 +301,7 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     of B's for a table without the tenant column): it must be rejected. (No RETURNING: it
     would bring the SELECT policies in and hide what the INSERT policies let through.)"""
     plan = example.planner.plan(table)
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     column = context.tenancy.settings.tenant_column
     overrides = {}
     if plan.relation.column(column) is not None:
@@ -398,7 +406,7 @@ def _expect_only_own(blanket: Outcome, own: list[Row], what: str) -> None:
 def update_moves_row(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, set the tenant column of its rows to tenant B (no WHERE, so only the
     UPDATE policies decide): it must be rejected or touch nothing."""
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     _populate(example, table, [actor], least=1)
     column = context.tenancy.settings.tenant_column
     context.session.as_role(context.app, actor)
@@ -510,7 +518,7 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     """As tenant A, insert a row whose unique key copies a row of tenant B, and one with
     a fresh value: if only the copy fails (duplicate key), A has learnt what B holds."""
     plan = example.planner.plan(table)
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     victim = _populate(example, table, [other], least=1)[other][0]
     keys = _side_channel_keys(context.tenancy, table)
     key = keys[example.data.draw(st.integers(0, len(keys) - 1), label="unique key")]
@@ -540,7 +548,7 @@ def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None
     """As tenant A, insert a row whose foreign key points at tenant B's parent row
     (foreign-key checks ignore RLS): it must be rejected."""
     plan = example.planner.plan(table)
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     foreign_keys = tenant_foreign_keys(context.tenancy, plan.relation)
     foreign_key = foreign_keys[
         example.data.draw(st.integers(0, len(foreign_keys) - 1), label="foreign key")
@@ -612,7 +620,10 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
         root = tenancy.tenant_root.qualified if tenancy.tenant_root else None
         if tenancy.has(admin, "INSERT", relation) and table != root:
             context.session.as_setup()
-            new_row = example.values_for(table, example.new_tenant())
+            # a row for a tenant that already has rows (its parents exist), unless the
+            # table allows one row per tenant
+            owner = example.new_tenant() if plan.one_per_tenant else tenants[0]
+            new_row = example.values_for(table, owner)
             context.session.as_role(admin, None, context="empty")
             inserted = context.session.attempt(
                 *insert_statement(table, new_row, plan, returning=False)
@@ -699,7 +710,7 @@ def view_leak(context: ProbeContext, view: str, example: Example) -> None:
     tenancy = context.tenancy
     relation = tenancy.catalog.relations[view]
     bases = [name for name in relation.reads if name in tenancy.tenant_tables]
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     for base in bases:
         _populate(example, base, [actor], least=1)
     before = _read_view(context, relation, actor)
@@ -766,7 +777,7 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
             f"cannot call {signature} with another tenant's values because rlsguard does not "
             f"fill in arguments of type {types[families.index(None)]}"
         )
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     values_of_other: dict[str, list[Any]] = {family: [] for family in families if family}
     for table in _tenant_tables(tenancy):
         try:
@@ -848,7 +859,7 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
     relation = tenancy.catalog.relations[table]
     column = tenancy.settings.tenant_column
     overrides = partition_values(tenancy, relation)
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     for tenant in (actor, other):
         example.insert(table, tenant, overrides)
     context.session.as_role(context.app, actor)
@@ -877,7 +888,7 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
     """As a tenant, TRUNCATE the table (TRUNCATE ignores RLS): it must be refused for
     lack of privilege, with and without CASCADE. TRUNCATE takes the whole table or
     nothing, whatever the rows hold, so one example with another tenant's row proves it."""
-    actor, other = _tenants(example)[:2]
+    actor, other = _two_tenants(example)
     _populate(example, table, [other], least=1)
     context.session.as_role(context.app, actor)
     for cascade in ("", " CASCADE"):

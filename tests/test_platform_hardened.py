@@ -132,7 +132,7 @@ def test_an_empty_setting_reads_nothing_and_raises_nothing(
         assert count == 0, table
 
 
-def test_the_admin_severity_findings_of_004_are_gone(rlsguard_run: Run) -> None:
+def test_the_error_findings_of_004_are_gone_at_head(rlsguard_run: Run) -> None:
     checks = {finding.check for finding in rlsguard_run.analysis("head").findings}
     assert not checks & {"RG101", "RG102", "RG201", "RG301", "RG302", "RG306", "RG402", "RG405"}
     assert all(

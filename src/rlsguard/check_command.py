@@ -69,7 +69,8 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     finally:
         psycopg2.extensions.set_wait_callback(previous_wait)
         sigterm.uninstall()
-    print_gate(report.parent / EVIDENCE_NAME)
+    if arguments.base:
+        print_gate(report.parent / EVIDENCE_NAME)
     return _summarize(exit_code, report)
 
 

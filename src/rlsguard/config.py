@@ -49,22 +49,19 @@ class Settings:
     def as_of(self, revision: str, history: Sequence[str]) -> Settings:
         """The settings for the schema at ``revision``: those of the nearest ``until``
         entry at or after it in ``history`` (revision ids, oldest first), if any."""
-        known = set(history)
+        position = {name: index for index, name in enumerate(history)}
         for entry in self.until:
-            if entry.revision not in known:
+            if entry.revision not in position:
                 raise ConfigError(
                     f"[tool.rlsguard.until] names revision {entry.revision!r}, which is not in "
                     f"the migration history; known: {', '.join(history)}"
                 )
-        if revision not in known:
+        if revision not in position:
             return self
-        position = list(history).index(revision)
-        applying = [
-            entry for entry in self.until if list(history).index(entry.revision) >= position
-        ]
+        applying = [e for e in self.until if position[e.revision] >= position[revision]]
         if not applying:
             return self
-        nearest = min(applying, key=lambda entry: list(history).index(entry.revision))
+        nearest = min(applying, key=lambda entry: position[entry.revision])
         return dataclasses.replace(self, **dict(nearest.values))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rlsguard.analyzer import Inspection
+from rlsguard.analyzer import Analysis, Inspection
 from rlsguard.checks import Check, all_checks
 from rlsguard.errors import MigrationError, RlsguardError
 from rlsguard.findings import Finding
@@ -110,19 +110,28 @@ class Unanalyzable(pytest.Item):
         return self.path, None, self.name
 
 
-class IsolationCollector(pytest.Collector):
+class AnalysisCollector(pytest.Collector):
+    """Expands into items from the run's analysis; broken migrations become one failing
+    item (a check failure, reported by the migration tests too, not a reason to call the
+    whole run off), other rlsguard errors a collection error."""
+
     def collect(self) -> list[pytest.Item]:
         from rlsguard.plugin import RUN_KEY
 
-        run = self.config.stash[RUN_KEY]
         try:
-            analysis = run.analysis()
+            analysis = self.config.stash[RUN_KEY].analysis()
         except MigrationError as error:
-            # The migrations are broken: a check failure, reported by the migration tests
-            # too, not a reason to call the whole run off.
             return [Unanalyzable.from_parent(self, name="schema could not be built", error=error)]
         except RlsguardError as error:
             raise self.CollectError(f"{type(error).__name__}: {error}") from None
+        return self.items(analysis)
+
+    def items(self, analysis: Analysis) -> list[pytest.Item]:
+        raise NotImplementedError
+
+
+class IsolationCollector(AnalysisCollector):
+    def items(self, analysis: Analysis) -> list[pytest.Item]:
         return [
             IsolationItem.from_parent(self, name=inspection.label, inspection=inspection)
             for inspection in analysis.inspections
@@ -214,19 +223,10 @@ class ProbeItem(pytest.Item):
         return self.path, None, self.name
 
 
-class ProbeCollector(pytest.Collector):
-    def collect(self) -> list[pytest.Item]:
-        from rlsguard.plugin import RUN_KEY
-
-        run = self.config.stash[RUN_KEY]
-        try:
-            tenancy = run.analysis().tenancy
-        except MigrationError as error:
-            return [Unanalyzable.from_parent(self, name="schema could not be built", error=error)]
-        except RlsguardError as error:
-            raise self.CollectError(f"{type(error).__name__}: {error}") from None
+class ProbeCollector(AnalysisCollector):
+    def items(self, analysis: Analysis) -> list[pytest.Item]:
         return [
             ProbeItem.from_parent(self, name=probe.label(target), probe=probe, target=target)
             for probe in all_probes()
-            for target in probe.objects(tenancy)
+            for target in probe.objects(analysis.tenancy)
         ]

@@ -181,6 +181,8 @@ class Run:
         """The static analysis of the schema at ``revision`` (default: the run's);
         ``lenient`` for earlier revisions, where configured tables may not exist yet."""
         resolved = self.resolve(revision or self.revision)
+        if lenient and resolved in self._analyses:  # the strict one found every table
+            return self._analyses[resolved]
         key = f"{resolved}{' (lenient)' if lenient else ''}"
         if key not in self._analyses:
             self._analyses[key] = self._remember(

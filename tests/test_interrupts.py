@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 def test_sleeps_with_a_server(rlsguard_connection, rlsguard_server):
-    Path("started").write_text(f"{rlsguard_server.process.pid} {rlsguard_server.scratch}")
+    # written then renamed: the outer test must never read a file that is still empty
+    Path("started.tmp").write_text(f"{rlsguard_server.process.pid} {rlsguard_server.scratch}")
+    Path("started.tmp").rename("started")
     time.sleep(120)
 """
 

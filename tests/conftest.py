@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -149,6 +150,4 @@ def postgres_processes_of(pid: int) -> list[int]:
 
 
 def scratch_folders_of(pid: int) -> list[Path]:
-    import tempfile
-
     return list(Path(tempfile.gettempdir()).glob(f"rlsguard-pg-{pid}-*"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard.checks import all_checks
-from rlsguard.probes.registry import all_probes
+from rlsguard.probes import all_probes
 from rlsguard.report.evidence.environment import ci_run_url
 from rlsguard.report.evidence.gate import Baseline, Difference
 from rlsguard.report.evidence.matrix import Matrix

@@ -144,7 +144,7 @@ def test_the_error_findings_of_004_are_gone_at_head(rlsguard_run: Run) -> None:
 def test_roles_are_ensured_safely_by_concurrent_migrations(rlsguard_run: Run) -> None:
     """Two databases of one cluster migrated at once (two test sessions on one server)
     both ensure the same role; also when it exists with a flag it must lose."""
-    from platform_roles import ensure_role
+    from platform_roles import ensure_role  # noqa: PLC0415  (migrations/ is on pythonpath under pytest only)
 
     role = "rlsguard_race_role"
     names = [rlsguard_run.empty_database(f"race{number}") for number in range(2)]

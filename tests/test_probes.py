@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import psycopg2
 import pytest
 from hypothesis import settings
+from sqlalchemy import text
 
 from rlsguard.analyzer import scan
 from rlsguard.databases import connected
-from rlsguard.probes.registry import PROBES, all_probes
+from rlsguard.probes import all_probes
+from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import CANNOT, FAIL, PASS, WARNING, ProbeResult, ProbeRunner
 from rlsguard.server.local import discover_local_binaries
 from rlsguard.session import Run
@@ -205,8 +207,6 @@ def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) ->
 
 
 def test_probes_need_a_superuser(rlsguard_run: Run, case_database: BuildCase) -> None:
-    from sqlalchemy import text
-
     built = case_database(CASES["hardened"])
     with connected(built.url) as connection:
         tenancy = scan(connection, built.settings).tenancy

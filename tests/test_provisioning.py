@@ -277,7 +277,7 @@ def _docker_answers() -> bool:
     if docker_endpoint() is None:
         return False
     try:
-        import docker
+        import docker  # noqa: PLC0415  (only with an engine; comes with testcontainers)
 
         docker.from_env().ping()
     except Exception:

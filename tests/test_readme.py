@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from rlsguard import plugin
 from rlsguard.cli import build_parser
 from tests.conftest import PROJECT
 
@@ -53,8 +54,6 @@ def test_documented_options_are_exactly_the_real_ones() -> None:
 
 
 def test_documented_fixtures_exist() -> None:
-    from rlsguard import plugin
-
     documented = set(re.findall(r"\| `(rlsguard_[a-z_]+)` \|", README))
     assert documented
     assert all(callable(getattr(plugin, name, None)) for name in documented)

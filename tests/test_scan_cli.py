@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard.checks import all_checks
-from rlsguard.probes.registry import all_probes
+from rlsguard.probes import all_probes
 from rlsguard.session import Run
 from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED

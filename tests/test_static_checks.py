@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+import rlsguard.analyzer
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.checks import all_checks
 from rlsguard.config import Allowance
@@ -147,8 +148,6 @@ def test_the_catalog_is_read_in_a_handful_of_queries(analyze_case: Analyze) -> N
 
 
 def test_the_scan_cannot_write(rlsguard_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rlsguard.analyzer
-
     def writing_reader(connection: object) -> None:
         connection.exec_driver_sql("CREATE TABLE sneaky (x int)")  # type: ignore[attr-defined]
 

@@ -16,7 +16,7 @@ from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.findings import Finding, Severity
-from rlsguard.probes.registry import all_probes
+from rlsguard.probes import all_probes
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.tenancy import Tenancy
 

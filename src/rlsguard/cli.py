@@ -26,7 +26,7 @@ from rlsguard.config import OVERRIDES, Settings, find_project_root, load_setting
 from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.migrate import MigrationProject
-from rlsguard.probes.registry import all_probes
+from rlsguard.probes import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
 from rlsguard.report.console import Documented, explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document

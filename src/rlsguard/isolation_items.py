@@ -18,8 +18,11 @@ from rlsguard.analyzer import Analysis, Inspection
 from rlsguard.checks import Check, all_checks
 from rlsguard.errors import MigrationError, RlsguardError
 from rlsguard.findings import Finding
-from rlsguard.probes.registry import Probe, all_probes
+from rlsguard.probes import all_probes
+from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import CANNOT, ProbeResult
+from rlsguard.report.evidence.records import UNCHANGED_PREFIX
+from rlsguard.stash import BASELINE_KEY, RUN_KEY
 
 
 class IsolationChecks:
@@ -87,9 +90,6 @@ class IsolationItem(pytest.Item):
 
 def _pass_if_unchanged(config: pytest.Config, failing: list[Finding]) -> None:
     """At the migration-PR gate, findings the base already had do not fail the run."""
-    from rlsguard.plugin import BASELINE_KEY
-    from rlsguard.report.evidence.records import UNCHANGED_PREFIX
-
     baseline = config.stash.get(BASELINE_KEY, None)
     if baseline is not None and all(baseline.knows(f.check, f.object) for f in failing):
         shown = "; ".join(f.message for f in failing)
@@ -116,8 +116,6 @@ class AnalysisCollector(pytest.Collector):
     whole run off), other rlsguard errors a collection error."""
 
     def collect(self) -> list[pytest.Item]:
-        from rlsguard.plugin import RUN_KEY
-
         try:
             analysis = self.config.stash[RUN_KEY].analysis()
         except MigrationError as error:
@@ -171,8 +169,6 @@ class ProbeItem(pytest.Item):
         self.target = target
 
     def runtest(self) -> None:
-        from rlsguard.plugin import RUN_KEY
-
         run = self.config.stash[RUN_KEY]
         result = run.prober().run(self.probe, self.target)
         self.user_properties.append(

@@ -41,9 +41,7 @@ from rlsguard.report.evidence.gate import FAIL_ON, FAIL_ON_HELP, Baseline
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
 from rlsguard.session import Run
-
-RUN_KEY = pytest.StashKey[Run]()
-BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate
+from rlsguard.stash import BASELINE_KEY, RUN_KEY
 
 SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg2.extensions import parse_dsn as parse_libpq
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -32,8 +33,6 @@ def parse_dsn(dsn: str) -> URL:
 
 
 def _from_keywords(text: str) -> URL:
-    from psycopg2.extensions import parse_dsn as parse_libpq
-
     try:
         params = parse_libpq(text)
     except Exception as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.catalog import Column, Relation
-from rlsguard.checks import Problem, check
+from rlsguard.checks.registry import Problem, check
 from rlsguard.checks.select import global_tables, tables_with_tenant_column
 from rlsguard.findings import Severity
 from rlsguard.tenancy import Tenancy

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.catalog import Relation
-from rlsguard.checks import Problem, check
+from rlsguard.checks.registry import Problem, check
 from rlsguard.checks.select import (
     app_executable_definers,
     app_readable_materialized_views,

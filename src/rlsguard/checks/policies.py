@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from rlsguard.catalog import PUBLIC, Policy, Relation
-from rlsguard.checks import Problem, check
+from rlsguard.checks.registry import Problem, check
 from rlsguard.checks.select import rls_tenant_tables, tables_with_policies
 from rlsguard.expressions import judge
 from rlsguard.findings import Severity

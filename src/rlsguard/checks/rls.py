@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rlsguard.checks import Problem, check
+from rlsguard.checks.registry import Problem, check
 from rlsguard.checks.select import child_tables, tenant_tables
 from rlsguard.findings import Severity
 from rlsguard.tenancy import Tenancy

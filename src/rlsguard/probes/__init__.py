@@ -1,0 +1,13 @@
+"""The probes: properties proven by acting as tenants and admins on generated rows (see
+``registry``); importing this package registers them all."""
+
+from __future__ import annotations
+
+from rlsguard.probes import properties, stateful  # noqa: F401  registers them
+from rlsguard.probes.registry import PROBES, Probe
+
+__all__ = ["Probe", "all_probes"]
+
+
+def all_probes() -> list[Probe]:
+    return [PROBES[key] for key in sorted(PROBES)]

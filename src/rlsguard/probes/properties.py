@@ -8,6 +8,7 @@ the transcript of the (shrunk) example.
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 from hypothesis import strategies as st
@@ -15,6 +16,12 @@ from psycopg2 import sql
 
 from rlsguard.catalog import Relation
 from rlsguard.checks.data import random_key
+from rlsguard.checks.select import (
+    app_executable_definers,
+    app_readable_materialized_views,
+    app_readable_views,
+)
+from rlsguard.expressions import judge
 from rlsguard.findings import Severity
 from rlsguard.probes.data import (
     Example,
@@ -77,14 +84,10 @@ def _app(tenancy: Tenancy) -> list[str]:
 
 
 def _readable_views(tenancy: Tenancy) -> list[str]:
-    from rlsguard.checks.select import app_readable_materialized_views, app_readable_views
-
     return sorted(app_readable_views(tenancy) + app_readable_materialized_views(tenancy))
 
 
 def _definer_functions(tenancy: Tenancy) -> list[str]:
-    from rlsguard.checks.select import app_executable_definers
-
     return app_executable_definers(tenancy)
 
 
@@ -487,8 +490,6 @@ def _robust(context: ProbeContext, table: str, outcome: Outcome, mode: str, doin
 
 
 def _casting_policies(context: ProbeContext, table: str) -> list[str]:
-    from rlsguard.expressions import judge
-
     relation = context.tenancy.catalog.relations[table]
     return sorted(
         policy.name
@@ -835,8 +836,6 @@ def _argument_types(arguments: str) -> list[str]:
 def _nobody_has(kind: str, example: Example) -> Any:
     serial = 900_000_000 + example.next_serial()
     if kind == "uuid":
-        import uuid
-
         return uuid.UUID(int=serial)
     if kind in ("integer", "bigint"):
         return serial

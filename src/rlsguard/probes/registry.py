@@ -101,9 +101,3 @@ def probe(
         return function
 
     return register
-
-
-def all_probes() -> list[Probe]:
-    from rlsguard.probes import properties, stateful  # noqa: F401  registers them
-
-    return [PROBES[key] for key in sorted(PROBES)]

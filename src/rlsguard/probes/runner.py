@@ -21,8 +21,9 @@ from hypothesis.internal.conjecture import engine
 from sqlalchemy.engine import URL
 
 from rlsguard.findings import Finding, Severity
+from rlsguard.probes import all_probes
 from rlsguard.probes.data import Example, Planner
-from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure, all_probes
+from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.session import Session, SetupFailed
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.tenancy import Tenancy

@@ -16,7 +16,8 @@ import datetime as dt
 import decimal
 import ipaddress
 import re
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -215,8 +216,6 @@ def _effective_type(column: Column) -> str:
 
 
 def _element_column(column: Column) -> Column:
-    from dataclasses import replace
-
     element_type = column.type.removesuffix("[]")
     return replace(
         column, type=element_type, base_type=column.element_type or element_type, type_category=""
@@ -357,8 +356,6 @@ def make_unique(value: Any, column: Column, serial: int) -> Any:
         return serial
     if isinstance(value, decimal.Decimal):
         return decimal.Decimal(serial)
-    import uuid
-
     if isinstance(value, uuid.UUID):
         return uuid.UUID(int=(value.int & ~0xFFFFFFFF) | serial)
     return value

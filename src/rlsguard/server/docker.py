@@ -49,10 +49,12 @@ def docker_endpoint(environ: dict[str, str] | None = None) -> str | None:
 
 def _postgres_container_class() -> Any:
     try:
-        from testcontainers.community.postgres import PostgresContainer
+        # testcontainers is imported only once a Docker engine was found: importing it
+        # without one is slow and can fail.
+        from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
     except ImportError:
         try:
-            from testcontainers.postgres import PostgresContainer
+            from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
         except ImportError as error:
             raise BackendUnavailable(f"testcontainers is not installed ({error})") from None
     return PostgresContainer
@@ -73,7 +75,7 @@ class DockerServer(Server):
                 "no Docker engine found (DOCKER_HOST is unset and no docker.sock exists)"
             )
         container_class = _postgres_container_class()
-        from docker.errors import DockerException
+        from docker.errors import DockerException  # noqa: PLC0415  (comes with testcontainers)
 
         password = secrets.token_urlsafe(18)
         try:

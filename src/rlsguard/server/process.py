@@ -14,6 +14,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg2
+from psycopg2 import extensions
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -115,9 +118,6 @@ def wait_interruptibly(connection: Any) -> None:
     or SIGTERM through SigtermAsInterrupt) cancels the statement on the server and is
     then raised, instead of waiting for the statement to finish. Unlike
     ``psycopg2.extras.wait_select``, it does not turn the interrupt into a query error."""
-    import psycopg2
-    from psycopg2 import extensions
-
     interrupted: KeyboardInterrupt | None = None
     while True:
         try:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_html import extras
+from pytest_metadata.plugin import metadata_key
 
 from rlsguard.isolation_items import (
     IsolationItem,
@@ -208,10 +210,6 @@ class EvidenceCollector:
 
 def add_environment(config: pytest.Config, key: str, value: str) -> None:
     """An entry in pytest-html's environment table (kept by pytest-metadata)."""
-    try:
-        from pytest_metadata.plugin import metadata_key
-    except ImportError:
-        return
     if metadata_key in config.stash:
         config.stash[metadata_key][key] = value
 
@@ -247,10 +245,6 @@ def _summary(records: list[ItemRecord]) -> dict[str, int]:
 
 
 def _add_html_extra(report: pytest.TestReport, record: ItemRecord) -> None:
-    try:
-        from pytest_html import extras
-    except ImportError:
-        return
     parts = [f"<h4>{html.escape(record.check or '')} {html.escape(record.status)}</h4>"]
     if record.message:
         parts.append(f"<p>{html.escape(record.message)}</p>")

@@ -23,10 +23,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from rlsguard.config import load_settings
+from rlsguard.run import Run
 from rlsguard.server import ServerRequest, provision
 from rlsguard.server.embedded import embedded_server
 from rlsguard.server.local import LocalServer, discover_local_binaries
-from rlsguard.session import Run
 
 PROJECT = Path(__file__).resolve().parents[1]
 

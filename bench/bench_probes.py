@@ -37,12 +37,12 @@ from synthetic import synthetic_schema
 
 from rlsguard.analyzer import scan
 from rlsguard.config import Settings, load_settings
-from rlsguard.databases import Databases, connected
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeResult, ProbeRunner
+from rlsguard.run import Run
 from rlsguard.server import ServerRequest, provision
-from rlsguard.session import Run
-from rlsguard.urls import psycopg2_params
+from rlsguard.server.databases import Databases, connected
+from rlsguard.server.urls import psycopg2_params
 
 PROJECT = Path(__file__).resolve().parents[1]
 HARDENED = PROJECT / "tests" / "fixtures" / "hardened_project"

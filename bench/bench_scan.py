@@ -25,8 +25,8 @@ from synthetic import synthetic_schema
 
 from rlsguard.analyzer import analyze, read_only_catalog
 from rlsguard.config import Settings
-from rlsguard.databases import Databases, connected
 from rlsguard.server import ServerRequest, provision
+from rlsguard.server.databases import Databases, connected
 
 APP, ADMIN = "bench_app", "bench_admin"
 

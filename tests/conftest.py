@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from rlsguard.config import load_settings
+from rlsguard.run import Run
 from rlsguard.server import Server
-from rlsguard.session import Run
 
 PROJECT = Path(__file__).resolve().parents[1]
 VERSIONS = "migrations/versions"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlsguard.session import Run
+from rlsguard.run import Run
 from tests.conftest import PROJECT, REVISIONS, query, run_python
 
 ALEMBIC = [str(Path(sys.executable).parent / "alembic"), "-c", str(PROJECT / "alembic.ini")]

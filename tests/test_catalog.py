@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from rlsguard.catalog import Catalog, Grant, read_catalog
-from rlsguard.databases import connected
-from rlsguard.session import Run
+from rlsguard.run import Run
+from rlsguard.schema.catalog import Catalog, Grant, read_catalog
+from rlsguard.server.databases import connected
 from tests.conftest import execute, query
 
 SCHEMA = """

@@ -9,8 +9,8 @@ import pytest
 
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
+from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.report.evidence.environment import ci_run_url
-from rlsguard.report.evidence.gate import Baseline, Difference
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server

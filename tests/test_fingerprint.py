@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rlsguard.fingerprint import Fingerprint
-from rlsguard.session import Run
+from rlsguard.run import Run
+from rlsguard.schema.fingerprint import Fingerprint
 from tests.conftest import execute
 
 BASE_SCHEMA = """

@@ -10,7 +10,7 @@ import pytest
 
 from rlsguard import migration_checks
 from rlsguard.errors import MigrationError
-from rlsguard.session import Run
+from rlsguard.run import Run
 from tests.conftest import REVISIONS, Mutation, replace_once
 
 MakeRun = Callable[[dict[str, Mutation] | None], Run]

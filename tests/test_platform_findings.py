@@ -6,7 +6,7 @@ these tests."""
 from __future__ import annotations
 
 from rlsguard.findings import Severity
-from rlsguard.session import Run
+from rlsguard.run import Run
 
 SHIPPED = "004_add_tenant_configs_table"
 RLS_TABLES = ("audit_logs", "documents", "tenant_api_keys", "users")

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from rlsguard.findings import Severity
-from rlsguard.session import Run
-from rlsguard.urls import psycopg2_params
+from rlsguard.run import Run
+from rlsguard.server.urls import psycopg2_params
 
 HEAD_ROLES = {"app_user", "uber_admin", "tenant_key_resolver"}
 ACCEPTED = {

@@ -13,13 +13,13 @@ from hypothesis import settings
 from sqlalchemy import text
 
 from rlsguard.analyzer import scan
-from rlsguard.databases import connected
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import CANNOT, FAIL, PASS, WARNING, ProbeResult, ProbeRunner
+from rlsguard.run import Run
+from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
-from rlsguard.session import Run
-from rlsguard.urls import psycopg2_params
+from rlsguard.server.urls import psycopg2_params
 from tests.corpus.cases import BROKEN, CORRECT, Case
 from tests.corpus.harness import BuildCase, BuiltCase, fill
 

@@ -17,7 +17,7 @@ from rlsguard.server import embedded as embedded_module
 from rlsguard.server.docker import DockerServer, docker_endpoint
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.local import LocalServer, discover_local_binaries
-from rlsguard.urls import parse_dsn, redact
+from rlsguard.server.urls import parse_dsn, redact
 from tests.conftest import execute, query
 
 

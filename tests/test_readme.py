@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from rlsguard import plugin
-from rlsguard.cli import build_parser
+from rlsguard.cli.commands import build_parser
 from tests.conftest import PROJECT
 
 README = (PROJECT / "README.md").read_text()

@@ -12,7 +12,7 @@ import pytest
 
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
-from rlsguard.session import Run
+from rlsguard.run import Run
 from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy.engine import URL
 
-from rlsguard.session import Run
+from rlsguard.run import Run
 from tests.conftest import query
 
 SHIPPED = "004_add_tenant_configs_table"

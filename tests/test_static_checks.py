@@ -11,9 +11,9 @@ import rlsguard.analyzer
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.checks import all_checks
 from rlsguard.config import Allowance
-from rlsguard.databases import connected
 from rlsguard.errors import ConfigError
-from rlsguard.session import Run
+from rlsguard.run import Run
+from rlsguard.server.databases import connected
 from tests.corpus.cases import BROKEN, CORRECT, Case
 from tests.corpus.harness import BuildCase, fill
 

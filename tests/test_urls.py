@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL
 
-from rlsguard.urls import describe, parse_dsn, redact, redact_text
+from rlsguard.server.urls import describe, parse_dsn, redact, redact_text
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12)
 passwords = st.text(

@@ -11,14 +11,15 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
-from rlsguard.catalog import Catalog, read_catalog
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.findings import Finding, Severity
 from rlsguard.probes import all_probes
+from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.catalog import Catalog, read_catalog
+from rlsguard.schema.tenancy import Tenancy
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,21 @@ def analyze(
             )
             inspections.append(Inspection(item, target, findings))
     return Analysis(tenancy, tuple(inspections))
+
+
+def fix_section(doc: str) -> str:
+    _, found, fix = doc.partition("Fix:")
+    return fix.strip() if found else doc.strip()
+
+
+def check_remediation(check: Check) -> str:
+    return f"Fix ({check.id}):\n{fix_section(check.doc)}"
+
+
+def probe_remediation(probe: Probe) -> str:
+    """A probe finds what static checks describe: their fixes are its remediation."""
+    checks = {check.id: check for check in all_checks()}
+    return "\n\n".join(check_remediation(checks[id]) for id in probe.fixes_from if id in checks)
 
 
 def read_only_catalog(connection: Connection) -> Catalog:

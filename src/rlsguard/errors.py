@@ -25,3 +25,11 @@ class MigrationError(RlsguardError):
         self.direction = direction
         self.reason = reason
         super().__init__(f"{direction} of revision {revision} failed: {reason}")
+
+
+class RlsguardWarning(UserWarning):
+    """Something in a test run that the person running it should know about."""
+
+
+class IsolationWarning(RlsguardWarning):
+    """A warning-level finding: reported, does not fail the run."""

@@ -9,9 +9,9 @@ list means the check holds. A revision that fails to apply raises MigrationError
 from __future__ import annotations
 
 from rlsguard.errors import MigrationError
-from rlsguard.fingerprint import Fingerprint
-from rlsguard.migrate import BASE, HEAD
-from rlsguard.session import Run
+from rlsguard.history.migrate import BASE, HEAD
+from rlsguard.run import Run
+from rlsguard.schema.fingerprint import Fingerprint
 
 
 def _differences(what: str, expected: Fingerprint, found: Fingerprint) -> list[str]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import pytest
 
 from rlsguard import migration_checks
-from rlsguard.isolation_items import IsolationChecks, ProbeChecks
-from rlsguard.session import Run
+from rlsguard.plugin.items import IsolationChecks, ProbeChecks
+from rlsguard.run import Run
 
 __all__ = [
     "test_downgrade_to_base_leaves_nothing",

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from rlsguard.config import Settings
-from rlsguard.session import Run
+from rlsguard.run import Run
 from tests.conftest import execute
 from tests.corpus.cases import Case
 

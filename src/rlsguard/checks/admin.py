@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.select import admin_roles, tables_with_policies
 from rlsguard.findings import Severity
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.targets import admin_roles, tables_with_policies
+from rlsguard.schema.tenancy import Tenancy
 
 
 @check(

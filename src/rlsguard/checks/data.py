@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rlsguard.catalog import Column, Relation
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.select import global_tables, tables_with_tenant_column
 from rlsguard.findings import Severity
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.catalog import Column, Relation
+from rlsguard.schema.targets import global_tables, tables_with_tenant_column
+from rlsguard.schema.tenancy import Tenancy
 
 
 def random_key(relation: Relation, columns: tuple[str, ...]) -> bool:

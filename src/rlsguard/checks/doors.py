@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rlsguard.catalog import Relation
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.select import (
+from rlsguard.findings import Severity
+from rlsguard.schema.catalog import Relation
+from rlsguard.schema.targets import (
     app_executable_definers,
     app_readable_materialized_views,
     app_readable_views,
     reads_tenant_data,
     tenant_tables,
 )
-from rlsguard.findings import Severity
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.tenancy import Tenancy
 
 
 def _filters_by_tenant(tenancy: Tenancy, view: Relation) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rlsguard.catalog import PUBLIC, Policy, Relation
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.select import rls_tenant_tables, tables_with_policies
-from rlsguard.expressions import judge
 from rlsguard.findings import Severity
-from rlsguard.tenancy import READ_COMMANDS, WRITE_COMMANDS, Tenancy
+from rlsguard.schema.catalog import PUBLIC, Policy, Relation
+from rlsguard.schema.expressions import judge
+from rlsguard.schema.targets import rls_tenant_tables, tables_with_policies
+from rlsguard.schema.tenancy import READ_COMMANDS, WRITE_COMMANDS, Tenancy
 
 
 def _app_policies(tenancy: Tenancy, relation: Relation) -> list[Policy]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rlsguard.findings import Severity
 from rlsguard.registration import add_once, doc_of
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.tenancy import Tenancy
 
 
 @dataclass(frozen=True)

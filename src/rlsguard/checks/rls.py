@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.select import child_tables, tenant_tables
 from rlsguard.findings import Severity
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.targets import child_tables, tenant_tables
+from rlsguard.schema.tenancy import Tenancy
 
 
 @check(

@@ -14,16 +14,10 @@ from typing import Any
 from hypothesis import strategies as st
 from psycopg2 import sql
 
-from rlsguard.catalog import Relation
 from rlsguard.checks.data import random_key
-from rlsguard.checks.select import (
-    app_executable_definers,
-    app_readable_materialized_views,
-    app_readable_views,
-)
-from rlsguard.expressions import judge
 from rlsguard.findings import Severity
-from rlsguard.probes.data import (
+from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
+from rlsguard.probes.rows import (
     Example,
     Row,
     TablePlan,
@@ -33,10 +27,16 @@ from rlsguard.probes.data import (
     table_identifier,
     tenant_foreign_keys,
 )
-from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
-from rlsguard.probes.session import Outcome, SetupFailed
+from rlsguard.probes.transcript import Answer, SetupFailed
 from rlsguard.probes.values import CannotGenerate
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.catalog import Relation
+from rlsguard.schema.expressions import judge
+from rlsguard.schema.targets import (
+    app_executable_definers,
+    app_readable_materialized_views,
+    app_readable_views,
+)
+from rlsguard.schema.tenancy import Tenancy
 
 READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
 CAST_ERRORS = {"22P02", "22007", "22008", "42704", "22023"}  # bad input, unset parameter
@@ -160,7 +160,7 @@ def _where_key(plan: TablePlan, row: Row) -> tuple[sql.Composable, list[Any]]:
     return condition, [row.values[name] for name in plan.key]
 
 
-def _select_keys(context: ProbeContext, plan: TablePlan) -> Outcome:
+def _select_keys(context: ProbeContext, plan: TablePlan) -> Answer:
     return context.session.attempt(
         sql.SQL("SELECT {} FROM {}").format(_key_list(plan), table_identifier(plan.table))
     )
@@ -390,7 +390,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     _expect_only_own(everything, rows[actor], f"as tenant {actor}, a DELETE from {table}")
 
 
-def _expect_only_own(blanket: Outcome, own: list[Row], what: str) -> None:
+def _expect_only_own(blanket: Answer, own: list[Row], what: str) -> None:
     """A statement without WHERE may touch the actor's own rows, and no more."""
     extra = blanket.rowcount - len(own)
     if not blanket.failed and extra > 0:
@@ -478,7 +478,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
         raise _fail(f"with the tenant setting {mode}, {context.app} inserts rows into {table}")
 
 
-def _robust(context: ProbeContext, table: str, outcome: Outcome, mode: str, doing: str) -> None:
+def _robust(context: ProbeContext, table: str, outcome: Answer, mode: str, doing: str) -> None:
     if outcome.failed and outcome.error_code in CAST_ERRORS:
         raise _fail(
             f"with the tenant setting {mode}, {doing} {table} fails with an error instead of "
@@ -726,7 +726,7 @@ def view_leak(context: ProbeContext, view: str, example: Example) -> None:
         )
 
 
-def _read_view(context: ProbeContext, relation: Relation, tenant: Any) -> Outcome:
+def _read_view(context: ProbeContext, relation: Relation, tenant: Any) -> Answer:
     context.session.as_setup()
     if relation.kind == "materialized view":
         context.session.execute(

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from hypothesis import settings
+import hypothesis
 
 from rlsguard.findings import Severity
-from rlsguard.probes.data import Example, Planner
-from rlsguard.probes.session import Session
+from rlsguard.probes.rows import Example, Planner
+from rlsguard.probes.transcript import Session
 from rlsguard.registration import add_once, doc_of
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.tenancy import Tenancy
 
 
 class ProbeFailure(Exception):
@@ -31,7 +31,7 @@ class ProbeContext:
     tenancy: Tenancy
     planner: Planner
     sessions: dict[str, Session]
-    hypothesis: settings = field(default_factory=settings)
+    profile: hypothesis.settings = field(default_factory=hypothesis.settings)
     seed: int | None = None  # None: derandomized (or Hypothesis's own choice)
     current: str = "main"
     examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)
@@ -56,7 +56,7 @@ class ProbeContext:
 
 
 Objects = Callable[[Tenancy], Iterable[str]]
-Run = Callable[[ProbeContext, str, Example], None]
+ProbeBody = Callable[[ProbeContext, str, Example], None]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Probe:
     title: str
     attacks: tuple[int, ...]
     objects: Objects
-    run: Run
+    run: ProbeBody
     doc: str
     fixes_from: tuple[str, ...] = ()  # static checks whose "Fix" repairs what this finds
     deterministic: bool = False  # one example proves it: the outcome does not depend on data
@@ -91,8 +91,8 @@ def probe(
     fixes_from: Iterable[str] = (),
     deterministic: bool = False,
     own_engine: bool = False,
-) -> Callable[[Run], Run]:
-    def register(function: Run) -> Run:
+) -> Callable[[ProbeBody], ProbeBody]:
+    def register(function: ProbeBody) -> ProbeBody:
         entry = Probe(
             id, name, severity, title, tuple(attacks), objects, function, doc_of(function),
             fixes_from=tuple(fixes_from), deterministic=deterministic, own_engine=own_engine,

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import hypothesis
 import psycopg2
 import psycopg2.extensions
-from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed
 from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
@@ -22,12 +23,12 @@ from sqlalchemy.engine import URL
 
 from rlsguard.findings import Finding, Severity
 from rlsguard.probes import all_probes
-from rlsguard.probes.data import Example, Planner
 from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
-from rlsguard.probes.session import Session, SetupFailed
+from rlsguard.probes.rows import Example, Planner
+from rlsguard.probes.transcript import Session, SetupFailed
 from rlsguard.probes.values import CannotGenerate
-from rlsguard.tenancy import Tenancy
-from rlsguard.urls import psycopg2_params
+from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.urls import psycopg2_params
 
 PASS, FAIL, WARNING, CANNOT = "pass", "fail", "warning", "cannot"
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
@@ -82,13 +83,13 @@ class ProbeResult:
         )
 
 
-def probe_settings(base: settings | None = None) -> settings:
+def probe_settings(base: hypothesis.settings | None = None) -> hypothesis.settings:
     """The active Hypothesis profile, with what probing a database needs: no deadline
     (the server sets the pace), no example database (the seed reproduces a run), one
     failure reported (the shrunk one), and no explain phase: it re-runs the failing example
     hundreds of times to annotate Hypothesis's own report, which the transcript replaces."""
-    chosen = base or settings()
-    return settings(
+    chosen = base or hypothesis.settings()
+    return hypothesis.settings(
         chosen,
         phases=[phase for phase in chosen.phases if phase is not Phase.explain],
         deadline=None,
@@ -108,7 +109,7 @@ class ProbeRunner:
         self,
         tenancy: Tenancy,
         connections: dict[str, psycopg2.extensions.connection],
-        hypothesis: settings | None = None,
+        profile: hypothesis.settings | None = None,
         fixed_seed: int | None = None,
         *,
         shrink_seconds: float = SHRINK_SECONDS,
@@ -121,7 +122,7 @@ class ProbeRunner:
         self.sessions = {
             name: Session(connection, setting) for name, connection in connections.items()
         }
-        self.settings = probe_settings(hypothesis)
+        self.settings = probe_settings(profile)
         self.fixed_seed = fixed_seed
         # generated keys carry the salt: runners sharing a database use different ones
         self.salt = (salt or fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
@@ -171,7 +172,7 @@ class ProbeRunner:
                 for session in self.sessions.values():
                     session.end()
 
-        test: Any = given(st.data())(settings(chosen)(example_of))
+        test: Any = given(st.data())(hypothesis.settings(chosen)(example_of))
         if run_seed is not None:
             test = seed(run_seed)(test)
         began = time.perf_counter()
@@ -212,14 +213,14 @@ class ProbeRunner:
             return result(CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}")
         return result(PASS)
 
-    def _settings_for(self, probe: Probe) -> settings:
+    def _settings_for(self, probe: Probe) -> hypothesis.settings:
         chosen = self.settings
         if probe.deterministic:
-            chosen = settings(
+            chosen = hypothesis.settings(
                 chosen, max_examples=1, phases=[p for p in chosen.phases if p is not Phase.shrink]
             )
         if self.fixed_seed is not None:  # an explicit seed wins over a derandomized profile
-            chosen = settings(chosen, derandomize=False)
+            chosen = hypothesis.settings(chosen, derandomize=False)
         return chosen
 
 
@@ -241,7 +242,7 @@ def _why_unable(connection: psycopg2.extensions.connection) -> str | None:
 def probe_database(
     url: URL,
     tenancy: Tenancy,
-    hypothesis: settings | None = None,
+    profile: hypothesis.settings | None = None,
     fixed_seed: int | None = None,
     shrink_seconds: float = SHRINK_SECONDS,
 ) -> list[ProbeResult]:
@@ -249,7 +250,7 @@ def probe_database(
     connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
     try:
         runner = ProbeRunner(
-            tenancy, connections, hypothesis, fixed_seed, shrink_seconds=shrink_seconds
+            tenancy, connections, profile, fixed_seed, shrink_seconds=shrink_seconds
         )
         return runner.run_all()
     finally:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import seed, settings
+import hypothesis
+from hypothesis import seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -22,11 +23,11 @@ from hypothesis.stateful import (
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
-from rlsguard.probes.data import Example, Row, insert_statement, table_identifier
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
-from rlsguard.probes.session import SetupFailed
+from rlsguard.probes.rows import Example, Row, insert_statement, table_identifier
+from rlsguard.probes.transcript import SetupFailed
 from rlsguard.probes.values import CannotGenerate
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.tenancy import Tenancy
 
 MAX_STEPS = 12
 MAX_RUNS = 20
@@ -78,12 +79,12 @@ def stateful(context: ProbeContext, _target: str, _example: Example | None) -> N
     After every step each tenant reads exactly the rows a Python model says it owns, and
     each admin reads all of them. Hypothesis shrinks a failing sequence to a short one."""
     machine = _machine(context)
-    base = context.hypothesis
+    base = context.profile
     if context.seed is not None:
         machine = seed(context.seed)(machine)
     run_state_machine_as_test(
         machine,
-        settings=settings(
+        settings=hypothesis.settings(
             base,
             max_examples=min(base.max_examples, MAX_RUNS),
             stateful_step_count=min(base.stateful_step_count, MAX_STEPS),

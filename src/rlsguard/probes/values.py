@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 
-from rlsguard.catalog import Column, Constraint
+from rlsguard.schema.catalog import Column, Constraint
 
 # Letters, digits, a quote, a space and a few non-ASCII letters: enough to catch
 # quoting and encoding mistakes, cheap to draw, readable in a transcript.

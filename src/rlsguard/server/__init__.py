@@ -14,7 +14,7 @@ from rlsguard.server.docker import DEFAULT_IMAGE, DockerServer
 from rlsguard.server.embedded import embedded_server
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.local import LocalServer, first_local_server
-from rlsguard.urls import parse_dsn
+from rlsguard.server.urls import parse_dsn
 
 BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
 DSN_ENV = "RLSGUARD_DATABASE_URL"

@@ -11,7 +11,7 @@ import psycopg2
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import ProvisionError
-from rlsguard.urls import describe, psycopg2_params, redact
+from rlsguard.server.urls import describe, psycopg2_params, redact
 
 MINIMUM_VERSION_NUM = 130000  # DROP DATABASE ... WITH (FORCE)
 

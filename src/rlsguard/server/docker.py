@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 
 from rlsguard.errors import BackendUnavailable
 from rlsguard.server.base import Server
-from rlsguard.urls import DRIVER
+from rlsguard.server.urls import DRIVER
 
 DEFAULT_IMAGE = "postgres:15-alpine"
 POSTGRES_PORT = 5432

@@ -6,7 +6,7 @@ from sqlalchemy.engine import URL
 
 from rlsguard.errors import ProvisionError
 from rlsguard.server.base import Server, try_connect, unreachable_message
-from rlsguard.urls import redact
+from rlsguard.server.urls import redact
 
 
 class ExternalServer(Server):

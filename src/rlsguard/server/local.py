@@ -27,7 +27,7 @@ from rlsguard.errors import BackendUnavailable, ProvisionError
 from rlsguard.server.base import Server, try_connect
 from rlsguard.server.process import die_with_parent, signals_deferred, terminate
 from rlsguard.server.scratch import make_scratch_dir
-from rlsguard.urls import DRIVER
+from rlsguard.server.urls import DRIVER
 
 SUPERUSER = "postgres"
 SYSTEM_BINDIR_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin")

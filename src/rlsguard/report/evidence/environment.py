@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
-from hypothesis import settings
+import hypothesis
 
 from rlsguard import __version__
-from rlsguard.git import GitFailed, git
+from rlsguard.config import Settings
+from rlsguard.history.git import GitFailed, git
 
 
 def utc_now() -> str:
@@ -45,7 +47,7 @@ def ci_run_url(environ: dict[str, str] | None = None) -> str | None:
 
 
 def hypothesis_facts(seed: int | None, max_examples: int | None) -> dict[str, str]:
-    current = settings()
+    current = hypothesis.settings()
     examples = max_examples or current.max_examples
     if seed is not None:
         how = f"seed {seed} for every probe"
@@ -55,7 +57,7 @@ def hypothesis_facts(seed: int | None, max_examples: int | None) -> dict[str, st
         how = "a random seed per probe (shown on each failing row)"
     return {
         "Hypothesis": (
-            f"profile {settings.get_current_profile_name()}, {how}, "
+            f"profile {hypothesis.settings.get_current_profile_name()}, {how}, "
             f"up to {examples} examples per property"
         )
     }
@@ -63,3 +65,13 @@ def hypothesis_facts(seed: int | None, max_examples: int | None) -> dict[str, st
 
 def version_facts() -> dict[str, str]:
     return {"rlsguard": __version__}
+
+
+def tenancy_config(settings: Settings) -> dict[str, Any]:
+    """The tenancy config in force, as the evidence states it."""
+    keys = ("tenant_column", "tenant_setting", "app_role", "admin_roles", "schemas")
+    data = {key: getattr(settings, key) for key in keys}
+    data["global_tables"] = list(settings.global_tables)
+    data["append_only"] = list(settings.append_only)
+    data["allow"] = [vars(item) for item in settings.allow]
+    return data

@@ -49,3 +49,10 @@ def status_of(outcome: str, wasxfail: bool, findings: list[dict[str, Any]], reas
     if outcome == "skipped":
         return CANNOT
     return WARN if findings else PASS
+
+
+def status_counts(records: list[ItemRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    return counts

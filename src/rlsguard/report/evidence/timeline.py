@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlsguard.errors import RlsguardError
-from rlsguard.session import Run
+from rlsguard.run import Run
 
 Key = tuple[str, str, str]  # check, object, severity
 

@@ -21,8 +21,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, MigrationError
+from rlsguard.server.databases import connected
 
 BASE = "base"
 HEAD = "head"

@@ -15,20 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import hypothesis
 import psycopg2
 import psycopg2.extensions
-from hypothesis import settings
 from sqlalchemy.engine import URL
 
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import Settings
-from rlsguard.databases import Databases, connected
 from rlsguard.errors import RlsguardError
-from rlsguard.fingerprint import Fingerprint, read_fingerprint
-from rlsguard.migrate import BASE, HEAD, MigrationProject
+from rlsguard.history.migrate import BASE, HEAD, MigrationProject
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
+from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.server import Server, ServerRequest, provision
-from rlsguard.urls import psycopg2_params
+from rlsguard.server.databases import Databases, connected
+from rlsguard.server.urls import psycopg2_params
 
 T = TypeVar("T")
 
@@ -211,9 +211,9 @@ class Run:
                 name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")
             }
             self._probe_connections.extend(connections.values())
-            profile = settings()
+            profile = hypothesis.settings()
             if self.max_examples:
-                profile = settings(profile, max_examples=self.max_examples)
+                profile = hypothesis.settings(profile, max_examples=self.max_examples)
             self._probers[resolved] = ProbeRunner(
                 analysis.tenancy,
                 connections,

@@ -19,7 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from rlsguard.sql_fragments import encoded_grants, grantee, in_user_schema, not_from_extension
+from rlsguard.schema.sql_fragments import (
+    encoded_grants,
+    grantee,
+    in_user_schema,
+    not_from_extension,
+)
 
 USER_NAMESPACE = in_user_schema()
 RELATION_ACL = (

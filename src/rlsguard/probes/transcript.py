@@ -17,13 +17,13 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from rlsguard.databases import quote_ident
+from rlsguard.server.databases import quote_ident
 
 Params = Sequence[Any] | dict[str, Any] | None
 
 
 @dataclass
-class Outcome:
+class Answer:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     rowcount: int = 0
     error_code: str | None = None
@@ -46,7 +46,7 @@ class Outcome:
 @dataclass
 class Step:
     statement: str
-    outcome: Outcome | None = None
+    answer: Answer | None = None
     comment: str | None = None
     guarded: bool = False  # ran under a savepoint: a refusal does not end the transaction
 
@@ -64,12 +64,12 @@ class Transcript:
             if step.comment and not step.statement:
                 lines.append(f"-- {step.comment}")
                 continue
-            refused = step.outcome is not None and step.outcome.failed
+            refused = step.answer is not None and step.answer.failed
             if step.guarded and refused:
                 lines.append("SAVEPOINT attempt;")
             lines.append(step.statement.rstrip(";") + ";")
-            if step.outcome is not None and (refused or step.outcome.rows or step.outcome.rowcount):
-                lines.append(f"--> {step.outcome.describe()}")
+            if step.answer is not None and (refused or step.answer.rows or step.answer.rowcount):
+                lines.append(f"--> {step.answer.describe()}")
             if step.guarded and refused:
                 lines.append("ROLLBACK TO SAVEPOINT attempt;")
         lines.append("ROLLBACK;")
@@ -137,27 +137,27 @@ class Session:
 
     # -- running statements ----------------------------------------------------------------
 
-    def execute(self, statement: str | sql.Composable, params: Params = None) -> Outcome:
+    def execute(self, statement: str | sql.Composable, params: Params = None) -> Answer:
         """Run a statement that must succeed (setup, role switches)."""
         step = Step(self._text(statement, params))
         self.transcript.steps.append(step)
         if not self._pending:
             self._cursor.execute(step.statement)
-            step.outcome = _outcome(self._cursor)
-            return step.outcome
-        step.outcome = self._send_after_pending(step.statement, refusal_ends=True)
-        return step.outcome
+            step.answer = _answer(self._cursor)
+            return step.answer
+        step.answer = self._send_after_pending(step.statement, refusal_ends=True)
+        return step.answer
 
-    def attempt(self, statement: str | sql.Composable, params: Params = None) -> Outcome:
+    def attempt(self, statement: str | sql.Composable, params: Params = None) -> Answer:
         """Run a statement that may be rejected; the example goes on either way. The
         savepoint goes out with the statement (one round trip) and is never released:
         the example's transaction is rolled back anyway."""
         step = Step(self._text(statement, params), guarded=True)
         self.transcript.steps.append(step)
-        step.outcome = self._send_after_pending(step.statement)
-        return step.outcome
+        step.answer = self._send_after_pending(step.statement)
+        return step.answer
 
-    def _send_after_pending(self, text: str, *, refusal_ends: bool = False) -> Outcome:
+    def _send_after_pending(self, text: str, *, refusal_ends: bool = False) -> Answer:
         """Send what is pending, a savepoint and ``text`` in one round trip. A refusal of
         ``text`` is rolled back to the savepoint (or raised, with ``refusal_ends``); a
         refusal of the pending part ends the example."""
@@ -169,9 +169,9 @@ class Session:
         batch = "".join(f"{part};\n" for part in pending) + f"SAVEPOINT {name};\n{text}"
         try:
             self._cursor.execute(batch)
-            return _outcome(self._cursor)
+            return _answer(self._cursor)
         except psycopg2.Error as error:
-            refusal = Outcome(error_code=error.pgcode, error=_first_line(error))
+            refusal = Answer(error_code=error.pgcode, error=_first_line(error))
             try:
                 self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             except psycopg2.Error:  # no savepoint yet: the pending part failed
@@ -196,9 +196,9 @@ class Session:
         return self._cursor.mogrify(statement, params).decode(errors="replace")
 
 
-def _outcome(cursor: Any) -> Outcome:
+def _answer(cursor: Any) -> Answer:
     rows = [tuple(row) for row in cursor.fetchall()] if cursor.description is not None else []
-    return Outcome(rows=rows, rowcount=max(cursor.rowcount, 0))
+    return Answer(rows=rows, rowcount=max(cursor.rowcount, 0))
 
 
 def _first_line(error: psycopg2.Error) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
-from rlsguard.urls import with_database
+from rlsguard.server.urls import with_database
 
 MAX_IDENTIFIER = 63
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rlsguard.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
 from rlsguard.config import Settings
 from rlsguard.errors import ConfigError
-from rlsguard.expressions import TenantContext, Verdict, judge
+from rlsguard.schema.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
+from rlsguard.schema.expressions import TenantContext, Verdict, judge
 
 READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
 WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked

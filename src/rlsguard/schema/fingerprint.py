@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from rlsguard.catalog import COMMANDS, KINDS
-from rlsguard.sql_fragments import grantee, in_user_schema, not_from_extension
+from rlsguard.schema.catalog import COMMANDS, KINDS
+from rlsguard.schema.sql_fragments import grantee, in_user_schema, not_from_extension
 
 IN_USER_SCHEMA = in_user_schema()
 RELATION_KINDS = {**KINDS, "c": "composite type"}

@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
-from rlsguard.analyzer import Analysis, Inspection
-from rlsguard.checks import Check, all_checks
-from rlsguard.errors import MigrationError, RlsguardError
+from rlsguard.analyzer import Analysis, Inspection, check_remediation, probe_remediation
+from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError
 from rlsguard.findings import Finding
+from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import CANNOT, ProbeResult
 from rlsguard.report.evidence.records import UNCHANGED_PREFIX
-from rlsguard.stash import BASELINE_KEY, RUN_KEY
 
 
 class IsolationChecks:
@@ -32,29 +31,10 @@ class IsolationChecks:
         return "<rlsguard static isolation checks>"
 
 
-class IsolationWarning(UserWarning):
-    """A warning-level finding: reported, does not fail the run."""
-
-
 class IsolationFailure(Exception):
     def __init__(self, inspection: Inspection) -> None:
         super().__init__(inspection.label)
         self.inspection = inspection
-
-
-def fix_section(doc: str) -> str:
-    _, found, fix = doc.partition("Fix:")
-    return fix.strip() if found else doc.strip()
-
-
-def check_remediation(check: Check) -> str:
-    return f"Fix ({check.id}):\n{fix_section(check.doc)}"
-
-
-def probe_remediation(probe: Probe) -> str:
-    """A probe finds what static checks describe: their fixes are its remediation."""
-    checks = {check.id: check for check in all_checks()}
-    return "\n\n".join(check_remediation(checks[id]) for id in probe.fixes_from if id in checks)
 
 
 class IsolationItem(pytest.Item):

@@ -20,21 +20,22 @@ from rich.console import Console
 
 from rlsguard import __version__
 from rlsguard.analyzer import scan
-from rlsguard.check_command import DEFAULT_REPORT, EXIT_FAILED, EXIT_OK, EXIT_UNABLE, run_check
 from rlsguard.checks import all_checks
+from rlsguard.cli.check import DEFAULT_REPORT, run_check
+from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import OVERRIDES, Settings, find_project_root, load_settings
-from rlsguard.databases import connected
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.migrate import MigrationProject
+from rlsguard.history.migrate import MigrationProject
 from rlsguard.probes import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
 from rlsguard.report.console import Documented, explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
-from rlsguard.report.evidence.gate import FAIL_ON, FAIL_ON_HELP
+from rlsguard.report.evidence.baseline import FAIL_ON, FAIL_ON_HELP
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
-from rlsguard.urls import parse_dsn
+from rlsguard.server.urls import parse_dsn
 
 
 def _add_tenancy_flags(parser: argparse.ArgumentParser) -> None:
@@ -268,7 +269,3 @@ def _explain(check_id: str) -> int:
         raise ConfigError(f"no check {check_id!r}; checks: {', '.join(documented)}")
     print(explain(found))
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,11 +14,11 @@ from typing import Any
 
 from rlsguard.config import load_settings
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.git import GitFailed, git
-from rlsguard.migrate import HEAD
-from rlsguard.report.evidence.gate import Baseline
+from rlsguard.history.git import GitFailed, git
+from rlsguard.history.migrate import HEAD
+from rlsguard.report.evidence.baseline import Baseline
+from rlsguard.run import Run
 from rlsguard.server import Server
-from rlsguard.session import Run
 
 
 def _git(folder: Path, *arguments: str) -> str:

@@ -5,7 +5,6 @@ and writes the JSON evidence beside the report."""
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,15 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
-from rlsguard.isolation_items import (
-    IsolationItem,
-    ProbeItem,
-    check_remediation,
-    probe_remediation,
-)
+from rlsguard.analyzer import check_remediation, probe_remediation
+from rlsguard.plugin.items import IsolationItem, ProbeItem
 from rlsguard.report.evidence import environment
-from rlsguard.report.evidence.gate import Baseline, Difference
+from rlsguard.report.evidence.baseline import Baseline, Difference
+from rlsguard.report.evidence.html import difference_html, record_html, timeline_html
 from rlsguard.report.evidence.matrix import Matrix
-from rlsguard.report.evidence.records import ItemRecord, status_of
+from rlsguard.report.evidence.records import ItemRecord, status_counts, status_of
 from rlsguard.report.evidence.timeline import RevisionStep, timeline
-from rlsguard.session import Run
+from rlsguard.run import Run
 
 EVIDENCE_NAME = "rlsguard-evidence.json"
 RECORD = "rlsguard_record"
@@ -123,9 +119,9 @@ class EvidenceCollector:
             matrix = Matrix.build(self.records, self.tenant_tables)
             prefix.append(matrix.to_html(self.tenant_tables))
         if self.difference is not None and self.baseline is not None:
-            prefix.append(_difference_html(self.difference, self.baseline))
+            prefix.append(difference_html(self.difference, self.baseline))
         if self.steps:
-            prefix.append(_timeline_html(self.steps))
+            prefix.append(timeline_html(self.steps))
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
     def pytest_sessionfinish(self) -> None:
@@ -165,7 +161,7 @@ class EvidenceCollector:
                 "Schema fingerprint (SHA-256)": fingerprint,
                 **environment.git_facts(run.settings.project_root),
                 **environment.hypothesis_facts(run.seed, run.max_examples),
-                "Tenancy config": json.dumps(_config_of(settings), sort_keys=True),
+                "Tenancy config": json.dumps(environment.tenancy_config(settings), sort_keys=True),
             }
         )
 
@@ -190,7 +186,7 @@ class EvidenceCollector:
             "rlsguard_evidence": 1,
             "environment": {**environment.version_facts(), **self.facts},
             "report": {"path": str(report) if report else None, "sha256": digest},
-            "summary": _summary(self.records),
+            "summary": status_counts(self.records),
             "matrix": matrix.to_json(),
             "findings": [f for record in self.records for f in record.findings],
             "items": [record.to_json() for record in self.records],
@@ -228,77 +224,6 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return ""
 
 
-def _config_of(settings: Any) -> dict[str, Any]:
-    keys = ("tenant_column", "tenant_setting", "app_role", "admin_roles", "schemas")
-    data = {key: getattr(settings, key) for key in keys}
-    data["global_tables"] = list(settings.global_tables)
-    data["append_only"] = list(settings.append_only)
-    data["allow"] = [vars(item) for item in settings.allow]
-    return data
-
-
-def _summary(records: list[ItemRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.status] = counts.get(record.status, 0) + 1
-    return counts
-
-
 def _add_html_extra(report: pytest.TestReport, record: ItemRecord) -> None:
-    parts = [f"<h4>{html.escape(record.check or '')} {html.escape(record.status)}</h4>"]
-    if record.message:
-        parts.append(f"<p>{html.escape(record.message)}</p>")
-    if record.reason:
-        parts.append(f"<p><b>Reason:</b> {html.escape(record.reason)}</p>")
-    if record.evidence:
-        parts.append(
-            f"<h4>Evidence (psql transcript)</h4><pre>{html.escape(record.evidence)}</pre>"
-        )
-    if record.remediation:
-        parts.append(f"<h4>Remediation</h4><pre>{html.escape(record.remediation)}</pre>")
     existing = list(getattr(report, "extras", []))
-    report.extras = [*existing, extras.html("".join(parts))]  # type: ignore[attr-defined]
-
-
-def _difference_html(difference: Difference, baseline: Baseline) -> str:
-    def listed(items: list[dict[str, Any]]) -> str:
-        if not items:
-            return "<li>none</li>"
-        return "".join(
-            f"<li>{html.escape(str(i.get('check')))} {html.escape(str(i.get('name', '')))} "
-            f"[{html.escape(str(i.get('severity')))}] {html.escape(str(i.get('object')))}</li>"
-            for i in items
-        )
-
-    return (
-        f'<div id="rlsguard-gate"><h2>Against base {html.escape(baseline.ref)} '
-        f"({html.escape(baseline.revision)})</h2>"
-        + "".join(
-            f"<h3>{title} ({len(items)})</h3><ul>{listed(items)}</ul>"
-            for title, items in (
-                ("Findings this change adds", difference.added),
-                ("Findings it fixes", difference.fixed),
-                ("Unchanged", difference.unchanged),
-            )
-        )
-        + "</div>"
-    )
-
-
-def _timeline_html(steps: list[RevisionStep]) -> str:
-    def keys(items: list[tuple[str, str, str]]) -> str:
-        return "<br>".join(html.escape(f"{c} {o} ({s})") for c, o, s in items) or "-"
-
-    rows = []
-    for step in steps:
-        after = str(step.total) if step.error is None else html.escape(step.error)
-        rows.append(
-            f"<tr><td>{html.escape(step.revision)}</td><td>{keys(step.appeared)}</td>"
-            f"<td>{keys(step.fixed)}</td><td>{after}</td></tr>"
-        )
-    return (
-        '<div id="rlsguard-timeline"><h2>Static findings revision by revision</h2>'
-        '<table style="border-collapse:collapse;font-size:12px" border="1">'
-        "<thead><tr><th>revision</th><th>appeared</th><th>fixed</th><th>findings after it</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    report.extras = [*existing, extras.html(record_html(record))]  # type: ignore[attr-defined]

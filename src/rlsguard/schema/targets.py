@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlsguard.catalog import Relation
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.catalog import Relation
+from rlsguard.schema.tenancy import Tenancy
 
 
 def tenant_tables(tenancy: Tenancy) -> list[str]:

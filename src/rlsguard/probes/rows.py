@@ -21,9 +21,7 @@ import psycopg2.extras
 from hypothesis import strategies as st
 from psycopg2 import sql
 
-from rlsguard.catalog import Column, Constraint, Relation
-from rlsguard.databases import quote_ident
-from rlsguard.probes.session import Session, SetupFailed
+from rlsguard.probes.transcript import Session, SetupFailed
 from rlsguard.probes.values import (
     CannotGenerate,
     Restriction,
@@ -31,7 +29,9 @@ from rlsguard.probes.values import (
     make_unique,
     restrictions,
 )
-from rlsguard.tenancy import Tenancy
+from rlsguard.schema.catalog import Column, Constraint, Relation
+from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.databases import quote_ident
 
 psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlsguard.report.evidence.gate import Baseline
-from rlsguard.session import Run
+from rlsguard.report.evidence.baseline import Baseline
+from rlsguard.run import Run
 
 RUN_KEY = pytest.StashKey[Run]()
 BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate

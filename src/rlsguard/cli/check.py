@@ -17,20 +17,20 @@ import psycopg2.extensions
 import pytest
 
 import rlsguard.suite
-from rlsguard.base_ref import build_baseline
+from rlsguard.cli.base_ref import build_baseline
+from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import OVERRIDES, find_project_root, load_settings
 from rlsguard.errors import ConfigError
-from rlsguard.migrate import MigrationProject
-from rlsguard.plugin import ProvidedServer
-from rlsguard.report.evidence.collector import EVIDENCE_NAME
-from rlsguard.report.evidence.gate import Baseline
-from rlsguard.report.gate import print_gate
+from rlsguard.history.migrate import MigrationProject
+from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.plugin.hooks import ProvidedServer
+from rlsguard.report.console import print_gate
+from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
 
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
 JUNIT_NAME = "rlsguard-junit.xml"
-EXIT_OK, EXIT_FAILED, EXIT_UNABLE = 0, 1, 2
 FLAGS = {override.key: f"--rlsguard-{override.flag}" for override in OVERRIDES}
 
 

@@ -1,0 +1,71 @@
+"""The HTML the evidence adds to pytest-html's report, beside the matrix: one block per
+failing or notable item, the gate's comparison and the revision timeline. Every value
+is escaped."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from rlsguard.report.evidence.baseline import Baseline, Difference
+from rlsguard.report.evidence.records import ItemRecord
+from rlsguard.report.evidence.timeline import RevisionStep
+
+
+def record_html(record: ItemRecord) -> str:
+    parts = [f"<h4>{html.escape(record.check or '')} {html.escape(record.status)}</h4>"]
+    if record.message:
+        parts.append(f"<p>{html.escape(record.message)}</p>")
+    if record.reason:
+        parts.append(f"<p><b>Reason:</b> {html.escape(record.reason)}</p>")
+    if record.evidence:
+        parts.append(
+            f"<h4>Evidence (psql transcript)</h4><pre>{html.escape(record.evidence)}</pre>"
+        )
+    if record.remediation:
+        parts.append(f"<h4>Remediation</h4><pre>{html.escape(record.remediation)}</pre>")
+    return "".join(parts)
+
+
+def difference_html(difference: Difference, baseline: Baseline) -> str:
+    def listed(items: list[dict[str, Any]]) -> str:
+        if not items:
+            return "<li>none</li>"
+        return "".join(
+            f"<li>{html.escape(str(i.get('check')))} {html.escape(str(i.get('name', '')))} "
+            f"[{html.escape(str(i.get('severity')))}] {html.escape(str(i.get('object')))}</li>"
+            for i in items
+        )
+
+    return (
+        f'<div id="rlsguard-gate"><h2>Against base {html.escape(baseline.ref)} '
+        f"({html.escape(baseline.revision)})</h2>"
+        + "".join(
+            f"<h3>{title} ({len(items)})</h3><ul>{listed(items)}</ul>"
+            for title, items in (
+                ("Findings this change adds", difference.added),
+                ("Findings it fixes", difference.fixed),
+                ("Unchanged", difference.unchanged),
+            )
+        )
+        + "</div>"
+    )
+
+
+def timeline_html(steps: list[RevisionStep]) -> str:
+    def keys(items: list[tuple[str, str, str]]) -> str:
+        return "<br>".join(html.escape(f"{c} {o} ({s})") for c, o, s in items) or "-"
+
+    rows = []
+    for step in steps:
+        after = str(step.total) if step.error is None else html.escape(step.error)
+        rows.append(
+            f"<tr><td>{html.escape(step.revision)}</td><td>{keys(step.appeared)}</td>"
+            f"<td>{keys(step.fixed)}</td><td>{after}</td></tr>"
+        )
+    return (
+        '<div id="rlsguard-timeline"><h2>Static findings revision by revision</h2>'
+        '<table style="border-collapse:collapse;font-size:12px" border="1">'
+        "<thead><tr><th>revision</th><th>appeared</th><th>fixed</th><th>findings after it</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )

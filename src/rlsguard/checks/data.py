@@ -6,16 +6,14 @@ from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
 from rlsguard.findings import Severity
-from rlsguard.schema.catalog import Column, Relation
-from rlsguard.schema.targets import global_tables, tables_with_tenant_column
+from rlsguard.schema.catalog import Column
+from rlsguard.schema.targets import (
+    append_only_tables,
+    global_tables,
+    tables_with_tenant_column,
+    tenant_blind_unique_indexes,
+)
 from rlsguard.schema.tenancy import Tenancy
-
-
-def random_key(relation: Relation, columns: tuple[str, ...]) -> bool:
-    """Every column of the key is filled with a random UUID by the server: unguessable."""
-    return bool(columns) and all(
-        (column := relation.column(name)) is not None and column.random_default for name in columns
-    )
 
 
 @check(
@@ -45,13 +43,7 @@ def unique_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     column = tenancy.settings.tenant_column
     if not tenancy.writes(tenancy.app.name, relation):
         return
-    for index in relation.indexes:
-        if not index.unique or column in index.columns:
-            continue
-        if all(index.columns) and random_key(
-            relation, tuple(name for name in index.columns if name)
-        ):
-            continue
+    for index in tenant_blind_unique_indexes(tenancy, relation):
         shown = ", ".join(name or "(expression)" for name in index.columns)
         yield Problem(
             f"unique index {index.name} on {table} ({shown}) does not include {column}: a "
@@ -157,10 +149,6 @@ def global_read_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
 def _app_can(tenancy: Tenancy, table: str, privileges: tuple[str, ...]) -> list[str]:
     relation = tenancy.catalog.relations[table]
     return [name for name in privileges if tenancy.has(tenancy.app.name, name, relation)]
-
-
-def append_only_tables(tenancy: Tenancy) -> list[str]:
-    return sorted(tenancy.append_only)
 
 
 @check(

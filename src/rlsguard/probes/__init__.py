@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from rlsguard.probes import properties, stateful  # noqa: F401  registers them
+from rlsguard.probes import (  # noqa: F401  registers them
+    admin,
+    doors,
+    no_context,
+    reads,
+    roles,
+    side_channels,
+    stateful,
+    writes,
+)
 from rlsguard.probes.registry import PROBES, Probe
 
 __all__ = ["Probe", "all_probes"]

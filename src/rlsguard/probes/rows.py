@@ -29,7 +29,7 @@ from rlsguard.probes.values import (
     make_unique,
     restrictions,
 )
-from rlsguard.schema.catalog import Column, Constraint, Relation
+from rlsguard.schema.catalog import Column, Relation
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.databases import quote_ident
 
@@ -409,31 +409,6 @@ def adapt(column: Column | None, value: Any) -> Any:
     if column.base_type in ("json", "jsonb") or column.type in ("json", "jsonb"):
         return psycopg2.extras.Json(value)
     return value
-
-
-def unique_keys(relation: Relation, tenant_column: str) -> list[tuple[str, ...]]:
-    """Unique indexes without the tenant column, as column tuples (expressions skipped)."""
-    keys = []
-    for index in relation.indexes:
-        if index.unique and tenant_column not in index.columns and all(index.columns):
-            keys.append(tuple(name for name in index.columns if name))
-    return keys
-
-
-def tenant_foreign_keys(tenancy: Tenancy, relation: Relation) -> list[Constraint]:
-    """Foreign keys to tenant tables other than the tenant root through the tenant column."""
-    root = tenancy.tenant_root
-    column = tenancy.settings.tenant_column
-    return [
-        foreign_key
-        for foreign_key in relation.foreign_keys
-        if foreign_key.references in tenancy.tenant_tables
-        and not (
-            root is not None
-            and foreign_key.references == root.qualified
-            and foreign_key.columns == (column,)
-        )
-    ]
 
 
 def partition_values(tenancy: Tenancy, relation: Relation) -> dict[str, Any]:

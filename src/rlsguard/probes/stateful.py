@@ -23,18 +23,15 @@ from hypothesis.stateful import (
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.moves import key_list, noop_column, where_key
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
 from rlsguard.probes.rows import Example, Row, insert_statement, table_identifier
 from rlsguard.probes.transcript import SetupFailed
 from rlsguard.probes.values import CannotGenerate
-from rlsguard.schema.tenancy import Tenancy
+from rlsguard.schema.targets import tenant_tables_together
 
 MAX_STEPS = 12
 MAX_RUNS = 20
-
-
-def _all_tables(tenancy: Tenancy) -> list[str]:
-    return ["tenant-tables"] if tenancy.tenant_relations else []
 
 
 def _writable_tables(context: ProbeContext) -> list[str]:
@@ -69,7 +66,7 @@ def _referenced(context: ProbeContext) -> set[str]:
     "exactly its rows and admins see all",
     attacks=(1, 4, 5, 6, 22),
     fixes_from=("RG101", "RG301", "RG302", "RG601"),
-    objects=_all_tables,
+    objects=tenant_tables_together,
     own_engine=True,
 )
 def stateful(context: ProbeContext, _target: str, _example: Example | None) -> None:
@@ -176,14 +173,12 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 return
             row = data.draw(st.sampled_from(candidates), label="row to update")
             plan = context.planner.plan(row.table)
-            column = context.tenancy.settings.tenant_column
-            touched = column if plan.relation.column(column) is not None else plan.key[0]
+            touched = sql.Identifier(noop_column(plan.relation, context.tenancy))
+            condition, values = where_key(plan, row)
             statement = sql.SQL("UPDATE {} SET {touched} = {touched} WHERE {}").format(
-                table_identifier(row.table),
-                _key_condition(plan.key),
-                touched=sql.Identifier(touched),
+                table_identifier(row.table), condition, touched=touched
             )
-            if self._as_tenant(tenant, statement, row.key(plan.key)) and row.tenant != tenant:
+            if self._as_tenant(tenant, statement, values) and row.tenant != tenant:
                 raise self._failure(
                     f"as tenant {tenant}, {context.app} updated a row of another tenant in "
                     f"{row.table}"
@@ -196,10 +191,11 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 return
             row = data.draw(st.sampled_from(candidates), label="row to delete")
             plan = context.planner.plan(row.table)
+            condition, values = where_key(plan, row)
             statement = sql.SQL("DELETE FROM {} WHERE {}").format(
-                table_identifier(row.table), _key_condition(plan.key)
+                table_identifier(row.table), condition
             )
-            if not self._as_tenant(tenant, statement, row.key(plan.key)):
+            if not self._as_tenant(tenant, statement, values):
                 return
             if row.tenant != tenant:
                 raise self._failure(
@@ -208,10 +204,10 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 )
             self.model[row.table].remove(row)
 
-        def _as_tenant(self, tenant: Any, statement: sql.Composable, key: tuple[Any, ...]) -> int:
+        def _as_tenant(self, tenant: Any, statement: sql.Composable, values: list[Any]) -> int:
             """Run ``statement`` as the application for ``tenant``; the rows it touched."""
             context.session.as_role(context.app, tenant)
-            outcome = context.session.attempt(statement, list(key))
+            outcome = context.session.attempt(statement, values)
             context.session.as_setup()
             return 0 if outcome.failed else outcome.rowcount
 
@@ -221,8 +217,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 return
             for table, rows in self.model.items():
                 plan = context.planner.plan(table)
-                keys = sql.SQL(", ").join(map(sql.Identifier, plan.key))
-                query = sql.SQL("SELECT {} FROM {}").format(keys, table_identifier(table))
+                query = sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(table))
                 denied = (
                     plan.relation.rls_enabled
                     and context.tenancy.isolation(plan.relation, "SELECT", context.app).denied
@@ -259,9 +254,3 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             return failure
 
     return TenantsAndRows
-
-
-def _key_condition(key: tuple[str, ...]) -> sql.Composable:
-    return sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in key
-    )

@@ -1,9 +1,17 @@
-"""The objects checks inspect, chosen from the tenancy model."""
+"""The objects rules run on, chosen from the tenancy model: each selector returns the
+schema-qualified names (or role names, function signatures) a check inspects or a probe
+acts on. Checks and probes share them, and the facts behind them (which unique keys
+leave the tenant out, which foreign keys point at another tenant's rows)."""
 
 from __future__ import annotations
 
-from rlsguard.schema.catalog import Relation
+from rlsguard.schema.catalog import Constraint, Index, Relation
 from rlsguard.schema.tenancy import Tenancy
+
+STATEFUL_TARGET = "tenant-tables"  # the stateful probe acts on all tenant tables at once
+
+
+# -- tenant tables ------------------------------------------------------------------------------
 
 
 def tenant_tables(tenancy: Tenancy) -> list[str]:
@@ -31,8 +39,119 @@ def child_tables(tenancy: Tenancy) -> list[str]:
     return [table.qualified for table in tenancy.tenant_relations if tenancy.is_child(table)]
 
 
+def app_readable_children(tenancy: Tenancy) -> list[str]:
+    """Partitions and inheritance children the application may query by name."""
+    app = tenancy.app.name
+    return [
+        table.qualified
+        for table in tenancy.tenant_relations
+        if tenancy.is_child(table) and tenancy.has(app, "SELECT", table)
+    ]
+
+
+def tables_open_to_app_reads(tenancy: Tenancy) -> list[str]:
+    """Tenant tables the app may SELECT from and that some policy opens to it (a table
+    with RLS on and no policy for the app is deny-all on purpose)."""
+    app = tenancy.app.name
+    return [
+        name
+        for name in tenant_tables(tenancy)
+        if tenancy.has(app, "SELECT", relation := tenancy.catalog.relations[name])
+        and not (relation.rls_enabled and tenancy.isolation(relation, "SELECT", app).denied)
+    ]
+
+
+def admin_tables(tenancy: Tenancy) -> list[str]:
+    """The tenant tables, when there is an admin to read them all."""
+    return tenant_tables(tenancy) if tenancy.admins else []
+
+
+def tenant_tables_together(tenancy: Tenancy) -> list[str]:
+    return [STATEFUL_TARGET] if tenancy.tenant_relations else []
+
+
+# -- unique keys and foreign keys -------------------------------------------------------------
+
+
+def random_key(relation: Relation, columns: tuple[str, ...]) -> bool:
+    """Every column of the key is filled with a random UUID by the server: unguessable."""
+    return bool(columns) and all(
+        (column := relation.column(name)) is not None and column.random_default for name in columns
+    )
+
+
+def tenant_blind_unique_indexes(tenancy: Tenancy, relation: Relation) -> list[Index]:
+    """Unique indexes that leave the tenant column out, so a duplicate-key error speaks of
+    other tenants' rows; keys the server fills with random UUIDs cannot be guessed and
+    are left out."""
+    column = tenancy.settings.tenant_column
+    return [
+        index
+        for index in relation.indexes
+        if index.unique
+        and column not in index.columns
+        and not (all(index.columns) and random_key(relation, _named(index)))
+    ]
+
+
+def guessable_unique_keys(tenancy: Tenancy, relation: Relation) -> list[tuple[str, ...]]:
+    """The column lists of those indexes that name only columns (no expression)."""
+    return [
+        _named(index)
+        for index in tenant_blind_unique_indexes(tenancy, relation)
+        if all(index.columns)
+    ]
+
+
+def _named(index: Index) -> tuple[str, ...]:
+    return tuple(name for name in index.columns if name)
+
+
+def tables_with_guessable_unique_keys(tenancy: Tenancy) -> list[str]:
+    """Tables the app inserts into whose unique keys may tell it about other tenants."""
+    app = tenancy.app.name
+    return [
+        name
+        for name in tables_with_tenant_column(tenancy)
+        if guessable_unique_keys(tenancy, relation := tenancy.catalog.relations[name])
+        and tenancy.has(app, "INSERT", relation)
+    ]
+
+
+def tenant_foreign_keys(tenancy: Tenancy, relation: Relation) -> list[Constraint]:
+    """Foreign keys to tenant tables, except the tenant column's own reference to the
+    tenant root."""
+    root = tenancy.tenant_root
+    column = tenancy.settings.tenant_column
+    return [
+        foreign_key
+        for foreign_key in relation.foreign_keys
+        if foreign_key.references in tenancy.tenant_tables
+        and not (
+            root is not None
+            and foreign_key.references == root.qualified
+            and foreign_key.columns == (column,)
+        )
+    ]
+
+
+def tables_with_tenant_parents(tenancy: Tenancy) -> list[str]:
+    return [
+        name
+        for name in tenant_tables(tenancy)
+        if tenant_foreign_keys(tenancy, tenancy.catalog.relations[name])
+    ]
+
+
+# -- other tables -------------------------------------------------------------------------------
+
+
 def global_tables(tenancy: Tenancy) -> list[str]:
     return [table.qualified for table in tenancy.global_relations]
+
+
+def append_only_tables(tenancy: Tenancy) -> list[str]:
+    return sorted(tenancy.append_only)
 
 
 def tables_with_policies(tenancy: Tenancy) -> list[str]:
@@ -43,6 +162,9 @@ def tables_with_policies(tenancy: Tenancy) -> list[str]:
     )
 
 
+# -- roles ------------------------------------------------------------------------------------
+
+
 def app_role(tenancy: Tenancy) -> list[str]:
     return [tenancy.app.name]
 
@@ -51,15 +173,18 @@ def admin_roles(tenancy: Tenancy) -> list[str]:
     return [admin.name for admin in tenancy.admins]
 
 
+# -- doors around RLS ---------------------------------------------------------------------------
+
+
 def reads_tenant_data(tenancy: Tenancy, relation: Relation) -> list[str]:
     return [name for name in relation.reads if name in tenancy.tenant_tables]
 
 
-def _app_readable(tenancy: Tenancy, kind: str) -> list[str]:
+def _app_readable(tenancy: Tenancy, *kinds: str) -> list[str]:
     return sorted(
         relation.qualified
         for relation in tenancy.catalog.relations.values()
-        if relation.kind == kind
+        if relation.kind in kinds
         and reads_tenant_data(tenancy, relation)
         and tenancy.has(tenancy.app.name, "SELECT", relation)
     )
@@ -71,6 +196,10 @@ def app_readable_views(tenancy: Tenancy) -> list[str]:
 
 def app_readable_materialized_views(tenancy: Tenancy) -> list[str]:
     return _app_readable(tenancy, "materialized view")
+
+
+def app_readable_views_of_either_kind(tenancy: Tenancy) -> list[str]:
+    return _app_readable(tenancy, "view", "materialized view")
 
 
 def app_executable_definers(tenancy: Tenancy) -> list[str]:

@@ -1,0 +1,243 @@
+"""The doors around RLS: views, SECURITY DEFINER functions, partitions read directly,
+and TRUNCATE."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+from psycopg2 import sql
+
+from rlsguard.findings import Severity
+from rlsguard.probes.moves import (
+    failure,
+    populate,
+    two_tenants,
+)
+from rlsguard.probes.registry import ProbeContext, probe
+from rlsguard.probes.rows import (
+    Example,
+    partition_values,
+    table_identifier,
+)
+from rlsguard.probes.transcript import Answer, SetupFailed
+from rlsguard.probes.values import CannotGenerate
+from rlsguard.schema.catalog import Relation
+from rlsguard.schema.targets import (
+    app_executable_definers,
+    app_readable_children,
+    app_readable_views_of_either_kind,
+    tenant_tables,
+)
+
+
+@probe(
+    "RP111",
+    "view-leak",
+    Severity.ERROR,
+    "What a tenant sees through a view does not change when another tenant adds rows",
+    attacks=(12, 14, 19),
+    fixes_from=("RG501", "RG502", "RG505"),
+    objects=app_readable_views_of_either_kind,
+)
+def view_leak(context: ProbeContext, view: str, example: Example) -> None:
+    """Rows of tenant A in the tables behind the view; as A, read the view; add rows of
+    tenant B; as A, read it again: the two reads must be equal (a materialized view is
+    refreshed before each read)."""
+    tenancy = context.tenancy
+    relation = tenancy.catalog.relations[view]
+    bases = [name for name in relation.reads if name in tenancy.tenant_tables]
+    actor, other = two_tenants(example)
+    for base in bases:
+        populate(example, base, [actor], least=1)
+    before = _read_view(context, relation, actor)
+    for base in bases:
+        populate(example, base, [other], least=1)
+    after = _read_view(context, relation, actor)
+    if sorted(map(repr, before.rows)) != sorted(map(repr, after.rows)):
+        raise failure(
+            f"as tenant {actor}, {view} shows {len(after.rows)} row(s) after another tenant added "
+            "rows "
+            f"(it showed {len(before.rows)} before): the view shows other tenants' data"
+        )
+
+
+def _read_view(context: ProbeContext, relation: Relation, tenant: Any) -> Answer:
+    context.session.as_setup()
+    if relation.kind == "materialized view":
+        context.session.execute(
+            sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table_identifier(relation.qualified))
+        )
+    context.session.as_role(context.app, tenant)
+    outcome = context.session.attempt(
+        sql.SQL("SELECT * FROM {}").format(table_identifier(relation.qualified))
+    )
+    context.session.as_setup()
+    return outcome
+
+
+_TYPE_FAMILIES = {
+    "uuid": "uuid",
+    "text": "text",
+    "character varying": "text",
+    "varchar": "text",
+    "character": "text",
+    "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+}
+
+
+def _family(type_name: str) -> str | None:
+    """Types a value can be passed as without a cast: varchar(255) data fits a text argument."""
+    return _TYPE_FAMILIES.get(type_name.split("(", 1)[0].strip())
+
+
+@probe(
+    "RP112",
+    "definer-function-leak",
+    Severity.ERROR,
+    "SECURITY DEFINER functions tell a tenant nothing about another tenant's rows",
+    attacks=(13,),
+    fixes_from=("RG503", "RG504"),
+    objects=app_executable_definers,
+)
+def definer_function_leak(context: ProbeContext, signature: str, example: Example) -> None:
+    """Rows of tenant B in every tenant table; as tenant A, call the function with values
+    taken from B's rows, and with values nobody has: the answers must be the same."""
+    tenancy = context.tenancy
+    function = tenancy.catalog.functions[signature]
+    types = _argument_types(function.arguments)
+    families = [_family(kind) for kind in types]
+    if None in families:
+        raise CannotGenerate(
+            f"cannot call {signature} with another tenant's values because rlsguard does not "
+            f"fill in arguments of type {types[families.index(None)]}"
+        )
+    actor, other = two_tenants(example)
+    values_of_other: dict[str, list[Any]] = {family: [] for family in families if family}
+    for table in tenant_tables(tenancy):
+        try:
+            rows = populate(example, table, [other], least=1)[other]
+        except (CannotGenerate, SetupFailed):
+            continue
+        for row in rows:
+            for column in example.planner.plan(table).relation.columns:
+                value = row.values.get(column.name)
+                family = _family(column.type)
+                if family in values_of_other and value is not None:
+                    values_of_other[family].append(value)
+    missing = [family for family, found in values_of_other.items() if not found]
+    if missing:
+        raise CannotGenerate(
+            f"cannot call {signature} with another tenant's values because no column of the "
+            f"tenant tables holds a {missing[0]} value"
+        )
+    unknown = [_nobody_has(family, example) for family in families if family]
+    call = sql.SQL("SELECT * FROM {}({})").format(
+        sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
+        sql.SQL(", ").join(sql.Placeholder() * len(types)),
+    )
+    context.session.as_role(context.app, actor)
+    with_nobody = context.session.attempt(call, unknown)
+    # Every value of B's rows (up to MAX_CALLS combinations), not one drawn: the one that
+    # leaks (a key, an email) is a needle among B's values.
+    pools = [list(dict.fromkeys(values_of_other[family])) for family in families if family]
+    for chosen in itertools.islice(itertools.product(*pools), MAX_CALLS):
+        with_other = context.session.attempt(call, list(chosen))
+        if (
+            repr(with_other.rows) != repr(with_nobody.rows)
+            or with_other.error_code != with_nobody.error_code
+        ):
+            raise failure(
+                f"as tenant {actor}, {signature} answers differently for another tenant's "
+                f"values {list(chosen)!r} ({with_other.describe()}) than for values nobody has "
+                f"({with_nobody.describe()})"
+            )
+
+
+MAX_CALLS = 40  # calls of a definer function per example
+
+
+def _argument_types(arguments: str) -> list[str]:
+    types = []
+    for argument in filter(None, (part.strip() for part in arguments.split(","))):
+        words = argument.split()
+        if words[0].upper() in ("IN", "INOUT", "VARIADIC"):
+            words = words[1:]
+        types.append(" ".join(words[1:]) if len(words) > 1 else words[0])
+    return types
+
+
+def _nobody_has(kind: str, example: Example) -> Any:
+    serial = 900_000_000 + example.next_serial()
+    if kind == "uuid":
+        return uuid.UUID(int=serial)
+    if kind in ("integer", "bigint"):
+        return serial
+    return f"nobody-{serial}"
+
+
+@probe(
+    "RP113",
+    "partition-leak",
+    Severity.ERROR,
+    "Read directly, a partition or child table shows a tenant only its own rows",
+    attacks=(15,),
+    fixes_from=("RG103",),
+    objects=app_readable_children,
+)
+def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
+    """Rows of two tenants put straight into the partition (or inheritance child); as
+    one tenant, read the child table by name: only that tenant's rows may show."""
+    tenancy = context.tenancy
+    relation = tenancy.catalog.relations[table]
+    column = tenancy.settings.tenant_column
+    overrides = partition_values(tenancy, relation)
+    actor, other = two_tenants(example)
+    for tenant in (actor, other):
+        example.insert(table, tenant, overrides)
+    context.session.as_role(context.app, actor)
+    outcome = context.session.attempt(
+        sql.SQL("SELECT {} FROM {}").format(sql.Identifier(column), table_identifier(table))
+    )
+    strangers = [row for row in outcome.rows if row[0] != actor]
+    if strangers:
+        raise failure(
+            f"as tenant {actor}, reading {table} directly shows {len(strangers)} row(s) of other "
+            "tenants"
+        )
+
+
+READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
+
+
+@probe(
+    "RP114",
+    "truncate",
+    Severity.ERROR,
+    "The application cannot TRUNCATE tenant tables",
+    attacks=(17,),
+    fixes_from=("RG506",),
+    objects=tenant_tables,
+    deterministic=True,
+)
+def truncate(context: ProbeContext, table: str, example: Example) -> None:
+    """As a tenant, TRUNCATE the table (TRUNCATE ignores RLS): it must be refused for
+    lack of privilege, with and without CASCADE. TRUNCATE takes the whole table or
+    nothing, whatever the rows hold, so one example with another tenant's row proves it."""
+    actor, other = two_tenants(example)
+    populate(example, table, [other], least=1)
+    context.session.as_role(context.app, actor)
+    for cascade in ("", " CASCADE"):
+        outcome = context.session.attempt(
+            sql.SQL("TRUNCATE {}" + cascade).format(table_identifier(table))
+        )
+        if not outcome.failed:
+            raise failure(
+                f"as tenant {actor}, {context.app} emptied {table} for every tenant with "
+                f"TRUNCATE{cascade}"
+            )
+        if outcome.error_code in READ_ONLY_ERRORS:
+            return

@@ -1,0 +1,122 @@
+"""Moves the probes share: make tenants and their rows, address a row by its key, read
+back what a tenant sees, and say that a property failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from psycopg2 import sql
+
+from rlsguard.findings import Severity
+from rlsguard.probes.registry import ProbeContext, ProbeFailure
+from rlsguard.probes.rows import (
+    Example,
+    Row,
+    TablePlan,
+    table_identifier,
+)
+from rlsguard.probes.transcript import Answer
+from rlsguard.schema.catalog import Relation
+from rlsguard.schema.tenancy import Tenancy
+
+
+def several_tenants(example: Example, least: int = 2) -> list[Any]:
+    """``least`` or one more tenants, for properties about what several tenants see."""
+    count = example.data.draw(st.integers(least, least + 1), label="tenants")
+    return [example.new_tenant() for _ in range(count)]
+
+
+def two_tenants(example: Example) -> tuple[Any, Any]:
+    """An actor and another tenant: all a property about one against the other needs."""
+    return example.new_tenant(), example.new_tenant()
+
+
+def populate(
+    example: Example, table: str, tenants: list[Any], least: int = 0
+) -> dict[Any, list[Row]]:
+    """Rows of ``table`` for each tenant (the tenant root's rows are the tenants)."""
+    root = example.tenancy.tenant_root
+    rows: dict[Any, list[Row]] = {}
+    for tenant in tenants:
+        if root is not None and table == root.qualified:
+            rows[tenant] = example.rows_of(table, tenant)
+            continue
+        plan = example.planner.plan(table)
+        most = 1 if plan.one_per_tenant else 2
+        drawn = example.data.draw(plan.rows_strategy(min(least, most), most))
+        rows[tenant] = [example.insert(table, tenant, drawn=row) for row in drawn]
+    return rows
+
+
+def key_list(plan: TablePlan) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, plan.key))
+
+
+def where_key(plan: TablePlan, row: Row) -> tuple[sql.Composable, list[Any]]:
+    condition = sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT DISTINCT FROM {}").format(sql.Identifier(name), sql.Placeholder())
+        for name in plan.key
+    )
+    return condition, [row.values[name] for name in plan.key]
+
+
+def select_keys(context: ProbeContext, plan: TablePlan) -> Answer:
+    return context.session.attempt(
+        sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(plan.table))
+    )
+
+
+def keys_of(rows: list[Row], plan: TablePlan) -> set[tuple[Any, ...]]:
+    return {row.key(plan.key) for row in rows}
+
+
+def blanket_assignment(example: Example, plan: TablePlan, actor: Any) -> tuple[str, Any] | None:
+    """A column and a constant to SET on every row: a plain column outside every key and
+    foreign key (so no constraint stops the write), else the tenant column (the actor)."""
+    for name, strategy in plan.strategies.items():
+        if name not in plan.unique:
+            return name, example.data.draw(strategy, label=f"{plan.table}.{name} for every row")
+    tenancy = example.tenancy
+    column = tenancy.settings.tenant_column
+    root = tenancy.tenant_root
+    if plan.relation.column(column) is not None and not (
+        root is not None and plan.table == root.qualified
+    ):
+        return column, actor
+    return None
+
+
+def noop_column(relation: Relation, tenancy: Tenancy) -> str:
+    column = tenancy.settings.tenant_column
+    return column if relation.column(column) is not None else relation.columns[0].name
+
+
+def other_tenant_value(example: Example, table: str, other: Any) -> Any:
+    """The tenant value a row "of another tenant" gets: that tenant's id, or for the tenant
+    table itself an id nobody has."""
+    root = example.tenancy.tenant_root
+    return example.fresh_tenant_id() if root is not None and table == root.qualified else other
+
+
+def new_row(
+    example: Example, table: str, tenant: Any, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Values for one more row of ``tenant`` (of the tenant table itself: a new tenant id,
+    since the tenant already has its row)."""
+    root = example.tenancy.tenant_root
+    extra = dict(overrides or {})
+    if root is not None and table == root.qualified:
+        extra.setdefault(example.tenancy.settings.tenant_column, example.fresh_tenant_id())
+    return example.values_for(table, tenant, extra)
+
+
+def failure(message: str, severity: Severity | None = None) -> ProbeFailure:
+    return ProbeFailure(message, severity)
+
+
+def expect_only_own(blanket: Answer, own: list[Row], what: str) -> None:
+    """A statement without WHERE may touch the actor's own rows, and no more."""
+    extra = blanket.rowcount - len(own)
+    if not blanket.failed and extra > 0:
+        raise failure(f"{what} without WHERE touched {extra} row(s) of other tenants")

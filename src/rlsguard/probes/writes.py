@@ -1,0 +1,162 @@
+"""Writes: as a tenant, the application inserts, updates, deletes and moves only its own
+rows (judged by the rows touched, never by RETURNING)."""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from rlsguard.findings import Severity
+from rlsguard.probes.moves import (
+    blanket_assignment,
+    expect_only_own,
+    failure,
+    noop_column,
+    other_tenant_value,
+    populate,
+    several_tenants,
+    two_tenants,
+    where_key,
+)
+from rlsguard.probes.registry import ProbeContext, probe
+from rlsguard.probes.rows import (
+    Example,
+    adapt,
+    insert_statement,
+    table_identifier,
+)
+from rlsguard.schema.targets import (
+    tables_with_tenant_column,
+    tenant_tables,
+)
+
+
+@probe(
+    "RP102",
+    "cross-tenant-insert",
+    Severity.ERROR,
+    "As a tenant, the application cannot insert rows for another tenant",
+    attacks=(4,),
+    fixes_from=("RG302",),
+    objects=tenant_tables,
+)
+def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> None:
+    """As tenant A, INSERT a row that belongs to tenant B (B's tenant id, or a parent row
+    of B's for a table without the tenant column): it must be rejected. (No RETURNING: it
+    would bring the SELECT policies in and hide what the INSERT policies let through.)"""
+    plan = example.planner.plan(table)
+    actor, other = two_tenants(example)
+    column = context.tenancy.settings.tenant_column
+    overrides = {}
+    if plan.relation.column(column) is not None:
+        overrides[column] = other_tenant_value(example, table, other)
+    values = example.values_for(table, other, overrides)
+    context.session.as_role(context.app, actor)
+    outcome = context.session.attempt(*insert_statement(table, values, plan, returning=False))
+    if not outcome.failed and outcome.rowcount:
+        raise failure(
+            f"as tenant {actor}, {context.app} inserted a row of another tenant into {table}"
+        )
+
+
+@probe(
+    "RP103",
+    "cross-tenant-update",
+    Severity.ERROR,
+    "As a tenant, the application updates only its own rows",
+    attacks=(6,),
+    fixes_from=("RG301",),
+    objects=tenant_tables,
+)
+def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> None:
+    """As tenant A: UPDATE a row of tenant B by its key (must touch nothing), then UPDATE
+    every row it can reach, setting a constant with no WHERE, so that only the UPDATE
+    policies decide (it may only touch A's rows)."""
+    plan = example.planner.plan(table)
+    tenants = several_tenants(example)
+    rows = populate(example, table, tenants, least=1)
+    actor, victim = tenants[0], rows[tenants[1]][0]
+    column = sql.Identifier(noop_column(plan.relation, context.tenancy))
+    context.session.as_role(context.app, actor)
+    condition, values = where_key(plan, victim)
+    touched = context.session.attempt(
+        sql.SQL("UPDATE {} SET {} = {} WHERE {}").format(
+            table_identifier(table), column, column, condition
+        ),
+        values,
+    )
+    if not touched.failed and touched.rowcount:
+        raise failure(
+            f"as tenant {actor}, {context.app} updated a row of another tenant in {table}"
+        )
+    # No WHERE and no column read: only the UPDATE policies decide (a WHERE would bring
+    # the SELECT policies in too), which is what an attacker would try.
+    blanket = blanket_assignment(example, plan, actor)
+    if blanket is None:
+        return
+    target, value = blanket
+    everything = context.session.attempt(
+        sql.SQL("UPDATE {} SET {} = {}").format(
+            table_identifier(table), sql.Identifier(target), sql.Placeholder()
+        ),
+        [adapt(plan.relation.column(target), value)],
+    )
+    expect_only_own(everything, rows[actor], f"as tenant {actor}, an UPDATE of {table}")
+
+
+@probe(
+    "RP104",
+    "cross-tenant-delete",
+    Severity.ERROR,
+    "As a tenant, the application deletes only its own rows",
+    attacks=(6,),
+    fixes_from=("RG301",),
+    objects=tenant_tables,
+)
+def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> None:
+    """As tenant A: DELETE a row of tenant B by its key (must delete nothing), then
+    DELETE every row it can reach (only A's may go; B's must all still be there)."""
+    plan = example.planner.plan(table)
+    tenants = several_tenants(example)
+    rows = populate(example, table, tenants, least=1)
+    actor, victim = tenants[0], rows[tenants[1]][0]
+    context.session.as_role(context.app, actor)
+    condition, values = where_key(plan, victim)
+    deleted = context.session.attempt(
+        sql.SQL("DELETE FROM {} WHERE {}").format(table_identifier(table), condition), values
+    )
+    if not deleted.failed and deleted.rowcount:
+        raise failure(
+            f"as tenant {actor}, {context.app} deleted a row of another tenant from {table}"
+        )
+    everything = context.session.attempt(sql.SQL("DELETE FROM {}").format(table_identifier(table)))
+    expect_only_own(everything, rows[actor], f"as tenant {actor}, a DELETE from {table}")
+
+
+@probe(
+    "RP105",
+    "update-moves-row",
+    Severity.ERROR,
+    "As a tenant, the application cannot hand its rows to another tenant",
+    attacks=(5,),
+    fixes_from=("RG302",),
+    objects=tables_with_tenant_column,
+)
+def update_moves_row(context: ProbeContext, table: str, example: Example) -> None:
+    """As tenant A, set the tenant column of its rows to tenant B (no WHERE, so only the
+    UPDATE policies decide): it must be rejected or touch nothing."""
+    actor, other = two_tenants(example)
+    populate(example, table, [actor], least=1)
+    column = context.tenancy.settings.tenant_column
+    context.session.as_role(context.app, actor)
+    # No WHERE: a WHERE needs SELECT rights, and then PostgreSQL also checks the new row
+    # against the SELECT policies; without one only the UPDATE policies decide.
+    moved = context.session.attempt(
+        sql.SQL("UPDATE {} SET {} = {}").format(
+            table_identifier(table), sql.Identifier(column), sql.Placeholder()
+        ),
+        [other_tenant_value(example, table, other)],
+    )
+    if not moved.failed and moved.rowcount:
+        raise failure(
+            f"as tenant {actor}, {context.app} moved its row of {table} to another tenant"
+        )

@@ -32,7 +32,7 @@ def test_the_ci_run_url_from_the_usual_variables() -> None:
 def test_outcomes_read_as_evidence() -> None:
     finding = [{"check": "RG401", "severity": "warning"}]
     assert status_of("passed", False, [], "") == "pass"
-    assert status_of("passed", False, finding, "") == "warn"
+    assert status_of("passed", False, finding, "") == "warning"
     assert status_of("failed", False, finding, "") == "fail"
     assert status_of("skipped", False, [], "cannot generate rows") == "cannot"
     assert status_of("skipped", True, finding, "accepted: ...") == "accepted"

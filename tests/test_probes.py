@@ -13,9 +13,10 @@ from hypothesis import settings
 from sqlalchemy import text
 
 from rlsguard.analyzer import scan
+from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import PROBES
-from rlsguard.probes.runner import CANNOT, FAIL, PASS, WARNING, ProbeResult, ProbeRunner
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
@@ -66,113 +67,119 @@ BREAKS = [
         "RP101",
         "permissive-true-for-app",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "sees 1 row(s) of public.documents that are not its own",
     ),
-    ("RP101", "rls-disabled", "public.documents", FAIL, "that are not its own"),
+    ("RP101", "rls-disabled", "public.documents", Outcome.FAIL, "that are not its own"),
     (
         "RP102",
         "with-check-true",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "inserted a row of another tenant into public.documents",
     ),
-    ("RP103", "update-policy-open", "public.documents", FAIL, "row(s) of other tenants"),
+    ("RP103", "update-policy-open", "public.documents", Outcome.FAIL, "row(s) of other tenants"),
     (
         "RP104",
         "policy-ignores-the-tenant",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "deleted a row of another tenant",
     ),
     (
         "RP105",
         "update-moves-user-rows",
         "public.users",
-        FAIL,
+        Outcome.FAIL,
         "moved its row of public.users to another tenant",
     ),
-    ("RP106", "fails-open-when-unset", "public.documents", FAIL, "with the tenant setting unset"),
+    (
+        "RP106",
+        "fails-open-when-unset",
+        "public.documents",
+        Outcome.FAIL,
+        "with the tenant setting unset",
+    ),
     (
         "RP106",
         "empty-setting-cast",
         "public.documents",
-        WARNING,
+        Outcome.WARNING,
         "invalid input syntax for type uuid",
     ),
     (
         "RP107",
         "unique-not-scoped",
         "public.users",
-        WARNING,
+        Outcome.WARNING,
         "fails with a duplicate key while a fresh value succeeds",
     ),
     (
         "RP108",
         "foreign-key-only-by-id",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "references another tenant's row of public.users",
     ),
     (
         "RP109",
         "admin-without-policy",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "cannot read every tenant's rows of public.documents",
     ),
-    ("RP110", "app-member-of-admin", "{app}", FAIL, "can SET ROLE"),
-    ("RP110", "app-bypassrls", "{app}", FAIL, "row level security is not active"),
+    ("RP110", "app-member-of-admin", "{app}", Outcome.FAIL, "can SET ROLE"),
+    ("RP110", "app-bypassrls", "{app}", Outcome.FAIL, "row level security is not active"),
     (
         "RP111",
         "view-with-owner-rights",
         "public.document_titles",
-        FAIL,
+        Outcome.FAIL,
         "the view shows other tenants' data",
     ),
     (
         "RP111",
         "materialized-view",
         "public.document_stats",
-        FAIL,
+        Outcome.FAIL,
         "the view shows other tenants' data",
     ),
     (
         "RP112",
         "definer-function-of-a-superuser",
         "public.document_title(id uuid)",
-        FAIL,
+        Outcome.FAIL,
         "answers differently",
     ),
     (
         "RP113",
         "partition-without-rls",
         "public.events_2024",
-        FAIL,
+        Outcome.FAIL,
         "reading public.events_2024 directly",
     ),
     (
         "RP113",
         "inheritance-child-without-rls",
         "public.documents_archive",
-        FAIL,
+        Outcome.FAIL,
         "reading public.documents_archive",
     ),
     (
         "RP114",
         "truncate-granted",
         "public.documents",
-        FAIL,
+        Outcome.FAIL,
         "emptied public.documents for every tenant",
     ),
     (
         "RP115",
         "policy-hides-own-rows",
         "public.documents",
-        WARNING,
+        Outcome.WARNING,
         "does not see its own rows of public.documents",
     ),
-    ("RP120", "permissive-true-for-app", "tenant-tables", FAIL, "sees"),
+    ("RP120", "permissive-true-for-app", "tenant-tables", Outcome.FAIL, "sees"),
 ]
 
 
@@ -201,7 +208,7 @@ def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) ->
     broken = [
         f"{result.label}: {result.status} {result.message}"
         for result in results
-        if result.status != PASS
+        if result.status != Outcome.PASS
     ]
     assert broken == []
 
@@ -219,7 +226,7 @@ def test_probes_need_a_superuser(rlsguard_run: Run, case_database: BuildCase) ->
     finally:
         for connection in connections.values():
             connection.close()
-    assert result.status == CANNOT
+    assert result.status == Outcome.CANNOT
     assert f"connected as {built.names['owner']}, which is not a superuser" in (
         result.message or ""
     )
@@ -239,7 +246,7 @@ def test_rows_that_cannot_be_made_are_reported_not_crashed(probing: Probe) -> No
         """,
     )
     result = probing(odd).run("RP101", "public.shapes")
-    assert result.status == CANNOT
+    assert result.status == Outcome.CANNOT
     assert result.message == (
         "cannot generate rows for public.shapes because column outline has type polygon, "
         "which rlsguard cannot generate"
@@ -252,7 +259,7 @@ def test_a_fixed_seed_reproduces_the_run(probing: Probe) -> None:
     probed = probing(CASES["permissive-true-for-app"], fixed_seed=1234, shrink_seconds=300)
     first = probed.run("RP101", "public.documents")
     second = probed.run("RP101", "public.documents")
-    assert (first.status, first.seed) == (second.status, second.seed) == (FAIL, 1234)
+    assert (first.status, first.seed) == (second.status, second.seed) == (Outcome.FAIL, 1234)
     assert (first.examples, first.message) == (second.examples, second.message)
 
     def statements(result: ProbeResult) -> list[str]:
@@ -266,7 +273,7 @@ def test_a_fixed_seed_reproduces_the_run(probing: Probe) -> None:
 def test_the_transcript_replays_in_psql(probing: Probe, rlsguard_run: Run) -> None:
     probed = probing(CASES["permissive-true-for-app"])
     result = probed.run("RP101", "public.documents")
-    assert result.status == FAIL
+    assert result.status == Outcome.FAIL
     psql = discover_local_binaries()[0].bindir / "psql"
     url = probed.built.url
     replay = subprocess.run(

@@ -1,12 +1,14 @@
 """The README's two commands are real: .ci/run runs the test command verbatim, and
-the documented options exist."""
+the documented options, fixtures, checks and probes are the ones that exist."""
 
 from __future__ import annotations
 
 import re
 
 from rlsguard import plugin
+from rlsguard.checks import all_checks
 from rlsguard.cli.commands import build_parser
+from rlsguard.probes import all_probes
 from tests.conftest import PROJECT
 
 README = (PROJECT / "README.md").read_text()
@@ -57,3 +59,31 @@ def test_documented_fixtures_exist() -> None:
     documented = set(re.findall(r"\| `(rlsguard_[a-z_]+)` \|", README))
     assert documented
     assert all(callable(getattr(plugin, name, None)) for name in documented)
+
+
+def rule_rows(prefix: str) -> dict[str, list[str]]:
+    """The README's table rows whose first cell is a rule id starting with ``prefix``."""
+    rows = re.findall(rf"^\| ({prefix}\d+) \|(.+)\|$", README, flags=re.MULTILINE)
+    return {rule_id: [cell.strip() for cell in rest.split("|")] for rule_id, rest in rows}
+
+
+def test_the_check_table_is_the_registry() -> None:
+    rows = rule_rows("RG")
+    checks = all_checks()
+    assert sorted(rows) == [check.id for check in checks]
+    for check in checks:
+        name, severity, catches = rows[check.id]
+        assert name == check.name, check.id
+        assert severity.split()[0] == check.severity.value, check.id
+        attacks = re.search(r"\(([\d, ]+)\)$", catches)
+        assert (tuple(int(n) for n in attacks.group(1).split(",")) if attacks else ()) == (
+            check.attacks
+        ), check.id
+
+
+def test_the_probe_table_is_the_registry() -> None:
+    rows = rule_rows("RP")
+    probes = all_probes()
+    assert sorted(rows) == [probe.id for probe in probes]
+    for probe in probes:
+        assert rows[probe.id][0] == probe.name, probe.id

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
-from rlsguard.findings import Finding, Severity
+from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
@@ -32,18 +32,17 @@ class Inspection:
 
     @property
     def label(self) -> str:
-        return f"{self.check.label}[{self.object}]"
+        return self.check.label(self.object)
 
     @property
-    def outcome(self) -> str:
-        """pass, fail (an error), warning, or accepted (everything found was allowed)."""
+    def outcome(self) -> Outcome:
         if not self.findings:
-            return "pass"
+            return Outcome.PASS
         if any(finding.fails for finding in self.findings):
-            return "fail"
+            return Outcome.FAIL
         if all(finding.accepted for finding in self.findings):
-            return "accepted"
-        return "warning"
+            return Outcome.ACCEPTED
+        return Outcome.WARNING
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Findings: what a check found wrong with one object, and their JSON form."""
+"""Findings: what a check found wrong with one object, and their JSON form; the outcomes
+a rule can have on one object."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ from rlsguard.config import Allowance
 class Severity(StrEnum):
     ERROR = "error"  # a cross-tenant read or write: fails the run
     WARNING = "warning"  # a weakness or side channel: reported, does not fail the run
+
+
+class Outcome(StrEnum):
+    """How a rule ended on one object: in the console, the JSON, the matrix and SARIF."""
+
+    PASS = "pass"  # it held
+    FAIL = "fail"  # an error-level finding
+    WARNING = "warning"  # a warning-level finding: reported, does not fail the run
+    ACCEPTED = "accepted"  # every finding is accepted in [tool.rlsguard] allow
+    UNCHANGED = "unchanged"  # the gate's base already had it
+    CANNOT = "cannot"  # a probe that could not act (no rows, no privilege to act)
+    NOT_APPLICABLE = "n/a"  # the rule does not run on this object
 
 
 @dataclass(frozen=True)

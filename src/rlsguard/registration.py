@@ -1,18 +1,58 @@
-"""What the check and probe registries share: one entry per id, docs from docstrings."""
+"""What static checks and probes have in common: a rule with a stable id, a short name, a
+severity, a title, the attacks it covers, the objects it runs on and a doc taken from
+its function's docstring; one registry per kind that refuses an id twice."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-Entry = TypeVar("Entry")
+from rlsguard.findings import Severity
+from rlsguard.schema.tenancy import Tenancy
+
+Objects = Callable[[Tenancy], Iterable[str]]
 
 
-def add_once(registry: dict[str, Entry], kind: str, id: str, entry: Entry) -> None:
-    if id in registry:
-        raise ValueError(f"{kind} id {id} registered twice")
-    registry[id] = entry
+@dataclass(frozen=True)
+class Rule:
+    id: str  # stable: RG101 for a static check, RP101 for a probe
+    name: str  # short, e.g. rls-enabled
+    severity: Severity
+    title: str  # what holds when the rule passes
+    attacks: tuple[int, ...]
+    objects: Objects  # the objects (tables, roles, functions) it runs on
+    doc: str  # what leaks, how it is used, and how to fix it
+
+    def label(self, target: str) -> str:
+        """The name of the test item that runs this rule on ``target``."""
+        raise NotImplementedError
+
+
+R = TypeVar("R", bound=Rule)
+
+
+class Registry(Generic[R]):
+    """The rules of one kind, by id."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._rules: dict[str, R] = {}
+
+    def add(self, rule: R) -> None:
+        if rule.id in self._rules:
+            raise ValueError(f"{self.kind} id {rule.id} registered twice")
+        self._rules[rule.id] = rule
+
+    def __getitem__(self, id: str) -> R:
+        return self._rules[id]
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self.sorted())
+
+    def sorted(self) -> list[R]:
+        return [self._rules[key] for key in sorted(self._rules)]
 
 
 def doc_of(function: Callable[..., Any]) -> str:

@@ -10,4 +10,4 @@ __all__ = ["Check", "Problem", "all_checks", "check"]
 
 
 def all_checks() -> list[Check]:
-    return [REGISTRY[key] for key in sorted(REGISTRY)]
+    return REGISTRY.sorted()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rlsguard.findings import Severity
-from rlsguard.registration import add_once, doc_of
+from rlsguard.registration import Objects, Registry, Rule, doc_of
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -22,37 +22,36 @@ class Problem:
     severity: Severity | None = None  # None: the check's own severity
 
 
-Objects = Callable[[Tenancy], Iterable[str]]
 Inspect = Callable[[Tenancy, str], Iterable[Problem]]
 
 
 @dataclass(frozen=True)
-class Check:
-    id: str
-    name: str
-    severity: Severity
-    title: str
-    attacks: tuple[int, ...]
-    objects: Objects
+class Check(Rule):
     inspect: Inspect
-    doc: str
 
-    @property
-    def label(self) -> str:
-        return f"{self.id} {self.name}"
+    def label(self, target: str) -> str:
+        return f"{self.id} {self.name}[{target}]"
 
 
-REGISTRY: dict[str, Check] = {}
+REGISTRY = Registry[Check]("check")
 
 
 def check(
     id: str, name: str, severity: Severity, title: str, *, attacks: Iterable[int], objects: Objects
 ) -> Callable[[Inspect], Inspect]:
     def register(function: Inspect) -> Inspect:
-        entry = Check(
-            id, name, severity, title, tuple(attacks), objects, function, doc_of(function)
+        REGISTRY.add(
+            Check(
+                id=id,
+                name=name,
+                severity=severity,
+                title=title,
+                attacks=tuple(attacks),
+                objects=objects,
+                doc=doc_of(function),
+                inspect=function,
+            )
         )
-        add_once(REGISTRY, "check", id, entry)
         return function
 
     return register

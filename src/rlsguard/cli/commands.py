@@ -28,7 +28,8 @@ from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.probes import all_probes
 from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
-from rlsguard.report.console import Documented, explain, print_analysis, print_checks
+from rlsguard.registration import Rule
+from rlsguard.report.console import explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
 from rlsguard.report.evidence.baseline import FAIL_ON, FAIL_ON_HELP
 from rlsguard.report.sarif import sarif_document, schema_artifact
@@ -258,7 +259,7 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _documented() -> list[Documented]:
+def _documented() -> list[Rule]:
     return [*all_checks(), *all_probes()]
 
 

@@ -15,6 +15,7 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from rlsguard.analyzer import check_remediation, probe_remediation
+from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
@@ -53,7 +54,7 @@ class EvidenceCollector:
             record = self._record(item, report)
             if record is not None:
                 report.user_properties.append((RECORD, record.to_json()))
-                if record.status in ("fail", "warn", "accepted", "unchanged"):
+                if record.status not in (Outcome.PASS, Outcome.CANNOT):
                     _add_html_extra(report, record)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -16,11 +16,11 @@ import pytest
 
 from rlsguard.analyzer import Analysis, Inspection, check_remediation, probe_remediation
 from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError
-from rlsguard.findings import Finding
+from rlsguard.findings import Finding, Outcome
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
-from rlsguard.probes.runner import CANNOT, ProbeResult
+from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.records import UNCHANGED_PREFIX
 
 
@@ -155,7 +155,7 @@ class ProbeItem(pytest.Item):
             (
                 "rlsguard_probe",
                 {
-                    "status": result.status,
+                    "status": result.status.value,
                     "examples": result.examples,
                     "seconds": result.seconds,
                     "seed": result.seed,
@@ -167,7 +167,7 @@ class ProbeItem(pytest.Item):
             return
         finding = found.accept(run.settings_at().allow)
         self.user_properties.append(("rlsguard_findings", [finding.to_json()]))
-        if result.status == CANNOT:
+        if result.status is Outcome.CANNOT:
             pytest.skip(finding.message)
         if finding.fails:
             _pass_if_unchanged(self.config, [finding])

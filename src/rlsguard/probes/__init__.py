@@ -19,4 +19,4 @@ __all__ = ["Probe", "all_probes"]
 
 
 def all_probes() -> list[Probe]:
-    return [PROBES[key] for key in sorted(PROBES)]
+    return PROBES.sorted()

@@ -12,7 +12,7 @@ import hypothesis
 from rlsguard.findings import Severity
 from rlsguard.probes.rows import Example, Planner
 from rlsguard.probes.transcript import Session
-from rlsguard.registration import add_once, doc_of
+from rlsguard.registration import Objects, Registry, Rule, doc_of
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -55,20 +55,12 @@ class ProbeContext:
         return [admin.name for admin in self.tenancy.admins]
 
 
-Objects = Callable[[Tenancy], Iterable[str]]
 ProbeBody = Callable[[ProbeContext, str, Example], None]
 
 
 @dataclass(frozen=True)
-class Probe:
-    id: str
-    name: str
-    severity: Severity
-    title: str
-    attacks: tuple[int, ...]
-    objects: Objects
+class Probe(Rule):
     run: ProbeBody
-    doc: str
     fixes_from: tuple[str, ...] = ()  # static checks whose "Fix" repairs what this finds
     deterministic: bool = False  # one example proves it: the outcome does not depend on data
     own_engine: bool = False  # it runs Hypothesis itself (a state machine)
@@ -77,7 +69,7 @@ class Probe:
         return f"rls[{target}-{self.name}]"
 
 
-PROBES: dict[str, Probe] = {}
+PROBES = Registry[Probe]("probe")
 
 
 def probe(
@@ -93,11 +85,21 @@ def probe(
     own_engine: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
-        entry = Probe(
-            id, name, severity, title, tuple(attacks), objects, function, doc_of(function),
-            fixes_from=tuple(fixes_from), deterministic=deterministic, own_engine=own_engine,
-        )  # fmt: skip
-        add_once(PROBES, "probe", id, entry)
+        PROBES.add(
+            Probe(
+                id=id,
+                name=name,
+                severity=severity,
+                title=title,
+                attacks=tuple(attacks),
+                objects=objects,
+                doc=doc_of(function),
+                run=function,
+                fixes_from=tuple(fixes_from),
+                deterministic=deterministic,
+                own_engine=own_engine,
+            )
+        )
         return function
 
     return register

@@ -21,7 +21,7 @@ from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from sqlalchemy.engine import URL
 
-from rlsguard.findings import Finding, Severity
+from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.rows import Example, Planner
@@ -30,7 +30,6 @@ from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.urls import psycopg2_params
 
-PASS, FAIL, WARNING, CANNOT = "pass", "fail", "warning", "cannot"
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
 # of statements, so it gets a time budget per failing probe (Hypothesis's own default is
 # five minutes). A partly shrunk example fails the same way; it is only less small. A
@@ -54,7 +53,7 @@ def shrinking_bounded(seconds: float) -> Iterator[None]:
 class ProbeResult:
     probe: Probe
     target: str
-    status: str
+    status: Outcome
     message: str | None
     transcript: str | None
     examples: int
@@ -67,10 +66,14 @@ class ProbeResult:
 
     @property
     def severity(self) -> Severity:
-        return Severity.WARNING if self.status in (WARNING, CANNOT) else self.probe.severity
+        return (
+            Severity.WARNING
+            if self.status in (Outcome.WARNING, Outcome.CANNOT)
+            else self.probe.severity
+        )
 
     def finding(self) -> Finding | None:
-        if self.status == PASS:
+        if self.status is Outcome.PASS:
             return None
         return Finding(
             check=self.probe.id,
@@ -145,7 +148,7 @@ class ProbeRunner:
 
     def run(self, probe: Probe, target: str) -> ProbeResult:
         if self.unavailable is not None:
-            return ProbeResult(probe, target, CANNOT, self.unavailable, None, 0, 0.0, None)
+            return ProbeResult(probe, target, Outcome.CANNOT, self.unavailable, None, 0, 0.0, None)
         chosen = self._settings_for(probe)
         run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
@@ -178,7 +181,7 @@ class ProbeRunner:
         began = time.perf_counter()
 
         def result(
-            status: str, message: str | None = None, transcript: str | None = None
+            status: Outcome, message: str | None = None, transcript: str | None = None
         ) -> ProbeResult:
             return ProbeResult(
                 probe,
@@ -198,20 +201,27 @@ class ProbeRunner:
                 else:
                     test()
         except ProbeFailure as failure:
-            status = WARNING if (failure.severity or probe.severity) is Severity.WARNING else FAIL
+            status = (
+                Outcome.WARNING
+                if (failure.severity or probe.severity) is Severity.WARNING
+                else Outcome.FAIL
+            )
             return result(status, failure.message, failure.transcript)
         except CannotGenerate as error:
-            return result(CANNOT, str(error))
+            return result(Outcome.CANNOT, str(error))
         except (Unsatisfiable, FailedHealthCheck):
             reason = refusals[-1] if refusals else "no example could be made"
-            return result(CANNOT, reason)
+            return result(Outcome.CANNOT, reason)
         except Flaky as error:
             return result(
-                FAIL, f"the property failed, but not every time on the same example: {error}"
+                Outcome.FAIL,
+                f"the property failed, but not every time on the same example: {error}",
             )
         except psycopg2.Error as error:
-            return result(CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}")
-        return result(PASS)
+            return result(
+                Outcome.CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}"
+            )
+        return result(Outcome.PASS)
 
     def _settings_for(self, probe: Probe) -> hypothesis.settings:
         chosen = self.settings

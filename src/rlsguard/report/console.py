@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from rlsguard.analyzer import Analysis, severity_counts
-from rlsguard.findings import Severity
+from rlsguard.findings import Outcome
+from rlsguard.registration import Rule
 
 STYLES = {"error": "bold red", "warning": "yellow", "accepted": "dim"}
 
@@ -51,9 +52,9 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
             if finding.seed is not None:
                 console.print(f"-- reproduce with: rlsguard scan --seed {finding.seed}")
     counts = severity_counts(findings)
-    passed = sum(1 for item in analysis.inspections if item.outcome == "pass")
+    passed = sum(1 for item in analysis.inspections if item.outcome is Outcome.PASS)
     probes = analysis.probe_results
-    held = sum(1 for result in probes if result.status == "pass")
+    held = sum(1 for result in probes if result.status is Outcome.PASS)
     examples = sum(result.examples for result in probes)
     console.print(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
@@ -66,24 +67,7 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
         )
 
 
-class Documented(Protocol):
-    """A static check or a probe: what ``rlsguard checks`` lists and ``explain`` prints."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def severity(self) -> Severity: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def attacks(self) -> tuple[int, ...]: ...
-    @property
-    def doc(self) -> str: ...
-
-
-def print_checks(checks: Sequence[Documented], console: Console) -> None:
+def print_checks(checks: Sequence[Rule], console: Console) -> None:
     table = Table()
     for heading in ("id", "name", "severity", "title", "ATTACKS.md rows"):
         table.add_column(heading, overflow="fold")
@@ -98,7 +82,7 @@ def print_checks(checks: Sequence[Documented], console: Console) -> None:
     console.print(table)
 
 
-def explain(check: Documented) -> str:
+def explain(check: Rule) -> str:
     rows = ", ".join(str(row) for row in check.attacks) or "none"
     return (
         f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"

@@ -27,7 +27,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
         },
         "findings": [finding.to_json() for finding in analysis.findings],
         "inspections": [
-            {"check": item.check.id, "object": item.object, "outcome": item.outcome}
+            {"check": item.check.id, "object": item.object, "outcome": item.outcome.value}
             for item in analysis.inspections
         ],
         "probes": [
@@ -35,7 +35,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "probe": result.probe.id,
                 "name": result.probe.name,
                 "object": result.target,
-                "status": result.status,
+                "status": result.status.value,
                 "examples": result.examples,
                 "seconds": round(result.seconds, 3),
                 "seed": result.seed,

@@ -11,13 +11,14 @@ from typing import Any
 
 from rlsguard import __version__
 from rlsguard.analyzer import Analysis
+from rlsguard.registration import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning"}
 
 
 def sarif_document(
-    analysis: Analysis, documented: list[Any], artifact: str = "pyproject.toml"
+    analysis: Analysis, documented: list[Rule], artifact: str = "pyproject.toml"
 ) -> dict[str, Any]:
     rules = [
         {

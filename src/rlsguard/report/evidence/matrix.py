@@ -6,16 +6,17 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from rlsguard.report.evidence.records import NOT_APPLICABLE, ItemRecord
+from rlsguard.findings import Outcome
+from rlsguard.report.evidence.records import ItemRecord
 
 COLORS = {
-    "pass": "#d4edda",
-    "fail": "#f8d7da",
-    "warn": "#fff3cd",
-    "accepted": "#d1ecf1",
-    "unchanged": "#f5c6cb",
-    "cannot": "#e2e3e5",
-    NOT_APPLICABLE: "#ffffff",
+    Outcome.PASS: "#d4edda",
+    Outcome.FAIL: "#f8d7da",
+    Outcome.WARNING: "#fff3cd",
+    Outcome.ACCEPTED: "#d1ecf1",
+    Outcome.UNCHANGED: "#f5c6cb",
+    Outcome.CANNOT: "#e2e3e5",
+    Outcome.NOT_APPLICABLE: "#ffffff",
 }
 
 
@@ -36,9 +37,9 @@ class Matrix:
             matrix.cells[(record.object or "", record.check or "")] = record
         return matrix
 
-    def status(self, row: str, column: str) -> str:
+    def status(self, row: str, column: str) -> Outcome:
         record = self.cells.get((row, column))
-        return record.status if record else NOT_APPLICABLE
+        return record.status if record else Outcome.NOT_APPLICABLE
 
     def reason(self, row: str, column: str) -> str | None:
         record = self.cells.get((row, column))
@@ -51,7 +52,10 @@ class Matrix:
                 {
                     "object": row,
                     "cells": {
-                        id: {"status": self.status(row, id), "reason": self.reason(row, id)}
+                        id: {
+                            "status": self.status(row, id).value,
+                            "reason": self.reason(row, id),
+                        }
                         for id, _name in self.columns
                     },
                 }
@@ -76,7 +80,7 @@ class Matrix:
         accepted = "".join(
             f"<li>{html.escape(id)} {html.escape(row)}: {html.escape(record.reason or '')}</li>"
             for (row, id), record in sorted(self.cells.items())
-            if record.status in ("accepted", "unchanged")
+            if record.status in (Outcome.ACCEPTED, Outcome.UNCHANGED)
         )
         legend = " ".join(
             f'<span style="background:{color};{_CELL}">{html.escape(name)}</span>'

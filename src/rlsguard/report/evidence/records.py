@@ -5,15 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PASS, FAIL, WARN, ACCEPTED, UNCHANGED, CANNOT, NOT_APPLICABLE = (
-    "pass",
-    "fail",
-    "warn",
-    "accepted",
-    "unchanged",
-    "cannot",
-    "n/a",
-)
+from rlsguard.findings import Outcome
+
 UNCHANGED_PREFIX = "unchanged since base"
 
 
@@ -21,7 +14,7 @@ UNCHANGED_PREFIX = "unchanged since base"
 class ItemRecord:
     nodeid: str
     kind: str  # "migration", "check" or "probe"
-    status: str  # pass, fail, warn, accepted, cannot
+    status: Outcome
     check: str | None = None  # RG101, RP101; None for migration tests
     name: str | None = None
     object: str | None = None
@@ -35,20 +28,23 @@ class ItemRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.status = Outcome(self.status)  # a record read back from JSON holds the text
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": self.status.value}
 
 
-def status_of(outcome: str, wasxfail: bool, findings: list[dict[str, Any]], reason: str) -> str:
+def status_of(outcome: str, wasxfail: bool, findings: list[dict[str, Any]], reason: str) -> Outcome:
     """A pytest outcome read as evidence: an xfail is an accepted finding (or one the gate's
     base already had), a skip a probe that could not act, a pass with a finding a warning."""
     if wasxfail:
-        return UNCHANGED if reason.startswith(UNCHANGED_PREFIX) else ACCEPTED
+        return Outcome.UNCHANGED if reason.startswith(UNCHANGED_PREFIX) else Outcome.ACCEPTED
     if outcome == "failed":
-        return FAIL
+        return Outcome.FAIL
     if outcome == "skipped":
-        return CANNOT
-    return WARN if findings else PASS
+        return Outcome.CANNOT
+    return Outcome.WARNING if findings else Outcome.PASS
 
 
 def status_counts(records: list[ItemRecord]) -> dict[str, int]:

@@ -74,25 +74,6 @@ class RevisionSettings:
     values: tuple[tuple[str, Any], ...]
 
 
-@dataclass(frozen=True)
-class Override:
-    """A key that a command-line flag can override: ``--<flag>`` for ``rlsguard``,
-    ``--rlsguard-<flag>`` for pytest."""
-
-    key: str
-    flag: str
-    help: str
-    repeatable: bool = False
-
-
-OVERRIDES = (
-    Override("tenant_column", "tenant-column", "column that names a row's tenant"),
-    Override("tenant_setting", "tenant-setting", "setting the application puts the tenant in"),
-    Override("app_role", "app-role", "role the application connects as"),
-    Override("admin_roles", "admin-role", "role meant to see every tenant (repeatable)", True),
-    Override("schemas", "schema", "schema to analyze (repeatable)", True),
-)
-
 _STRING_KEYS = ("alembic_ini", "version_table", "tenant_column", "tenant_setting", "app_role")
 _LIST_KEYS = ("admin_roles", "schemas", "global_tables", "append_only")
 KNOWN_KEYS = (*_STRING_KEYS, *_LIST_KEYS, "allow", "until")

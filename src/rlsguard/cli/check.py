@@ -19,9 +19,10 @@ import pytest
 import rlsguard.suite
 from rlsguard.cli.base_ref import build_baseline
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.config import OVERRIDES, find_project_root, load_settings
+from rlsguard.config import find_project_root, load_settings
 from rlsguard.errors import ConfigError
 from rlsguard.history.migrate import MigrationProject
+from rlsguard.options import bridge
 from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
@@ -31,13 +32,13 @@ from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
 
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
 JUNIT_NAME = "rlsguard-junit.xml"
-FLAGS = {override.key: f"--rlsguard-{override.flag}" for override in OVERRIDES}
 
 
 def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> int:
     project_root = (arguments.project or find_project_root()).resolve()
     if not project_root.is_dir():
         raise ConfigError(f"no project folder at {project_root}")
+    arguments.project = project_root  # what the pytest run is handed
     settings = load_settings(project_root, overrides)
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     if arguments.revision:
@@ -57,15 +58,8 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
             if arguments.base:
                 baseline = Path(scratch) / "baseline.json"
                 _baseline(arguments, overrides, project_root, server).write(baseline)
-                extra = [
-                    "--rlsguard-baseline",
-                    str(baseline),
-                    "--rlsguard-fail-on",
-                    arguments.fail_on,
-                ]
-            exit_code = _run_suite(
-                arguments, overrides, project_root, report, server, gate_args=extra
-            )
+                extra = [f"--rlsguard-baseline={baseline}"]
+            exit_code = _run_suite(arguments, report, server, gate_args=extra)
     finally:
         psycopg2.extensions.set_wait_callback(previous_wait)
         sigterm.uninstall()
@@ -90,13 +84,7 @@ def _baseline(
 
 
 def _run_suite(
-    arguments: argparse.Namespace,
-    overrides: dict[str, object],
-    project_root: Path,
-    report: Path,
-    server: Server,
-    *,
-    gate_args: list[str],
+    arguments: argparse.Namespace, report: Path, server: Server, *, gate_args: list[str]
 ) -> int:
     suite = Path(rlsguard.suite.__file__)
     pytest_args = [
@@ -105,7 +93,6 @@ def _run_suite(
         "-c", os.devnull,
         "--noconftest",
         "-p", "no:cacheprovider",
-        "--rlsguard-project", str(project_root),
         "--html", str(report),
         "--self-contained-html",
         "--junitxml", str(report.parent / JUNIT_NAME),
@@ -113,17 +100,7 @@ def _run_suite(
         "-rfEx",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
-    pytest_args += gate_args
-    if arguments.revision:
-        pytest_args += ["--rlsguard-revision", arguments.revision]
-    if arguments.max_examples:
-        pytest_args += ["--rlsguard-max-examples", str(arguments.max_examples)]
-    pytest_args += ["--rlsguard-shrink-seconds", str(arguments.shrink_seconds)]
-    if arguments.seed is not None:
-        pytest_args.append(f"--hypothesis-seed={arguments.seed}")
-    for key, value in overrides.items():
-        for item in value if isinstance(value, list) else [value]:
-            pytest_args += [FLAGS[key], str(item)]
+    pytest_args += [*bridge(arguments), *gate_args]
     extra = list(arguments.pytest_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]

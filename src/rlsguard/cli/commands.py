@@ -23,79 +23,20 @@ from rlsguard.analyzer import scan
 from rlsguard.checks import all_checks
 from rlsguard.cli.check import DEFAULT_REPORT, run_check
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.config import OVERRIDES, Settings, find_project_root, load_settings
+from rlsguard.config import Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import MigrationProject
+from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
 from rlsguard.probes import all_probes
-from rlsguard.probes.runner import SHRINK_SECONDS, probe_database
+from rlsguard.probes.runner import probe_database
 from rlsguard.registration import Rule
 from rlsguard.report.console import explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
-from rlsguard.report.evidence.baseline import FAIL_ON, FAIL_ON_HELP
 from rlsguard.report.sarif import sarif_document, schema_artifact
-from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+from rlsguard.server import DSN_ENV
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.urls import parse_dsn
-
-
-def _add_tenancy_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("tenancy config (overrides [tool.rlsguard])")
-    for override in OVERRIDES:
-        group.add_argument(
-            f"--{override.flag}",
-            dest=override.key,
-            action="append" if override.repeatable else "store",
-            default=None,
-            help=override.help,
-        )
-
-
-def _add_probe_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-examples",
-        type=_positive_int,
-        default=None,
-        help="Hypothesis examples per probe (default: the profile's)",
-    )
-    parser.add_argument(
-        "--shrink-seconds",
-        type=_non_negative_float,
-        default=SHRINK_SECONDS,
-        help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
-    )
-    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed for the probes")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _add_project_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=None,
-        help="project folder (default: nearest pyproject.toml)",
-    )
-
-
-def tenancy_overrides(arguments: argparse.Namespace) -> dict[str, object]:
-    return {
-        override.key: getattr(arguments, override.key)
-        for override in OVERRIDES
-        if getattr(arguments, override.key, None) is not None
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,26 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
             "2: the run could not happen."
         ),
     )
-    _add_project_flag(check)
-    check.add_argument(
-        "--dsn", default=None, help=f"use this server instead of starting one (or {DSN_ENV})"
-    )
-    check.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=None,
-        help="where the server comes from (default auto)",
-    )
-    check.add_argument(
-        "--pg-image", default=None, help=f"image for the docker backend (default {DEFAULT_IMAGE})"
-    )
-    check.add_argument(
-        "--revision", default=None, help="check the schema as of this revision (default head)"
-    )
+    add_command_options(check, CHECK)
     check.add_argument(
         "--report",
         type=Path,
         default=None,
+        metavar="PATH",
         help=f"HTML report path (default <project>/{DEFAULT_REPORT})",
     )
     check.add_argument(
@@ -147,11 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
         "only findings the change adds fail the gate",
     )
     check.add_argument(
-        "--fail-on", choices=FAIL_ON, default=FAIL_ON[0], help=f"with --base: {FAIL_ON_HELP}"
-    )
-    _add_probe_flags(check)
-    _add_tenancy_flags(check)
-    check.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="after --: passed on to pytest"
     )
 
@@ -164,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
             "no error-level finding; 1: at least one; 2: the scan could not happen."
         ),
     )
-    scan.add_argument("--dsn", default=None, help=f"the database to scan (or {DSN_ENV})")
     scan.add_argument(
         "--format",
         choices=("text", "json", "sarif"),
@@ -174,9 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--static-only", action="store_true", help="only the static checks, no probes"
     )
-    _add_probe_flags(scan)
-    _add_project_flag(scan)
-    _add_tenancy_flags(scan)
+    add_command_options(scan, SCAN)
 
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
@@ -203,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "check":
-        return run_check(arguments, tenancy_overrides(arguments))
+        return run_check(arguments, command_overrides(arguments))
     if arguments.command == "scan":
         return _scan(arguments)
     if arguments.command == "checks":
@@ -217,7 +136,7 @@ def _scan(arguments: argparse.Namespace) -> int:
     if not dsn:
         raise ConfigError(f"scan needs a database: --dsn URL or {DSN_ENV}")
     project_root = (arguments.project or find_project_root()).resolve()
-    settings = load_settings(project_root, tenancy_overrides(arguments))
+    settings = load_settings(project_root, command_overrides(arguments))
     with ExternalServer(parse_dsn(dsn)) as server:
         with connected(server.url) as connection:
             analysis = scan(connection, settings)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from rlsguard import __version__
-from rlsguard.config import OVERRIDES, Settings, load_settings
+from rlsguard.config import Settings, load_settings
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import HEAD
+from rlsguard.options import add_pytest_options, tenancy_overrides
 from rlsguard.plugin.evidence import EvidenceCollector, add_environment
 from rlsguard.plugin.items import (
     IsolationChecks,
@@ -21,80 +22,16 @@ from rlsguard.plugin.items import (
     ProbeCollector,
 )
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
-from rlsguard.probes.runner import SHRINK_SECONDS
-from rlsguard.report.evidence.baseline import FAIL_ON, FAIL_ON_HELP, Baseline
+from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
-from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, Server, request_from
+from rlsguard.server import Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
 
 SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("rlsguard", "rlsguard: PostgreSQL tenant isolation")
-    group.addoption(
-        "--rlsguard-dsn",
-        default=None,
-        help=f"use this PostgreSQL server (superuser URL) instead of starting one; or {DSN_ENV}",
-    )
-    group.addoption(
-        "--rlsguard-backend",
-        choices=BACKENDS,
-        default=None,
-        help="where the server comes from (default auto: DSN, Docker, local binaries, embedded)",
-    )
-    group.addoption(
-        "--rlsguard-pg-image",
-        default=None,
-        help=f"Docker image for the docker backend (default {DEFAULT_IMAGE})",
-    )
-    group.addoption(
-        "--rlsguard-revision",
-        default=None,
-        help="migrate the test database to this revision instead of head",
-    )
-    group.addoption(
-        "--rlsguard-max-examples",
-        type=int,
-        default=None,
-        help="Hypothesis examples per probe (default: the Hypothesis profile's)",
-    )
-    group.addoption(
-        "--rlsguard-shrink-seconds",
-        type=float,
-        default=SHRINK_SECONDS,
-        help=f"time to shrink each failing probe's example (default {SHRINK_SECONDS:g})",
-    )
-    group.addoption(
-        "--rlsguard-evidence",
-        default=None,
-        help="where to write the JSON evidence (default: rlsguard-evidence.json beside --html)",
-    )
-    group.addoption(
-        "--rlsguard-baseline",
-        default=None,
-        help="findings of the base schema (written by rlsguard check --base): findings "
-        "it already had do not fail the run unless --rlsguard-fail-on any",
-    )
-    group.addoption(
-        "--rlsguard-fail-on",
-        choices=FAIL_ON,
-        default=FAIL_ON[0],
-        help=f"with a baseline: {FAIL_ON_HELP}",
-    )
-    group.addoption(
-        "--rlsguard-project",
-        default=None,
-        help="folder whose pyproject.toml holds [tool.rlsguard] (default: pytest's rootdir)",
-    )
-    for override in OVERRIDES:
-        group.addoption(
-            f"--rlsguard-{override.flag}",
-            dest=f"rlsguard_{override.key}",
-            action="append" if override.repeatable else "store",
-            default=None,
-            help=f"{override.help} (overrides [tool.rlsguard] {override.key})",
-        )
+    add_pytest_options(parser)
 
 
 class ProvidedServer:
@@ -153,7 +90,7 @@ def _hypothesis_seed(config: pytest.Config) -> int | None:
 
 def _settings(config: pytest.Config) -> Settings:
     folder = config.getoption("rlsguard_project")
-    overrides = {item.key: config.getoption(f"rlsguard_{item.key}") for item in OVERRIDES}
+    overrides = tenancy_overrides(lambda option: config.getoption(option.pytest_key))
     return load_settings(Path(folder).resolve() if folder else config.rootpath, overrides)
 
 

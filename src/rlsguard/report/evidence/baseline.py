@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 Key = tuple[str, str]  # check, object
-FAIL_ON = ("new", "any")
-FAIL_ON_HELP = "fail on new error-level findings only (default) or on any error at head"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,175 @@
+"""Every option rlsguard takes, in one table: the flags of ``rlsguard check`` and
+``rlsguard scan``, the ``--rlsguard-...`` options of the pytest plugin, which of them
+override a ``[tool.rlsguard]`` key, and how ``rlsguard check`` hands them to the pytest
+run it starts (the bridge)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlsguard.probes.runner import SHRINK_SECONDS
+from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+
+CHECK, SCAN, PYTEST = "check", "scan", "pytest"
+FAIL_ON = ("new", "any")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """``--<flag>`` for the ``rlsguard`` commands named in ``commands``, ``--rlsguard-<flag>``
+    for pytest when ``pytest`` is among them."""
+
+    flag: str
+    help: str
+    commands: tuple[str, ...]
+    type: Callable[[str], Any] | None = None
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    repeatable: bool = False
+    config_key: str | None = None  # the [tool.rlsguard] key it overrides
+    # how `rlsguard check` passes it on to pytest: None, or a flag pytest knows
+    bridge_flag: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Where argparse puts its value for the ``rlsguard`` commands."""
+        return self.flag.replace("-", "_")
+
+    @property
+    def pytest_flag(self) -> str:
+        return f"--rlsguard-{self.flag}"
+
+    @property
+    def pytest_key(self) -> str:
+        return f"rlsguard_{self.key}"
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``add_argument``/``addoption`` (without the flag)."""
+        found: dict[str, Any] = {
+            "action": "append" if self.repeatable else "store",
+            "default": self.default,
+            "help": self.help,
+        }
+        for name in ("type", "choices", "metavar"):
+            if getattr(self, name) is not None:
+                found[name] = getattr(self, name)
+        return found
+
+
+def _tenancy(flag: str, help: str, key: str, *, repeatable: bool = False) -> Option:
+    """A ``[tool.rlsguard]`` key that every command and pytest can override."""
+    return Option(
+        flag,
+        f"{help} (overrides [tool.rlsguard] {key})",
+        (CHECK, SCAN, PYTEST),
+        metavar=flag.rsplit("-", 1)[-1].upper(),
+        repeatable=repeatable,
+        config_key=key,
+    )
+
+
+SERVER = (
+    "the PostgreSQL database to use, as a superuser's URL: the one to analyze (scan), or a server "
+    "to use instead of starting one (check, pytest)"
+)
+OPTIONS = (
+    Option("project", "project folder whose pyproject.toml holds [tool.rlsguard] (default: the "
+           "nearest pyproject.toml; for pytest its rootdir)", (CHECK, SCAN, PYTEST), type=Path,
+           metavar="DIR"),
+    Option("dsn", f"{SERVER}; or {DSN_ENV}", (CHECK, SCAN, PYTEST), metavar="URL"),
+    Option("backend", "where the server comes from (default auto: DSN, Docker, local binaries, "
+           "embedded)", (CHECK, PYTEST), choices=BACKENDS),
+    Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE})",
+           (CHECK, PYTEST), metavar="IMAGE"),
+    Option("revision", "check the schema as of this revision (default head)", (CHECK, PYTEST),
+           metavar="REV"),
+    Option("max-examples", "Hypothesis examples per probe (default: the profile's)",
+           (CHECK, SCAN, PYTEST), type=positive_int, metavar="N"),
+    Option("shrink-seconds", f"time to shrink each failing probe's example (default "
+           f"{SHRINK_SECONDS:g})", (CHECK, SCAN, PYTEST), type=non_negative_float,
+           default=SHRINK_SECONDS, metavar="S"),
+    Option("seed", "Hypothesis seed for the probes (pytest: Hypothesis's own --hypothesis-seed)",
+           (CHECK, SCAN), type=int, metavar="N", bridge_flag="--hypothesis-seed"),
+    Option("fail-on", "with a baseline (--base): fail on new error-level findings only "
+           "(default) or on any error at head", (CHECK, PYTEST), choices=FAIL_ON,
+           default=FAIL_ON[0]),
+    Option("evidence", "where to write the JSON evidence (default: rlsguard-evidence.json "
+           "beside the HTML report)", (PYTEST,), metavar="PATH"),
+    Option("baseline", "findings of the base schema (written by rlsguard check --base): "
+           "findings it already had do not fail the run unless fail-on is any", (PYTEST,),
+           metavar="FILE"),
+    _tenancy("tenant-column", "column that names a row's tenant", "tenant_column"),
+    _tenancy("tenant-setting", "setting the application puts the tenant in", "tenant_setting"),
+    _tenancy("app-role", "role the application connects as", "app_role"),
+    _tenancy("admin-role", "role meant to see every tenant (repeatable)", "admin_roles",
+             repeatable=True),
+    _tenancy("schema", "schema to analyze (repeatable)", "schemas", repeatable=True),
+)  # fmt: skip
+
+
+def options_of(command: str) -> list[Option]:
+    return [option for option in OPTIONS if command in option.commands]
+
+
+def add_command_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options of ``rlsguard <command>``; tenancy keys in a group of their own."""
+    tenancy = parser.add_argument_group("tenancy config (overrides [tool.rlsguard])")
+    for option in options_of(command):
+        (tenancy if option.config_key else parser).add_argument(
+            f"--{option.flag}", dest=option.key, **option.arguments()
+        )
+
+
+def add_pytest_options(parser: Any) -> None:
+    """The options of the pytest plugin (``parser`` is pytest's)."""
+    group = parser.getgroup("rlsguard", "rlsguard: PostgreSQL tenant isolation")
+    for option in options_of(PYTEST):
+        group.addoption(option.pytest_flag, dest=option.pytest_key, **option.arguments())
+
+
+def tenancy_overrides(value_of: Callable[[Option], Any]) -> dict[str, Any]:
+    """``[tool.rlsguard]`` keys a flag was given for: ``value_of`` reads an option's value
+    (from argparse's namespace or pytest's config)."""
+    overrides = {}
+    for option in OPTIONS:
+        value = value_of(option) if option.config_key else None
+        if option.config_key and value is not None:
+            overrides[option.config_key] = value
+    return overrides
+
+
+def command_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
+    return tenancy_overrides(lambda option: getattr(arguments, option.key, None))
+
+
+def bridge(arguments: argparse.Namespace) -> list[str]:
+    """The pytest arguments that carry ``rlsguard check``'s options to its pytest run."""
+    found: list[str] = []
+    for option in options_of(CHECK):
+        value = getattr(arguments, option.key, None)
+        flag = option.bridge_flag or (option.pytest_flag if PYTEST in option.commands else None)
+        if value is None or flag is None:
+            continue
+        for item in value if option.repeatable else [value]:
+            found.append(f"{flag}={item}")
+    return found
+

@@ -172,4 +172,3 @@ def bridge(arguments: argparse.Namespace) -> list[str]:
         for item in value if option.repeatable else [value]:
             found.append(f"{flag}={item}")
     return found
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from rlsguard.findings import Severity
 from rlsguard.schema.tenancy import Tenancy
@@ -28,6 +28,40 @@ class Rule:
     def label(self, target: str) -> str:
         """The name of the test item that runs this rule on ``target``."""
         raise NotImplementedError
+
+
+class Heading(TypedDict):
+    """The fields every rule has, as its decorator declares them."""
+
+    id: str
+    name: str
+    severity: Severity
+    title: str
+    attacks: tuple[int, ...]
+    objects: Objects
+    doc: str
+
+
+def heading(
+    function: Callable[..., Any],
+    id: str,
+    name: str,
+    severity: Severity,
+    title: str,
+    *,
+    attacks: Iterable[int],
+    objects: Objects,
+) -> Heading:
+    """A rule's common fields, its doc taken from the decorated function."""
+    return Heading(
+        id=id,
+        name=name,
+        severity=severity,
+        title=title,
+        attacks=tuple(attacks),
+        objects=objects,
+        doc=inspect.cleandoc(function.__doc__ or ""),
+    )
 
 
 R = TypeVar("R", bound=Rule)
@@ -53,7 +87,3 @@ class Registry(Generic[R]):
 
     def sorted(self) -> list[R]:
         return [self._rules[key] for key in sorted(self._rules)]
-
-
-def doc_of(function: Callable[..., Any]) -> str:
-    return inspect.cleandoc(function.__doc__ or "")

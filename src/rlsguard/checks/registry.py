@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rlsguard.findings import Severity
-from rlsguard.registration import Objects, Registry, Rule, doc_of
+from rlsguard.registration import Objects, Registry, Rule, heading
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -40,18 +40,8 @@ def check(
     id: str, name: str, severity: Severity, title: str, *, attacks: Iterable[int], objects: Objects
 ) -> Callable[[Inspect], Inspect]:
     def register(function: Inspect) -> Inspect:
-        REGISTRY.add(
-            Check(
-                id=id,
-                name=name,
-                severity=severity,
-                title=title,
-                attacks=tuple(attacks),
-                objects=objects,
-                doc=doc_of(function),
-                inspect=function,
-            )
-        )
+        head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
+        REGISTRY.add(Check(**head, inspect=function))
         return function
 
     return register

@@ -14,6 +14,7 @@ from rlsguard.probes.rows import (
     Example,
     Row,
     TablePlan,
+    insert_statement,
     table_identifier,
 )
 from rlsguard.probes.transcript import Answer
@@ -120,3 +121,10 @@ def expect_only_own(blanket: Answer, own: list[Row], what: str) -> None:
     extra = blanket.rowcount - len(own)
     if not blanket.failed and extra > 0:
         raise failure(f"{what} without WHERE touched {extra} row(s) of other tenants")
+
+
+def attempt_insert(context: ProbeContext, table: str, values: dict[str, Any]) -> Answer:
+    """INSERT one row as whoever the session acts as now. No RETURNING: it would bring the
+    SELECT policies in and hide what the INSERT policies let through."""
+    plan = context.planner.plan(table)
+    return context.session.attempt(*insert_statement(table, values, plan, returning=False))

@@ -8,6 +8,7 @@ from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    attempt_insert,
     failure,
     new_row,
     noop_column,
@@ -19,7 +20,6 @@ from rlsguard.probes.moves import (
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
-    insert_statement,
     table_identifier,
 )
 from rlsguard.probes.transcript import Answer
@@ -73,11 +73,11 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
         )
         outcome = context.session.attempt(composed, params)
         _robust(context, table, outcome, mode, verb)
-        if not outcome.failed and outcome.rowcount:
+        if outcome.touched:
             raise failure(f"with the tenant setting {mode}, {context.app} {verb} rows of {table}")
-    inserted = context.session.attempt(*insert_statement(table, new_values, plan, returning=False))
+    inserted = attempt_insert(context, table, new_values)
     _robust(context, table, inserted, mode, "inserting")
-    if not inserted.failed and inserted.rowcount:
+    if inserted.touched:
         raise failure(f"with the tenant setting {mode}, {context.app} inserts rows into {table}")
 
 

@@ -12,7 +12,7 @@ import hypothesis
 from rlsguard.findings import Severity
 from rlsguard.probes.rows import Example, Planner
 from rlsguard.probes.transcript import Session
-from rlsguard.registration import Objects, Registry, Rule, doc_of
+from rlsguard.registration import Objects, Registry, Rule, heading
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -85,15 +85,10 @@ def probe(
     own_engine: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
+        head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
         PROBES.add(
             Probe(
-                id=id,
-                name=name,
-                severity=severity,
-                title=title,
-                attacks=tuple(attacks),
-                objects=objects,
-                doc=doc_of(function),
+                **head,
                 run=function,
                 fixes_from=tuple(fixes_from),
                 deterministic=deterministic,

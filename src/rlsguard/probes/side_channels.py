@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    attempt_insert,
     failure,
     new_row,
     populate,
@@ -14,7 +15,6 @@ from rlsguard.probes.moves import (
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
-    insert_statement,
 )
 from rlsguard.schema.targets import (
     guessable_unique_keys,
@@ -44,8 +44,8 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     copied = new_row(example, table, actor, {name: victim.values[name] for name in key})
     fresh = new_row(example, table, actor)
     context.session.as_role(context.app, actor)
-    with_copy = context.session.attempt(*insert_statement(table, copied, plan, returning=False))
-    with_fresh = context.session.attempt(*insert_statement(table, fresh, plan, returning=False))
+    with_copy = attempt_insert(context, table, copied)
+    with_fresh = attempt_insert(context, table, fresh)
     if with_copy.error_code == "23505" and not with_fresh.failed:
         shown = ", ".join(f"{name}={victim.values[name]!r}" for name in key)
         raise failure(
@@ -80,8 +80,8 @@ def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None
     }
     values = example.values_for(table, actor, pointing)
     context.session.as_role(context.app, actor)
-    outcome = context.session.attempt(*insert_statement(table, values, plan, returning=False))
-    if not outcome.failed and outcome.rowcount:
+    outcome = attempt_insert(context, table, values)
+    if outcome.touched:
         raise failure(
             f"as tenant {actor}, {context.app} inserted a row of {table} that references another "
             f"tenant's row of {foreign_key.references} ({foreign_key.name})"

@@ -33,6 +33,11 @@ class Answer:
     def failed(self) -> bool:
         return self.error_code is not None
 
+    @property
+    def touched(self) -> int:
+        """The rows a write changed: none when it was refused."""
+        return 0 if self.failed else self.rowcount
+
     def describe(self, limit: int = 5) -> str:
         if self.failed:
             return f"ERROR {self.error_code}: {self.error}"

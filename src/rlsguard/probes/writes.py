@@ -7,6 +7,7 @@ from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    attempt_insert,
     blanket_assignment,
     expect_only_own,
     failure,
@@ -21,7 +22,6 @@ from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
     adapt,
-    insert_statement,
     table_identifier,
 )
 from rlsguard.schema.targets import (
@@ -51,8 +51,8 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
         overrides[column] = other_tenant_value(example, table, other)
     values = example.values_for(table, other, overrides)
     context.session.as_role(context.app, actor)
-    outcome = context.session.attempt(*insert_statement(table, values, plan, returning=False))
-    if not outcome.failed and outcome.rowcount:
+    outcome = attempt_insert(context, table, values)
+    if outcome.touched:
         raise failure(
             f"as tenant {actor}, {context.app} inserted a row of another tenant into {table}"
         )
@@ -84,7 +84,7 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         ),
         values,
     )
-    if not touched.failed and touched.rowcount:
+    if touched.touched:
         raise failure(
             f"as tenant {actor}, {context.app} updated a row of another tenant in {table}"
         )
@@ -124,7 +124,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     deleted = context.session.attempt(
         sql.SQL("DELETE FROM {} WHERE {}").format(table_identifier(table), condition), values
     )
-    if not deleted.failed and deleted.rowcount:
+    if deleted.touched:
         raise failure(
             f"as tenant {actor}, {context.app} deleted a row of another tenant from {table}"
         )
@@ -156,7 +156,7 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
         ),
         [other_tenant_value(example, table, other)],
     )
-    if not moved.failed and moved.rowcount:
+    if moved.touched:
         raise failure(
             f"as tenant {actor}, {context.app} moved its row of {table} to another tenant"
         )

@@ -8,6 +8,7 @@ import re
 from rlsguard import plugin
 from rlsguard.checks import all_checks
 from rlsguard.cli.commands import build_parser
+from rlsguard.options import CHECK, OPTIONS, PYTEST, SCAN, Option
 from rlsguard.probes import all_probes
 from tests.conftest import PROJECT
 
@@ -87,3 +88,29 @@ def test_the_probe_table_is_the_registry() -> None:
     assert sorted(rows) == [probe.id for probe in probes]
     for probe in probes:
         assert rows[probe.id][0] == probe.name, probe.id
+
+
+def option_rows() -> list[str]:
+    """The README's options table as it must read: one row per entry of OPTIONS."""
+
+    def shown(flag: str, option: Option) -> str:
+        value = option.metavar or ("{" + ",".join(option.choices) + "}" if option.choices else "")
+        return f"`{flag} {value}`" if value else f"`{flag}`"
+
+    rows = ["| `rlsguard check` | `rlsguard scan` | pytest | what |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        commands = [
+            shown(f"--{option.flag}", option) if command in option.commands else ""
+            for command in (CHECK, SCAN)
+        ]
+        pytest_flag = shown(option.pytest_flag, option) if PYTEST in option.commands else ""
+        if option.bridge_flag and not pytest_flag:
+            pytest_flag = shown(option.bridge_flag, option)
+        help = option.help.replace("|", "/")
+        rows.append(f"| {commands[0]} | {commands[1]} | {pytest_flag} | {help} |")
+    return rows
+
+
+def test_the_options_table_is_the_option_table() -> None:
+    block = README.split("<!-- options -->\n", 1)[1].split("\n\n", 1)[0]
+    assert block.splitlines() == option_rows(), "\n".join(option_rows())

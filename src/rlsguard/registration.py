@@ -5,7 +5,7 @@ its function's docstring; one registry per kind that refuses an id twice."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -81,9 +81,6 @@ class Registry(Generic[R]):
 
     def __getitem__(self, id: str) -> R:
         return self._rules[id]
-
-    def __iter__(self) -> Iterator[R]:
-        return iter(self.sorted())
 
     def sorted(self) -> list[R]:
         return [self._rules[key] for key in sorted(self._rules)]

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from rlsguard.checks import admin, data, doors, policies, rls, roles  # noqa: F401  registers them
-from rlsguard.checks.registry import REGISTRY, Check, Problem, check
+from rlsguard.checks.registry import REGISTRY, Check
 
-__all__ = ["Check", "Problem", "all_checks", "check"]
+__all__ = ["Check", "all_checks"]
 
 
 def all_checks() -> list[Check]:

@@ -21,13 +21,11 @@ from rlsguard.plugin.items import (
     ProbeChecks,
     ProbeCollector,
 )
-from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
+from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGTERM_KEY
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server, request_from
 from rlsguard.server.process import SigtermAsInterrupt
-
-SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

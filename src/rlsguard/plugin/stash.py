@@ -6,6 +6,8 @@ import pytest
 
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
+from rlsguard.server.process import SigtermAsInterrupt
 
 RUN_KEY = pytest.StashKey[Run]()
 BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate
+SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()  # restored when the session ends

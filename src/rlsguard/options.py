@@ -48,6 +48,7 @@ class Option:
     config_key: str | None = None  # the [tool.rlsguard] key it overrides
     # how `rlsguard check` passes it on to pytest: None, or a flag pytest knows
     bridge_flag: str | None = None
+    help_for: tuple[tuple[str, str], ...] = ()  # (command, help) where it means more there
 
     @property
     def key(self) -> str:
@@ -62,12 +63,12 @@ class Option:
     def pytest_key(self) -> str:
         return f"rlsguard_{self.key}"
 
-    def arguments(self) -> dict[str, Any]:
+    def arguments(self, command: str) -> dict[str, Any]:
         """The keyword arguments of ``add_argument``/``addoption`` (without the flag)."""
         found: dict[str, Any] = {
             "action": "append" if self.repeatable else "store",
             "default": self.default,
-            "help": self.help,
+            "help": dict(self.help_for).get(command, self.help),
         }
         for name in ("type", "choices", "metavar"):
             if getattr(self, name) is not None:
@@ -87,15 +88,14 @@ def _tenancy(flag: str, help: str, key: str, *, repeatable: bool = False) -> Opt
     )
 
 
-SERVER = (
-    "the PostgreSQL database to use, as a superuser's URL: the one to analyze (scan), or a server "
-    "to use instead of starting one (check, pytest)"
-)
 OPTIONS = (
     Option("project", "project folder whose pyproject.toml holds [tool.rlsguard] (default: the "
-           "nearest pyproject.toml; for pytest its rootdir)", (CHECK, SCAN, PYTEST), type=Path,
-           metavar="DIR"),
-    Option("dsn", f"{SERVER}; or {DSN_ENV}", (CHECK, SCAN, PYTEST), metavar="URL"),
+           "nearest pyproject.toml)", (CHECK, SCAN, PYTEST), type=Path, metavar="DIR",
+           help_for=((PYTEST, "project folder whose pyproject.toml holds [tool.rlsguard] "
+                      "(default: pytest's rootdir)"),)),
+    Option("dsn", f"a PostgreSQL server to use instead of starting one, as a superuser's URL "
+           f"(or {DSN_ENV})", (CHECK, SCAN, PYTEST), metavar="URL",
+           help_for=((SCAN, f"the database to scan, as a superuser's URL (or {DSN_ENV})"),)),
     Option("backend", "where the server comes from (default auto: DSN, Docker, local binaries, "
            "embedded)", (CHECK, PYTEST), choices=BACKENDS),
     Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE})",
@@ -107,8 +107,8 @@ OPTIONS = (
     Option("shrink-seconds", f"time to shrink each failing probe's example (default "
            f"{SHRINK_SECONDS:g})", (CHECK, SCAN, PYTEST), type=non_negative_float,
            default=SHRINK_SECONDS, metavar="S"),
-    Option("seed", "Hypothesis seed for the probes (pytest: Hypothesis's own --hypothesis-seed)",
-           (CHECK, SCAN), type=int, metavar="N", bridge_flag="--hypothesis-seed"),
+    Option("seed", "Hypothesis seed for the probes", (CHECK, SCAN), type=int, metavar="N",
+           bridge_flag="--hypothesis-seed"),
     Option("fail-on", "with a baseline (--base): fail on new error-level findings only "
            "(default) or on any error at head", (CHECK, PYTEST), choices=FAIL_ON,
            default=FAIL_ON[0]),
@@ -135,7 +135,7 @@ def add_command_options(parser: argparse.ArgumentParser, command: str) -> None:
     tenancy = parser.add_argument_group("tenancy config (overrides [tool.rlsguard])")
     for option in options_of(command):
         (tenancy if option.config_key else parser).add_argument(
-            f"--{option.flag}", dest=option.key, **option.arguments()
+            f"--{option.flag}", dest=option.key, **option.arguments(command)
         )
 
 
@@ -143,7 +143,7 @@ def add_pytest_options(parser: Any) -> None:
     """The options of the pytest plugin (``parser`` is pytest's)."""
     group = parser.getgroup("rlsguard", "rlsguard: PostgreSQL tenant isolation")
     for option in options_of(PYTEST):
-        group.addoption(option.pytest_flag, dest=option.pytest_key, **option.arguments())
+        group.addoption(option.pytest_flag, dest=option.pytest_key, **option.arguments(PYTEST))
 
 
 def tenancy_overrides(value_of: Callable[[Option], Any]) -> dict[str, Any]:

@@ -151,8 +151,10 @@ def tenancy_overrides(value_of: Callable[[Option], Any]) -> dict[str, Any]:
     (from argparse's namespace or pytest's config)."""
     overrides = {}
     for option in OPTIONS:
-        value = value_of(option) if option.config_key else None
-        if option.config_key and value is not None:
+        if option.config_key is None:
+            continue
+        value = value_of(option)
+        if value is not None:
             overrides[option.config_key] = value
     return overrides
 

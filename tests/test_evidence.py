@@ -10,7 +10,7 @@ import pytest
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.environment import ci_run_url
+from rlsguard.report.evidence.environment import ci_run_url, redacted, redacted_facts
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server
@@ -103,3 +103,31 @@ def test_the_evidence_is_whole_when_pytest_xdist_spreads_the_items(
     assert len(evidence["items"]) >= 80
     assert evidence["environment"]["Alembic head"] == "0001_hardened"
     assert 'id="rlsguard-matrix"' in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://bob:TOKEN@git.example/r.git", "https://bob:***@git.example/r.git"),
+        ("https://TOKEN@github.com/o/r", "https://***@github.com/o/r"),
+        ("https://ci.example/job/7/?token=abc&x=1", "https://ci.example/job/7/?token=***&x=1"),
+        ("https://x.example/a?api_key=k;b=2", "https://x.example/a?api_key=***;b=2"),
+        (
+            "https://x.example/a?X-Amz-Signature=s&v=1",
+            "https://x.example/a?X-Amz-Signature=***&v=1",
+        ),
+        ("https://ci.example/job/7/", "https://ci.example/job/7/"),
+        ("feature/<b>bold</b>", "feature/<b>bold</b>"),  # not a secret: escaped where shown
+    ],
+)
+def test_credentials_in_urls_are_redacted(text: str, shown: str) -> None:
+    assert redacted(text) == shown
+
+
+def test_facts_are_redacted_inside_tables_too() -> None:
+    facts = {"GIT_URL": "https://u:p@h/r", "Packages": {"x": "https://u:p@h/"}, "n": 3}
+    assert redacted_facts(facts) == {
+        "GIT_URL": "https://u:***@h/r",
+        "Packages": {"x": "https://u:***@h/"},
+        "n": "3",
+    }

@@ -129,3 +129,89 @@ def test_a_page_that_does_load_from_the_network_is_caught(tmp_path: Path) -> Non
     assert EXTERNAL_LOAD.findall(page.read_text())
     _dom, requested = open_offline(page, tmp_path)
     assert requested == ["http://example.invalid/pixel.png"]
+
+
+HOSTILE_BRANCH = "<img/src='x'/onerror='document.body.dataset.pwned=1337'>"
+HOSTILE_REASON = "<img src=x onerror=document.body.dataset.pwned=2>"
+HOSTILE_TABLE = "<svg onload=document.body.dataset.pwned=3>"
+HOSTILE_CI = {
+    "CI_COMMIT_REF_NAME": "<img src=x onerror=document.body.dataset.pwned=4>",  # GitLab
+    "GIT_URL": "https://bob:SECRETTOKEN1@git.example.invalid/repo.git",  # Jenkins
+    "BUILD_URL": "https://jenkins.example.invalid/job/7/?token=SECRETTOKEN2&delay=0",
+}
+HOSTILE_MIGRATION = f"""
+from alembic import op
+
+revision = "0002_hostile"
+down_revision = "0001_hardened"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute({f'CREATE TABLE "{HOSTILE_TABLE}" (id integer PRIMARY KEY)'!r})
+
+
+def downgrade():
+    op.execute({f'DROP TABLE "{HOSTILE_TABLE}"'!r})
+"""
+
+
+@pytest.fixture
+def hostile_report(tmp_path: Path, rlsguard_server: Server) -> tuple[Path, str]:
+    """The hardened project in a git checkout on a branch named like script, with an
+    accepted finding whose reason is HTML, a table named like HTML, and CI variables that
+    carry HTML and credentials; the report and the console output of its check."""
+    project = tmp_path / "fixtures" / "project"  # its migration reads ../../corpus/hardened.sql
+    shutil.copytree(HARDENED, project)
+    shutil.copytree(HARDENED.parents[1] / "corpus", tmp_path / "corpus")
+    (project / "migrations" / "versions" / "0002_hostile.py").write_text(HOSTILE_MIGRATION)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + f"allow = [{{ check = 'RG404', object = 'public.elsewhere', reason = '{HOSTILE_REASON}' }}]\n"
+    )
+    for arguments in (
+        ("init", "-q", "-b", HOSTILE_BRANCH),
+        ("-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q",
+         "--allow-empty", "-m", "start"),
+    ):  # fmt: skip
+        subprocess.run(["git", "-C", str(project), *arguments], check=True, capture_output=True)
+    page = tmp_path / "reports" / "rlsguard-report.html"
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(page), *FAST,
+        "--project", str(project), cwd=tmp_path, env=HOSTILE_CI,
+    )  # fmt: skip
+    assert page.is_file(), output
+    assert code in (0, 1), output
+    return page, output
+
+
+def test_hostile_values_in_the_report_stay_text(
+    hostile_report: tuple[Path, str], tmp_path: Path
+) -> None:
+    page, _output = hostile_report
+    dom, _requested = open_offline(page, tmp_path)
+    body = re.search(r"<body[^>]*>", dom)
+    assert body is not None
+    assert "pwned" not in body.group(0), body.group(0)
+    for text in (HOSTILE_BRANCH, HOSTILE_REASON, HOSTILE_TABLE, HOSTILE_CI["CI_COMMIT_REF_NAME"]):
+        shown = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert shown in dom, text  # it is there, as text
+
+
+def test_credentials_from_ci_variables_reach_no_artefact(hostile_report: tuple[Path, str]) -> None:
+    page, output = hostile_report
+    artefacts = {
+        "console": output,
+        "HTML": page.read_text(),
+        "JSON": (page.parent / "rlsguard-evidence.json").read_text(),
+        "JUnit": (page.parent / "rlsguard-junit.xml").read_text(),
+    }
+    for name, text in artefacts.items():
+        assert "SECRETTOKEN" not in text, name
+    assert "https://bob:***@git.example.invalid/repo.git" in artefacts["HTML"]
+    evidence = json.loads(artefacts["JSON"])
+    assert evidence["environment"]["CI run"] == (
+        "https://jenkins.example.invalid/job/7/?token=***&delay=0"
+    )

@@ -5,6 +5,7 @@ and writes the JSON evidence beside the report."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,12 @@ from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.html import difference_html, record_html, timeline_html
+from rlsguard.report.evidence.html import (
+    difference_html,
+    environment_html,
+    record_html,
+    timeline_html,
+)
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_counts, status_of
 from rlsguard.report.evidence.timeline import RevisionStep, timeline
@@ -112,10 +118,30 @@ class EvidenceCollector:
 
     # -- the report -----------------------------------------------------------------------------
 
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        """pytest-html puts the test id into the page unescaped; object names are in it."""
+        for index, cell in enumerate(cells):
+            if cell.startswith('<td class="col-testId">'):
+                cells[index] = f'<td class="col-testId">{html.escape(report.nodeid)}</td>'
+
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"rlsguard isolation evidence: {self.run.settings.project_root.name}"
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal prints the metadata in its header
+    def pytest_sessionstart(self) -> None:
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is not None:
+            cleaned = environment.redacted_facts(metadata)
+            metadata.clear()
+            metadata.update(cleaned)
+
     def pytest_html_results_summary(self, prefix: list[str]) -> None:
+        """The environment first, built here with every value escaped; pytest-html's own
+        table (values put into the page as HTML) is left empty."""
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata:
+            prefix.insert(0, environment_html(environment.redacted_facts(metadata)))
+            metadata.clear()
         if any(record.kind != "migration" for record in self.records):
             matrix = Matrix.build(self.records, self.tenant_tables)
             prefix.append(matrix.to_html(self.tenant_tables))
@@ -137,7 +163,7 @@ class EvidenceCollector:
         self.facts.update({"Started (UTC)": self.started, "Finished (UTC)": self.finished})
         url = environment.ci_run_url()
         if url:
-            self.facts["CI run"] = url
+            self.facts["CI run"] = environment.redacted(url)
         for key, value in self.facts.items():
             add_environment(self.config, key, value)
 
@@ -208,7 +234,7 @@ class EvidenceCollector:
 def add_environment(config: pytest.Config, key: str, value: str) -> None:
     """An entry in pytest-html's environment table (kept by pytest-metadata)."""
     if metadata_key in config.stash:
-        config.stash[metadata_key][key] = value
+        config.stash[metadata_key][key] = environment.redacted(value)
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

@@ -69,3 +69,24 @@ def timeline_html(steps: list[RevisionStep]) -> str:
         "<thead><tr><th>revision</th><th>appeared</th><th>fixed</th><th>findings after it</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def environment_html(facts: dict[str, Any]) -> str:
+    """The environment table, every key and value escaped (pytest-html would put the values
+    into the page with innerHTML, so a hostile branch name would run as script)."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict):
+            items = "".join(
+                f"<li>{html.escape(str(key))}: {html.escape(str(item))}</li>"
+                for key, item in value.items()
+            )
+            return f"<ul>{items}</ul>"
+        return html.escape(str(value))
+
+    rows = "".join(
+        f'<tr><th scope="row" style="text-align:left;vertical-align:top;padding-right:1em">'
+        f"{html.escape(str(key))}</th><td>{shown(value)}</td></tr>"
+        for key, value in facts.items()
+    )
+    return f'<div id="rlsguard-environment"><h2>Environment</h2><table>{rows}</table></div>'

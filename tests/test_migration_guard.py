@@ -1,0 +1,110 @@
+"""Migrations reach only the database rlsguard migrates: an env.py that builds its own
+engine from DATABASE_URL (a common pattern) is refused before it connects, and the
+database DATABASE_URL names is left as it was."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from rlsguard.history.guard import ForeignDatabaseError, only_this_database
+from rlsguard.server import Server
+from rlsguard.server.databases import connected
+from rlsguard.server.urls import psycopg2_params
+from tests.test_cli import FAST, dsn_of, rlsguard
+
+pytestmark = pytest.mark.slow
+ORIGINAL_CONNECT = psycopg2.connect
+
+HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
+ENV_PY_FROM_DATABASE_URL = """
+import os
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])
+
+
+def run_migrations_online():
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=None)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+"""
+
+
+def tables_in(url: URL) -> list[str]:
+    with connected(url) as connection:
+        return list(
+            connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+        )
+
+
+def test_an_env_py_that_reads_database_url_cannot_migrate_that_database(
+    tmp_path: Path, rlsguard_server: Server, rlsguard_empty_database: Callable[[], URL]
+) -> None:
+    project = tmp_path / "fixtures" / "project"  # its migration reads ../../corpus/hardened.sql
+    shutil.copytree(HARDENED, project)
+    shutil.copytree(HARDENED.parents[1] / "corpus", tmp_path / "corpus")
+    (project / "migrations" / "env.py").write_text(ENV_PY_FROM_DATABASE_URL)
+    staging = rlsguard_empty_database()
+    staging_url = staging.render_as_string(hide_password=False)
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), *FAST, "--project", str(project),
+        cwd=tmp_path, env={"DATABASE_URL": staging_url},
+    )  # fmt: skip
+    assert code == 2, output
+    assert f"tried to connect to postgresql://{staging.username}@" in output, output
+    assert f"/{staging.database}, not to the database rlsguard migrates" in output
+    assert "env.py, line 15: with engine.connect() as connection:" in output
+    assert 'README section "What env.py must do"' in output
+    assert str(staging.password) not in output
+    assert tables_in(staging) == []  # nothing was created there, not even alembic_version
+
+
+def test_an_env_py_that_uses_what_rlsguard_hands_in_still_migrates(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """The recipe the README gives for the DATABASE_URL pattern."""
+    project = tmp_path / "fixtures" / "project"
+    shutil.copytree(HARDENED, project)
+    shutil.copytree(HARDENED.parents[1] / "corpus", tmp_path / "corpus")
+    env_py = ENV_PY_FROM_DATABASE_URL.replace(
+        'config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])',
+        'if not config.get_main_option("sqlalchemy.url"):\n'
+        '    config.set_main_option("sqlalchemy.url", os.environ["DATABASE_URL"])',
+    )
+    (project / "migrations" / "env.py").write_text(env_py)
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), *FAST, "--project", str(project),
+        cwd=tmp_path, env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"},
+    )  # fmt: skip
+    assert code == 0, output
+
+
+def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(rlsguard_server: Server) -> None:
+    ours = rlsguard_server.url
+    with only_this_database(ours, Path("env.py")):
+        with pytest.raises(ForeignDatabaseError, match=r"127\.0\.0\.1:1/elsewhere"):
+            psycopg2.connect("postgresql://someone:secret@127.0.0.1:1/elsewhere")
+        with pytest.raises(ForeignDatabaseError):
+            psycopg2.connect(host="localhost", port=ours.port, dbname="template1", user="x")
+        allowed = psycopg2.connect(**psycopg2_params(ours))  # the database it migrates
+        allowed.close()
+    assert psycopg2.connect is ORIGINAL_CONNECT

@@ -8,6 +8,7 @@ import pytest
 
 from rlsguard.config import Allowance, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError
+from rlsguard.history.migrate import MigrationProject
 from tests.conftest import PROJECT
 
 
@@ -86,6 +87,45 @@ def test_broken_toml(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.rlsguard\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_settings(tmp_path)
+
+
+def test_a_pyproject_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'[tool.rlsguard]\napp_role = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"pyproject\.toml is not UTF-8 text"):
+        load_settings(tmp_path)
+
+
+def test_rlsguard_that_is_not_a_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool]\nrlsguard = "x"\n')
+    with pytest.raises(ConfigError, match=r"\[tool.rlsguard\] in .* must be a table of keys"):
+        load_settings(tmp_path)
+
+
+def alembic_project(folder: Path, ini: bytes, revision: str) -> Path:
+    (folder / "migrations" / "versions").mkdir(parents=True)
+    (folder / "migrations" / "versions" / "r1.py").write_text(revision)
+    (folder / "alembic.ini").write_bytes(ini)
+    return folder / "alembic.ini"
+
+
+def test_an_alembic_ini_that_is_not_utf8(tmp_path: Path) -> None:
+    ini = alembic_project(tmp_path, b"[alembic]\nscript_location = caf\xe9\n", "")
+    with pytest.raises(ConfigError, match=r"alembic\.ini is not UTF-8 text"):
+        MigrationProject(ini)
+
+
+def test_a_down_revision_that_does_not_exist(tmp_path: Path) -> None:
+    revision = (
+        'revision = "r1"\ndown_revision = "r0_gone"\nbranch_labels = None\ndepends_on = None\n'
+    )
+    ini = alembic_project(tmp_path, b"[alembic]\nscript_location = migrations\n", revision)
+    with (
+        pytest.warns(UserWarning, match="r0_gone"),  # Alembic's own word on it
+        pytest.raises(
+            ConfigError, match=r"r1\.py in .* names down_revision 'r0_gone', which is no"
+        ),
+    ):
+        MigrationProject(ini)
 
 
 def test_project_root_is_the_nearest_pyproject(tmp_path: Path) -> None:

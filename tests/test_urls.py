@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL
 
+from rlsguard.errors import ConfigError
 from rlsguard.server.urls import describe, parse_dsn, redact, redact_text
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12)
@@ -32,3 +34,21 @@ def test_redact_text_for_unparseable_urls() -> None:
     assert redact_text("postgresql://u:secret@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redact_text("postgresql://u@h/d") == "postgresql://u@h/d"
     assert redact_text("not a url") == "not a url"
+
+
+def test_an_at_sign_in_the_password_is_not_read_as_the_host() -> None:
+    url = parse_dsn("postgresql://u:pa@ss@127.0.0.1:5432/db")
+    assert (url.host, url.port, url.password, url.database) == ("127.0.0.1", 5432, "pa@ss", "db")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "message"),
+    [
+        ("postgresql://u:secret@127.0.0.1:54x2/db", "is not a number"),
+        ("postgresql://u:secret@127.0.0.1:99999/db", "out of range"),
+    ],
+)
+def test_a_bad_port_is_a_clear_error(dsn: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        parse_dsn(dsn)
+    assert "secret" not in str(raised.value)

@@ -97,9 +97,17 @@ def load_settings(project_root: Path, overrides: Mapping[str, Any] | None = None
     if pyproject.is_file():
         try:
             document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{pyproject} is not UTF-8 text ({error.reason})") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{pyproject} is not valid TOML: {error}") from None
-        table = dict(document.get("tool", {}).get("rlsguard", {}))
+        tool = document.get("tool", {})
+        found = tool.get("rlsguard", {}) if isinstance(tool, dict) else {}
+        if not isinstance(found, dict):
+            raise ConfigError(
+                f"[tool.rlsguard] in {pyproject} must be a table of keys, got {found!r}"
+            )
+        table = dict(found)
     where = f"[tool.rlsguard] in {pyproject}"
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     if given:

@@ -35,7 +35,7 @@ def upgrade_from_empty_problems(run: Run) -> list[str]:
     same schema as the session's template (so the migrations are deterministic)."""
     with run.disposable(run.empty_database("upgrade_from_empty")) as name:
         url = run.url(name)
-        run.project.upgrade(url, HEAD)
+        run.project.upgrade(url, run.resolve(HEAD))
         problems = []
         current = run.project.current(url)
         if sorted(current) != sorted(run.project.heads()):

@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import Settings
 from rlsguard.errors import RlsguardError
-from rlsguard.history.migrate import BASE, HEAD, MigrationProject
+from rlsguard.history.migrate import BASE, HEAD, HEADS, MigrationProject
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.server import Server, ServerRequest, provision
@@ -110,7 +110,7 @@ class Run:
         """A revision id for ``revision`` ("head" becomes the head's id)."""
         if revision == HEAD:
             heads = self.project.heads()
-            return heads[0] if len(heads) == 1 else "heads"
+            return heads[0] if len(heads) == 1 else HEADS
         return self.project.resolve(revision)
 
     def template(self, revision: str = HEAD) -> str:
@@ -119,7 +119,7 @@ class Run:
         revision = self.resolve(revision)
         if revision not in self._templates:
             source = None
-            if revision not in (BASE, "heads"):
+            if revision not in (BASE, HEADS):
                 source = self._templates.get(self.project.previous(revision))
             self._templates[revision] = self._remember(
                 f"template:{revision}", lambda: self._build_template(revision, source)

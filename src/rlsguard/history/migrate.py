@@ -28,6 +28,7 @@ from rlsguard.server.databases import connected
 
 BASE = "base"
 HEAD = "head"
+HEADS = "heads"  # every head at once, when a history has more than one
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,24 @@ class MigrationProject:
         self.version_table = version_table
         try:
             self.script = ScriptDirectory.from_config(self.config())
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{self.ini_path} is not UTF-8 text ({error.reason})") from None
         except CommandError as error:
             raise ConfigError(f"{self.ini_path}: {error}") from None
+        try:
+            self.script.get_heads()  # builds the revision map
+        except KeyError as error:
+            raise ConfigError(self._dangling(str(error.args[0]))) from None
+
+    def _dangling(self, missing: str) -> str:
+        folder = Path(self.script.versions)
+        naming = sorted(
+            path.name for path in folder.glob("*.py") if missing in path.read_text()
+        )
+        return (
+            f"{', '.join(naming) or 'a revision'} in {folder} names down_revision {missing!r}, "
+            "which is no revision there"
+        )
 
     # -- configuration -------------------------------------------------------------------
 
@@ -93,7 +110,7 @@ class MigrationProject:
         return "-1"  # a merge point: let Alembic resolve the step down
 
     def resolve(self, target: str) -> str:
-        if target in (BASE, HEAD):
+        if target in (BASE, HEAD, HEADS):
             return target
         try:
             script = self.script.get_revision(target)

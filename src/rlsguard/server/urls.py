@@ -21,15 +21,33 @@ def parse_dsn(dsn: str) -> URL:
         raise ConfigError("the database URL is empty")
     if "://" not in text:
         return _from_keywords(text)
+    text = _at_signs_in_password_escaped(text)
     try:
         url = make_url(text)
     except ArgumentError as error:
         raise ConfigError(f"not a database URL: {redact_text(text)} ({error})") from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise ConfigError(f"the port in {redact_text(text)} is not a number") from None
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(
             f"rlsguard needs a PostgreSQL URL, got {url.get_backend_name()!r}: {redact(url)}"
         )
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ConfigError(f"the port in {redact(url)} is out of range (1 to 65535)")
     return url.set(drivername=DRIVER)
+
+
+def _at_signs_in_password_escaped(text: str) -> str:
+    """``user:p@ss@host``: the host follows the last @ before the path, so an @ in the
+    password is percent-encoded rather than read as the start of the host."""
+    scheme, _, rest = text.partition("://")
+    authority, slash, path = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
+    if not at or "@" not in credentials:
+        return text
+    user, colon, password = credentials.partition(":")
+    escaped = f"{user}{colon}{password.replace('@', '%40')}"
+    return f"{scheme}://{escaped}@{host}{slash}{path}"
 
 
 def _from_keywords(text: str) -> URL:

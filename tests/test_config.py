@@ -76,6 +76,7 @@ def test_values_and_overrides(tmp_path: Path) -> None:
         ),
         ("until.r1 = {app_role = 5}", "app_role in until.'r1' in .* must be a non-empty string"),
         ("append_only = 1", "append_only in .* must be a list of strings, got 1"),
+        ("schemas = []", "schemas in .* must name at least one schema"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, table: str, message: str) -> None:

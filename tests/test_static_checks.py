@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy.engine import URL
 
 import rlsguard.analyzer
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.checks import all_checks
-from rlsguard.config import Allowance
+from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
@@ -115,6 +116,17 @@ def test_config_that_does_not_fit_the_database(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         analyze_case(HARDENED_CASE, **overrides)
+
+
+def test_a_database_without_tenant_tables_is_nothing_to_check(
+    rlsguard_empty_database: Callable[[], URL],
+) -> None:
+    """An empty schema would pass every check without proving anything: refused."""
+    settings = Settings(app_role="postgres", admin_roles=())
+    with connected(rlsguard_empty_database()) as connection:
+        with pytest.raises(ConfigError, match=r"nothing to check: no table of schema\(s\) public"):
+            scan(connection, settings)
+        assert scan(connection, settings, lenient=True).inspections  # earlier revisions may
 
 
 def test_accepted_findings_do_not_fail(analyze_case: Analyze) -> None:

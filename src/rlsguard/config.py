@@ -145,6 +145,8 @@ def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key in _LIST_KEYS:
         if key in table:
             values[key] = _strings(table[key], key, where)
+    if values.get("schemas") == ():
+        raise ConfigError(f"schemas in {where} must name at least one schema")
     if "allow" in table:
         values["allow"] = _allowances(table["allow"], where)
     return values

@@ -52,6 +52,13 @@ class Tenancy:
         )
         self.append_only: frozenset[str] = self._resolve_tables(settings.append_only, "append_only")
         self.tenant_tables: dict[str, str] = self._find_tenant_tables()
+        if not self.tenant_tables and not lenient:
+            raise ConfigError(
+                f"nothing to check: no table of schema(s) {', '.join(settings.schemas)} in "
+                f"database {catalog.database} carries tenant_column {settings.tenant_column!r} "
+                "or references a table that does (a check of no table would pass without "
+                "proving anything); set tenant_column and schemas in [tool.rlsguard]"
+            )
         self.context = TenantContext(
             column=settings.tenant_column,
             setting=settings.tenant_setting,

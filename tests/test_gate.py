@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
+from rlsguard.cli.base_ref import checkout_of
 from rlsguard.server import Server
 from tests.conftest import REVISIONS
 from tests.test_cli import FAST, dsn_of, rlsguard
@@ -157,3 +159,23 @@ def test_a_project_outside_git_cannot_have_a_base(
     code, output = rlsguard("check", "--base", "HEAD", "--dsn", dsn_of(rlsguard_server), cwd=folder)
     assert code == 2, output
     assert f"--base needs the project in a git checkout; {folder.resolve()} is not" in output
+
+
+def test_a_killed_base_run_leaves_no_worktree_behind(tmp_path: Path) -> None:
+    """A --base run killed with SIGKILL leaves its worktree folder and its registration in
+    the repository; the next --base run sweeps both."""
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    (repository / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for arguments in (("init", "-q"), ("add", "-A")):
+        git(repository, *arguments)
+    git(repository, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "x")
+    killed = subprocess.Popen(["true"])
+    killed.wait()
+    stale = Path(tempfile.gettempdir()) / f"rlsguard-base-{killed.pid}-left"
+    git(repository, "worktree", "add", "--detach", "--quiet", str(stale / "tree"), "HEAD")
+    assert str(stale / "tree") in git(repository, "worktree", "list")
+    with checkout_of(repository, "HEAD") as tree:
+        assert (tree / "pyproject.toml").is_file()
+    assert not stale.exists()
+    assert git(repository, "worktree", "list").count("\n") == 0  # the repository alone

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from rlsguard.history.migrate import HEAD
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server
+from rlsguard.server.scratch import BASE_PREFIX, make_scratch_dir
 
 
 def _git(folder: Path, *arguments: str) -> str:
@@ -41,9 +41,10 @@ def checkout_of(project_root: Path, ref: str) -> Iterator[Path]:
         git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GitFailed:
         raise ConfigError(f"--base {ref} is not a commit of the repository at {top}") from None
-    folder = Path(tempfile.mkdtemp(prefix="rlsguard-base-"))
+    folder = make_scratch_dir(BASE_PREFIX)  # sweeps the folders of runs that were killed
     tree = folder / "tree"
     try:
+        _git(top, "worktree", "prune")  # and forgets their worktrees
         _git(top, "worktree", "add", "--detach", "--quiet", str(tree), ref)
         yield tree / project_root.resolve().relative_to(top.resolve())
     finally:

@@ -1,8 +1,10 @@
-"""Scratch folders for throwaway servers, and the sweep that removes those of dead runs.
+"""Scratch folders (for throwaway servers, and for the git worktrees of ``--base``), and
+the sweep that removes those of dead runs.
 
-A folder is named ``rlsguard-pg-<pid>-<random>`` after the process that made it. A
-run that was killed with SIGKILL cannot clean up after itself; the next run removes
-its folder (and stops its server, should one still be running) once that pid is gone.
+A folder is named ``rlsguard-pg-<pid>-<random>`` (or ``rlsguard-base-...``) after the
+process that made it. A run that was killed with SIGKILL cannot clean up after itself;
+the next run removes its folder (and stops its server, should one still be running) once
+that pid is gone.
 """
 
 from __future__ import annotations
@@ -18,24 +20,25 @@ from pathlib import Path
 from rlsguard.server.process import pid_alive
 
 PREFIX = "rlsguard-pg-"
+BASE_PREFIX = "rlsguard-base-"
 
 
-def make_scratch_dir() -> Path:
-    sweep_stale()
-    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+def make_scratch_dir(prefix: str = PREFIX) -> Path:
+    sweep_stale(prefix=prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
 
 
-def owner_pid(folder: Path) -> int | None:
-    rest = folder.name.removeprefix(PREFIX)
+def owner_pid(folder: Path, prefix: str = PREFIX) -> int | None:
+    rest = folder.name.removeprefix(prefix)
     pid_text = rest.split("-", 1)[0]
     return int(pid_text) if pid_text.isdigit() else None
 
 
-def sweep_stale(root: Path | None = None) -> list[Path]:
+def sweep_stale(root: Path | None = None, prefix: str = PREFIX) -> list[Path]:
     """Remove the scratch folders whose creating process no longer exists."""
     removed = []
-    for folder in Path(root or tempfile.gettempdir()).glob(f"{PREFIX}*"):
-        pid = owner_pid(folder)
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = owner_pid(folder, prefix)
         if pid is None or pid == os.getpid() or pid_alive(pid) or not folder.is_dir():
             continue
         stop_orphan_postmaster(folder / "data")

@@ -76,6 +76,9 @@ def test_the_gate_difference() -> None:
     assert [(f["check"], f["object"]) for f in difference.fixed] == [("RG401", "t2")]
     assert [(f["check"], f["object"]) for f in difference.unchanged] == [("RG101", "t1")]
     assert [(f["check"], f["object"]) for f in difference.new_errors] == [("RG101", "t3")]
+    # an item that did not run now (deselected with -k, or could not act) fixed nothing
+    ran = {("RG101", "t1"), ("RG101", "t3"), ("RG403", "t4")}
+    assert Difference.between(baseline, now, ran).fixed == []
 
 
 def test_every_probe_names_the_fixes_that_repair_it() -> None:

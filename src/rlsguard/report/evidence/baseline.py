@@ -46,11 +46,20 @@ class Difference:
     unchanged: list[dict[str, Any]]
 
     @classmethod
-    def between(cls, baseline: Baseline, now: list[dict[str, Any]]) -> Difference:
+    def between(
+        cls, baseline: Baseline, now: list[dict[str, Any]], ran: set[Key] | None = None
+    ) -> Difference:
+        """``ran``: the (check, object) items that ran now; a finding of the base is fixed
+        only when its item ran and found nothing (not when it was deselected, or could
+        not act)."""
         current = {(item["check"], item["object"]): item for item in now}
         return cls(
             [item for key, item in sorted(current.items()) if key not in baseline.findings],
-            [item for key, item in sorted(baseline.findings.items()) if key not in current],
+            [
+                item
+                for key, item in sorted(baseline.findings.items())
+                if key not in current and (ran is None or key in ran)
+            ],
             [item for key, item in sorted(current.items()) if key in baseline.findings],
         )
 

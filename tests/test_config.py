@@ -77,11 +77,25 @@ def test_values_and_overrides(tmp_path: Path) -> None:
         ("until.r1 = {app_role = 5}", "app_role in until.'r1' in .* must be a non-empty string"),
         ("append_only = 1", "append_only in .* must be a list of strings, got 1"),
         ("schemas = []", "schemas in .* must name at least one schema"),
+        ('lock_timeout = "soon"', "lock_timeout in .* must be a PostgreSQL duration"),
+        ('migration_timeout = "5 min"', "migration_timeout in .* must be a PostgreSQL duration"),
+        ('until.r1 = {lock_timeout = "1s"}', "until.'r1' in .* cannot set 'lock_timeout'"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, table))
+
+
+def test_timeouts_have_defaults_and_take_durations(tmp_path: Path) -> None:
+    defaults = load_settings(write(tmp_path, ""))
+    assert (defaults.lock_timeout, defaults.statement_timeout, defaults.migration_timeout) == (
+        "5s",
+        "2min",
+        "10min",
+    )
+    given = load_settings(write(tmp_path, 'lock_timeout = "250ms"\nstatement_timeout = 0'))
+    assert (given.lock_timeout, given.statement_timeout) == ("250ms", "0")
 
 
 def test_broken_toml(tmp_path: Path) -> None:

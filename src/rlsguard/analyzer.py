@@ -10,16 +10,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
-from rlsguard.errors import ConfigError
+from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.schema.catalog import Catalog, read_catalog
 from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.databases import LOCK_NOT_AVAILABLE, QUERY_CANCELED
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,19 @@ def read_only_catalog(connection: Connection) -> Catalog:
         connection.rollback()
     with connection.begin() as transaction:
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-        catalog = read_catalog(connection)
+        try:
+            catalog = read_catalog(connection)
+        except OperationalError as error:
+            code = getattr(error.orig, "pgcode", None)
+            if code not in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
+                raise
+            waited = "a lock another session holds" if code == LOCK_NOT_AVAILABLE else "its end"
+            raise RlsguardError(
+                f"the catalog of {connection.engine.url.database} could not be read: it waited "
+                f"for {waited} longer than lock_timeout/statement_timeout allow "
+                f"({str(error.orig).strip().splitlines()[0]}); try again when the database is "
+                "less busy, or raise them in [tool.rlsguard]"
+            ) from None
         transaction.rollback()
     return catalog
 

@@ -7,6 +7,7 @@ is unknown, or a value of the wrong type, is an error that names it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ class Settings:
     project_root: Path = field(default_factory=Path.cwd)
     alembic_ini: str = "alembic.ini"
     version_table: str = "alembic_version"
+    # how long rlsguard's own statements may wait for a lock, and run; a migration's
+    # statements may run for migration_timeout (PostgreSQL durations; "0" turns one off)
+    lock_timeout: str = "5s"
+    statement_timeout: str = "2min"
+    migration_timeout: str = "10min"
     tenant_column: str = "tenant_id"
     tenant_setting: str = "app.current_tenant_id"
     app_role: str = "app_user"
@@ -75,9 +81,11 @@ class RevisionSettings:
 
 
 _STRING_KEYS = ("alembic_ini", "version_table", "tenant_column", "tenant_setting", "app_role")
+_DURATION_KEYS = ("lock_timeout", "statement_timeout", "migration_timeout")
+_DURATION = re.compile(r"\d+(\.\d+)?(us|ms|s|min|h|d)?")
 _LIST_KEYS = ("admin_roles", "schemas", "global_tables", "append_only")
-KNOWN_KEYS = (*_STRING_KEYS, *_LIST_KEYS, "allow", "until")
-_PROJECT_KEYS = ("alembic_ini", "version_table")  # the same at every revision
+KNOWN_KEYS = (*_STRING_KEYS, *_DURATION_KEYS, *_LIST_KEYS, "allow", "until")
+_PROJECT_KEYS = ("alembic_ini", "version_table", *_DURATION_KEYS)  # the same at every revision
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -142,6 +150,9 @@ def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key in _STRING_KEYS:
         if key in table:
             values[key] = _string(table[key], key, where)
+    for key in _DURATION_KEYS:
+        if key in table:
+            values[key] = _duration(table[key], key, where)
     for key in _LIST_KEYS:
         if key in table:
             values[key] = _strings(table[key], key, where)
@@ -175,6 +186,16 @@ def _string(value: Any, key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key} in {where} must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def _duration(value: Any, key: str, where: str) -> str:
+    text = _string(str(value) if isinstance(value, int) else value, key, where)
+    if not _DURATION.fullmatch(text):
+        raise ConfigError(
+            f"{key} in {where} must be a PostgreSQL duration such as '5s', '500ms' or '2min' "
+            f"('0' turns it off), got {value!r}"
+        )
+    return text
 
 
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.server import Server, ServerRequest, provision
 from rlsguard.server.databases import Databases, connected
-from rlsguard.server.urls import psycopg2_params
+from rlsguard.server.urls import psycopg2_params, with_timeouts
 
 T = TypeVar("T")
 
@@ -78,7 +78,9 @@ class Run:
             self._project = self._remember(
                 "project",
                 lambda: MigrationProject(
-                    self.settings.alembic_ini_path, self.settings.version_table
+                    self.settings.alembic_ini_path,
+                    self.settings.version_table,
+                    migration_timeout=self.settings.migration_timeout,
                 ),
             )
         return self._project
@@ -104,7 +106,12 @@ class Run:
     # -- databases ---------------------------------------------------------------------------
 
     def url(self, name: str) -> URL:
-        return self.databases.url(name)
+        """A database of this run; its connections wait for a lock and run a statement no
+        longer than the config's lock_timeout and statement_timeout."""
+        settings = self.settings
+        return with_timeouts(
+            self.databases.url(name), settings.lock_timeout, settings.statement_timeout
+        )
 
     def resolve(self, revision: str) -> str:
         """A revision id for ``revision`` ("head" becomes the head's id)."""

@@ -36,7 +36,7 @@ from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
-from rlsguard.server.urls import parse_dsn
+from rlsguard.server.urls import parse_dsn, with_timeouts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,13 +138,14 @@ def _scan(arguments: argparse.Namespace) -> int:
     project_root = (arguments.project or find_project_root()).resolve()
     settings = load_settings(project_root, command_overrides(arguments))
     with ExternalServer(parse_dsn(dsn)) as server:
-        with connected(server.url) as connection:
+        url = with_timeouts(server.url, settings.lock_timeout, settings.statement_timeout)
+        with connected(url) as connection:
             analysis = scan(connection, settings)
         if not arguments.static_only:
             profile = settings_for_probes(arguments.max_examples)
             with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document alone
                 results = probe_database(
-                    server.url, analysis.tenancy, profile, arguments.seed, arguments.shrink_seconds
+                    url, analysis.tenancy, profile, arguments.seed, arguments.shrink_seconds
                 )
             analysis = analysis.with_probes(results)
     if arguments.format == "json":

@@ -9,6 +9,10 @@ a connection to any other database is refused (``guard``).
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,9 @@ from sqlalchemy.exc import DBAPIError
 
 from rlsguard.errors import ConfigError, MigrationError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
-from rlsguard.server.databases import connected
+from rlsguard.server.databases import QUERY_CANCELED, connected
 
+ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the terminal
 BASE = "base"
 HEAD = "head"
 HEADS = "heads"  # every head at once, when a history has more than one
@@ -43,7 +48,13 @@ class Step:
 class MigrationProject:
     """An Alembic project found through its ``alembic.ini``."""
 
-    def __init__(self, ini_path: Path, version_table: str = "alembic_version") -> None:
+    def __init__(
+        self,
+        ini_path: Path,
+        version_table: str = "alembic_version",
+        *,
+        migration_timeout: str = "10min",
+    ) -> None:
         if not ini_path.is_file():
             raise ConfigError(
                 f"no Alembic config at {ini_path}; set alembic_ini in [tool.rlsguard] "
@@ -51,6 +62,7 @@ class MigrationProject:
             )
         self.ini_path = ini_path.resolve()
         self.version_table = version_table
+        self.migration_timeout = migration_timeout
         try:
             self.script = ScriptDirectory.from_config(self.config())
         except UnicodeDecodeError as error:
@@ -64,9 +76,7 @@ class MigrationProject:
 
     def _dangling(self, missing: str) -> str:
         folder = Path(self.script.versions)
-        naming = sorted(
-            path.name for path in folder.glob("*.py") if missing in path.read_text()
-        )
+        naming = sorted(path.name for path in folder.glob("*.py") if missing in path.read_text())
         return (
             f"{', '.join(naming) or 'a revision'} in {folder} names down_revision {missing!r}, "
             "which is no revision there"
@@ -130,10 +140,19 @@ class MigrationProject:
 
     # -- moving through history --------------------------------------------------------------
 
+    @contextmanager
+    def _migrating(self, url: URL) -> Iterator[Connection]:
+        """A connection whose statements may wait and run for ``migration_timeout``."""
+        with connected(url) as connection:
+            for setting in ("lock_timeout", "statement_timeout"):
+                connection.exec_driver_sql(f"SET {setting} = '{self.migration_timeout}'")
+            connection.commit()
+            yield connection
+
     def upgrade(self, url: URL, target: str = HEAD) -> list[Step]:
         """Apply every revision up to ``target``, each in its own Alembic run and commit."""
         target = self.resolve(target)
-        with connected(url) as connection:
+        with self._migrating(url) as connection:
             current = current_heads(connection, self.version_table)
             pending = list(reversed(list(self.script.iterate_revisions(target, current or BASE))))
             steps = [Step(script.revision, "upgrade", script.revision) for script in pending]
@@ -144,7 +163,7 @@ class MigrationProject:
     def downgrade(self, url: URL, target: str = BASE) -> list[Step]:
         """Revert revisions one at a time until ``target`` is the current revision."""
         target = self.resolve(target)
-        with connected(url) as connection:
+        with self._migrating(url) as connection:
             current = current_heads(connection, self.version_table)
             if not current:
                 return []
@@ -161,7 +180,7 @@ class MigrationProject:
 
     def step_down(self, url: URL, revision: str) -> Step:
         step = Step(revision, "downgrade", self.previous(revision))
-        with connected(url) as connection:
+        with self._migrating(url) as connection:
             self._run(connection, step)
         return step
 
@@ -171,6 +190,9 @@ class MigrationProject:
 
     def _run(self, connection: Connection, step: Step) -> None:
         config = self.config(connection.engine.url, connection)
+        slow = threading.Timer(ANNOUNCE_AFTER_SECONDS, self._announce, (step,))
+        slow.daemon = True
+        slow.start()
         try:
             with only_this_database(connection.engine.url, self.env_py):
                 if step.direction == "upgrade":
@@ -183,7 +205,24 @@ class MigrationProject:
             raise
         except Exception as error:
             connection.rollback()
-            raise MigrationError(step.revision, step.direction, describe_failure(error)) from error
+            reason = describe_failure(error)
+            if getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
+                reason += f" (it ran longer than migration_timeout {self.migration_timeout})"
+            raise MigrationError(step.revision, step.direction, reason) from error
+        finally:
+            slow.cancel()
+
+    def _announce(self, step: Step) -> None:
+        """Said once a revision takes long, on the terminal itself (pytest captures stderr)."""
+        stream = sys.__stderr__
+        if stream is not None:
+            print(
+                f"rlsguard: the {step.direction} of revision {step.revision} has run for "
+                f"{ANNOUNCE_AFTER_SECONDS:g} s (it may run for migration_timeout "
+                f"{self.migration_timeout})",
+                file=stream,
+                flush=True,
+            )
 
     # -- models ------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from rlsguard.schema.targets import (
     app_readable_views_of_either_kind,
     tenant_tables,
 )
+from rlsguard.server.databases import LOCK_NOT_AVAILABLE
 
 
 @probe(
@@ -211,6 +212,7 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
 
 
 READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
+TRUNCATE_LOCK_WAIT = "100ms"
 
 
 @probe(
@@ -230,10 +232,18 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
     actor, other = two_tenants(example)
     populate(example, table, [other], least=1)
     context.session.as_role(context.app, actor)
+    # While TRUNCATE waits for its lock, every other session's reads of the table queue
+    # behind it: it waits a moment only, and a lock it cannot have is "cannot".
+    context.session.execute(f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_WAIT}'")
     for cascade in ("", " CASCADE"):
         outcome = context.session.attempt(
             sql.SQL("TRUNCATE {}" + cascade).format(table_identifier(table))
         )
+        if outcome.error_code == LOCK_NOT_AVAILABLE:
+            raise CannotGenerate(
+                f"cannot TRUNCATE {table}: another session holds a lock on it, and rlsguard "
+                f"waits only {TRUNCATE_LOCK_WAIT} so as not to stall that session's readers"
+            )
         if not outcome.failed:
             raise failure(
                 f"as tenant {actor}, {context.app} emptied {table} for every tenant with "

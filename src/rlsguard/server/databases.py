@@ -19,6 +19,8 @@ from sqlalchemy.pool import NullPool
 from rlsguard.server.urls import with_database
 
 MAX_IDENTIFIER = 63
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock not had within lock_timeout
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
 
 
 class Databases:

@@ -109,3 +109,12 @@ def psycopg2_params(url: URL) -> dict[str, Any]:
     for key, value in url.query.items():
         params[key] = value if isinstance(value, str) else value[-1]
     return {key: value for key, value in params.items() if value is not None}
+
+
+def with_timeouts(url: URL, lock_timeout: str, statement_timeout: str) -> URL:
+    """``url`` whose connections wait at most ``lock_timeout`` for a lock and run a
+    statement for at most ``statement_timeout`` (libpq ``options``, kept from ``url``)."""
+    given = url.query.get("options", "")
+    kept = given if isinstance(given, str) else " ".join(given)
+    options = f"-c lock_timeout={lock_timeout} -c statement_timeout={statement_timeout}"
+    return url.update_query_dict({"options": f"{kept} {options}".strip()})

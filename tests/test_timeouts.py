@@ -1,0 +1,136 @@
+"""rlsguard never hangs: a migration that runs too long stops at migration_timeout and
+is named, a long one is announced while it runs, a catalog read behind another session's
+lock gives up after lock_timeout, and the TRUNCATE probe does not queue behind readers
+(which would stall every other reader of the table)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import URL
+
+from rlsguard.analyzer import scan
+from rlsguard.config import load_settings
+from rlsguard.errors import MigrationError, RlsguardError
+from rlsguard.findings import Outcome
+from rlsguard.history import migrate
+from rlsguard.probes.registry import PROBES
+from rlsguard.probes.runner import ProbeRunner
+from rlsguard.run import Run
+from rlsguard.server import Server
+from rlsguard.server.databases import connected
+from rlsguard.server.urls import psycopg2_params, with_timeouts
+from tests.conftest import replace_once
+from tests.corpus.cases import CORRECT
+from tests.corpus.harness import BuildCase, BuiltCase
+
+HARDENED = next(case for case in CORRECT if case.name == "hardened")
+SLOW_REVISION = "003_add_templates_table"
+
+
+@pytest.fixture
+def sleeping_project(project_copy: Callable[..., Path]) -> Path:
+    """A copy of the platform whose revision 003 sleeps for ten minutes."""
+    return project_copy(
+        {
+            SLOW_REVISION: replace_once(
+                "    op.bulk_insert(_seed_table(), [_as_json_text(FINTECH_TEMPLATE)])",
+                '    op.execute("SELECT pg_sleep(600)")',
+            )
+        }
+    )
+
+
+def test_a_migration_that_hangs_stops_at_migration_timeout_and_is_named(
+    sleeping_project: Path,
+    rlsguard_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(migrate, "ANNOUNCE_AFTER_SECONDS", 0.5)
+    settings = dataclasses.replace(load_settings(sleeping_project), migration_timeout="2s")
+    run = Run(settings=settings, given_server=rlsguard_server)
+    began = time.monotonic()
+    try:
+        with (
+            run.disposable(run.empty_database("hang")) as name,
+            pytest.raises(MigrationError) as failure,
+        ):
+            run.project.upgrade(run.url(name), "head")
+    finally:
+        run.close()
+    assert time.monotonic() - began < 60
+    assert failure.value.revision == SLOW_REVISION
+    assert "(it ran longer than migration_timeout 2s)" in str(failure.value)
+    assert "SQL: SELECT pg_sleep(600)" in str(failure.value)
+    announced = capfd.readouterr().err
+    assert f"rlsguard: the upgrade of revision {SLOW_REVISION} has run for 0.5 s" in announced
+
+
+@pytest.fixture
+def hardened(case_database: BuildCase) -> BuiltCase:
+    return case_database(HARDENED)
+
+
+@pytest.fixture
+def hardened_url(hardened: BuiltCase) -> URL:
+    return hardened.url
+
+
+@pytest.fixture
+def lock_held(hardened_url: URL) -> Iterator[Callable[[str], None]]:
+    """Another session that takes a lock on public.documents and keeps it."""
+    other = psycopg2.connect(**psycopg2_params(hardened_url))
+
+    def take(mode: str) -> None:
+        with other.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE public.documents IN {mode} MODE")
+
+    yield take
+    other.rollback()
+    other.close()
+
+
+def test_a_catalog_read_behind_a_lock_gives_up_after_lock_timeout(
+    hardened: BuiltCase, lock_held: Callable[[str], None]
+) -> None:
+    lock_held("ACCESS EXCLUSIVE")  # e.g. an ALTER TABLE that runs long
+    settings = hardened.settings
+    hardened_url = hardened.url
+    began = time.monotonic()
+    with (
+        connected(with_timeouts(hardened_url, "1s", "1min")) as connection,
+        pytest.raises(RlsguardError, match=r"could not be read: it waited for a lock"),
+    ):
+        scan(connection, settings)
+    assert time.monotonic() - began < 20
+
+
+def test_the_truncate_probe_does_not_queue_behind_a_reader(
+    hardened: BuiltCase, lock_held: Callable[[str], None]
+) -> None:
+    """The app may TRUNCATE here (a grant), so TRUNCATE would wait for the reader's lock
+    (for as long as the connection's lock_timeout, here 30 s), and while it waited every
+    other session's SELECT of the table would wait behind it."""
+    owner = psycopg2.connect(**psycopg2_params(hardened.url))
+    with owner, owner.cursor() as cursor:
+        cursor.execute(f"GRANT TRUNCATE ON public.documents TO {hardened.names['app']}")
+    owner.close()
+    lock_held("ACCESS SHARE")  # an ordinary reader, in the middle of its transaction
+    with connected(hardened.url) as connection:
+        tenancy = scan(connection, hardened.settings).tenancy
+    patient = with_timeouts(hardened.url, "30s", "1min")
+    connections = {name: psycopg2.connect(**psycopg2_params(patient)) for name in ("main", "fresh")}
+    try:
+        result = ProbeRunner(tenancy, connections).run(PROBES["RP114"], "public.documents")
+    finally:
+        for connection in connections.values():
+            connection.close()
+    assert result.status is Outcome.CANNOT, result.message
+    assert "another session holds a lock on it" in (result.message or "")
+    assert result.seconds < 5  # a moment of waiting, not the connection's 30 s

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
@@ -72,7 +73,7 @@ def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -
 def test_scan_json_of_a_broken_schema(
     rlsguard_run: Run, hardened_database: str, tmp_path: Path
 ) -> None:
-    database = hardened_database.rsplit("/", 1)[1]
+    database = str(make_url(hardened_database).database)
     execute(
         rlsguard_run.url(database),
         "ALTER TABLE documents DISABLE ROW LEVEL SECURITY; CREATE UNIQUE INDEX users_email ON users (email)",
@@ -102,7 +103,7 @@ def test_scan_json_of_a_broken_schema(
 def test_scan_sarif_for_code_scanning(
     rlsguard_run: Run, hardened_database: str, tmp_path: Path
 ) -> None:
-    database = hardened_database.rsplit("/", 1)[1]
+    database = str(make_url(hardened_database).database)
     execute(rlsguard_run.url(database), "ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
     common = ("scan", "--dsn", hardened_database, "--static-only", *ROLES)
     code, out, _ = rlsguard(*common, "--format", "sarif", cwd=tmp_path)
@@ -127,7 +128,7 @@ def test_scan_sarif_for_code_scanning(
 def test_scan_text_and_accepted_findings(
     rlsguard_run: Run, hardened_database: str, tmp_path: Path
 ) -> None:
-    database = hardened_database.rsplit("/", 1)[1]
+    database = str(make_url(hardened_database).database)
     execute(rlsguard_run.url(database), "CREATE UNIQUE INDEX users_email ON users (email)")
     reason = "one login per e-mail across tenants"
     (tmp_path / "pyproject.toml").write_text(
@@ -146,7 +147,7 @@ def test_scan_text_and_accepted_findings(
 def test_scan_probes_prove_a_leak_with_a_transcript(
     rlsguard_run: Run, hardened_database: str, tmp_path: Path
 ) -> None:
-    database = hardened_database.rsplit("/", 1)[1]
+    database = str(make_url(hardened_database).database)
     execute(rlsguard_run.url(database), "ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
     common = ("scan", "--dsn", hardened_database, "--seed", "77", *ROLES, *FAST)
     code, out, _ = rlsguard(*common, "--format", "json", cwd=tmp_path)

@@ -10,10 +10,11 @@ import pytest
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.environment import ci_run_url, redacted, redacted_facts
+from rlsguard.report.evidence.environment import ci_run_url, redacted_facts
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server
+from rlsguard.server.urls import redacted
 from tests.test_cli import FAST, dsn_of, rlsguard
 from tests.test_report_browser import HARDENED
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import ConfigError
+from rlsguard.history.migrate import describe_failure
 from rlsguard.server.urls import describe, parse_dsn, redact, redact_text
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12)
@@ -52,3 +53,10 @@ def test_a_bad_port_is_a_clear_error(dsn: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         parse_dsn(dsn)
     assert "secret" not in str(raised.value)
+
+
+def test_a_failed_migration_shows_no_password_of_a_url_in_its_error() -> None:
+    error = ValueError("invalid interpolation syntax in 'postgresql://app:s3cret@db:5432/x'")
+    assert describe_failure(error) == (
+        "ValueError: invalid interpolation syntax in 'postgresql://app:***@db:5432/x'"
+    )

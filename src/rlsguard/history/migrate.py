@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from rlsguard.errors import ConfigError, MigrationError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.server.databases import QUERY_CANCELED, connected
+from rlsguard.server.urls import redacted
 
 ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the terminal
 BASE = "base"
@@ -251,7 +252,12 @@ def current_heads(connection: Connection, version_table: str) -> tuple[str, ...]
 
 
 def describe_failure(error: BaseException) -> str:
-    """The database's own words for a failed migration, and the statement that failed."""
+    """The database's own words for a failed migration, and the statement that failed;
+    a URL in them shows no password."""
+    return redacted(_described(error))
+
+
+def _described(error: BaseException) -> str:
     if isinstance(error, DBAPIError) and error.orig is not None:
         original: Any = error.orig
         diagnostics = getattr(original, "diag", None)

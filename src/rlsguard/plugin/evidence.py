@@ -30,6 +30,7 @@ from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_counts, status_of
 from rlsguard.report.evidence.timeline import RevisionStep, timeline
 from rlsguard.run import Run
+from rlsguard.server.urls import redacted
 
 EVIDENCE_NAME = "rlsguard-evidence.json"
 RECORD = "rlsguard_record"
@@ -168,7 +169,7 @@ class EvidenceCollector:
         self.facts.update({"Started (UTC)": self.started, "Finished (UTC)": self.finished})
         url = environment.ci_run_url()
         if url:
-            self.facts["CI run"] = environment.redacted(url)
+            self.facts["CI run"] = redacted(url)
         for key, value in self.facts.items():
             add_environment(self.config, key, value)
 
@@ -239,7 +240,7 @@ class EvidenceCollector:
 def add_environment(config: pytest.Config, key: str, value: str) -> None:
     """An entry in pytest-html's environment table (kept by pytest-metadata)."""
     if metadata_key in config.stash:
-        config.stash[metadata_key][key] = environment.redacted(value)
+        config.stash[metadata_key][key] = redacted(value)
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from psycopg2.extensions import parse_dsn as parse_libpq
@@ -118,3 +119,28 @@ def with_timeouts(url: URL, lock_timeout: str, statement_timeout: str) -> URL:
     kept = given if isinstance(given, str) else " ".join(given)
     options = f"-c lock_timeout={lock_timeout} -c statement_timeout={statement_timeout}"
     return url.update_query_dict({"options": f"{kept} {options}".strip()})
+
+
+# user:password@ in a URL, and query parameters whose name says they carry a secret
+_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::[^/\s@]*)?@", re.I
+)
+_SECRET_PARAMETER = re.compile(
+    r"(?P<name>[?&;](?:[\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|apikey|auth|"
+    r"signature|sig|credential|session)[\w.-]*|key|code))=(?P<value>[^&;#\s]*)",
+    re.I,
+)
+
+
+def redacted(value: str) -> str:
+    """``value`` with the credentials of every URL in it replaced by ``***``: the password
+    (the user stays), and query parameters named like a secret (token, api_key, ...)."""
+    value = _CREDENTIALS.sub(
+        lambda found: (
+            f"{found['scheme']}{found['user'] or '***'}:***@"
+            if ":" in found.group(0)[len(found["scheme"]) :]
+            else f"{found['scheme']}***@"
+        ),
+        value,
+    )
+    return _SECRET_PARAMETER.sub(lambda found: f"{found['name']}=***", value)

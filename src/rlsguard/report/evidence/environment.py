@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import hypothesis
 from rlsguard import __version__
 from rlsguard.config import Settings
 from rlsguard.history.git import GitFailed, git
+from rlsguard.server.urls import redacted
 
 
 def utc_now() -> str:
@@ -76,31 +76,6 @@ def tenancy_config(settings: Settings) -> dict[str, Any]:
     data["append_only"] = list(settings.append_only)
     data["allow"] = [vars(item) for item in settings.allow]
     return data
-
-
-# user:password@ in a URL, and query parameters whose name says they carry a secret
-_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::[^/\s@]*)?@", re.I
-)
-_SECRET_PARAMETER = re.compile(
-    r"(?P<name>[?&;](?:[\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|apikey|auth|"
-    r"signature|sig|credential|session)[\w.-]*|key|code))=(?P<value>[^&;#\s]*)",
-    re.I,
-)
-
-
-def redacted(value: str) -> str:
-    """``value`` with the credentials of every URL in it replaced by ``***``: the password
-    (the user stays), and query parameters named like a secret (token, api_key, ...)."""
-    value = _CREDENTIALS.sub(
-        lambda found: (
-            f"{found['scheme']}{found['user'] or '***'}:***@"
-            if ":" in found.group(0)[len(found["scheme"]) :]
-            else f"{found['scheme']}***@"
-        ),
-        value,
-    )
-    return _SECRET_PARAMETER.sub(lambda found: f"{found['name']}=***", value)
 
 
 def redacted_facts(facts: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard import __version__
+from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.server import Server
 from tests.conftest import (
     PROJECT,
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 FAST = ("--max-examples", "5", "--shrink-seconds", "0.2")
+HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
 
 
 def rlsguard(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -222,3 +224,18 @@ def test_bad_input_exits_2(project_copy: Callable[..., Path], tmp_path: Path) ->
 def test_version(tmp_path: Path) -> None:
     code, output = rlsguard("--version", cwd=tmp_path)
     assert (code, output.strip()) == (0, f"rlsguard {__version__}")
+
+
+def test_a_config_the_schema_contradicts_ends_in_one_rlsguard_line(tmp_path: Path) -> None:
+    """Found only once the schema is built (inside the pytest run): still exit 2, and the
+    last line names the problem instead of calling it an interruption."""
+    code, output = rlsguard_leaving_nothing(
+        "check", "--project", str(HARDENED_PROJECT), "--backend", "local", "--schema", "nothere",
+        "--report", str(tmp_path / "report.html"), cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 2, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("rlsguard: error: ConfigError: schema 'nothere'"), output
+    assert "interrupted" not in last
+    evidence = json.loads((tmp_path / EVIDENCE_NAME).read_text())
+    assert (evidence["complete"], evidence["incomplete"]) == (False, "2 errors during collection")

@@ -3,17 +3,24 @@ stops its server and removes its folder on the way out."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 
-from rlsguard.server.process import pid_alive
+from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.server.process import pid_alive, wait_interruptibly
 from tests.conftest import PROJECT, postgres_processes_of, replace_once, scratch_folders_of
 
 pytestmark = pytest.mark.slow
@@ -105,3 +112,84 @@ def test_sigterm_during_a_migration_of_rlsguard_check(
     assert "KeyboardInterrupt: SIGTERM" in output
     assert postgres_processes_of(check.pid) == [], output
     assert scratch_folders_of(check.pid) == []
+
+
+HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
+
+
+def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    """``rlsguard check`` of a correct schema, read until its first probe item ended."""
+    check = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(HARDENED_PROJECT),
+         "--backend", "local", "--max-examples", "1000",
+         "--report", str(tmp_path / "reports" / "report.html")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert check.stdout is not None
+    seen: list[str] = []
+    for line in check.stdout:
+        seen.append(line)
+        if "::test_probes::rls[" in line:
+            return check, seen
+    pytest.fail("rlsguard check ended before a probe ran:\n" + "".join(seen))
+
+
+def evidence_of(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / "reports" / EVIDENCE_NAME).read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_probing_is_never_a_finding(tmp_path: Path, sig: signal.Signals) -> None:
+    check, seen = check_until_probing(tmp_path)
+    time.sleep(0.5)  # in the middle of the next probe's examples
+    check.send_signal(sig)
+    output = "".join(seen) + check.communicate(timeout=60)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted; the report is marked incomplete" in output
+    assert "FAILED" not in output
+    evidence = evidence_of(tmp_path)
+    assert evidence["complete"] is False
+    assert "interrupted" in evidence["incomplete"]
+    assert evidence["findings"] == []
+    assert postgres_processes_of(check.pid) == []
+
+
+def test_a_server_that_dies_while_probing_is_said_not_judged(tmp_path: Path) -> None:
+    check, seen = check_until_probing(tmp_path)
+    (postmaster,) = postgres_processes_of(check.pid)
+    os.kill(postmaster, signal.SIGKILL)
+    output = "".join(seen) + check.communicate(timeout=120)[0]
+    assert check.returncode == 2, output
+    assert "the server went away" in output
+    assert "FAILED" not in output
+    assert "Traceback" not in output
+    evidence = evidence_of(tmp_path)
+    assert evidence["complete"] is False
+    assert evidence["incomplete"].startswith("the server went away")
+    assert [item for item in evidence["items"] if item["status"] == "fail"] == []
+    assert evidence["findings"] == []
+
+
+def test_ctrl_c_while_a_connection_is_being_opened_stays_an_interrupt() -> None:
+    """A server that accepts the TCP connection and never answers: the wait is in
+    select(), and Ctrl-C there must not become 'asynchronous connection attempt underway'."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    previous_wait = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(wait_interruptibly)
+    previous_alarm = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            psycopg2.connect(
+                host="127.0.0.1", port=silent.getsockname()[1], user="x", connect_timeout=10
+            )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
+        psycopg2.extensions.set_wait_callback(previous_wait)
+        silent.close()

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import psycopg2
 import pytest
 from hypothesis import settings
-from sqlalchemy import text
 
 from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
@@ -20,9 +19,8 @@ from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
-from rlsguard.server.urls import psycopg2_params
 from tests.corpus.cases import BROKEN, CORRECT, Case
-from tests.corpus.harness import BuildCase, BuiltCase, fill
+from tests.corpus.harness import BuildCase, BuiltCase, acting_connections, fill
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +41,14 @@ Probe = Callable[..., Probing]
 
 
 @pytest.fixture
-def probing(case_database: BuildCase) -> Iterator[Probe]:
+def probing(rlsguard_run: Run, case_database: BuildCase) -> Iterator[Probe]:
     opened: list[psycopg2.extensions.connection] = []
 
     def make(case: Case, examples: int = EXAMPLES, **runner_options: object) -> Probing:
         built = case_database(case)
         with connected(built.url) as connection:
             tenancy = scan(connection, built.settings).tenancy
-        connections = {
-            name: psycopg2.connect(**psycopg2_params(built.url)) for name in ("main", "fresh")
-        }
+        connections = acting_connections(rlsguard_run, built.url, tenancy)
         opened.extend(connections.values())
         profile = settings(settings(), max_examples=examples)
         return Probing(built, ProbeRunner(tenancy, connections, profile, **runner_options))  # type: ignore[arg-type]
@@ -211,25 +207,6 @@ def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) ->
         if result.status != Outcome.PASS
     ]
     assert broken == []
-
-
-def test_probes_need_a_superuser(rlsguard_run: Run, case_database: BuildCase) -> None:
-    built = case_database(CASES["hardened"])
-    with connected(built.url) as connection:
-        tenancy = scan(connection, built.settings).tenancy
-        connection.execute(text(f"ALTER ROLE {built.names['owner']} LOGIN PASSWORD 'probe-pw'"))
-        connection.commit()
-    url = built.url.set(username=built.names["owner"], password="probe-pw")
-    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
-    try:
-        result = ProbeRunner(tenancy, connections).run(PROBES["RP101"], "public.documents")
-    finally:
-        for connection in connections.values():
-            connection.close()
-    assert result.status == Outcome.CANNOT
-    assert f"connected as {built.names['owner']}, which is not a superuser" in (
-        result.message or ""
-    )
 
 
 def test_rows_that_cannot_be_made_are_reported_not_crashed(probing: Probe) -> None:

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,14 +49,29 @@ def hardened_database(rlsguard_run: Run) -> Iterator[str]:
     rlsguard_run.drop(name)
 
 
+@pytest.fixture
+def probe_dsn(rlsguard_run: Run, hardened_database: str) -> str:
+    """The README's login for probes, made on the scanned server as it says."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    recipe = re.search(r"```sql\n(CREATE ROLE rlsguard_prober .+?)```", readme, re.DOTALL)
+    assert recipe
+    made = recipe.group(1).replace("app_user, uber_admin", "scan_app, scan_admin")
+    server = rlsguard_run.server.url
+    if not query(server, "SELECT 1 FROM pg_roles WHERE rolname = 'rlsguard_prober'"):
+        execute(server, made.split("--")[0])
+    url = make_url(hardened_database).set(username="rlsguard_prober", password="choose-one")
+    return url.render_as_string(hide_password=False)
+
+
 ROLES = ("--app-role", "scan_app", "--admin-role", "scan_admin")
 FAST = ("--max-examples", "10", "--shrink-seconds", "0.5")
 
 
-def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -> None:
-    code, out, err = rlsguard(
-        "scan", "--dsn", hardened_database, "--format", "json", *ROLES, *FAST, cwd=tmp_path
-    )
+def test_scan_json_of_a_correct_schema(
+    hardened_database: str, probe_dsn: str, tmp_path: Path
+) -> None:
+    common = ("scan", "--dsn", hardened_database, "--probe-dsn", probe_dsn)
+    code, out, err = rlsguard(*common, "--format", "json", *ROLES, *FAST, cwd=tmp_path)
     assert code == 0, err
     document = json.loads(out)
     assert document["findings"] == []
@@ -68,6 +87,22 @@ def test_scan_json_of_a_correct_schema(hardened_database: str, tmp_path: Path) -
     assert len(probes) > 20
     assert {probe["status"] for probe in probes} == {"pass"}
     assert all(probe["examples"] >= 1 for probe in probes)
+
+
+def test_scan_through_a_superuser_alone_probes_nothing_but_says_so(
+    hardened_database: str, tmp_path: Path
+) -> None:
+    common = ("scan", "--dsn", hardened_database, *ROLES, *FAST)
+    code, out, err = rlsguard(*common, "--format", "json", cwd=tmp_path)
+    assert code == 0, err
+    document = json.loads(out)
+    statuses = {(item["probe"], item["status"]) for item in document["probes"]}
+    assert ("RP110", "pass") in statuses  # it needs the superuser, and runs no user code
+    assert {status for probe, status in statuses if probe != "RP110"} == {"cannot"}
+    reasons = {item["message"] for item in document["findings"] if item["check"] != "RP110"}
+    (reason,) = reasons
+    assert reason.startswith("probes not run: connected as postgres, a superuser; the database")
+    assert "(README: A login for probes)" in reason
 
 
 def test_scan_json_of_a_broken_schema(
@@ -126,7 +161,7 @@ def test_scan_sarif_for_code_scanning(
 
 
 def test_scan_text_and_accepted_findings(
-    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+    rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path
 ) -> None:
     database = str(make_url(hardened_database).database)
     execute(rlsguard_run.url(database), "CREATE UNIQUE INDEX users_email ON users (email)")
@@ -136,7 +171,8 @@ def test_scan_text_and_accepted_findings(
         f'  {{check = "RG401", object = "public.users", reason = "{reason}"}},\n'
         f'  {{check = "RP107", object = "public.users", reason = "{reason}"}},\n]\n'
     )
-    code, out, _ = rlsguard("scan", "--dsn", hardened_database, *FAST, cwd=tmp_path)
+    common = ("scan", "--dsn", hardened_database, "--probe-dsn", probe_dsn)
+    code, out, _ = rlsguard(*common, *FAST, cwd=tmp_path)
     assert code == 0, out
     assert "RG401 unique-tenant-scoped" in out
     assert "RP107 unique-side-channel" in out
@@ -145,11 +181,12 @@ def test_scan_text_and_accepted_findings(
 
 
 def test_scan_probes_prove_a_leak_with_a_transcript(
-    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+    rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path
 ) -> None:
     database = str(make_url(hardened_database).database)
     execute(rlsguard_run.url(database), "ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
-    common = ("scan", "--dsn", hardened_database, "--seed", "77", *ROLES, *FAST)
+    common = ("scan", "--dsn", hardened_database, "--probe-dsn", probe_dsn, "--seed", "77")
+    common = (*common, *ROLES, *FAST)
     code, out, _ = rlsguard(*common, "--format", "json", cwd=tmp_path)
     assert code == 1
     document = json.loads(out)
@@ -277,3 +314,28 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     assert "hardened_app sees 1 row(s) of public.invoices that are not its own" in out
     assert "Hypothesis seed 91: reproduce with pytest --hypothesis-seed=91" in out
     assert "(or rlsguard check --seed 91)" in out
+
+
+def test_a_terminated_backend_is_said_not_judged(
+    rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path
+) -> None:
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "scan", "--dsn", hardened_database,
+         "--probe-dsn", probe_dsn, *ROLES, "--max-examples", "2000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    server = rlsguard_run.server.url
+    deadline = time.monotonic() + 60
+    while not query(server, "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"):
+        assert time.monotonic() < deadline, "the probes never connected"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    execute(
+        server,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rlsguard_prober'",
+    )
+    out, err = scan.communicate(timeout=120)
+    assert scan.returncode == 2, out + err
+    assert "rlsguard: error: the server went away" in err
+    assert "Traceback" not in err
+    assert out == ""  # no verdict printed for a run that did not finish

@@ -25,9 +25,9 @@ from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
 from rlsguard.server.urls import psycopg2_params, with_timeouts
-from tests.conftest import replace_once
+from tests.conftest import execute, replace_once
 from tests.corpus.cases import CORRECT
-from tests.corpus.harness import BuildCase, BuiltCase
+from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
 
 HARDENED = next(case for case in CORRECT if case.name == "hardened")
 SLOW_REVISION = "003_add_templates_table"
@@ -112,7 +112,7 @@ def test_a_catalog_read_behind_a_lock_gives_up_after_lock_timeout(
 
 
 def test_the_truncate_probe_does_not_queue_behind_a_reader(
-    hardened: BuiltCase, lock_held: Callable[[str], None]
+    rlsguard_run: Run, hardened: BuiltCase, lock_held: Callable[[str], None]
 ) -> None:
     """The app may TRUNCATE here (a grant), so TRUNCATE would wait for the reader's lock
     (for as long as the connection's lock_timeout, here 30 s), and while it waited every
@@ -125,7 +125,7 @@ def test_the_truncate_probe_does_not_queue_behind_a_reader(
     with connected(hardened.url) as connection:
         tenancy = scan(connection, hardened.settings).tenancy
     patient = with_timeouts(hardened.url, "30s", "1min")
-    connections = {name: psycopg2.connect(**psycopg2_params(patient)) for name in ("main", "fresh")}
+    connections = acting_connections(rlsguard_run, patient, tenancy)
     try:
         result = ProbeRunner(tenancy, connections).run(PROBES["RP114"], "public.documents")
     finally:
@@ -134,3 +134,28 @@ def test_the_truncate_probe_does_not_queue_behind_a_reader(
     assert result.status is Outcome.CANNOT, result.message
     assert "another session holds a lock on it" in (result.message or "")
     assert result.seconds < 5  # a moment of waiting, not the connection's 30 s
+
+
+def test_a_statement_cut_short_by_statement_timeout_is_never_a_refusal(
+    rlsguard_run: Run, hardened: BuiltCase
+) -> None:
+    """A read cancelled by statement_timeout returned no row of another tenant, and would
+    prove isolation if it were read as the database refusing it."""
+    execute(
+        hardened.url,
+        "CREATE FUNCTION public.slow_check(tenant uuid) RETURNS boolean LANGUAGE sql"
+        " VOLATILE AS 'SELECT pg_sleep(0.2) IS NOT NULL';"
+        f" CREATE POLICY slow ON public.documents AS RESTRICTIVE FOR SELECT TO {hardened.names['app']}"
+        " USING (public.slow_check(tenant_id))",
+    )
+    with connected(hardened.url) as connection:
+        tenancy = scan(connection, hardened.settings).tenancy
+    hasty = with_timeouts(hardened.url, "5s", "100ms")
+    connections = acting_connections(rlsguard_run, hasty, tenancy)
+    try:
+        result = ProbeRunner(tenancy, connections).run(PROBES["RP101"], "public.documents")
+    finally:
+        for connection in connections.values():
+            connection.close()
+    assert result.status is Outcome.CANNOT, result.message
+    assert "a statement was cancelled" in (result.message or "")

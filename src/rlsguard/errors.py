@@ -17,6 +17,14 @@ class BackendUnavailable(ProvisionError):
     """One way of providing a server does not work on this machine; ``auto`` tries the next."""
 
 
+class ServerGone(RlsguardError):
+    """The connection to the server was lost: nothing after it can be judged, and nothing
+    before it is a finding because of it."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(f"the server went away ({said}); the run is incomplete")
+
+
 class MigrationError(RlsguardError):
     """An Alembic revision failed to apply."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rlsguard.probes.runner import SHRINK_SECONDS
-from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PROBE_DSN_ENV
 
 CHECK, SCAN, PYTEST = "check", "scan", "pytest"
 FAIL_ON = ("new", "any")
@@ -96,6 +96,9 @@ OPTIONS = (
     Option("dsn", f"a PostgreSQL server to use instead of starting one, as a superuser's URL "
            f"(or {DSN_ENV})", (CHECK, SCAN, PYTEST), metavar="URL",
            help_for=((SCAN, f"the database to scan, as a superuser's URL (or {DSN_ENV})"),)),
+    Option("probe-dsn", "the same database as a login that is not a superuser, for the probes "
+           f"to act through (or {PROBE_DSN_ENV}; README: A login for probes)", (SCAN,),
+           metavar="URL"),
     Option("backend", "where the server comes from (default auto: DSN, Docker, local binaries, "
            "embedded)", (CHECK, PYTEST), choices=BACKENDS),
     Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE})",

@@ -9,6 +9,7 @@ run started it; it is idempotent and also runs at interpreter exit as a backstop
 from __future__ import annotations
 
 import atexit
+import contextlib
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,11 +25,17 @@ from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import Settings
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import BASE, HEAD, HEADS, MigrationProject
+from rlsguard.probes.login import (
+    ProbeLogin,
+    ProbeLoginUnavailable,
+    probe_connections,
+    roles_acted_as,
+)
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.server import Server, ServerRequest, provision
 from rlsguard.server.databases import Databases, connected
-from rlsguard.server.urls import psycopg2_params, with_timeouts
+from rlsguard.server.urls import with_timeouts
 
 T = TypeVar("T")
 
@@ -56,6 +63,7 @@ class Run:
         self._analyses: dict[str, Analysis] = {}
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
+        self._login: ProbeLogin | None = None
         _open_runs.add(self)
 
     # -- lazily started parts ---------------------------------------------------------------
@@ -212,23 +220,36 @@ class Run:
         its own (one never sees the tenant setting); every example is rolled back."""
         resolved = self.resolve(revision or self.revision)
         if resolved not in self._probers:
-            analysis = self.analysis(resolved)
+            tenancy = self.analysis(resolved).tenancy
             url = self.url(self.working_database(resolved))
-            connections = {
-                name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")
-            }
+            probe_url, left_out, unavailable = None, {}, None
+            try:
+                login = self.probe_login()
+                left_out = login.admit(roles_acted_as(tenancy))
+                probe_url = login.url_for(url)
+            except ProbeLoginUnavailable as error:
+                unavailable = f"probes not run: {error}"
+            connections = probe_connections(url, probe_url)
             self._probe_connections.extend(connections.values())
             profile = hypothesis.settings()
             if self.max_examples:
                 profile = hypothesis.settings(profile, max_examples=self.max_examples)
             self._probers[resolved] = ProbeRunner(
-                analysis.tenancy,
+                tenancy,
                 connections,
                 profile,
                 fixed_seed=self.seed,
                 shrink_seconds=self.shrink_seconds,
+                unavailable=unavailable,
+                left_out=left_out,
             )
         return self._probers[resolved]
+
+    def probe_login(self) -> ProbeLogin:
+        """The run's non-superuser login for the probes, made on first use."""
+        if self._login is None:
+            self._login = self._remember("probe login", lambda: ProbeLogin.create(self.server.url))
+        return self._login
 
     # -- end ------------------------------------------------------------------------------------
 
@@ -237,7 +258,11 @@ class Run:
             connection.close()
         self._probe_connections.clear()
         self._probers.clear()
+        login, self._login = self._login, None
         try:
+            if login is not None:
+                with contextlib.suppress(ProbeLoginUnavailable):  # the server may be gone
+                    login.drop()
             if self._databases is not None:
                 self._databases.close()
                 self._databases = None

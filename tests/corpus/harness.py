@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2.extensions
 import pytest
 from sqlalchemy.engine import URL
 
 from rlsguard.config import Settings
+from rlsguard.probes.login import probe_connections, roles_acted_as
 from rlsguard.run import Run
+from rlsguard.schema.tenancy import Tenancy
 from tests.conftest import execute
 from tests.corpus.cases import Case
 
@@ -27,6 +30,16 @@ class BuiltCase:
 
 
 BuildCase = Callable[..., BuiltCase]
+
+
+def acting_connections(
+    run: Run, url: URL, tenancy: Tenancy
+) -> dict[str, psycopg2.extensions.connection]:
+    """Connections for a ProbeRunner on ``url``: the run's probe login, made a member of
+    the application's and the admins' roles, and a superuser one for RP110."""
+    login = run.probe_login()
+    login.admit(roles_acted_as(tenancy))
+    return probe_connections(url, login.url_for(url))
 
 
 def fill(text: str, names: dict[str, str]) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import hypothesis
 from rich.console import Console
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from rlsguard import __version__
 from rlsguard.analyzer import scan
@@ -24,7 +26,7 @@ from rlsguard.checks import all_checks
 from rlsguard.cli.check import DEFAULT_REPORT, run_check
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import Settings, find_project_root, load_settings
-from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.errors import ConfigError, RlsguardError, ServerGone
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
 from rlsguard.probes import all_probes
@@ -33,8 +35,8 @@ from rlsguard.registration import Rule
 from rlsguard.report.console import explain, print_analysis, print_checks
 from rlsguard.report.document import scan_document
 from rlsguard.report.sarif import sarif_document, schema_artifact
-from rlsguard.server import DSN_ENV
-from rlsguard.server.databases import connected
+from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
+from rlsguard.server.databases import connected, is_connection_lost
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.urls import parse_dsn, with_timeouts
 
@@ -115,9 +117,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rlsguard: interrupted; the server was stopped", file=sys.stderr)
         return EXIT_UNABLE
-    except Exception:  # a bug in rlsguard: show it, but still as "could not run"
+    except Exception as error:  # a bug in rlsguard: show it, but still as "could not run"
+        lost = _connection_lost(error)
+        if lost is not None:
+            print(f"rlsguard: error: {lost}", file=sys.stderr)
+            return EXIT_UNABLE
         traceback.print_exc()
         return EXIT_UNABLE
+
+
+def _connection_lost(error: Exception) -> ServerGone | None:
+    """A database error that only says the connection is gone (a terminated backend, a
+    stopped server), from a place that does not say so itself."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if original is None or not is_connection_lost(original):
+        return None
+    return ServerGone(str(original).strip().splitlines()[0] if str(original).strip() else "")
 
 
 def _dispatch(arguments: argparse.Namespace) -> int:
@@ -145,7 +160,12 @@ def _scan(arguments: argparse.Namespace) -> int:
             profile = settings_for_probes(arguments.max_examples)
             with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document alone
                 results = probe_database(
-                    url, analysis.tenancy, profile, arguments.seed, arguments.shrink_seconds
+                    url,
+                    analysis.tenancy,
+                    profile,
+                    arguments.seed,
+                    arguments.shrink_seconds,
+                    probe_url=_probe_url(arguments, settings),
                 )
             analysis = analysis.with_probes(results)
     if arguments.format == "json":
@@ -156,6 +176,13 @@ def _scan(arguments: argparse.Namespace) -> int:
     else:
         print_analysis(analysis, _console())
     return EXIT_FAILED if analysis.failed else EXIT_OK
+
+
+def _probe_url(arguments: argparse.Namespace, settings: Settings) -> URL | None:
+    dsn = arguments.probe_dsn or os.environ.get(PROBE_DSN_ENV)
+    if not dsn:
+        return None
+    return with_timeouts(parse_dsn(dsn), settings.lock_timeout, settings.statement_timeout)
 
 
 def _newest_migration(settings: Settings) -> Path | None:

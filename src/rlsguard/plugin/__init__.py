@@ -28,6 +28,7 @@ from rlsguard.plugin.hooks import (
     pytest_generate_tests,
     pytest_pycollect_makeitem,
     pytest_pyfunc_call,
+    pytest_runtest_call,
     pytest_terminal_summary,
     pytest_unconfigure,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "pytest_generate_tests",
     "pytest_pycollect_makeitem",
     "pytest_pyfunc_call",
+    "pytest_runtest_call",
     "pytest_terminal_summary",
     "pytest_unconfigure",
     "rlsguard_clone",

@@ -48,6 +48,7 @@ class EvidenceCollector:
         self.steps: list[RevisionStep] = []
         self.difference: Difference | None = None
         self.tenant_tables: list[str] = []
+        self.incomplete: str | None = None  # why the session ended early
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -150,12 +151,24 @@ class EvidenceCollector:
             prefix.append(difference_html(self.difference, self.baseline))
         if self.steps:
             prefix.append(timeline_html(self.steps))
+        if self.incomplete:
+            said = html.escape(f"This run is INCOMPLETE: {self.incomplete}.")
+            prefix.insert(0, f'<p class="rlsguard-incomplete"><strong>{said}</strong></p>')
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C, SIGTERM, or ``pytest.exit`` (a lost server): before sessionfinish."""
+        value = excinfo.value
+        said = str(getattr(value, "msg", "") or "").removeprefix("rlsguard: ")
+        if isinstance(value, pytest.Session.Interrupted):  # collection errors
+            said = str(value)
+        self.incomplete = said or "interrupted (Ctrl-C or SIGTERM)"
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
     def pytest_sessionfinish(self) -> None:
         self.finished = environment.utc_now()
         if _is_xdist_worker(self.config):
             return
+        self.facts["Run"] = f"INCOMPLETE: {self.incomplete}" if self.incomplete else "complete"
         if any(record.kind != "migration" for record in self.records):
             self._pin_the_schema()
         if self.baseline is not None:
@@ -217,6 +230,8 @@ class EvidenceCollector:
         matrix = Matrix.build(self.records, self.tenant_tables)
         return {
             "rlsguard_evidence": 1,
+            "complete": self.incomplete is None,
+            "incomplete": self.incomplete,
             "environment": {**environment.version_facts(), **self.facts},
             "report": {"path": str(report) if report else None, "sha256": digest},
             "summary": status_counts(self.records),

@@ -11,7 +11,7 @@ import pytest
 
 from rlsguard import __version__
 from rlsguard.config import Settings, load_settings
-from rlsguard.errors import RlsguardError
+from rlsguard.errors import RlsguardError, ServerGone
 from rlsguard.history.migrate import HEAD
 from rlsguard.options import add_pytest_options, tenancy_overrides
 from rlsguard.plugin.evidence import EvidenceCollector, add_environment
@@ -126,12 +126,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _fail_cleanly() -> Generator[None, object, object]:
-    """rlsguard's own errors fail a test (or its fixture) with their message alone."""
+    """rlsguard's own errors fail a test (or its fixture) with their message alone; a lost
+    server ends the session instead (nothing after it can be judged)."""
     try:
         return (yield)
+    except ServerGone as error:
+        pytest.exit(f"rlsguard: {error}", returncode=pytest.ExitCode.INTERRUPTED)
     except RlsguardError as error:
         pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
 
 
 pytest_pyfunc_call = pytest.hookimpl(wrapper=True)(_fail_cleanly)
 pytest_fixture_setup = pytest.hookimpl(wrapper=True)(_fail_cleanly)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_fail_cleanly)

@@ -66,15 +66,36 @@ def view_leak(context: ProbeContext, view: str, example: Example) -> None:
 
 def _read_view(context: ProbeContext, relation: Relation, tenant: Any) -> Answer:
     context.session.as_setup()
-    if relation.kind == "materialized view":
-        context.session.execute(
-            sql.SQL("REFRESH MATERIALIZED VIEW {}").format(table_identifier(relation.qualified))
-        )
     context.session.as_role(context.app, tenant)
+    if relation.kind == "materialized view":
+        readable = context.session.attempt(
+            sql.SQL("SELECT * FROM {} LIMIT 0").format(table_identifier(relation.qualified))
+        )
+        context.session.as_setup()
+        return readable if readable.failed else _what_a_refresh_stores(context, relation)
     outcome = context.session.attempt(
         sql.SQL("SELECT * FROM {}").format(table_identifier(relation.qualified))
     )
     context.session.as_setup()
+    return outcome
+
+
+def _what_a_refresh_stores(context: ProbeContext, relation: Relation) -> Answer:
+    """The application may read the materialized view, so it sees all it stores: what its
+    query returns for its owner. REFRESH takes the owner, so the query runs as the owner
+    (a member's ``SET ROLE``) or, for a superuser owner, as the probe login, which sees
+    every row as a superuser would without lending the query superuser rights."""
+    owner = context.tenancy.catalog.roles.get(relation.owner)
+    query = (relation.definition or "").strip().rstrip(";")
+    if owner is None or not query:
+        raise CannotGenerate(f"cannot read what {relation.qualified} stores: no owner or query")
+    context.session.transcript.note(f"what REFRESH MATERIALIZED VIEW {relation.qualified} stores")
+    if not owner.superuser:
+        context.session.as_role(owner.name, context="unset")
+    outcome = context.session.attempt(query)
+    context.session.as_setup()
+    if outcome.failed:
+        raise CannotGenerate(f"cannot read what {relation.qualified} stores: {outcome.error}")
     return outcome
 
 

@@ -10,6 +10,7 @@ from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
     attempt_insert,
     failure,
+    keys_of,
     new_row,
     noop_column,
     populate,
@@ -55,10 +56,12 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     context.session.as_role(context.app, None, context=mode)
     read = select_keys(context, plan)
     _robust(context, table, read, mode, "reading")
-    if read.rows:
+    # rows that were there before are not judged
+    made = set(read.rows) & keys_of(example.rows.get(table, []), plan)
+    if made:
         raise failure(
-            f"with the tenant setting {mode}, {context.app} reads {len(read.rows)} row(s) of "
-            f"{table}"
+            f"with the tenant setting {mode}, {context.app} reads {len(made)} row(s) of "
+            f"{table} the probe made"
         )
     condition, values = where_key(plan, rows[owner][0])
     for statement, params, verb in (

@@ -55,6 +55,8 @@ class ProbeContext:
         return [admin.name for admin in self.tenancy.admins]
 
 
+AUTHORITY = "authority"  # the connection name of a superuser, for probes that need one
+
 ProbeBody = Callable[[ProbeContext, str, Example], None]
 
 
@@ -64,6 +66,9 @@ class Probe(Rule):
     fixes_from: tuple[str, ...] = ()  # static checks whose "Fix" repairs what this finds
     deterministic: bool = False  # one example proves it: the outcome does not depend on data
     own_engine: bool = False  # it runs Hypothesis itself (a state machine)
+    # it logs in as the application on a superuser connection; only for probes that run
+    # none of the database's own code (no table, trigger or function of it)
+    needs_authority: bool = False
 
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
@@ -83,6 +88,7 @@ def probe(
     fixes_from: Iterable[str] = (),
     deterministic: bool = False,
     own_engine: bool = False,
+    needs_authority: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
         head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
@@ -93,6 +99,7 @@ def probe(
                 fixes_from=tuple(fixes_from),
                 deterministic=deterministic,
                 own_engine=own_engine,
+                needs_authority=needs_authority,
             )
         )
         return function

@@ -8,7 +8,7 @@ from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
     failure,
 )
-from rlsguard.probes.registry import ProbeContext, probe
+from rlsguard.probes.registry import AUTHORITY, ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
 )
@@ -26,8 +26,9 @@ from rlsguard.schema.targets import (
     fixes_from=("RG201", "RG202", "RG203"),
     objects=app_role,
     deterministic=True,
+    needs_authority=True,
 )
-def role_reachability(context: ProbeContext, role: str, _example: Example) -> None:
+def role_reachability(context: ProbeContext, role: str, example: Example) -> None:
     """As the application: ``SET ROLE`` into each admin, superuser and BYPASSRLS role must
     fail, and ``row_security_active()`` must be true on every RLS tenant table."""
     tenancy = context.tenancy
@@ -36,7 +37,9 @@ def role_reachability(context: ProbeContext, role: str, _example: Example) -> No
         | {item.name for item in tenancy.catalog.roles.values() if item.superuser or item.bypassrls}
     )
     # SET ROLE is checked against the session user, so become the application for the
-    # whole session (as it would be when it logs in), not just the current role.
+    # whole session (as it would be when it logs in), not just the current role. That
+    # takes a superuser; nothing of the database's own code runs here.
+    context.switch(AUTHORITY, example)
     context.session.execute(
         sql.SQL("SET LOCAL SESSION AUTHORIZATION {}").format(sql.Identifier(role))
     )

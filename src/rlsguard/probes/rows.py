@@ -21,6 +21,7 @@ import psycopg2.extras
 from hypothesis import strategies as st
 from psycopg2 import sql
 
+from rlsguard.probes.existing import Existing
 from rlsguard.probes.transcript import Session, SetupFailed
 from rlsguard.probes.values import (
     CannotGenerate,
@@ -109,8 +110,9 @@ def table_identifier(qualified: str) -> sql.Composable:
 class Planner:
     """How to make rows for each table; plans and failures are kept for the run."""
 
-    def __init__(self, tenancy: Tenancy) -> None:
+    def __init__(self, tenancy: Tenancy, existing: Existing | None = None) -> None:
         self.tenancy = tenancy
+        self.existing = existing or Existing()  # what generated values must stay above
         self._plans: dict[str, TablePlan | CannotGenerate] = {}
         self._referenced: dict[str, set[str]] = {}
         for relation in tenancy.catalog.relations.values():
@@ -258,8 +260,8 @@ class Example:
         if sample is None or sample.type == "uuid":
             return self.key_uuid()
         if sample.type_category == "N":
-            return self.next_serial() + 1_000_000
-        return f"tenant-{self.next_serial()}"
+            return max(self.planner.existing.tenant_ceiling, 1_000_000) + self.next_serial()
+        return f"t{self.salt & 0xFFFF:x}-{self.next_serial()}"  # the salt keeps real ids out
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -328,7 +330,8 @@ class Example:
         if supplied.name in plan.generated_keys:
             return self.key_uuid()
         if drawn is not None and supplied.name in plan.unique:
-            return make_unique(drawn, supplied, self.next_serial())
+            above = self.planner.existing.above(plan.table, supplied.name)
+            return make_unique(drawn, supplied, self.next_serial(), above)
         return drawn
 
     def _partition_for(self, relation: Relation) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +21,17 @@ from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from sqlalchemy.engine import URL
 
+from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
-from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
+from rlsguard.probes.existing import read_existing
+from rlsguard.probes.login import probe_connections
+from rlsguard.probes.registry import AUTHORITY, Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.rows import Example, Planner
-from rlsguard.probes.transcript import Session, SetupFailed
+from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.urls import psycopg2_params
+from rlsguard.server.databases import is_connection_lost
 
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
 # of statements, so it gets a time budget per failing probe (Hypothesis's own default is
@@ -36,6 +39,7 @@ from rlsguard.server.urls import psycopg2_params
 # seed reproduces the examples; the shrunk transcript is the same whenever shrinking
 # finishes within the budget.
 SHRINK_SECONDS = 2.0
+PROBE_LOGIN_SECTION = "A login for probes"
 
 
 @contextlib.contextmanager
@@ -117,7 +121,13 @@ class ProbeRunner:
         *,
         shrink_seconds: float = SHRINK_SECONDS,
         salt: int | None = None,
+        unavailable: str | None = None,
+        left_out: dict[str, str] | None = None,
     ) -> None:
+        """``connections`` are "main" and "fresh" (the probe login) and, optionally,
+        "authority" (a superuser, for probes that run none of the database's code);
+        ``unavailable`` says why no probe can run; ``left_out`` why a role cannot be acted
+        as."""
         self.tenancy = tenancy
         self.shrink_seconds = shrink_seconds
         self.planner = Planner(tenancy)
@@ -129,7 +139,11 @@ class ProbeRunner:
         self.fixed_seed = fixed_seed
         # generated keys carry the salt: runners sharing a database use different ones
         self.salt = (salt or fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
-        self.unavailable = _why_unable(connections["main"])
+        self.unavailable = unavailable or _why_unable(connections["main"], tenancy)
+        if self.unavailable is None:
+            self.planner.existing = read_existing(connections["main"], tenancy)
+        self.no_authority = _why_no_authority(connections)
+        self.left_out = left_out or {}
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
         return self.targets_of(self.tenancy, probes)
@@ -147,34 +161,15 @@ class ProbeRunner:
         return [self.run(item, target) for item, target in self.targets(probes)]
 
     def run(self, probe: Probe, target: str) -> ProbeResult:
-        if self.unavailable is not None:
-            return ProbeResult(probe, target, Outcome.CANNOT, self.unavailable, None, 0, 0.0, None)
+        unable = self.no_authority if probe.needs_authority else self.unavailable
+        if unable is not None:
+            return ProbeResult(probe, target, Outcome.CANNOT, unable, None, 0, 0.0, None)
         chosen = self._settings_for(probe)
         run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
-        title = probe.label(target)
         refusals: list[str] = []
 
-        def example_of(data: st.DataObject) -> None:
-            context.examples += 1
-            context.current = "main"
-            context.session.begin()
-            example = Example(context.session, self.planner, data, salt=self.salt)
-            try:
-                probe.run(context, target, example)
-            except SetupFailed as error:
-                refusals.append(str(error))
-                reject()
-            except ProbeFailure as failure:
-                if not failure.transcript:
-                    failure.transcript = context.session.transcript.render(
-                        f"rlsguard {title}: {failure.message}"
-                    )
-                raise
-            finally:
-                for session in self.sessions.values():
-                    session.end()
-
+        example_of = self._example_body(probe, target, context, refusals)
         test: Any = given(st.data())(hypothesis.settings(chosen)(example_of))
         if run_seed is not None:
             test = seed(run_seed)(test)
@@ -194,34 +189,79 @@ class ProbeRunner:
                 run_seed,
             )
 
-        try:
-            with shrinking_bounded(self.shrink_seconds):
-                if probe.own_engine:
-                    probe.run(context, target, None)  # type: ignore[arg-type]
-                else:
-                    test()
-        except ProbeFailure as failure:
-            status = (
-                Outcome.WARNING
-                if (failure.severity or probe.severity) is Severity.WARNING
-                else Outcome.FAIL
-            )
-            return result(status, failure.message, failure.transcript)
-        except CannotGenerate as error:
-            return result(Outcome.CANNOT, str(error))
-        except (Unsatisfiable, FailedHealthCheck):
-            reason = refusals[-1] if refusals else "no example could be made"
-            return result(Outcome.CANNOT, reason)
-        except Flaky as error:
-            return result(
-                Outcome.FAIL,
-                f"the property failed, but not every time on the same example: {error}",
-            )
-        except psycopg2.Error as error:
-            return result(
-                Outcome.CANNOT, f"the probe could not act: {str(error).strip().splitlines()[0]}"
-            )
-        return result(Outcome.PASS)
+        def judged() -> ProbeResult:
+            try:
+                with shrinking_bounded(self.shrink_seconds):
+                    if probe.own_engine:
+                        probe.run(context, target, None)  # type: ignore[arg-type]
+                    else:
+                        test()
+            except ProbeFailure as failure:
+                status = (
+                    Outcome.WARNING
+                    if (failure.severity or probe.severity) is Severity.WARNING
+                    else Outcome.FAIL
+                )
+                return result(status, failure.message, failure.transcript)
+            except (CannotGenerate, StatementCancelled, SetupFailed) as error:
+                return result(Outcome.CANNOT, str(error))
+            except (Unsatisfiable, FailedHealthCheck):
+                reason = refusals[-1] if refusals else "no example could be made"
+                return result(Outcome.CANNOT, reason)
+            except Flaky as error:
+                return result(
+                    Outcome.FAIL,
+                    f"the property failed, but not every time on the same example: {error}",
+                )
+            except psycopg2.Error as error:
+                if is_connection_lost(error):
+                    raise ServerGone(str(error).strip().splitlines()[0]) from None
+                return result(Outcome.CANNOT, f"the probe could not act: {self._explained(error)}")
+            return result(Outcome.PASS)
+
+        judgement = judged()
+        lost = next((session.lost for session in self.sessions.values() if session.lost), None)
+        if lost is not None:  # whatever Hypothesis made of it (a failure, Flaky), it is not one
+            raise lost
+        return judgement
+
+    def _example_body(
+        self, probe: Probe, target: str, context: ProbeContext, refusals: list[str]
+    ) -> Callable[[st.DataObject], None]:
+        """One Hypothesis example: a transaction on "main", rolled back on every session."""
+        title = probe.label(target)
+
+        def example_of(data: st.DataObject) -> None:
+            context.examples += 1
+            context.current = "main"
+            context.session.begin()
+            example = Example(context.session, self.planner, data, salt=self.salt)
+            interrupted = False
+            try:
+                probe.run(context, target, example)
+            except KeyboardInterrupt:
+                interrupted = True  # psycopg2 closes a connection whose wait was interrupted
+                raise
+            except SetupFailed as error:
+                refusals.append(str(error))
+                reject()
+            except ProbeFailure as failure:
+                if not failure.transcript:
+                    failure.transcript = context.session.transcript.render(
+                        f"rlsguard {title}: {failure.message}"
+                    )
+                raise
+            finally:
+                if not interrupted:  # else a closed connection would hide the interrupt
+                    for session in self.sessions.values():
+                        session.end()
+
+        return example_of
+
+    def _explained(self, error: psycopg2.Error) -> str:
+        said = str(error).strip().splitlines()[0]
+        reasons = [why for role, why in self.left_out.items() if f'"{role}"' in said]
+        return "; ".join([said, *reasons])
 
     def _settings_for(self, probe: Probe) -> hypothesis.settings:
         chosen = self.settings
@@ -234,19 +274,48 @@ class ProbeRunner:
         return chosen
 
 
-def _why_unable(connection: psycopg2.extensions.connection) -> str | None:
-    """Probes make their rows as the connection's own role, which must skip RLS, and act
-    as the application for the whole session: that takes a superuser."""
+def _why_unable(connection: psycopg2.extensions.connection, tenancy: Tenancy) -> str | None:
+    """The probes act through a login that makes rows past RLS and becomes the application,
+    and is not a superuser: the database's own code runs with the rights of that session."""
+    app = tenancy.app.name
     with connection.cursor() as cursor:
-        cursor.execute("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
-        user, superuser = cursor.fetchone() or ("?", False)
+        cursor.execute(
+            "SELECT session_user, rolsuper, rolbypassrls, pg_has_role(session_user, %s, 'MEMBER')"
+            " FROM pg_roles WHERE rolname = session_user",
+            (app,),
+        )
+        user, superuser, bypassrls, can_act = cursor.fetchone() or ("?", False, False, False)
     connection.rollback()
     if superuser:
+        return (
+            f"probes not run: connected as {user}, a superuser; the database's triggers, "
+            "defaults and policy functions would run with superuser rights. Give the probes "
+            f"a login that is not (scan: --probe-dsn; README: {PROBE_LOGIN_SECTION})"
+        )
+    if not bypassrls:
+        return (
+            f"probes not run: {user} cannot make the examples' rows past row level security "
+            f"(it needs BYPASSRLS; README: {PROBE_LOGIN_SECTION})"
+        )
+    if not can_act:
+        return f"probes not run: {user} cannot act as the application role {app} (GRANT it)"
+    return None
+
+
+def _why_no_authority(connections: dict[str, psycopg2.extensions.connection]) -> str | None:
+    authority = connections.get(AUTHORITY)
+    if authority is None:
+        return (
+            "needs a superuser connection to log in as the application for the whole session; "
+            "none was given"
+        )
+    with authority.cursor() as cursor:
+        cursor.execute("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
+        user, superuser = cursor.fetchone() or ("?", False)
+    authority.rollback()
+    if superuser:
         return None
-    return (
-        f"probes not run: connected as {user}, which is not a superuser; rlsguard needs one to "
-        "make the examples' rows (every one rolled back) and to act as the application's roles"
-    )
+    return f"needs a superuser connection to log in as the application; {user} is not one"
 
 
 def probe_database(
@@ -255,9 +324,12 @@ def probe_database(
     profile: hypothesis.settings | None = None,
     fixed_seed: int | None = None,
     shrink_seconds: float = SHRINK_SECONDS,
+    *,
+    probe_url: URL | None = None,
 ) -> list[ProbeResult]:
-    """Every probe against the database at ``url`` (which rlsguard only ever rolls back)."""
-    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
+    """Every probe against the database at ``url`` (which rlsguard only ever rolls back),
+    acting through ``probe_url`` (a login that is not a superuser), or ``url`` itself."""
+    connections = probe_connections(url, probe_url)
     try:
         runner = ProbeRunner(
             tenancy, connections, profile, fixed_seed, shrink_seconds=shrink_seconds
@@ -265,5 +337,6 @@ def probe_database(
         return runner.run_all()
     finally:
         for connection in connections.values():
-            connection.rollback()
+            with contextlib.suppress(psycopg2.Error):  # a connection the server ended
+                connection.rollback()
             connection.close()

@@ -17,7 +17,8 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from rlsguard.server.databases import quote_ident
+from rlsguard.errors import ServerGone
+from rlsguard.server.databases import QUERY_CANCELED, is_connection_lost, quote_ident
 
 Params = Sequence[Any] | dict[str, Any] | None
 
@@ -91,6 +92,22 @@ class SetupFailed(Exception):
         self.table = table
 
 
+class StatementCancelled(Exception):
+    """A statement outlived statement_timeout: neither a refusal nor an answer."""
+
+
+def _lost_or(error: psycopg2.Error, connection: psycopg2.extensions.connection) -> Exception:
+    """What a failed statement means when it is not the database refusing it: the server
+    gone, or a statement cancelled (never read as a refusal, which would prove isolation)."""
+    if is_connection_lost(error, connection):
+        return ServerGone(_first_line(error))
+    if error.pgcode == QUERY_CANCELED:
+        return StatementCancelled(
+            f"a statement was cancelled ({_first_line(error)}); raise statement_timeout"
+        )
+    return error
+
+
 class Session:
     """One probe example's transaction on a psycopg2 connection, with its transcript.
 
@@ -107,16 +124,23 @@ class Session:
         self._savepoints = 0
         self._pending: list[str] = []
         self._pending_table: str | None = None  # the first deferred INSERT's table
+        self.lost: ServerGone | None = None  # the connection is gone: no answer can be trusted
 
     def begin(self) -> None:
-        self.connection.rollback()
+        self._rollback()
         self.transcript = Transcript()
         self.identity = "setup"
         self._clear_pending()
 
     def end(self) -> None:
         self._clear_pending()
-        self.connection.rollback()
+        self._rollback()
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.rollback()
+        except psycopg2.Error as error:
+            raise self._lost_or(error) from None
 
     def defer(self, table: str, statement: str | sql.Composable, params: Params) -> None:
         """A setup INSERT that goes out with the next statement."""
@@ -147,7 +171,10 @@ class Session:
         step = Step(self._text(statement, params))
         self.transcript.steps.append(step)
         if not self._pending:
-            self._cursor.execute(step.statement)
+            try:
+                self._cursor.execute(step.statement)
+            except psycopg2.Error as error:
+                raise self._lost_or(error) from None
             step.answer = _answer(self._cursor)
             return step.answer
         step.answer = self._send_after_pending(step.statement, refusal_ends=True)
@@ -176,16 +203,26 @@ class Session:
             self._cursor.execute(batch)
             return _answer(self._cursor)
         except psycopg2.Error as error:
+            if is_connection_lost(error, self.connection) or error.pgcode == QUERY_CANCELED:
+                raise self._lost_or(error) from None
             refusal = Answer(error_code=error.pgcode, error=_first_line(error))
             try:
                 self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            except psycopg2.Error:  # no savepoint yet: the pending part failed
+            except psycopg2.Error as later:  # no savepoint yet: the pending part failed
+                if is_connection_lost(later, self.connection):
+                    raise self._lost_or(later) from None
                 if table is None:
                     raise error from None
                 raise SetupFailed(table, refusal.error or "") from None
             if refusal_ends:
                 raise error
             return refusal
+
+    def _lost_or(self, error: psycopg2.Error) -> Exception:
+        meaning = _lost_or(error, self.connection)
+        if isinstance(meaning, ServerGone):
+            self.lost = meaning
+        return meaning
 
     def _hold(self, text: str) -> None:
         self.transcript.steps.append(Step(text))

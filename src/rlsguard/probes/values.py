@@ -342,9 +342,10 @@ def _json() -> st.SearchStrategy[Any]:
 # -- keeping keys unique ---------------------------------------------------------------------
 
 
-def make_unique(value: Any, column: Column, serial: int) -> Any:
+def make_unique(value: Any, column: Column, serial: int, above: int = 0) -> Any:
     """A value of the same type that no other row of the example has: ``serial`` is
-    unique within the example. Allowed-value lists cannot be made unique (None)."""
+    unique within the example; a number is also above ``above`` (what the table already
+    holds). Allowed-value lists cannot be made unique (None)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -353,9 +354,9 @@ def make_unique(value: Any, column: Column, serial: int) -> Any:
         limit = int(found.group(1)) if found else MAX_TEXT + len(suffix)
         return value[: max(limit - len(suffix), 0)] + suffix
     if isinstance(value, int):
-        return serial
+        return above + serial
     if isinstance(value, decimal.Decimal):
-        return decimal.Decimal(serial)
+        return decimal.Decimal(above + serial)
     if isinstance(value, uuid.UUID):
         return uuid.UUID(int=(value.int & ~0xFFFFFFFF) | serial)
     return value

@@ -324,11 +324,13 @@ JOIN pg_namespace n ON n.oid = v.relnamespace
 WHERE {USER_NAMESPACE}
 """
 
+# rlsguard's own probe logins (probes/login.py) are not part of the schema under test
 _ROLES = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
        ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
              WHERE m.member = r.oid)
 FROM pg_roles r
+WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
 """
 
 _FUNCTIONS = f"""

@@ -18,6 +18,7 @@ from rlsguard.server.urls import parse_dsn
 
 BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
 DSN_ENV = "RLSGUARD_DATABASE_URL"
+PROBE_DSN_ENV = "RLSGUARD_PROBE_DATABASE_URL"
 
 __all__ = [
     "BACKENDS",

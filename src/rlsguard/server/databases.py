@@ -11,9 +11,12 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg2
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from rlsguard.server.urls import with_database
@@ -21,6 +24,24 @@ from rlsguard.server.urls import with_database
 MAX_IDENTIFIER = 63
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock not had within lock_timeout
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
+
+
+# SQLSTATEs of a connection the server ended: admin_shutdown, crash_shutdown,
+# cannot_connect_now, and class 08 (connection exceptions)
+SERVER_ENDED = ("57P01", "57P02", "57P03")
+
+
+def is_connection_lost(error: BaseException, connection: Any = None) -> bool:
+    """A psycopg2 error that means the server or the connection is gone, not a refusal."""
+    if not isinstance(error, psycopg2.Error):
+        return False
+    code = error.pgcode or ""
+    if code in SERVER_ENDED or code.startswith("08"):
+        return True
+    closed = bool(getattr(connection, "closed", 0))
+    return closed or (
+        not code and isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
+    )
 
 
 class Databases:
@@ -61,6 +82,8 @@ class Databases:
         try:
             for name in reversed(self._created):
                 self.drop(name)
+        except OperationalError:  # the server is gone, and its databases with it (or left)
+            pass
         finally:
             self._admin.dispose()
 

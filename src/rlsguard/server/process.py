@@ -132,7 +132,10 @@ def wait_interruptibly(connection: Any) -> None:
                 raise psycopg2.OperationalError(f"unexpected poll state {state}")
         except KeyboardInterrupt as interrupt:
             interrupted = interrupted or interrupt
-            connection.cancel()
+            try:
+                connection.cancel()
+            except psycopg2.Error:  # still connecting: nothing to cancel, the attempt is dropped
+                raise interrupted from None
         except psycopg2.Error:
             if interrupted is not None:
                 raise interrupted from None

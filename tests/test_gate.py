@@ -14,7 +14,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from rlsguard.cli.base_ref import checkout_of
+from rlsguard.cli.base_ref import checkout_of, probe_findings
+from rlsguard.findings import Outcome
+from rlsguard.probes.registry import PROBES
+from rlsguard.probes.runner import ProbeResult
+from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.server import Server
 from tests.conftest import REVISIONS, run_python
 from tests.test_cli import FAST, dsn_of, rlsguard
@@ -185,3 +189,19 @@ def test_a_killed_base_run_leaves_no_worktree_behind(tmp_path: Path) -> None:
         assert (tree / "pyproject.toml").is_file()
     assert not stale.exists()
     assert git(repository, "worktree", "list").count("\n") == 0  # the repository alone
+
+
+def test_what_the_base_could_not_check_is_not_a_finding_it_had() -> None:
+    """A probe that could not act on the base proves nothing there: the same finding now
+    is added (and fails the gate), never "unchanged since base"."""
+    read = PROBES["RP101"]
+
+    def result(status: Outcome) -> ProbeResult:
+        return ProbeResult(read, "public.documents", status, "why", None, 1, 0.1, None)
+
+    (failed,) = probe_findings([result(Outcome.FAIL), result(Outcome.CANNOT)], ())
+    assert (failed["check"], failed["object"]) == ("RP101", "public.documents")
+    baseline = Baseline("base", "0001", {})
+    now = [{**failed, "severity": "error"}]
+    assert Difference.between(baseline, now).added == now
+    assert probe_findings([result(Outcome.CANNOT), result(Outcome.PASS)], ()) == []

@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rlsguard.config import load_settings
+from rlsguard.config import Allowance, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
+from rlsguard.findings import Outcome
 from rlsguard.history.git import GitFailed, git
 from rlsguard.history.migrate import HEAD
+from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server
@@ -67,6 +69,18 @@ def _forget_modules_under(folder: Path) -> None:
     sys.path[:] = [entry for entry in sys.path if not entry.startswith(prefix)]
 
 
+def probe_findings(
+    results: list[ProbeResult], allow: tuple[Allowance, ...]
+) -> list[dict[str, Any]]:
+    """The base's probe findings, leaving out the probes that could not act there: the
+    base did not have what it could not check, so the same finding now is "added"."""
+    return [
+        found.accept(allow).to_json()
+        for result in results
+        if result.status is not Outcome.CANNOT and (found := result.finding()) is not None
+    ]
+
+
 def build_baseline(
     project_root: Path, ref: str, server: Server, overrides: dict[str, object], **probing: Any
 ) -> Baseline:
@@ -79,10 +93,7 @@ def build_baseline(
             revision = base.resolve(HEAD)
             analysis = base.analysis()
             findings = [finding.to_json() for finding in analysis.findings]
-            for result in base.prober().run_all():
-                found = result.finding()
-                if found is not None:
-                    findings.append(found.accept(settings.allow).to_json())
+            findings += probe_findings(base.prober().run_all(), settings.allow)
         except RlsguardError as error:
             raise RlsguardError(
                 f"the schema as of --base {ref} could not be analysed: {error}"

@@ -19,15 +19,13 @@ from rlsguard.config import load_settings
 from rlsguard.errors import MigrationError, RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.history import migrate
-from rlsguard.probes.registry import PROBES
-from rlsguard.probes.runner import ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
 from rlsguard.server.urls import psycopg2_params, with_timeouts
 from tests.conftest import execute, replace_once
 from tests.corpus.cases import CORRECT
-from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
+from tests.corpus.harness import BuildCase, BuiltCase, run_probe
 
 HARDENED = next(case for case in CORRECT if case.name == "hardened")
 SLOW_REVISION = "003_add_templates_table"
@@ -122,15 +120,8 @@ def test_the_truncate_probe_does_not_queue_behind_a_reader(
         cursor.execute(f"GRANT TRUNCATE ON public.documents TO {hardened.names['app']}")
     owner.close()
     lock_held("ACCESS SHARE")  # an ordinary reader, in the middle of its transaction
-    with connected(hardened.url) as connection:
-        tenancy = scan(connection, hardened.settings).tenancy
     patient = with_timeouts(hardened.url, "30s", "1min")
-    connections = acting_connections(rlsguard_run, patient, tenancy)
-    try:
-        result = ProbeRunner(tenancy, connections).run(PROBES["RP114"], "public.documents")
-    finally:
-        for connection in connections.values():
-            connection.close()
+    result = run_probe(rlsguard_run, hardened, "RP114", "public.documents", patient)
     assert result.status is Outcome.CANNOT, result.message
     assert "another session holds a lock on it" in (result.message or "")
     assert result.seconds < 5  # a moment of waiting, not the connection's 30 s
@@ -148,14 +139,7 @@ def test_a_statement_cut_short_by_statement_timeout_is_never_a_refusal(
         f" CREATE POLICY slow ON public.documents AS RESTRICTIVE FOR SELECT TO {hardened.names['app']}"
         " USING (public.slow_check(tenant_id))",
     )
-    with connected(hardened.url) as connection:
-        tenancy = scan(connection, hardened.settings).tenancy
     hasty = with_timeouts(hardened.url, "5s", "100ms")
-    connections = acting_connections(rlsguard_run, hasty, tenancy)
-    try:
-        result = ProbeRunner(tenancy, connections).run(PROBES["RP101"], "public.documents")
-    finally:
-        for connection in connections.values():
-            connection.close()
+    result = run_probe(rlsguard_run, hardened, "RP101", "public.documents", hasty)
     assert result.status is Outcome.CANNOT, result.message
     assert "a statement was cancelled" in (result.message or "")

@@ -12,10 +12,14 @@ import psycopg2.extensions
 import pytest
 from sqlalchemy.engine import URL
 
+from rlsguard.analyzer import scan
 from rlsguard.config import Settings
 from rlsguard.probes.login import probe_connections, roles_acted_as
+from rlsguard.probes.registry import PROBES
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.databases import connected
 from tests.conftest import execute
 from tests.corpus.cases import Case
 
@@ -73,3 +77,16 @@ def case_database(rlsguard_run: Run, tmp_path: Path) -> Iterator[BuildCase]:
     for database, names in made:
         rlsguard_run.drop(database)
         execute(server, "; ".join(f"DROP ROLE IF EXISTS {name}" for name in names.values()))
+
+
+def run_probe(run: Run, built: BuiltCase, probe_id: str, target: str, url: URL) -> ProbeResult:
+    """One probe on a built case, acting through ``url`` (the case's database, perhaps
+    with other timeouts), on connections opened and closed here."""
+    with connected(built.url) as connection:
+        tenancy = scan(connection, built.settings).tenancy
+    connections = acting_connections(run, url, tenancy)
+    try:
+        return ProbeRunner(tenancy, connections).run(PROBES[probe_id], target)
+    finally:
+        for connection in connections.values():
+            connection.close()

@@ -164,6 +164,16 @@ CORRECT = [
         global_tables=("countries",),
     ),
     case("partition-reached-only-through-parent", EVENTS),
+    case(
+        "partition-with-its-own-rls",
+        EVENTS
+        + f"""
+        ALTER TABLE events_2024 ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE events_2024 FORCE ROW LEVEL SECURITY;
+        CREATE POLICY events_2024_app ON events_2024 TO {{app}} USING ({BOUND});
+        GRANT SELECT ON events_2024 TO {{app}};
+        """,
+    ),
     case("append-only-audit-table", AUDIT_EVENTS, append_only=("audit_events",)),
     case(
         "json-and-array-columns",  # values psycopg2 must be handed wrapped

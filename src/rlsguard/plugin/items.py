@@ -157,6 +157,7 @@ class ProbeItem(pytest.Item):
                 {
                     "status": result.status.value,
                     "examples": result.examples,
+                    "witnessed": result.witnessed,
                     "seconds": result.seconds,
                     "seed": result.seed,
                 },

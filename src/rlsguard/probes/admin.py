@@ -13,6 +13,7 @@ from rlsguard.probes.moves import (
     select_keys,
     several_tenants,
     where_key,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
@@ -33,6 +34,7 @@ from rlsguard.schema.targets import (
     attacks=(22,),
     fixes_from=("RG601",),
     objects=admin_tables,
+    premise="rows of several tenants are in the table",
 )
 def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
     """Rows of several tenants; each admin role reads all of them and, where it holds the
@@ -43,6 +45,8 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
     rows = populate(example, table, tenants, least=1)
     everything = set().union(*(keys_of(found, plan) for found in rows.values()))
     target = rows[tenants[-1]][0]
+    if not witness_rows(context, table, [row for found in rows.values() for row in found]):
+        return
     for admin in context.admins:
         context.session.as_setup()
         context.session.as_role(admin, None, context="empty")

@@ -13,7 +13,9 @@ from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
     failure,
     populate,
+    present,
     two_tenants,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
@@ -41,6 +43,7 @@ from rlsguard.server.databases import LOCK_NOT_AVAILABLE
     attacks=(12, 14, 19),
     fixes_from=("RG501", "RG502", "RG505"),
     objects=app_readable_views_of_either_kind,
+    premise="the view reads a tenant table, and rows of both tenants are in it",
 )
 def view_leak(context: ProbeContext, view: str, example: Example) -> None:
     """Rows of tenant A in the tables behind the view; as A, read the view; add rows of
@@ -54,7 +57,8 @@ def view_leak(context: ProbeContext, view: str, example: Example) -> None:
         populate(example, base, [actor], least=1)
     before = _read_view(context, relation, actor)
     for base in bases:
-        populate(example, base, [other], least=1)
+        added = populate(example, base, [other], least=1)[other]
+        witness_rows(context, base, added)
     after = _read_view(context, relation, actor)
     if sorted(map(repr, before.rows)) != sorted(map(repr, after.rows)):
         raise failure(
@@ -124,6 +128,8 @@ def _family(type_name: str) -> str | None:
     attacks=(13,),
     fixes_from=("RG503", "RG504"),
     objects=app_executable_definers,
+    premise="another tenant's rows hold values of the argument types, and the function "
+    "answers a call with values nobody has",
 )
 def definer_function_leak(context: ProbeContext, signature: str, example: Example) -> None:
     """Rows of tenant B in every tenant table; as tenant A, call the function with values
@@ -156,6 +162,8 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
             f"cannot call {signature} with another tenant's values because no column of the "
             f"tenant tables holds a {missing[0]} value"
         )
+    made = [row for rows in example.rows.values() for row in rows if row.tenant == other]
+    there = any(present(context, row.table, [row]) for row in made)
     unknown = [_nobody_has(family, example) for family in families if family]
     call = sql.SQL("SELECT * FROM {}({})").format(
         sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
@@ -163,6 +171,8 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
     )
     context.session.as_role(context.app, actor)
     with_nobody = context.session.attempt(call, unknown)
+    if there and not with_nobody.failed:
+        context.witness()
     # Every value of B's rows (up to MAX_CALLS combinations), not one drawn: the one that
     # leaks (a key, an email) is a needle among B's values.
     pools = [list(dict.fromkeys(values_of_other[family])) for family in families if family]
@@ -209,6 +219,7 @@ def _nobody_has(kind: str, example: Example) -> Any:
     attacks=(15,),
     fixes_from=("RG103",),
     objects=app_readable_children,
+    premise="rows of two tenants are in the partition or child table",
 )
 def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
     """Rows of two tenants put straight into the partition (or inheritance child); as
@@ -218,8 +229,8 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
     column = tenancy.settings.tenant_column
     overrides = partition_values(tenancy, relation)
     actor, other = two_tenants(example)
-    for tenant in (actor, other):
-        example.insert(table, tenant, overrides)
+    made = [example.insert(table, tenant, overrides) for tenant in (actor, other)]
+    witness_rows(context, table, made)
     context.session.as_role(context.app, actor)
     outcome = context.session.attempt(
         sql.SQL("SELECT {} FROM {}").format(sql.Identifier(column), table_identifier(table))
@@ -245,6 +256,7 @@ TRUNCATE_LOCK_WAIT = "100ms"
     fixes_from=("RG506",),
     objects=tenant_tables,
     deterministic=True,
+    premise="the TRUNCATE is refused for lack of rights (SQLSTATE 42501)",
 )
 def truncate(context: ProbeContext, table: str, example: Example) -> None:
     """As a tenant, TRUNCATE the table (TRUNCATE ignores RLS): it must be refused for
@@ -271,4 +283,5 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
                 f"TRUNCATE{cascade}"
             )
         if outcome.error_code in READ_ONLY_ERRORS:
+            context.witness()
             return

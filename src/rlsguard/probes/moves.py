@@ -50,6 +50,54 @@ def populate(
     return rows
 
 
+# a refusal that proves isolation: no privilege, or a row level security policy
+REFUSED_BY_RIGHTS = "42501"
+FOREIGN_KEY_VIOLATION = "23503"
+
+
+def refused_by_rights(answer: Answer) -> bool:
+    return answer.error_code == REFUSED_BY_RIGHTS
+
+
+def witness_rows(context: ProbeContext, table: str, rows: list[Row]) -> bool:
+    """Does the premise "these rows exist" hold (they were made and are there)? Said to
+    the context when it does; a probe judges nothing in an example where it does not."""
+    if rows and len(present(context, table, rows)) == len(rows):
+        context.witness()
+        return True
+    return False
+
+
+def present(context: ProbeContext, table: str, rows: list[Row]) -> list[Row]:
+    """Which of ``rows`` are in the table, as the setup login sees it. An INSERT without
+    error stores its row, unless a trigger or rule on INSERT stands in the way: only then
+    are they read back (and the session acts as setup afterwards)."""
+    if not rows or not _insert_may_vanish(context, table):
+        return rows
+    plan = context.planner.plan(table)
+    tuples = sql.SQL(", ").join(
+        sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(plan.key))) for _ in rows
+    )
+    context.session.as_setup()
+    found = context.session.attempt(
+        sql.SQL("SELECT {} FROM {} WHERE ({}) IN ({})").format(
+            key_list(plan), table_identifier(table), key_list(plan), tuples
+        ),
+        [value for row in rows for value in row.key(plan.key)],
+    )
+    there = set(found.rows)
+    return [row for row in rows if row.key(plan.key) in there]
+
+
+def _insert_may_vanish(context: ProbeContext, table: str) -> bool:
+    relations = context.tenancy.catalog.relations
+    return relations[table].insert_rewritten or any(
+        _insert_may_vanish(context, name)
+        for name, relation in relations.items()
+        if table in relation.parents
+    )
+
+
 def key_list(plan: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, plan.key))
 

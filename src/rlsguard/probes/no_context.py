@@ -17,6 +17,7 @@ from rlsguard.probes.moves import (
     select_keys,
     several_tenants,
     where_key,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
@@ -40,6 +41,7 @@ CAST_ERRORS = {"22P02", "22007", "22008", "42704", "22023"}  # bad input, unset 
     attacks=(9,),
     fixes_from=("RG305", "RG306"),
     objects=tenant_tables,
+    premise="a tenant's row is in the table",
 )
 def no_context(context: ProbeContext, table: str, example: Example) -> None:
     """With the setting never set (a fresh connection) or set to '' (a pooled connection
@@ -53,6 +55,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     rows = populate(example, table, [owner], least=1)
     # a row for a tenant with none yet, so no unique key of the table is in the way
     new_values = new_row(example, table, example.new_tenant())
+    witness_rows(context, table, rows[owner])
     context.session.as_role(context.app, None, context=mode)
     read = select_keys(context, plan)
     _robust(context, table, read, mode, "reading")

@@ -11,6 +11,7 @@ from rlsguard.probes.moves import (
     populate,
     select_keys,
     several_tenants,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
@@ -30,6 +31,7 @@ from rlsguard.schema.targets import (
     attacks=(1, 2, 3, 6, 16, 21),
     fixes_from=("RG101", "RG102", "RG301"),
     objects=tenant_tables,
+    premise="rows the probe made for another tenant are in the table",
 )
 def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> None:
     """Rows of several tenants; as one of them, SELECT the table's keys: no row the
@@ -39,11 +41,12 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
     tenants = several_tenants(example)
     populate(example, table, tenants)
     viewer = tenants[example.data.draw(st.integers(0, len(tenants) - 1), label="viewer")]
+    others = [row for row in example.rows.get(table, ()) if row.tenant != viewer]
+    witness_rows(context, table, others)
     context.session.as_role(context.app, viewer)
     outcome = select_keys(context, plan)
     if outcome.failed:
         raise failure(f"as tenant {viewer}, reading {table} failed: {outcome.error}")
-    others = [row for row in example.rows.get(table, ()) if row.tenant != viewer]
     foreign = set(outcome.rows) & keys_of(others, plan)
     if foreign:
         raise failure(
@@ -61,6 +64,7 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
     attacks=(22,),
     fixes_from=("RG601",),
     objects=tables_open_to_app_reads,
+    premise="the viewing tenant's own rows are in the table",
 )
 def own_rows_visible(context: ProbeContext, table: str, example: Example) -> None:
     """Rows of several tenants; as one of them, every one of its own rows must show: a
@@ -69,6 +73,8 @@ def own_rows_visible(context: ProbeContext, table: str, example: Example) -> Non
     tenants = several_tenants(example)
     rows = populate(example, table, tenants, least=1)
     viewer = tenants[example.data.draw(st.integers(0, len(tenants) - 1), label="viewer")]
+    if not witness_rows(context, table, rows[viewer]):
+        return
     context.session.as_role(context.app, viewer)
     outcome = select_keys(context, plan)
     missing = keys_of(rows[viewer], plan) - set(outcome.rows)

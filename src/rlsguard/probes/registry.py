@@ -35,6 +35,14 @@ class ProbeContext:
     seed: int | None = None  # None: derandomized (or Hypothesis's own choice)
     current: str = "main"
     examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)
+    witnessed: int = 0  # examples in which the probe's premise held
+    held: bool = False  # the premise held in the current example
+
+    def witness(self) -> None:
+        """The premise holds in this example: what the probe judges next proves something."""
+        if not self.held:
+            self.held = True
+            self.witnessed += 1
 
     @property
     def session(self) -> Session:
@@ -63,6 +71,7 @@ ProbeBody = Callable[[ProbeContext, str, Example], None]
 @dataclass(frozen=True)
 class Probe(Rule):
     run: ProbeBody
+    premise: str = ""  # what must hold in an example for its judgement to prove anything
     fixes_from: tuple[str, ...] = ()  # static checks whose "Fix" repairs what this finds
     deterministic: bool = False  # one example proves it: the outcome does not depend on data
     own_engine: bool = False  # it runs Hypothesis itself (a state machine)
@@ -85,6 +94,7 @@ def probe(
     *,
     attacks: Iterable[int],
     objects: Objects,
+    premise: str,
     fixes_from: Iterable[str] = (),
     deterministic: bool = False,
     own_engine: bool = False,
@@ -96,6 +106,7 @@ def probe(
             Probe(
                 **head,
                 run=function,
+                premise=premise,
                 fixes_from=tuple(fixes_from),
                 deterministic=deterministic,
                 own_engine=own_engine,

@@ -27,6 +27,7 @@ from rlsguard.schema.targets import (
     objects=app_role,
     deterministic=True,
     needs_authority=True,
+    premise="the application logs in, and there is a privileged role or an RLS table to try",
 )
 def role_reachability(context: ProbeContext, role: str, example: Example) -> None:
     """As the application: ``SET ROLE`` into each admin, superuser and BYPASSRLS role must
@@ -44,6 +45,8 @@ def role_reachability(context: ProbeContext, role: str, example: Example) -> Non
         sql.SQL("SET LOCAL SESSION AUTHORIZATION {}").format(sql.Identifier(role))
     )
     context.session.identity = role
+    if targets or tenancy.tenant_relations:
+        context.witness()
     for target in targets:
         if target == role:
             continue

@@ -366,6 +366,8 @@ class Example:
                 outcome = self.session.execute(*insert_statement(table, values, plan))
             except psycopg2.Error as error:  # the example ends: its transaction is rolled back
                 raise SetupFailed(table, str(error).strip().splitlines()[0]) from None
+            if not outcome.rows:
+                raise SetupFailed(table, "it stored no row (a trigger or rule on INSERT)")
             row = Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
         self.rows.setdefault(table, []).append(row)
         return row

@@ -63,6 +63,7 @@ class ProbeResult:
     examples: int
     seconds: float
     seed: int | None
+    witnessed: int = 0  # examples whose premise held: the ones a pass rests on
 
     @property
     def label(self) -> str:
@@ -187,6 +188,7 @@ class ProbeRunner:
                 context.examples,
                 time.perf_counter() - began,
                 run_seed,
+                context.witnessed,
             )
 
         def judged() -> ProbeResult:
@@ -217,6 +219,13 @@ class ProbeRunner:
                 if is_connection_lost(error):
                     raise ServerGone(str(error).strip().splitlines()[0]) from None
                 return result(Outcome.CANNOT, f"the probe could not act: {self._explained(error)}")
+            if context.witnessed == 0:  # nothing was proven: never a pass
+                refused = f"; the last refusal: {refusals[-1]}" if refusals else ""
+                return result(
+                    Outcome.CANNOT,
+                    f"no example met the premise ({probe.premise}) in {context.examples} "
+                    f"example(s){refused}",
+                )
             return result(Outcome.PASS)
 
         judgement = judged()
@@ -233,6 +242,7 @@ class ProbeRunner:
 
         def example_of(data: st.DataObject) -> None:
             context.examples += 1
+            context.held = False
             context.current = "main"
             context.session.begin()
             example = Example(context.session, self.planner, data, salt=self.salt)
@@ -246,6 +256,7 @@ class ProbeRunner:
                 refusals.append(str(error))
                 reject()
             except ProbeFailure as failure:
+                context.witness()  # a failure is its own proof
                 if not failure.transcript:
                     failure.transcript = context.session.transcript.render(
                         f"rlsguard {title}: {failure.message}"

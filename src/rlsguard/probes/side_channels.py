@@ -6,11 +6,15 @@ from hypothesis import strategies as st
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    FOREIGN_KEY_VIOLATION,
+    REFUSED_BY_RIGHTS,
     attempt_insert,
     failure,
     new_row,
     populate,
+    refused_by_rights,
     two_tenants,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
@@ -32,6 +36,8 @@ from rlsguard.schema.targets import (
     attacks=(10,),
     fixes_from=("RG401",),
     objects=tables_with_guessable_unique_keys,
+    premise="another tenant's row holds the value, and the row with a fresh value goes in or "
+    "is refused for lack of rights",
 )
 def unique_side_channel(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, insert a row whose unique key copies a row of tenant B, and one with
@@ -46,6 +52,8 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     context.session.as_role(context.app, actor)
     with_copy = attempt_insert(context, table, copied)
     with_fresh = attempt_insert(context, table, fresh)
+    if not with_fresh.failed or refused_by_rights(with_fresh):
+        witness_rows(context, table, [victim])
     if with_copy.error_code == "23505" and not with_fresh.failed:
         shown = ", ".join(f"{name}={victim.values[name]!r}" for name in key)
         raise failure(
@@ -62,6 +70,8 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     attacks=(11,),
     fixes_from=("RG402",),
     objects=tables_with_tenant_parents,
+    premise="another tenant's parent row is there, and the INSERT pointing at it is refused "
+    "for lack of rights or by the foreign key (SQLSTATE 42501 or 23503)",
 )
 def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, insert a row whose foreign key points at tenant B's parent row
@@ -81,6 +91,8 @@ def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None
     values = example.values_for(table, actor, pointing)
     context.session.as_role(context.app, actor)
     outcome = attempt_insert(context, table, values)
+    if outcome.error_code in (REFUSED_BY_RIGHTS, FOREIGN_KEY_VIOLATION):
+        witness_rows(context, foreign_key.references, [parent])
     if outcome.touched:
         raise failure(
             f"as tenant {actor}, {context.app} inserted a row of {table} that references another "

@@ -14,16 +14,20 @@ from rlsguard.probes.moves import (
     noop_column,
     other_tenant_value,
     populate,
+    refused_by_rights,
     several_tenants,
     two_tenants,
     where_key,
+    witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
+    Row,
     adapt,
     table_identifier,
 )
+from rlsguard.probes.transcript import Answer
 from rlsguard.schema.targets import (
     tables_with_tenant_column,
     tenant_tables,
@@ -38,6 +42,8 @@ from rlsguard.schema.targets import (
     attacks=(4,),
     fixes_from=("RG302",),
     objects=tenant_tables,
+    premise="the INSERT of another tenant's row goes through or is refused for lack of rights "
+    "(SQLSTATE 42501), not by a constraint",
 )
 def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, INSERT a row that belongs to tenant B (B's tenant id, or a parent row
@@ -56,6 +62,8 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
         raise failure(
             f"as tenant {actor}, {context.app} inserted a row of another tenant into {table}"
         )
+    if refused_by_rights(outcome):
+        context.witness()
 
 
 @probe(
@@ -66,6 +74,8 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
+    premise="another tenant's row is in the table, and the UPDATE of it touches nothing or is "
+    "refused for lack of rights (not by a constraint)",
 )
 def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A: UPDATE a row of tenant B by its key (must touch nothing), then UPDATE
@@ -88,6 +98,7 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         raise failure(
             f"as tenant {actor}, {context.app} updated a row of another tenant in {table}"
         )
+    _witness_judged(context, table, touched, victim, actor)
     # No WHERE and no column read: only the UPDATE policies decide (a WHERE would bring
     # the SELECT policies in too), which is what an attacker would try.
     blanket = blanket_assignment(example, plan, actor)
@@ -111,6 +122,8 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
+    premise="another tenant's row is in the table, and the DELETE of it touches nothing or is "
+    "refused for lack of rights (not by a constraint)",
 )
 def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A: DELETE a row of tenant B by its key (must delete nothing), then
@@ -128,6 +141,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
         raise failure(
             f"as tenant {actor}, {context.app} deleted a row of another tenant from {table}"
         )
+    _witness_judged(context, table, deleted, victim, actor)
     everything = context.session.attempt(sql.SQL("DELETE FROM {}").format(table_identifier(table)))
     expect_only_own(everything, rows[actor], f"as tenant {actor}, a DELETE from {table}")
 
@@ -140,12 +154,14 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     attacks=(5,),
     fixes_from=("RG302",),
     objects=tables_with_tenant_column,
+    premise="the tenant's own row is in the table, and the UPDATE moving it touches nothing or "
+    "is refused for lack of rights (not by a constraint)",
 )
 def update_moves_row(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, set the tenant column of its rows to tenant B (no WHERE, so only the
     UPDATE policies decide): it must be rejected or touch nothing."""
     actor, other = two_tenants(example)
-    populate(example, table, [actor], least=1)
+    own = populate(example, table, [actor], least=1)[actor]
     column = context.tenancy.settings.tenant_column
     context.session.as_role(context.app, actor)
     # No WHERE: a WHERE needs SELECT rights, and then PostgreSQL also checks the new row
@@ -160,3 +176,15 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
         raise failure(
             f"as tenant {actor}, {context.app} moved its row of {table} to another tenant"
         )
+    if not moved.failed or refused_by_rights(moved):
+        witness_rows(context, table, own)
+
+
+def _witness_judged(
+    context: ProbeContext, table: str, answer: Answer, victim: Row, actor: object
+) -> None:
+    """The write of another tenant's row was judged by the policies (not stopped by a
+    constraint) and the row is there; then go on as the actor."""
+    if not answer.failed or refused_by_rights(answer):
+        witness_rows(context, table, [victim])
+        context.session.as_role(context.app, actor)

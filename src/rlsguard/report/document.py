@@ -37,6 +37,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "object": result.target,
                 "status": result.status.value,
                 "examples": result.examples,
+                "witnessed": result.witnessed,
                 "seconds": round(result.seconds, 3),
                 "seed": result.seed,
             }

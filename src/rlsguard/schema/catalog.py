@@ -134,6 +134,8 @@ class Relation:
     reads: tuple[str, ...] = ()  # relations a view or materialized view reads
     partition_bound: str | None = None  # "FOR VALUES FROM (...) TO (...)" of a partition
     partition_key: str | None = None  # "RANGE (happened)" of a partitioned table
+    # a user trigger on INSERT or an INSERT rule: an INSERT without error may store nothing
+    insert_rewritten: bool = False
 
     @property
     def qualified(self) -> str:
@@ -233,7 +235,10 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
        {encoded_grants(RELATION_ACL)},
        pg_get_expr(c.relpartbound, c.oid),
-       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
+               AND (t.tgtype & 4) <> 0)
+         OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
   AND {not_from_extension("pg_class", "c.oid")}
@@ -465,6 +470,7 @@ def read_catalog(connection: Connection) -> Catalog:
             reads=tuple(view_reads.get(oid, ())),
             partition_bound=row[12],
             partition_key=row[13],
+            insert_rewritten=bool(row[14]),
         )
 
     roles = {

@@ -1,0 +1,92 @@
+"""A pass is a proof: a probe whose premise never held says "cannot", never "pass".
+
+Every INSERT on these schemas is swallowed by a trigger (it returns NULL: no error, no
+row), so no probe that judges rows ever has one to judge; and the application may write
+every table, so no refusal for lack of privilege stands in for a proof either."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+
+from rlsguard.analyzer import scan
+from rlsguard.findings import Outcome
+from rlsguard.probes import all_probes
+from rlsguard.probes.runner import ProbeRunner
+from rlsguard.run import Run
+from rlsguard.server.databases import connected
+from tests.conftest import execute
+from tests.corpus.cases import CORRECT
+from tests.corpus.harness import BuildCase, acting_connections
+
+pytestmark = pytest.mark.slow
+
+VANISHING_ROWS = """
+CREATE FUNCTION public.swallow_row() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    RETURN NULL;
+END
+$body$;
+DO $body$
+DECLARE
+    found record;
+BEGIN
+    FOR found IN
+        SELECT c.oid::regclass AS name FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    LOOP
+        EXECUTE 'CREATE TRIGGER swallow BEFORE INSERT ON ' || found.name
+            || ' FOR EACH ROW EXECUTE FUNCTION public.swallow_row()';
+        EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON ' || found.name || ' TO {app}';
+    END LOOP;
+END
+$body$;
+"""
+
+# Probes whose proof is not a row: RP110 logs in as the application and tries SET ROLE;
+# for RP114 a TRUNCATE refused for lack of rights is the proof, whatever the table holds.
+NOT_ABOUT_ROWS = {"RP110", "RP114"}
+
+
+def test_no_probe_passes_when_no_row_can_be_made(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    tried: set[str] = set()
+    for case in CORRECT:
+        built = case_database(case)
+        execute(built.url, VANISHING_ROWS.replace("{app}", built.names["app"]))
+        with connected(built.url) as connection:
+            tenancy = scan(connection, built.settings).tenancy
+        connections = acting_connections(rlsguard_run, built.url, tenancy)
+        try:
+            results = ProbeRunner(tenancy, connections, settings(max_examples=3)).run_all()
+        finally:
+            for connection in connections.values():
+                connection.close()
+        for result in results:
+            if result.probe.id in NOT_ABOUT_ROWS:
+                continue
+            tried.add(result.probe.id)
+            assert result.status is not Outcome.PASS, f"{case.name}: {result.label} passed"
+            assert result.witnessed == 0, f"{case.name}: {result.label}"
+    assert tried == {probe.id for probe in all_probes()} - NOT_ABOUT_ROWS
+
+
+@pytest.mark.parametrize("case", CORRECT[:1], ids=["hardened"])
+def test_a_pass_counts_the_examples_it_rests_on(
+    rlsguard_run: Run, case_database: BuildCase, case: object
+) -> None:
+    built = case_database(case)
+    with connected(built.url) as connection:
+        tenancy = scan(connection, built.settings).tenancy
+    connections = acting_connections(rlsguard_run, built.url, tenancy)
+    try:
+        results = ProbeRunner(tenancy, connections, settings(max_examples=10)).run_all()
+    finally:
+        for connection in connections.values():
+            connection.close()
+    for result in results:
+        assert result.status is Outcome.PASS, result.message
+        assert 0 < result.witnessed <= result.examples, result.label

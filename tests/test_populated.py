@@ -11,7 +11,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
-from tests.conftest import execute
+from tests.conftest import execute, query
 from tests.corpus.cases import CORRECT, Case
 from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
 
@@ -113,8 +113,17 @@ def test_rows_already_there_are_neither_hit_nor_judged(
     assert statuses(results_on(rlsguard_run, in_use), in_use) == statuses(empty, fresh)
     # a real leak is still found with the rows there
     execute(in_use.url, f"ALTER TABLE {leaky_table} DISABLE ROW LEVEL SECURITY")
-    leaking = outcomes(results_on(rlsguard_run, in_use))
     qualified = leaky_table if "." in leaky_table else f"public.{leaky_table}"
-    status, message = leaking[f"rls[{qualified}-cross-tenant-read]"]
-    assert status is Outcome.FAIL
-    assert "rows the probe made for other tenants" in (message or "")
+    (read,) = [
+        result
+        for result in results_on(rlsguard_run, in_use)
+        if result.label == f"rls[{qualified}-cross-tenant-read]"
+    ]
+    assert read.status is Outcome.FAIL
+    assert "rows the probe made for other tenants" in (read.message or "")
+    # the evidence shows the rows the probe made, and only counts the database's own
+    transcript = read.transcript or ""
+    assert "row(s) the probe did not make" in transcript
+    key = "note_id" if leaky_table == "crm.notes" else "document_id"
+    theirs = query(in_use.url, f"SELECT {key} FROM {leaky_table}")
+    assert not [value for (value,) in theirs if f"({value!r}," in transcript]

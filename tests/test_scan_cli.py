@@ -86,7 +86,7 @@ def test_scan_json_of_a_correct_schema(
     probes = document["probes"]
     assert len(probes) > 20
     assert {probe["status"] for probe in probes} == {"pass"}
-    assert all(probe["examples"] >= 1 for probe in probes)
+    assert all(1 <= probe["witnessed"] <= probe["examples"] for probe in probes)
 
 
 def test_scan_through_a_superuser_alone_probes_nothing_but_says_so(
@@ -102,7 +102,11 @@ def test_scan_through_a_superuser_alone_probes_nothing_but_says_so(
     reasons = {item["message"] for item in document["findings"] if item["check"] != "RP110"}
     (reason,) = reasons
     assert reason.startswith("probes not run: connected as postgres, a superuser; the database")
-    assert "(README: A login for probes)" in reason
+    assert "(scan: --probe-dsn; README: A login for probes)" in reason
+    assert document["not_proven_by_a_probe"] == sorted(document["tenant_tables"])
+    code, text, _ = rlsguard(*common, cwd=tmp_path)
+    assert "1 of 30 probes held over 1 witnessed examples, 29 could not act" in text
+    assert "not proven by a probe: public.documents, public.tenants, public.users" in text
 
 
 def test_scan_json_of_a_broken_schema(

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.findings import Finding, Outcome, Severity
+from rlsguard.findings import Finding, Outcome, Severity, not_proven
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
@@ -79,6 +79,14 @@ class Analysis:
             for allowance in self.tenancy.settings.allow
             if (allowance.check, allowance.object) not in found
         )
+
+    @property
+    def not_proven_by_a_probe(self) -> list[str]:
+        """Tenant tables no probe could act on (empty when no probe ran)."""
+        if not self.probe_results:
+            return []
+        probed = [(result.target, result.status) for result in self.probe_results]
+        return not_proven(self.tenancy.tenant_tables, probed)
 
     def with_probes(self, results: list[ProbeResult]) -> Analysis:
         return replace(self, probe_results=tuple(results))

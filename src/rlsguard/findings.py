@@ -3,6 +3,7 @@ a rule can have on one object."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,17 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # the gate's base already had it
     CANNOT = "cannot"  # a probe that could not act (no rows, no privilege to act)
     NOT_APPLICABLE = "n/a"  # the rule does not run on this object
+
+    @property
+    def acted(self) -> bool:
+        """The rule judged the object (it held or it found something)."""
+        return self not in (Outcome.CANNOT, Outcome.NOT_APPLICABLE)
+
+
+def not_proven(tables: Iterable[str], probed: Iterable[tuple[str, Outcome]]) -> list[str]:
+    """The tables no probe could act on, from (object, outcome) of every probe that ran."""
+    acted = {table for table, outcome in probed if outcome.acted}
+    return sorted(table for table in tables if table not in acted)
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,7 @@ class EvidenceCollector:
             "report": {"path": str(report) if report else None, "sha256": digest},
             "summary": status_counts(self.records),
             "matrix": matrix.to_json(),
+            "not_proven_by_a_probe": matrix.not_proven_by_a_probe(self.tenant_tables),
             "findings": [f for record in self.records for f in record.findings],
             "items": [record.to_json() for record in self.records],
             "timeline": [step.to_json() for step in self.steps],

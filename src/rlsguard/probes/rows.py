@@ -378,6 +378,17 @@ class Example:
                 return row
         return self.insert(table, tenant, None, stack)
 
+    def made(self, row: tuple[Any, ...]) -> bool:
+        """Is a row read back one this example made (all its values are of its rows)?
+        Transcripts show the values of these only."""
+        values = {
+            repr(value)
+            for rows in self.rows.values()
+            for row in rows
+            for value in row.values.values()
+        }
+        return all(repr(value) in values for value in row)
+
     def rows_of(self, table: str, tenant: Any | None) -> list[Row]:
         return [row for row in self.rows.get(table, ()) if row.tenant == tenant]
 

@@ -259,7 +259,7 @@ class ProbeRunner:
                 context.witness()  # a failure is its own proof
                 if not failure.transcript:
                     failure.transcript = context.session.transcript.render(
-                        f"rlsguard {title}: {failure.message}"
+                        f"rlsguard {title}: {failure.message}", made=example.made
                     )
                 raise
             finally:

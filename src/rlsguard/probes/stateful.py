@@ -255,7 +255,8 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
         def _failure(self, message: str) -> ProbeFailure:
             failure = ProbeFailure(message)
             failure.transcript = context.session.transcript.render(
-                f"rlsguard rls[tenant-tables-stateful]: {message}"
+                f"rlsguard rls[tenant-tables-stateful]: {message}",
+                made=self.example.made if self.example else None,
             )
             return failure
 

@@ -9,7 +9,7 @@ savepoint, so a rejected write does not end the example.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from rlsguard.errors import ServerGone
 from rlsguard.server.databases import QUERY_CANCELED, is_connection_lost, quote_ident
 
 Params = Sequence[Any] | dict[str, Any] | None
+Shown = Callable[[tuple[Any, ...]], bool]  # is this row one the probe made?
 
 
 @dataclass
@@ -39,13 +40,19 @@ class Answer:
         """The rows a write changed: none when it was refused."""
         return 0 if self.failed else self.rowcount
 
-    def describe(self, limit: int = 5) -> str:
+    def describe(self, limit: int = 5, made: Shown | None = None) -> str:
+        """What came back; with ``made``, the values of rows the probe did not make (a
+        scanned database's own data) are counted, never shown."""
         if self.failed:
             return f"ERROR {self.error_code}: {self.error}"
         if self.rows:
-            shown = ", ".join(repr(row) for row in self.rows[:limit])
-            more = f", ... ({len(self.rows)} rows)" if len(self.rows) > limit else ""
-            return f"{len(self.rows)} row{'s' if len(self.rows) != 1 else ''}: {shown}{more}"
+            ours = [row for row in self.rows if made is None or made(row)]
+            shown = ", ".join(repr(row) for row in ours[:limit])
+            more = f", ... ({len(ours)} rows)" if len(ours) > limit else ""
+            others = len(self.rows) - len(ours)
+            hidden = f"{others} row(s) the probe did not make" if others else ""
+            listed = ", ".join(part for part in (shown + more, hidden) if part)
+            return f"{len(self.rows)} row{'s' if len(self.rows) != 1 else ''}: {listed}"
         return f"{self.rowcount} row{'s' if self.rowcount != 1 else ''}"
 
 
@@ -64,7 +71,7 @@ class Transcript:
     def note(self, comment: str) -> None:
         self.steps.append(Step("", comment=comment))
 
-    def render(self, title: str) -> str:
+    def render(self, title: str, made: Shown | None = None) -> str:
         lines = [f"-- {title}", "BEGIN;"]
         for step in self.steps:
             if step.comment and not step.statement:
@@ -75,7 +82,7 @@ class Transcript:
                 lines.append("SAVEPOINT attempt;")
             lines.append(step.statement.rstrip(";") + ";")
             if step.answer is not None and (refused or step.answer.rows or step.answer.rowcount):
-                lines.append(f"--> {step.answer.describe()}")
+                lines.append(f"--> {step.answer.describe(made=made)}")
             if step.guarded and refused:
                 lines.append("ROLLBACK TO SAVEPOINT attempt;")
         lines.append("ROLLBACK;")

@@ -55,12 +55,21 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
     passed = sum(1 for item in analysis.inspections if item.outcome is Outcome.PASS)
     probes = analysis.probe_results
     held = sum(1 for result in probes if result.status is Outcome.PASS)
-    examples = sum(result.examples for result in probes)
+    unable = sum(1 for result in probes if result.status is Outcome.CANNOT)
+    examples = sum(result.witnessed for result in probes)
     console.print(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
         f"{passed} of {len(analysis.inspections)} inspections clean"
-        + (f"; {held} of {len(probes)} probes held over {examples} examples" if probes else "")
+        + (
+            f"; {held} of {len(probes)} probes held over {examples} witnessed examples, "
+            f"{unable} could not act"
+            if probes
+            else ""
+        )
     )
+    unproven = analysis.not_proven_by_a_probe
+    if unproven:
+        console.print(f"[yellow]not proven by a probe: {', '.join(unproven)}[/yellow]")
     for allowance in analysis.unused_allowances:
         console.print(
             f"[yellow]allow entry {allowance.check} {allowance.object} matched no finding[/yellow]"

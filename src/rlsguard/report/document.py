@@ -44,6 +44,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
             for result in analysis.probe_results
         ],
         "tenant_tables": dict(sorted(tenancy.tenant_tables.items())),
+        "not_proven_by_a_probe": analysis.not_proven_by_a_probe,
         "global_tables": sorted(table.qualified for table in tenancy.global_relations),
         "unused_allowances": [dataclasses.asdict(item) for item in analysis.unused_allowances],
     }

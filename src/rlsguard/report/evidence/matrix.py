@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from rlsguard.findings import Outcome
+from rlsguard.findings import Outcome, not_proven
 from rlsguard.report.evidence.records import ItemRecord
 
 COLORS = {
@@ -44,6 +44,13 @@ class Matrix:
     def reason(self, row: str, column: str) -> str | None:
         record = self.cells.get((row, column))
         return record.reason if record else None
+
+    def not_proven_by_a_probe(self, tenant_tables: list[str]) -> list[str]:
+        """Tenant tables no probe could act on (empty when no probe ran)."""
+        probed = [
+            (row, record.status) for (row, id), record in self.cells.items() if id.startswith("RP")
+        ]
+        return not_proven(tenant_tables, probed) if probed else []
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -86,6 +93,7 @@ class Matrix:
             f'<span style="background:{color};{_CELL}">{html.escape(name)}</span>'
             for name, color in COLORS.items()
         )
+        unproven = self.not_proven_by_a_probe(tenant_tables)
         return (
             '<div id="rlsguard-matrix"><h2>Isolation matrix</h2>'
             f"<p>Tenant tables first, then other inspected objects; static checks (RG) and "
@@ -93,6 +101,12 @@ class Matrix:
             f'<table style="border-collapse:collapse;font-size:12px"><thead><tr>'
             f'<th style="{_TH}">object</th>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
             "</table>"
+            + (
+                "<p><strong>Not proven by a probe</strong> (every probe could not act): "
+                f"{html.escape(', '.join(unproven))}</p>"
+                if unproven
+                else ""
+            )
             + (f"<h3>Accepted and unchanged findings</h3><ul>{accepted}</ul>" if accepted else "")
             + "</div>"
         )

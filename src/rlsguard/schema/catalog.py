@@ -19,18 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from rlsguard.schema.sql_fragments import (
-    encoded_grants,
-    grantee,
-    in_user_schema,
-    not_from_extension,
-)
+from rlsguard.schema import queries
 
-USER_NAMESPACE = in_user_schema()
-RELATION_ACL = (
-    "coalesce(c.relacl, acldefault("
-    "CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))"
-)
 PUBLIC = "PUBLIC"
 _RANDOM_UUID_DEFAULT = re.compile(r"\b(gen_random_uuid|uuid_generate_v4|uuidv4|uuidv7)\s*\(")
 TABLE_KINDS = frozenset({"table", "partitioned table", "partition", "inheritance child"})
@@ -223,141 +213,6 @@ class Catalog:
         ]
 
 
-# -- the queries ---------------------------------------------------------------------------
-
-_RELATIONS = f"""
-SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
-       c.relrowsecurity, c.relforcerowsecurity, coalesce(c.reloptions, '{{}}'), c.relispartition,
-       ARRAY(SELECT pn.nspname || '.' || p.relname
-             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-             JOIN pg_namespace pn ON pn.oid = p.relnamespace
-             WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
-       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
-       {encoded_grants(RELATION_ACL)},
-       pg_get_expr(c.relpartbound, c.oid),
-       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
-       EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
-               AND (t.tgtype & 4) <> 0)
-         OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
-  AND {not_from_extension("pg_class", "c.oid")}
-"""
-
-_COLUMNS = f"""
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory,
-       t.typtype, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity,
-       a.attgenerated, elem.typname,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
-       CASE WHEN t.typtype = 'e' OR base.typtype = 'e' THEN ARRAY(
-            SELECT e.enumlabel FROM pg_enum e
-            WHERE e.enumtypid = CASE WHEN t.typtype = 'e' THEN t.oid ELSE base.oid END
-            ORDER BY e.enumsortorder) END,
-       {encoded_grants("a.attacl")}
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type elem ON elem.oid = t.typelem AND t.typcategory = 'A'
-LEFT JOIN pg_type base ON base.oid = t.typbasetype
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND {USER_NAMESPACE}
-ORDER BY a.attrelid, a.attnum
-"""
-
-_CONSTRAINTS = f"""
-SELECT con.conrelid, con.conname, con.contype,
-       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord),
-       pg_get_constraintdef(con.oid, true),
-       CASE WHEN con.contype = 'f' THEN rn.nspname || '.' || r.relname END,
-       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord),
-       con.confdeltype, con.condeferrable
-FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_class r ON r.oid = con.confrelid
-LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
-WHERE {USER_NAMESPACE}
-"""
-
-_INDEXES = f"""
-SELECT i.indrelid, ci.relname, i.indisunique, i.indisprimary,
-       ARRAY(SELECT CASE WHEN k.num = 0 THEN NULL ELSE a.attname END
-             FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(num, ord)
-             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
-             ORDER BY k.ord),
-       pg_get_expr(i.indpred, i.indrelid), pg_get_indexdef(i.indexrelid)
-FROM pg_index i
-JOIN pg_class ci ON ci.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = ci.relnamespace
-WHERE {USER_NAMESPACE}
-"""
-
-_POLICIES = f"""
-SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,
-       ARRAY(SELECT {grantee("r")} FROM unnest(p.polroles) r),
-       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),
-       ARRAY(SELECT DISTINCT dn.nspname || '.' || dc.relname
-             FROM pg_depend d JOIN pg_class dc ON dc.oid = d.refobjid
-             JOIN pg_namespace dn ON dn.oid = dc.relnamespace
-             WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid
-               AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> p.polrelid),
-       ARRAY(SELECT DISTINCT fn.nspname || '.' || f.proname || '('
-                    || pg_get_function_identity_arguments(f.oid) || ')'
-             FROM pg_depend d JOIN pg_proc f ON f.oid = d.refobjid
-             JOIN pg_namespace fn ON fn.oid = f.pronamespace
-             WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid
-               AND d.refclassid = 'pg_proc'::regclass)
-FROM pg_policy p
-JOIN pg_class c ON c.oid = p.polrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE {USER_NAMESPACE}
-"""
-
-_VIEW_READS = f"""
-SELECT DISTINCT r.ev_class, dn.nspname || '.' || dc.relname
-FROM pg_rewrite r
-JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-                AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
-JOIN pg_class dc ON dc.oid = d.refobjid
-JOIN pg_namespace dn ON dn.oid = dc.relnamespace
-JOIN pg_class v ON v.oid = r.ev_class
-JOIN pg_namespace n ON n.oid = v.relnamespace
-WHERE {USER_NAMESPACE}
-"""
-
-# rlsguard's own probe logins (probes/login.py) are not part of the schema under test
-_ROLES = """
-SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
-       ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-             WHERE m.member = r.oid)
-FROM pg_roles r
-WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
-"""
-
-_FUNCTIONS = f"""
-SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
-       p.prosecdef, p.proleakproof, p.provolatile, pg_get_userbyid(p.proowner),
-       coalesce(p.proconfig, '{{}}'), l.lanname, coalesce(p.prosrc, ''),
-       {encoded_grants("coalesce(p.proacl, acldefault('f', p.proowner))")}
-FROM pg_proc p
-JOIN pg_namespace n ON n.oid = p.pronamespace
-JOIN pg_language l ON l.oid = p.prolang
-WHERE {USER_NAMESPACE} AND {not_from_extension("pg_proc", "p.oid")}
-"""
-
-_SCHEMAS = f"""
-SELECT n.nspname, pg_get_userbyid(n.nspowner),
-       {encoded_grants("coalesce(n.nspacl, acldefault('n', n.nspowner))")}
-FROM pg_namespace n WHERE {USER_NAMESPACE}
-"""
-
-_DATABASE = "SELECT current_database(), current_setting('server_version_num')::int"
-
-
 def _grants(encoded: Sequence[str] | None) -> tuple[Grant, ...]:
     grants = []
     for item in encoded or ():
@@ -387,10 +242,10 @@ def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
 def read_catalog(connection: Connection) -> Catalog:
     """Everything rlsguard needs to know about the database, in one pass."""
     reader = _Reader(connection)
-    database, version_num = reader.rows(_DATABASE)[0]
+    database, version_num = reader.rows(queries.DATABASE)[0]
 
     columns: dict[int, list[Column]] = defaultdict(list)
-    for row in reader.rows(_COLUMNS):
+    for row in reader.rows(queries.COLUMNS):
         columns[row[0]].append(
             Column(
                 name=row[1],
@@ -410,7 +265,7 @@ def read_catalog(connection: Connection) -> Catalog:
             )
         )
     constraints: dict[int, list[Constraint]] = defaultdict(list)
-    for row in reader.rows(_CONSTRAINTS):
+    for row in reader.rows(queries.CONSTRAINTS):
         constraints[row[0]].append(
             Constraint(
                 name=row[1],
@@ -424,17 +279,17 @@ def read_catalog(connection: Connection) -> Catalog:
             )
         )
     indexes: dict[int, list[Index]] = defaultdict(list)
-    for row in reader.rows(_INDEXES):
+    for row in reader.rows(queries.INDEXES):
         indexes[row[0]].append(Index(row[1], tuple(row[4]), row[2], row[3], row[5], row[6]))
     policy_rows: dict[int, list[Sequence[Any]]] = defaultdict(list)
-    for row in reader.rows(_POLICIES):
+    for row in reader.rows(queries.POLICIES):
         policy_rows[row[0]].append(row)
     view_reads: dict[int, list[str]] = defaultdict(list)
-    for oid, read in reader.rows(_VIEW_READS):
+    for oid, read in reader.rows(queries.VIEW_READS):
         view_reads[oid].append(read)
 
     relations: dict[str, Relation] = {}
-    for row in reader.rows(_RELATIONS):
+    for row in reader.rows(queries.RELATIONS):
         oid, schema, name, kind = row[0], row[1], row[2], row[3]
         qualified = f"{schema}.{name}"
         policies = tuple(
@@ -475,10 +330,10 @@ def read_catalog(connection: Connection) -> Catalog:
 
     roles = {
         row[0]: Role(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
-        for row in reader.rows(_ROLES)
+        for row in reader.rows(queries.ROLES)
     }
     functions = {}
-    for row in reader.rows(_FUNCTIONS):
+    for row in reader.rows(queries.FUNCTIONS):
         function = Function(
             schema=row[0],
             name=row[1],
@@ -494,7 +349,9 @@ def read_catalog(connection: Connection) -> Catalog:
             grants=_grants(row[11]),
         )
         functions[function.signature] = function
-    schemas = {row[0]: Schema(row[0], row[1], _grants(row[2])) for row in reader.rows(_SCHEMAS)}
+    schemas = {
+        row[0]: Schema(row[0], row[1], _grants(row[2])) for row in reader.rows(queries.SCHEMAS)
+    }
     return Catalog(
         database=database,
         server_version_num=version_num,

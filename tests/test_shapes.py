@@ -1,0 +1,92 @@
+"""Probes on schema shapes beyond the platform's: each shape correct (every probe acts, and
+holds) and broken (the probe about the break fails on the right object)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+
+from rlsguard.analyzer import scan
+from rlsguard.findings import Outcome
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.run import Run
+from rlsguard.server.databases import connected
+from tests.conftest import execute
+from tests.corpus.cases import Case
+from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
+
+pytestmark = pytest.mark.slow
+
+ORG = "organization_id = nullif(current_setting('app.org', true), '')::uuid"
+
+# The tenant table is organizations(id); tenant tables carry organization_id referencing
+# it: the key has another name than the tenant column.
+KEYED_BY_ID = Case(
+    "tenants-keyed-by-id",
+    "",
+    frozenset(),
+    f"""
+CREATE TABLE organizations (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name text NOT NULL
+);
+CREATE TABLE projects (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES organizations (id),
+    name text NOT NULL,
+    UNIQUE (organization_id, id)
+);
+CREATE TABLE tasks (
+    id bigint GENERATED ALWAYS AS IDENTITY (START WITH 100000) PRIMARY KEY,
+    organization_id uuid NOT NULL REFERENCES organizations (id),
+    project_id uuid NOT NULL,
+    title text NOT NULL,
+    FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
+);
+ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
+ALTER TABLE projects FORCE ROW LEVEL SECURITY;
+ALTER TABLE tasks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tasks FORCE ROW LEVEL SECURITY;
+CREATE POLICY projects_app ON projects TO {{app}} USING ({ORG}) WITH CHECK ({ORG});
+CREATE POLICY tasks_app ON tasks TO {{app}} USING ({ORG}) WITH CHECK ({ORG});
+CREATE POLICY projects_admin ON projects TO {{admin}} USING (true) WITH CHECK (true);
+CREATE POLICY tasks_admin ON tasks TO {{admin}} USING (true) WITH CHECK (true);
+GRANT USAGE ON SCHEMA public TO {{app}}, {{admin}};
+GRANT SELECT ON organizations TO {{app}}, {{admin}};
+GRANT SELECT, INSERT, UPDATE, DELETE ON projects, tasks TO {{app}}, {{admin}};
+""",
+    {"tenant_column": "organization_id", "tenant_setting": "app.org"},
+)
+SHAPES = [
+    (
+        KEYED_BY_ID,
+        "ALTER POLICY tasks_app ON tasks USING (true)",
+        "rls[public.tasks-cross-tenant-read]",
+    ),
+]
+
+
+def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
+    with connected(built.url) as connection:
+        tenancy = scan(connection, built.settings).tenancy
+    connections = acting_connections(run, built.url, tenancy)
+    try:
+        return ProbeRunner(tenancy, connections, settings(max_examples=10)).run_all()
+    finally:
+        for connection in connections.values():
+            connection.close()
+
+
+@pytest.mark.parametrize(("shape", "break_it", "caught_by"), SHAPES, ids=[s[0].name for s in SHAPES])
+def test_every_probe_acts_on_the_shape_and_catches_its_break(
+    rlsguard_run: Run, case_database: BuildCase, shape: Case, break_it: str, caught_by: str
+) -> None:
+    correct = results_on(rlsguard_run, case_database(shape))
+    assert len(correct) >= 15
+    not_held = [f"{r.label}: {r.status} {r.message}" for r in correct if r.status is not Outcome.PASS]
+    assert not_held == []
+    broken = case_database(shape)
+    execute(broken.url, break_it.replace("{app}", broken.names["app"]))
+    found = {result.label: result for result in results_on(rlsguard_run, broken)}
+    assert found[caught_by].status is Outcome.FAIL, found[caught_by].message
+    assert "SET LOCAL ROLE" in (found[caught_by].transcript or "")

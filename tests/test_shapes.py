@@ -57,11 +57,52 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON projects, tasks TO {{app}}, {{admin}};
 """,
     {"tenant_column": "organization_id", "tenant_setting": "app.org"},
 )
+# Organizations point at their active dataset and datasets at their organization: a
+# foreign-key cycle, one side nullable.
+CYCLE = Case(
+    "foreign-key-cycle",
+    "",
+    frozenset(),
+    """
+CREATE TABLE orgs (
+    org_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name text NOT NULL,
+    active_dataset_id uuid
+);
+CREATE TABLE datasets (
+    dataset_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES orgs,
+    label text NOT NULL CHECK (length(label) BETWEEN 1 AND 40)
+);
+ALTER TABLE orgs ADD FOREIGN KEY (active_dataset_id) REFERENCES datasets;
+ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orgs FORCE ROW LEVEL SECURITY;
+ALTER TABLE datasets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE datasets FORCE ROW LEVEL SECURITY;
+CREATE POLICY orgs_app ON orgs FOR SELECT TO {app}
+    USING (org_id = nullif(current_setting('app.org', true), '')::uuid);
+CREATE POLICY datasets_app ON datasets TO {app}
+    USING (org_id = nullif(current_setting('app.org', true), '')::uuid)
+    WITH CHECK (org_id = nullif(current_setting('app.org', true), '')::uuid);
+CREATE POLICY orgs_admin ON orgs TO {admin} USING (true) WITH CHECK (true);
+CREATE POLICY datasets_admin ON datasets TO {admin} USING (true) WITH CHECK (true);
+GRANT USAGE ON SCHEMA public TO {app}, {admin};
+GRANT SELECT ON orgs TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON datasets TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, datasets TO {admin};
+""",
+    {"tenant_column": "org_id", "tenant_setting": "app.org"},
+)
 SHAPES = [
     (
         KEYED_BY_ID,
         "ALTER POLICY tasks_app ON tasks USING (true)",
         "rls[public.tasks-cross-tenant-read]",
+    ),
+    (
+        CYCLE,
+        "ALTER POLICY datasets_app ON datasets WITH CHECK (true)",
+        "rls[public.datasets-cross-tenant-insert]",
     ),
 ]
 
@@ -77,13 +118,17 @@ def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
             connection.close()
 
 
-@pytest.mark.parametrize(("shape", "break_it", "caught_by"), SHAPES, ids=[s[0].name for s in SHAPES])
+@pytest.mark.parametrize(
+    ("shape", "break_it", "caught_by"), SHAPES, ids=[s[0].name for s in SHAPES]
+)
 def test_every_probe_acts_on_the_shape_and_catches_its_break(
     rlsguard_run: Run, case_database: BuildCase, shape: Case, break_it: str, caught_by: str
 ) -> None:
     correct = results_on(rlsguard_run, case_database(shape))
     assert len(correct) >= 15
-    not_held = [f"{r.label}: {r.status} {r.message}" for r in correct if r.status is not Outcome.PASS]
+    not_held = [
+        f"{r.label}: {r.status} {r.message}" for r in correct if r.status is not Outcome.PASS
+    ]
     assert not_held == []
     broken = case_database(shape)
     execute(broken.url, break_it.replace("{app}", broken.names["app"]))

@@ -21,9 +21,12 @@ from rlsguard.probes.rows import (
     insert_statement,
     table_identifier,
 )
+from rlsguard.probes.transcript import SetupFailed
 from rlsguard.schema.targets import (
     admin_tables,
 )
+
+INTEGRITY = "23"  # SQLSTATE class of constraint violations (a CHECK the drawn row broke)
 
 
 @probe(
@@ -87,6 +90,8 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
             inserted = context.session.attempt(
                 *insert_statement(table, new_row, plan, returning=False)
             )
+            if (inserted.error_code or "").startswith(INTEGRITY):  # rlsguard's row, not the bypass
+                raise SetupFailed(table, inserted.error or "")
             if inserted.failed:
                 raise failure(
                     f"admin role {admin} cannot insert a row of {table} for a tenant: "

@@ -34,7 +34,6 @@ class Existing:
 
 def read_existing(connection: psycopg2.extensions.connection, tenancy: Tenancy) -> Existing:
     found = Existing()
-    tenant_column = tenancy.settings.tenant_column
     root = tenancy.tenant_root
     holders = [root] if root is not None else list(tenancy.tenant_relations)
     tenant_tables = {relation.qualified for relation in holders}
@@ -42,12 +41,14 @@ def read_existing(connection: psycopg2.extensions.connection, tenancy: Tenancy) 
         if relation.kind not in STORED_KINDS:
             continue
         columns = _numeric_unique_columns(relation)
-        if relation.qualified in tenant_tables and _is_numeric(relation, tenant_column):
+        holds_ids = relation.qualified in tenant_tables
+        tenant_column = tenancy.tenant_key if relation is root else tenancy.settings.tenant_column
+        if holds_ids and _is_numeric(relation, tenant_column):
             columns.add(tenant_column)
         ceilings = _largest(connection, relation, sorted(columns))
         for column, value in ceilings.items():
             found.ceilings[(relation.qualified, column)] = value
-            if column == tenant_column and relation.qualified in tenant_tables:
+            if column == tenant_column and holds_ids:
                 found.tenant_ceiling = max(found.tenant_ceiling, value)
     return found
 

@@ -156,7 +156,7 @@ def new_row(
     root = example.tenancy.tenant_root
     extra = dict(overrides or {})
     if root is not None and table == root.qualified:
-        extra.setdefault(example.tenancy.settings.tenant_column, example.fresh_tenant_id())
+        extra.setdefault(example.tenancy.tenant_key, example.fresh_tenant_id())
     return example.values_for(table, tenant, extra)
 
 

@@ -115,12 +115,29 @@ class Planner:
         self.existing = existing or Existing()  # what generated values must stay above
         self._plans: dict[str, TablePlan | CannotGenerate] = {}
         self._referenced: dict[str, set[str]] = {}
+        self._leads_back: dict[tuple[str, str], bool] = {}
         for relation in tenancy.catalog.relations.values():
             for foreign_key in relation.foreign_keys:
                 if foreign_key.references:
                     self._referenced.setdefault(foreign_key.references, set()).update(
                         foreign_key.referenced_columns
                     )
+
+    def leads_back(self, start: str, target: str) -> bool:
+        """Does a chain of foreign keys from ``start`` reach ``target`` (a cycle, when
+        ``target`` references ``start``)? Its nullable link is then left NULL."""
+        if (start, target) not in self._leads_back:
+            seen, todo, found = set(), [start], False
+            while todo and not found:
+                name = todo.pop()
+                found = name == target
+                relation = self.tenancy.catalog.relations.get(name)
+                if name in seen or relation is None:
+                    continue
+                seen.add(name)
+                todo.extend(key.references for key in relation.foreign_keys if key.references)
+            self._leads_back[(start, target)] = found
+        return self._leads_back[(start, target)]
 
     def knows_enough(self, plan: TablePlan, values: dict[str, Any]) -> bool:
         """Are the row's key, unique and referenced columns all among ``values``, so the
@@ -248,10 +265,9 @@ class Example:
 
     def new_tenant(self) -> Any:
         root = self.tenancy.tenant_root
-        column = self.tenancy.settings.tenant_column
         tenant = self.fresh_tenant_id()
         if root is not None:
-            self.insert(root.qualified, tenant, {column: tenant})
+            self.insert(root.qualified, tenant, {self.tenancy.tenant_key: tenant})
         self.tenants.append(tenant)
         return tenant
 
@@ -313,7 +329,8 @@ class Example:
                 continue
             if root is not None and link.parent == root.qualified and link.columns == (column,):
                 continue
-            if link.parent == table or link.parent in stack:
+            cycle = not link.required and self.planner.leads_back(link.parent, table)
+            if link.parent == table or link.parent in stack or cycle:
                 if link.required:
                     raise CannotGenerate(
                         f"cannot generate rows for {table} because its foreign keys form a cycle"

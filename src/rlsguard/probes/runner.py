@@ -254,6 +254,8 @@ class ProbeRunner:
                 raise
             except SetupFailed as error:
                 refusals.append(str(error))
+                if context.held:  # a rejected example proves nothing
+                    context.witnessed -= 1
                 reject()
             except ProbeFailure as failure:
                 context.witness()  # a failure is its own proof

@@ -8,6 +8,7 @@ schema or table the database does not have is an error that says what it does ha
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -180,14 +181,34 @@ class Tenancy:
 
     @cached_property
     def tenant_root(self) -> Relation | None:
-        """The table of tenants: its primary key is the tenant column alone (the table
-        the tenant foreign keys point at)."""
+        """The table of tenants: its primary key is the tenant column alone, or else the
+        one-column key the tenant columns reference (``organizations(id)`` for
+        ``organization_id REFERENCES organizations``), the most referenced one."""
         column = self.settings.tenant_column
-        for table in self.tables():
-            primary = next((index for index in table.indexes if index.primary), None)
-            if primary is not None and primary.columns == (column,):
+        tables = self.tables()
+        for table in tables:
+            if _primary_key(table) == (column,):
                 return table
-        return None
+        referenced = Counter(
+            foreign_key.references
+            for table in tables
+            for foreign_key in table.foreign_keys
+            if foreign_key.columns == (column,)
+            and foreign_key.references in self.catalog.relations
+            and _primary_key(self.catalog.relations[foreign_key.references])
+            == foreign_key.referenced_columns
+        )
+        if not referenced:
+            return None
+        return self.catalog.relations[referenced.most_common(1)[0][0]]
+
+    @cached_property
+    def tenant_key(self) -> str:
+        """The tenant table's column that holds the tenant id (the tenant column, or the
+        key the tenant columns reference)."""
+        root = self.tenant_root
+        key = _primary_key(root) if root is not None else ()
+        return key[0] if len(key) == 1 and key[0] else self.settings.tenant_column
 
     @cached_property
     def tenant_column_sample(self) -> Column | None:
@@ -362,3 +383,7 @@ def _shared_columns(tables: list[Relation]) -> list[str]:
         for column in table.columns:
             counts[column.name] = counts.get(column.name, 0) + 1
     return [name for name, count in counts.items() if count > 1]
+
+
+def _primary_key(relation: Relation) -> tuple[str | None, ...]:
+    return next((index.columns for index in relation.indexes if index.primary), ())

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 
@@ -37,12 +36,12 @@ from synthetic import synthetic_schema
 
 from rlsguard.analyzer import scan
 from rlsguard.config import Settings, load_settings
+from rlsguard.probes.login import ProbeLogin, probe_connections, roles_acted_as
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server import ServerRequest, provision
 from rlsguard.server.databases import Databases, connected
-from rlsguard.server.urls import psycopg2_params
 
 PROJECT = Path(__file__).resolve().parents[1]
 HARDENED = PROJECT / "tests" / "fixtures" / "hardened_project"
@@ -58,20 +57,31 @@ def report(label: str, results: list[Summary], wall: float) -> None:
     for result in results:
         by_probe[f"{result.probe_id} {result.probe_name}"].append(result)
     print(f"\n{label}: {len(results)} probe items, wall time {wall:.1f} s")
-    print(f"  {'probe':34} {'items':>5} {'failed':>6} {'examples':>9} {'examples/s':>11}")
+    print(
+        f"  {'probe':34} {'items':>5} {'failed':>6} {'cannot':>6} {'examples':>9} "
+        f"{'witnessed':>9} {'examples/s':>11}"
+    )
     for name, found in sorted(by_probe.items()):
         examples = sum(item.examples for item in found)
+        witnessed = sum(item.witnessed for item in found)
         seconds = sum(item.seconds for item in found)
         failed = sum(item.status in ("fail", "warning") for item in found)
+        unable = sum(item.status == "cannot" for item in found)
+        rate = examples / max(seconds, 1e-9)
         print(
-            f"  {name:34} {len(found):>5} {failed:>6} {examples:>9} {examples / max(seconds, 1e-9):>11.0f}"
+            f"  {name:34} {len(found):>5} {failed:>6} {unable:>6} {examples:>9} {witnessed:>9} "
+            f"{rate:>11.0f}"
         )
     rates = [
         item.examples / item.seconds for item in results if item.status == "pass" and item.seconds
     ]
     total = sum(item.examples for item in results)
+    witnessed = sum(item.witnessed for item in results)
+    acted = sum(item.status != "cannot" for item in results)
+    median = statistics.median(rates) if rates else 0
     print(
-        f"  all: {total} examples; passing probes median {statistics.median(rates) if rates else 0:.0f} examples/s"
+        f"  all: {total} examples, {witnessed} witnessed; {acted} of {len(results)} items acted;"
+        f" passing probes median {median:.0f} examples/s"
     )
 
 
@@ -84,19 +94,27 @@ class Summary:
     status: str
     examples: int
     seconds: float
+    witnessed: int
 
     @classmethod
     def of(cls, result: ProbeResult) -> Summary:
         return cls(
-            result.probe.id, result.probe.name, result.status, result.examples, result.seconds
+            result.probe.id,
+            result.probe.name,
+            result.status,
+            result.examples,
+            result.seconds,
+            result.witnessed,
         )
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(url: Any, tenancy: Any, profile: settings, shrink: float, salt: Any) -> None:
-    connections = {name: psycopg2.connect(**psycopg2_params(url)) for name in ("main", "fresh")}
+def _start_worker(
+    urls: tuple[Any, Any], tenancy: Any, profile: settings, shrink: float, salt: Any
+) -> None:
+    connections = probe_connections(*urls)
     with salt.get_lock():
         salt.value += 1
         own_salt = salt.value
@@ -112,7 +130,7 @@ def _run_one(item: tuple[str, str]) -> Summary:
 
 
 def run_probes(
-    url: Any, tenancy: Any, profile: settings, budget: Budget
+    urls: tuple[Any, Any], tenancy: Any, profile: settings, budget: Budget
 ) -> tuple[list[Summary], float]:
     """Every probe on every object, on ``budget.workers`` processes (each with its own
     connections and key salt; examples are rolled back, so they share the database)."""
@@ -121,11 +139,11 @@ def run_probes(
     targets = [(probe.id, target) for probe, target in ProbeRunner.targets_of(tenancy)]
     began = time.perf_counter()
     if budget.workers == 1:
-        _start_worker(url, tenancy, profile, budget.shrink, salt)
+        _start_worker(urls, tenancy, profile, budget.shrink, salt)
         summaries = [_run_one(item) for item in targets]
     else:
         context = multiprocessing.get_context("fork")  # the workers inherit the tenancy
-        arguments = (url, tenancy, profile, budget.shrink, salt)
+        arguments = (urls, tenancy, profile, budget.shrink, salt)
         with context.Pool(budget.workers, _start_worker, arguments) as pool:
             summaries = list(pool.imap_unordered(_run_one, targets))
     return summaries, time.perf_counter() - began
@@ -145,8 +163,11 @@ def bench_project(server: object, project: Path, revisions: dict[str, str], budg
         for revision, label in revisions.items():
             tenancy = run.analysis(revision).tenancy
             url = run.url(run.working_database(revision))
+            login = run.probe_login()
+            login.admit(roles_acted_as(tenancy))
             for name in budget.profiles:
-                results, wall = run_probes(url, tenancy, PROFILES[name], budget)
+                urls = (url, login.url_for(url))
+                results, wall = run_probes(urls, tenancy, PROFILES[name], budget)
                 report(f"{label}, profile {name}", results, wall)
     finally:
         run.close()
@@ -160,6 +181,8 @@ def bench_synthetic(server: object, tables: list[int], shape: str, budget: Budge
     engine.dispose()
     databases = Databases(server.url)  # type: ignore[attr-defined]
     settings_ = Settings(project_root=Path.cwd(), app_role=app, admin_roles=(admin,))
+    login = ProbeLogin.create(server.url)  # type: ignore[attr-defined]
+    login.admit([app, admin])
     try:
         for count in tables:
             name = databases.create(f"probe_synthetic_{count}")
@@ -169,12 +192,14 @@ def bench_synthetic(server: object, tables: list[int], shape: str, budget: Budge
                 connection.commit()
                 tenancy = scan(connection, settings_).tenancy
             for profile in budget.profiles:
-                results, wall = run_probes(url, tenancy, PROFILES[profile], budget)
+                urls = (url, login.url_for(url))
+                results, wall = run_probes(urls, tenancy, PROFILES[profile], budget)
                 label = f"synthetic schema, {count} tenant tables ({shape}), profile {profile}"
                 report(label, results, wall)
             databases.drop(name)
     finally:
         databases.close()
+        login.drop()
 
 
 def main() -> None:

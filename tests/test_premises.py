@@ -90,3 +90,7 @@ def test_a_pass_counts_the_examples_it_rests_on(
     for result in results:
         assert result.status is Outcome.PASS, result.message
         assert 0 < result.witnessed <= result.examples, result.label
+
+
+def test_every_probe_states_its_premise() -> None:
+    assert [probe.id for probe in all_probes() if len(probe.premise) < 20] == []

@@ -235,10 +235,12 @@ def test_checks_and_explain(tmp_path: Path) -> None:
     assert code == 0
     assert out.startswith("RP105 update-moves-row (error)")
     assert "set the tenant column of its rows to tenant B" in out
+    assert "Premise (an example counts only when it held): the tenant's own row" in out
     code, out, _ = rlsguard("explain", "rg305", cwd=tmp_path)
     assert code == 0
     assert out.startswith("RG305 unset-context-closed (error)")
     assert "current_setting(x, true) IS NULL" in out
+    assert "Premise" not in out  # a static check reads the catalog: it has none
     code, _, err = rlsguard("explain", "RG999", cwd=tmp_path)
     assert code == 2
     assert "no check 'RG999'; checks: RG101" in err

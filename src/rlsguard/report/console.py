@@ -93,9 +93,11 @@ def print_checks(checks: Sequence[Rule], console: Console) -> None:
 
 def explain(check: Rule) -> str:
     rows = ", ".join(str(row) for row in check.attacks) or "none"
+    premise = getattr(check, "premise", "")  # a probe's: what a pass must have witnessed
     return (
         f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
         f"ATTACKS.md rows: {rows}\n\n{check.doc}\n"
+        + (f"\nPremise (an example counts only when it held): {premise}\n" if premise else "")
     )
 
 

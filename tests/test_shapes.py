@@ -12,10 +12,12 @@ from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from tests.conftest import execute
-from tests.corpus.cases import Case
+from tests.corpus.cases import HARDENED, Case
 from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
 
 pytestmark = pytest.mark.slow
+
+EXAMPLES = 60
 
 ORG = "organization_id = nullif(current_setting('app.org', true), '')::uuid"
 
@@ -93,6 +95,27 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, datasets TO {admin};
 """,
     {"tenant_column": "org_id", "tenant_setting": "app.org"},
 )
+# A log table without any key: rows are told apart by every column.
+NO_KEY = Case(
+    "table-without-a-key",
+    """
+CREATE TABLE notes (
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    body text NOT NULL,
+    level smallint NOT NULL DEFAULT 0
+);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+CREATE POLICY notes_app ON notes TO {app}
+    USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+CREATE POLICY notes_admin ON notes TO {admin} USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO {app}, {admin};
+""",
+    frozenset(),
+    HARDENED,
+    {},
+)
 SHAPES = [
     (
         KEYED_BY_ID,
@@ -104,6 +127,7 @@ SHAPES = [
         "ALTER POLICY datasets_app ON datasets WITH CHECK (true)",
         "rls[public.datasets-cross-tenant-insert]",
     ),
+    (NO_KEY, "ALTER POLICY notes_app ON notes USING (true)", "rls[public.notes-cross-tenant-read]"),
 ]
 
 
@@ -112,7 +136,7 @@ def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
         tenancy = scan(connection, built.settings).tenancy
     connections = acting_connections(run, built.url, tenancy)
     try:
-        return ProbeRunner(tenancy, connections, settings(max_examples=10)).run_all()
+        return ProbeRunner(tenancy, connections, settings(max_examples=EXAMPLES)).run_all()
     finally:
         for connection in connections.values():
             connection.close()

@@ -194,6 +194,11 @@ class Planner:
             if name is not None
         }
         primary = next((index.columns for index in relation.indexes if index.primary), None)
+        if not unique:  # rows are addressed by every column: keep one column apart per row
+            marker = _marker_column(supplied, strategies)
+            if marker is not None:
+                unique.add(marker)
+                nullable.discard(marker)
         key = (
             tuple(name for name in primary if name)
             if primary
@@ -215,6 +220,22 @@ class Planner:
                 for index in relation.indexes
             ),
         )
+
+
+def _marker_column(
+    supplied: list[Column], strategies: dict[str, st.SearchStrategy[Any]]
+) -> str | None:
+    """A drawn column whose values can be made distinct (text, number, UUID), for a table
+    without any unique key."""
+    return next(
+        (
+            column.name
+            for column in supplied
+            if column.name in strategies
+            and (column.type_category in ("S", "N") or column.type == "uuid")
+        ),
+        None,
+    )
 
 
 def _links(relation: Relation) -> list[Link]:

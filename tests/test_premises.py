@@ -17,7 +17,7 @@ from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from tests.conftest import execute
 from tests.corpus.cases import CORRECT
-from tests.corpus.harness import BuildCase, acting_connections
+from tests.corpus.harness import BuildCase, acting_connections, run_probe
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +94,22 @@ def test_a_pass_counts_the_examples_it_rests_on(
 
 def test_every_probe_states_its_premise() -> None:
     assert [probe.id for probe in all_probes() if len(probe.premise) < 20] == []
+
+
+def test_a_trigger_that_refuses_setup_rows_is_named(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    built = case_database(CORRECT[0])
+    execute(
+        built.url,
+        "CREATE FUNCTION public.refuse_documents() RETURNS trigger LANGUAGE plpgsql AS"
+        " $body$ BEGIN RAISE EXCEPTION 'documents are imported, never inserted'; END $body$;"
+        " CREATE TRIGGER refuse BEFORE INSERT ON public.documents"
+        " FOR EACH ROW EXECUTE FUNCTION public.refuse_documents()",
+    )
+    result = run_probe(rlsguard_run, built, "RP101", "public.documents", built.url)
+    assert result.status is Outcome.CANNOT
+    assert "documents are imported, never inserted [SQLSTATE P0001, raised in" in (
+        result.message or ""
+    )
+    assert "refuse_documents()" in (result.message or "")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.probes.existing import Existing
-from rlsguard.probes.transcript import Session, SetupFailed
+from rlsguard.probes.transcript import Session, SetupFailed, refusal_of
 from rlsguard.probes.values import (
     CannotGenerate,
     Restriction,
@@ -403,7 +403,7 @@ class Example:
             try:
                 outcome = self.session.execute(*insert_statement(table, values, plan))
             except psycopg2.Error as error:  # the example ends: its transaction is rolled back
-                raise SetupFailed(table, str(error).strip().splitlines()[0]) from None
+                raise SetupFailed(table, refusal_of(error)) from None
             if not outcome.rows:
                 raise SetupFailed(table, "it stored no row (a trigger or rule on INSERT)")
             row = Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))

@@ -9,6 +9,7 @@ savepoint, so a rejected write does not end the example.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,7 +221,7 @@ class Session:
                     raise self._lost_or(later) from None
                 if table is None:
                     raise error from None
-                raise SetupFailed(table, refusal.error or "") from None
+                raise SetupFailed(table, refusal_of(error)) from None
             if refusal_ends:
                 raise error
             return refusal
@@ -254,3 +255,12 @@ def _first_line(error: psycopg2.Error) -> str:
     diagnostics = getattr(error, "diag", None)
     message = getattr(diagnostics, "message_primary", None)
     return str(message or str(error).strip().splitlines()[0])
+
+
+def refusal_of(error: psycopg2.Error) -> str:
+    """The database's reason, its SQLSTATE, and the function (a trigger's, a CHECK's) that
+    raised it when one did."""
+    context = str(getattr(getattr(error, "diag", None), "context", None) or "")
+    raised_in = re.search(r"(?:PL/pgSQL|SQL) function ([^\s(]+\([^)]*\))", context)
+    where = f", raised in {raised_in.group(1)}" if raised_in else ""
+    return f"{_first_line(error)} [SQLSTATE {error.pgcode}{where}]"

@@ -116,6 +116,26 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO {app}, {admin};
     HARDENED,
     {},
 )
+# Big tenants get a partition of their own; everybody else lands in the DEFAULT one.
+BY_TENANT = """
+CREATE TABLE events (
+    event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    body text NOT NULL,
+    PRIMARY KEY (tenant_id, event_id)
+) PARTITION BY LIST (tenant_id);
+CREATE TABLE events_big PARTITION OF events
+    FOR VALUES IN ('00000000-0000-0000-0000-0000000000b1');
+CREATE TABLE events_rest PARTITION OF events DEFAULT;
+ALTER TABLE events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE events FORCE ROW LEVEL SECURITY;
+CREATE POLICY events_app ON events TO {app}
+    USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+CREATE POLICY events_admin ON events TO {admin} USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {app}, {admin};
+"""
+PARTITIONED_BY_TENANT = Case("partitioned-by-tenant", BY_TENANT, frozenset(), HARDENED, {})
 SHAPES = [
     (
         KEYED_BY_ID,
@@ -128,6 +148,11 @@ SHAPES = [
         "rls[public.datasets-cross-tenant-insert]",
     ),
     (NO_KEY, "ALTER POLICY notes_app ON notes USING (true)", "rls[public.notes-cross-tenant-read]"),
+    (
+        PARTITIONED_BY_TENANT,
+        "ALTER POLICY events_app ON events USING (true)",
+        "rls[public.events-cross-tenant-read]",
+    ),
 ]
 
 
@@ -159,3 +184,18 @@ def test_every_probe_acts_on_the_shape_and_catches_its_break(
     found = {result.label: result for result in results_on(rlsguard_run, broken)}
     assert found[caught_by].status is Outcome.FAIL, found[caught_by].message
     assert "SET LOCAL ROLE" in (found[caught_by].transcript or "")
+
+
+def test_partitioned_by_tenant_without_a_default_partition_is_cannot_and_says_why(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """A tenant rlsguard makes has no partition to go to: the premise is impossible."""
+    no_default = BY_TENANT.replace("CREATE TABLE events_rest PARTITION OF events DEFAULT;", "")
+    built = case_database(
+        Case("partitioned-without-default", no_default, frozenset(), HARDENED, {})
+    )
+    found = {result.label: result for result in results_on(rlsguard_run, built)}
+    read = found["rls[public.events-cross-tenant-read]"]
+    assert read.status is Outcome.CANNOT
+    assert "partitioned by tenant_id without a DEFAULT partition" in (read.message or "")
+    assert found["rls[public.documents-cross-tenant-read]"].status is Outcome.PASS

@@ -320,7 +320,7 @@ class Example:
         if plan.relation.column(column) is not None and tenant is not None:
             values[column] = tenant
         if plan.relation.kind == "partitioned table":
-            values.update(self._partition_for(plan.relation))
+            values.update(self._partition_for(plan.relation, {**values, **overrides}))
         missing = [
             column
             for column in plan.supplied
@@ -372,13 +372,27 @@ class Example:
             return make_unique(drawn, supplied, self.next_serial(), above)
         return drawn
 
-    def _partition_for(self, relation: Relation) -> dict[str, Any]:
-        """Values that route a row of a partitioned table into one of its partitions."""
-        for candidate in self.tenancy.catalog.relations.values():
-            if candidate.kind == "partition" and relation.qualified in candidate.parents:
-                found = partition_values(self.tenancy, candidate)
-                if found:
-                    return found
+    def _partition_for(self, relation: Relation, values: dict[str, Any]) -> dict[str, Any]:
+        """Values that route a row of a partitioned table into one of its partitions. A
+        key the row already has (its tenant: partitioned by tenant) is kept: the row then
+        needs a partition for it, the DEFAULT one for a tenant rlsguard made."""
+        partitions = [
+            candidate
+            for candidate in self.tenancy.catalog.relations.values()
+            if candidate.kind == "partition" and relation.qualified in candidate.parents
+        ]
+        key = re.fullmatch(r"(?:RANGE|LIST) \((\w+)\)", relation.partition_key or "")
+        if key is not None and key.group(1) in values:
+            if any(part.partition_bound == "DEFAULT" for part in partitions):
+                return {}
+            raise CannotGenerate(
+                f"{relation.qualified} is partitioned by {key.group(1)} without a DEFAULT "
+                "partition, so a row of a tenant rlsguard makes has nowhere to go"
+            )
+        for candidate in partitions:
+            found = partition_values(self.tenancy, candidate)
+            if found:
+                return found
         return {}
 
     def insert(

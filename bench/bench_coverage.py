@@ -14,21 +14,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import settings
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rlsguard.analyzer import scan  # noqa: E402
 from rlsguard.config import Settings  # noqa: E402
 from rlsguard.findings import Outcome  # noqa: E402
-from rlsguard.probes.runner import ProbeRunner  # noqa: E402
 from rlsguard.run import Run  # noqa: E402
 from rlsguard.server import ServerRequest  # noqa: E402
-from rlsguard.server.databases import connected  # noqa: E402
 from tests.conftest import execute  # noqa: E402
 from tests.corpus.cases import CORRECT, Case  # noqa: E402
-from tests.corpus.harness import ROLES, acting_connections, fill  # noqa: E402
+from tests.corpus.harness import ROLES, BuiltCase, fill, run_all_probes  # noqa: E402
 from tests.test_populated import IN_USE, INTEGER_KEYS, UUID_IN_USE, UUID_KEYS  # noqa: E402
 from tests.test_shapes import SHAPES  # noqa: E402
 
@@ -58,15 +53,8 @@ def measure(run: Run, case: Case, rows: str, examples: int) -> tuple[Counter[str
             "admin_roles": (names["admin"],),
             **case.settings,
         }
-        with connected(url) as connection:
-            tenancy = scan(connection, Settings(**values)).tenancy  # type: ignore[arg-type]
-        connections = acting_connections(run, url, tenancy)
-        try:
-            runner = ProbeRunner(tenancy, connections, settings(max_examples=examples))
-            results = runner.run_all()
-        finally:
-            for connection in connections.values():
-                connection.close()
+        built = BuiltCase(url, names, Settings(**values))  # type: ignore[arg-type]
+        results = run_all_probes(run, built, examples)
     finally:
         run.drop(database)
         execute(run.server.url, "; ".join(f"DROP ROLE {name}" for name in names.values()))

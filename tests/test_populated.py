@@ -4,16 +4,13 @@ with the rows already there, and the probes judge only rows they made."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
 
-from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
-from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
-from rlsguard.server.databases import connected
 from tests.conftest import execute, query
 from tests.corpus.cases import CORRECT, Case
-from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
+from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +75,7 @@ INSERT INTO documents (tenant_id, user_id, title, content_hash)
 
 
 def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
-    with connected(built.url) as connection:
-        tenancy = scan(connection, built.settings).tenancy
-    connections = acting_connections(run, built.url, tenancy)
-    try:
-        return ProbeRunner(tenancy, connections, settings(max_examples=10)).run_all()
-    finally:
-        for connection in connections.values():
-            connection.close()
+    return run_all_probes(run, built, 10)
 
 
 def outcomes(results: list[ProbeResult]) -> dict[str, tuple[Outcome, str | None]]:

@@ -7,17 +7,13 @@ every table, so no refusal for lack of privilege stands in for a proof either.""
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
 
-from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
-from rlsguard.probes.runner import ProbeRunner
 from rlsguard.run import Run
-from rlsguard.server.databases import connected
 from tests.conftest import execute
 from tests.corpus.cases import CORRECT
-from tests.corpus.harness import BuildCase, acting_connections, run_probe
+from tests.corpus.harness import BuildCase, run_all_probes, run_probe
 
 pytestmark = pytest.mark.slow
 
@@ -57,14 +53,7 @@ def test_no_probe_passes_when_no_row_can_be_made(
     for case in CORRECT:
         built = case_database(case)
         execute(built.url, VANISHING_ROWS.replace("{app}", built.names["app"]))
-        with connected(built.url) as connection:
-            tenancy = scan(connection, built.settings).tenancy
-        connections = acting_connections(rlsguard_run, built.url, tenancy)
-        try:
-            results = ProbeRunner(tenancy, connections, settings(max_examples=3)).run_all()
-        finally:
-            for connection in connections.values():
-                connection.close()
+        results = run_all_probes(rlsguard_run, built, 3)
         for result in results:
             if result.probe.id in NOT_ABOUT_ROWS:
                 continue
@@ -79,15 +68,7 @@ def test_a_pass_counts_the_examples_it_rests_on(
     rlsguard_run: Run, case_database: BuildCase, case: object
 ) -> None:
     built = case_database(case)
-    with connected(built.url) as connection:
-        tenancy = scan(connection, built.settings).tenancy
-    connections = acting_connections(rlsguard_run, built.url, tenancy)
-    try:
-        results = ProbeRunner(tenancy, connections, settings(max_examples=10)).run_all()
-    finally:
-        for connection in connections.values():
-            connection.close()
-    for result in results:
+    for result in run_all_probes(rlsguard_run, built, 10):
         assert result.status is Outcome.PASS, result.message
         assert 0 < result.witnessed <= result.examples, result.label
 

@@ -4,16 +4,13 @@ holds) and broken (the probe about the break fails on the right object)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
 
-from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
-from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
-from rlsguard.server.databases import connected
 from tests.conftest import execute
-from tests.corpus.cases import HARDENED, Case
-from tests.corpus.harness import BuildCase, BuiltCase, acting_connections
+from tests.corpus.cases import BOUND, HARDENED, Case
+from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
 
 pytestmark = pytest.mark.slow
 
@@ -106,12 +103,10 @@ CREATE TABLE notes (
 );
 ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-CREATE POLICY notes_app ON notes TO {app}
-    USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+CREATE POLICY notes_app ON notes TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
 CREATE POLICY notes_admin ON notes TO {admin} USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO {app}, {admin};
-""",
+""".replace("{BOUND}", BOUND),
     frozenset(),
     HARDENED,
     {},
@@ -129,12 +124,10 @@ CREATE TABLE events_big PARTITION OF events
 CREATE TABLE events_rest PARTITION OF events DEFAULT;
 ALTER TABLE events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_app ON events TO {app}
-    USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+CREATE POLICY events_app ON events TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
 CREATE POLICY events_admin ON events TO {admin} USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {app}, {admin};
-"""
+""".replace("{BOUND}", BOUND)
 PARTITIONED_BY_TENANT = Case("partitioned-by-tenant", BY_TENANT, frozenset(), HARDENED, {})
 SHAPES = [
     (
@@ -157,14 +150,7 @@ SHAPES = [
 
 
 def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
-    with connected(built.url) as connection:
-        tenancy = scan(connection, built.settings).tenancy
-    connections = acting_connections(run, built.url, tenancy)
-    try:
-        return ProbeRunner(tenancy, connections, settings(max_examples=EXAMPLES)).run_all()
-    finally:
-        for connection in connections.values():
-            connection.close()
+    return run_all_probes(run, built, EXAMPLES)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg2.extensions
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import URL
 
 from rlsguard.analyzer import scan
@@ -87,6 +88,18 @@ def run_probe(run: Run, built: BuiltCase, probe_id: str, target: str, url: URL) 
     connections = acting_connections(run, url, tenancy)
     try:
         return ProbeRunner(tenancy, connections).run(PROBES[probe_id], target)
+    finally:
+        for connection in connections.values():
+            connection.close()
+
+
+def run_all_probes(run: Run, built: BuiltCase, examples: int) -> list[ProbeResult]:
+    """Every probe on every object of a built case, ``examples`` examples each."""
+    with connected(built.url) as connection:
+        tenancy = scan(connection, built.settings).tenancy
+    connections = acting_connections(run, built.url, tenancy)
+    try:
+        return ProbeRunner(tenancy, connections, settings(max_examples=examples)).run_all()
     finally:
         for connection in connections.values():
             connection.close()

@@ -56,6 +56,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON projects, tasks TO {{app}}, {{admin}};
 """,
     {"tenant_column": "organization_id", "tenant_setting": "app.org"},
 )
+# The same with the common key style: organizations(id bigint GENERATED ALWAYS AS IDENTITY).
+KEYED_BY_IDENTITY = Case(
+    "tenants-keyed-by-identity",
+    "",
+    frozenset(),
+    KEYED_BY_ID.base.replace(
+        "id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n    name text NOT NULL\n);",
+        "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    name text NOT NULL\n);",
+    )
+    .replace("organization_id uuid", "organization_id bigint")
+    .replace("::uuid", "::bigint"),
+    KEYED_BY_ID.settings,
+)
+
 # Organizations point at their active dataset and datasets at their organization: a
 # foreign-key cycle, one side nullable.
 CYCLE = Case(
@@ -131,6 +145,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {app}, {admin};
 PARTITIONED_BY_TENANT = Case("partitioned-by-tenant", BY_TENANT, frozenset(), HARDENED, {})
 SHAPES = [
     (
+        KEYED_BY_IDENTITY,
+        "ALTER POLICY tasks_app ON tasks USING (true)",
+        "rls[public.tasks-cross-tenant-read]",
+    ),
+    (
         KEYED_BY_ID,
         "ALTER POLICY tasks_app ON tasks USING (true)",
         "rls[public.tasks-cross-tenant-read]",
@@ -161,8 +180,12 @@ def test_every_probe_acts_on_the_shape_and_catches_its_break(
 ) -> None:
     correct = results_on(rlsguard_run, case_database(shape))
     assert len(correct) >= 15
+    # a key unique across tenants is a side channel: a warning, and the only one allowed
     not_held = [
-        f"{r.label}: {r.status} {r.message}" for r in correct if r.status is not Outcome.PASS
+        f"{r.label}: {r.status} {r.message}"
+        for r in correct
+        if r.status is not Outcome.PASS
+        and not (r.status is Outcome.WARNING and r.probe.id == "RP107")
     ]
     assert not_held == []
     broken = case_database(shape)

@@ -431,13 +431,17 @@ class Example:
         return self.insert(table, tenant, None, stack)
 
     def made(self, row: tuple[Any, ...]) -> bool:
-        """Is a row read back one this example made (all its values are of its rows)?
-        Transcripts show the values of these only."""
+        """Is a row read back one this example made: it carries one of the example's
+        tenant ids (fresh: no row already there has one), or all its values are of the
+        example's rows? Transcripts show the values of these only."""
+        tenants = {repr(tenant) for tenant in self.tenants}
+        if any(repr(value) in tenants for value in row):
+            return True
         values = {
             repr(value)
             for rows in self.rows.values()
-            for row in rows
-            for value in row.values.values()
+            for made in rows
+            for value in made.values.values()
         }
         return all(repr(value) in values for value in row)
 
@@ -453,11 +457,19 @@ def insert_statement(
     policies let through."""
     columns = tuple(values)
     adapted = [adapt(plan.relation.column(name), values[name]) for name in columns]
-    return _insert_text(table, columns, plan.returning if returning else ()), adapted
+    # a GENERATED ALWAYS identity given a value: the tenant table's key, set to the tenant id
+    overriding = any(
+        (column := plan.relation.column(name)) is not None and column.identity == "a"
+        for name in columns
+    )
+    text = _insert_text(table, columns, plan.returning if returning else (), overriding)
+    return text, adapted
 
 
 @functools.lru_cache(maxsize=4096)
-def _insert_text(table: str, columns: tuple[str, ...], returning: tuple[str, ...]) -> str:
+def _insert_text(
+    table: str, columns: tuple[str, ...], returning: tuple[str, ...], overriding: bool = False
+) -> str:
     """The INSERT's text with %s placeholders; the same few shapes recur in every example."""
 
     def quoted(items: Iterable[str], separator: str = ", ") -> str:
@@ -465,6 +477,7 @@ def _insert_text(table: str, columns: tuple[str, ...], returning: tuple[str, ...
 
     text = (
         f"INSERT INTO {quoted(table.split('.', 1), '.')} ({quoted(columns)}) "
+        f"{'OVERRIDING SYSTEM VALUE ' if overriding else ''}"
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
     return f"{text} RETURNING {quoted(returning)}" if returning else text

@@ -458,10 +458,7 @@ def insert_statement(
     columns = tuple(values)
     adapted = [adapt(plan.relation.column(name), values[name]) for name in columns]
     # a GENERATED ALWAYS identity given a value: the tenant table's key, set to the tenant id
-    overriding = any(
-        (column := plan.relation.column(name)) is not None and column.identity == "a"
-        for name in columns
-    )
+    overriding = any(getattr(plan.relation.column(name), "identity", "") == "a" for name in columns)
     text = _insert_text(table, columns, plan.returning if returning else (), overriding)
     return text, adapted
 

@@ -3,6 +3,7 @@ stops its server and removes its folder on the way out."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -18,10 +19,14 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import pytest
+from hypothesis.control import currently_in_test_context
 
 from rlsguard.plugin.evidence import EVIDENCE_NAME
-from rlsguard.server.process import pid_alive, wait_interruptibly
+from rlsguard.run import Run
+from rlsguard.server.process import InterruptSignals, pid_alive, wait_interruptibly
 from tests.conftest import PROJECT, postgres_processes_of, replace_once, scratch_folders_of
+from tests.corpus.cases import CORRECT
+from tests.corpus.harness import BuildCase, run_probe
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +198,32 @@ def test_ctrl_c_while_a_connection_is_being_opened_stays_an_interrupt() -> None:
         signal.signal(signal.SIGALRM, previous_alarm)
         psycopg2.extensions.set_wait_callback(previous_wait)
         silent.close()
+
+
+def test_an_interrupt_dropped_inside_a_gc_callback_still_stops_the_probes(
+    rlsguard_run: Run, case_database: BuildCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython drops an exception raised in a garbage-collector callback (it only reports
+    it as unraisable), and Hypothesis installs one: a Ctrl-C handled there was lost and
+    the run went on probing. The signal is remembered and raised at the next example."""
+    built = case_database(CORRECT[0])
+    dropped: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: dropped.append(report.exc_value))
+    fired: list[bool] = []
+
+    def ctrl_c_inside_gc(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start" and not fired and currently_in_test_context():
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)
+
+    signals = InterruptSignals()
+    signals.install()
+    gc.callbacks.append(ctrl_c_inside_gc)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_probe(rlsguard_run, built, "RP101", "public.documents", built.url)
+    finally:
+        gc.callbacks.remove(ctrl_c_inside_gc)
+        signals.uninstall()
+    assert fired
+    assert any(isinstance(error, KeyboardInterrupt) for error in dropped), dropped

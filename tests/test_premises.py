@@ -6,10 +6,13 @@ every table, so no refusal for lack of privilege stands in for a proof either.""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
+from rlsguard.probes.transcript import refused_setup
 from rlsguard.run import Run
 from tests.conftest import execute
 from tests.corpus.cases import CORRECT
@@ -94,3 +97,53 @@ def test_a_trigger_that_refuses_setup_rows_is_named(
         result.message or ""
     )
     assert "refuse_documents()" in (result.message or "")
+    # sent with other setup rows, and a RAISE names no table: the candidates are named
+    assert "cannot generate rows for one of public.tenants, public.users, public.documents" in (
+        result.message or ""
+    )
+
+
+def test_a_constraint_that_refuses_setup_rows_is_named_with_the_row(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    built = case_database(CORRECT[0])
+    execute(
+        built.url,
+        "ALTER TABLE public.documents ADD CONSTRAINT title_is_a_year CHECK (title ~ '^[0-9]{4}$')",
+    )
+    result = run_probe(rlsguard_run, built, "RP101", "public.documents", built.url)
+    assert result.status is Outcome.CANNOT
+    message = result.message or ""
+    assert "cannot generate rows for public.documents because the database refused one" in message
+    assert 'violates check constraint "title_is_a_year" (Failing row contains (' in message
+
+
+class _Refusal(Exception):
+    """What psycopg2 raises, as far as a refusal of setup rows is read."""
+
+    pgcode = "23514"
+
+    def __init__(self, table: str | None) -> None:
+        super().__init__('new row violates check constraint "c"')
+        schema, name = table.split(".") if table else (None, None)
+        self.diag = SimpleNamespace(
+            schema_name=schema, table_name=name, context=None, message_detail=None
+        )
+
+
+SENT_TOGETHER = [
+    ("public.tenants", "INSERT INTO public.tenants (tenant_id) VALUES (1)"),
+    ("public.documents", "INSERT INTO public.documents (title) VALUES ('x')"),
+]
+
+
+def test_the_refused_statement_is_quoted_when_the_error_names_its_table() -> None:
+    said = str(refused_setup(_Refusal("public.documents"), SENT_TOGETHER))  # type: ignore[arg-type]
+    assert said.startswith("cannot generate rows for public.documents because")
+    assert said.endswith("; the statement: INSERT INTO public.documents (title) VALUES ('x')")
+
+
+def test_without_a_table_named_the_candidates_are() -> None:
+    said = str(refused_setup(_Refusal(None), SENT_TOGETHER))  # type: ignore[arg-type]
+    assert said.startswith("cannot generate rows for one of public.tenants, public.documents")
+    assert "the statement" not in said

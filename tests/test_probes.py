@@ -76,6 +76,13 @@ BREAKS = [
     ),
     ("RP103", "update-policy-open", "public.documents", Outcome.FAIL, "row(s) of other tenants"),
     (
+        "RP103",
+        "update-open-but-checked",
+        "public.documents",
+        Outcome.FAIL,
+        "to the tenant's own values without WHERE touched",
+    ),
+    (
         "RP104",
         "policy-ignores-the-tenant",
         "public.documents",

@@ -350,6 +350,14 @@ BROKEN = [
         "RG302 public.documents",
     ),
     case(
+        # the new row must be the tenant's, but any row may be updated: an UPDATE without
+        # WHERE that sets the tenant column takes every tenant's documents
+        "update-open-but-checked",
+        f"CREATE POLICY documents_edit ON documents FOR UPDATE TO {{app}}"
+        f" USING (true) WITH CHECK ({BOUND});",
+        "RG301 public.documents",
+    ),
+    case(
         "update-moves-user-rows",
         "ALTER POLICY users_app ON users WITH CHECK (tenant_id IS NOT NULL);",
         "RG302 public.users",

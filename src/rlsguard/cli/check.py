@@ -25,12 +25,12 @@ from rlsguard.config import find_project_root, load_settings
 from rlsguard.errors import ConfigError
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.options import bridge
-from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.plugin.evidence import EVIDENCE_NAME, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.server import Server, provision, request_from
-from rlsguard.server.process import SigtermAsInterrupt, wait_interruptibly
+from rlsguard.server.process import InterruptSignals, wait_interruptibly
 
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
 JUNIT_NAME = "rlsguard-junit.xml"
@@ -52,8 +52,8 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
         arguments.seed = random.randrange(1, 2**32)
         print(f"rlsguard: --base without --seed: both sides use seed {arguments.seed}")
     report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
-    sigterm = SigtermAsInterrupt()
-    sigterm.install()
+    signals = InterruptSignals()
+    signals.install()
     # Queries wait in select(), so Ctrl-C and SIGTERM cancel a long statement at once
     # instead of after it ends. Process-wide, which is why only the command sets it.
     previous_wait = psycopg2.extensions.get_wait_callback()
@@ -70,7 +70,7 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
             exit_code = _run_suite(arguments, report, server, gate_args=extra, watch=watch)
     finally:
         psycopg2.extensions.set_wait_callback(previous_wait)
-        sigterm.uninstall()
+        signals.uninstall()
     if arguments.base:
         print_gate(report.parent / EVIDENCE_NAME)
     return _summarize(exit_code, report, watch)
@@ -105,8 +105,7 @@ class Stopped:
             self.collection_error = lines[-1].strip() if lines else "a collection error"
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        said = str(getattr(excinfo.value, "msg", "") or "").removeprefix("rlsguard: ")
-        self.interrupted = said or "interrupted"
+        self.interrupted = interrupt_reason(excinfo.value) or "interrupted"
 
 
 def _run_suite(

@@ -36,6 +36,14 @@ EVIDENCE_NAME = "rlsguard-evidence.json"
 RECORD = "rlsguard_record"
 
 
+def interrupt_reason(value: BaseException) -> str | None:
+    """Why pytest stopped early, if more is known than "interrupted": the message of a
+    ``pytest.exit`` (a lost server) or of a collection error."""
+    if isinstance(value, pytest.Session.Interrupted):
+        return str(value) or None
+    return str(getattr(value, "msg", "") or "").removeprefix("rlsguard: ") or None
+
+
 class EvidenceCollector:
     def __init__(self, config: pytest.Config, run: Run, baseline: Baseline | None) -> None:
         self.config = config
@@ -157,11 +165,7 @@ class EvidenceCollector:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C, SIGTERM, or ``pytest.exit`` (a lost server): before sessionfinish."""
-        value = excinfo.value
-        said = str(getattr(value, "msg", "") or "").removeprefix("rlsguard: ")
-        if isinstance(value, pytest.Session.Interrupted):  # collection errors
-            said = str(value)
-        self.incomplete = said or "interrupted (Ctrl-C or SIGTERM)"
+        self.incomplete = interrupt_reason(excinfo.value) or "interrupted (Ctrl-C or SIGTERM)"
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
     def pytest_sessionfinish(self) -> None:

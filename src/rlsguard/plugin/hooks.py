@@ -21,11 +21,11 @@ from rlsguard.plugin.items import (
     ProbeChecks,
     ProbeCollector,
 )
-from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGTERM_KEY
+from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGNALS_KEY
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server, request_from
-from rlsguard.server.process import SigtermAsInterrupt
+from rlsguard.server.process import InterruptSignals
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,9 +40,9 @@ class ProvidedServer:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    sigterm = SigtermAsInterrupt()
-    sigterm.install()
-    config.stash[SIGTERM_KEY] = sigterm
+    signals = InterruptSignals()
+    signals.install()
+    config.stash[SIGNALS_KEY] = signals
     provided = next(
         (
             plugin
@@ -96,9 +96,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.close()
-    sigterm = config.stash.get(SIGTERM_KEY, None)
-    if sigterm is not None:
-        sigterm.uninstall()
+    signals = config.stash.get(SIGNALS_KEY, None)
+    if signals is not None:
+        signals.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

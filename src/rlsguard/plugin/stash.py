@@ -6,8 +6,8 @@ import pytest
 
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
-from rlsguard.server.process import SigtermAsInterrupt
+from rlsguard.server.process import InterruptSignals
 
 RUN_KEY = pytest.StashKey[Run]()
 BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate
-SIGTERM_KEY = pytest.StashKey[SigtermAsInterrupt]()  # restored when the session ends
+SIGNALS_KEY = pytest.StashKey[InterruptSignals]()  # restored when the session ends

@@ -17,12 +17,9 @@ from rlsguard.probes.moves import (
     two_tenants,
     witness_rows,
 )
+from rlsguard.probes.partitions import partition_values
 from rlsguard.probes.registry import ProbeContext, probe
-from rlsguard.probes.rows import (
-    Example,
-    partition_values,
-    table_identifier,
-)
+from rlsguard.probes.rows import Example, table_identifier
 from rlsguard.probes.transcript import Answer, SetupFailed
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.catalog import Relation

@@ -120,20 +120,31 @@ def keys_of(rows: list[Row], plan: TablePlan) -> set[tuple[Any, ...]]:
     return {row.key(plan.key) for row in rows}
 
 
-def blanket_assignment(example: Example, plan: TablePlan, actor: Any) -> tuple[str, Any] | None:
+def blanket_assignment(example: Example, plan: TablePlan) -> tuple[str, Any] | None:
     """A column and a constant to SET on every row: a plain column outside every key and
-    foreign key (so no constraint stops the write), else the tenant column (the actor)."""
+    foreign key, so no constraint stops the write."""
     for name, strategy in plan.strategies.items():
         if name not in plan.unique:
             return name, example.data.draw(strategy, label=f"{plan.table}.{name} for every row")
-    tenancy = example.tenancy
-    column = tenancy.settings.tenant_column
-    root = tenancy.tenant_root
-    if plan.relation.column(column) is not None and not (
-        root is not None and plan.table == root.qualified
-    ):
-        return column, actor
     return None
+
+
+def takeover(tenancy: Tenancy, plan: TablePlan, own: Row) -> dict[str, Any]:
+    """The columns that say whose a row is (the tenant column, and every foreign key to a
+    tenant's table), with the values of one of the actor's own rows, so every foreign key
+    still holds. SET on every row, they give each row the actor may update to the actor:
+    the attack on a policy whose WITH CHECK is bound to the tenant but whose USING is not.
+    Nothing for the tenant table itself, whose key is the tenant."""
+    root = tenancy.tenant_root
+    if root is not None and plan.table == root.qualified:
+        return {}
+    column = tenancy.settings.tenant_column
+    owned = {column} if plan.relation.column(column) is not None else set()
+    scoped = set(tenancy.tenant_tables) | ({root.qualified} if root is not None else set())
+    for link in plan.links:
+        if link.parent in scoped:
+            owned.update(link.columns)
+    return {name: own.values[name] for name in sorted(owned) if name in own.values}
 
 
 def noop_column(relation: Relation, tenancy: Tenancy) -> str:

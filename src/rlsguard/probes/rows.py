@@ -10,9 +10,8 @@ must bypass RLS) inside the example's transaction, which is rolled back.
 from __future__ import annotations
 
 import functools
-import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +21,15 @@ from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.probes.existing import Existing
+from rlsguard.probes.partitions import route, tenant_id_floor
 from rlsguard.probes.transcript import Session, SetupFailed, refusal_of
 from rlsguard.probes.values import (
     CannotGenerate,
     Restriction,
+    adapt,
     column_strategy,
     make_unique,
+    marker_column,
     restrictions,
 )
 from rlsguard.schema.catalog import Column, Relation
@@ -116,6 +118,7 @@ class Planner:
         self._plans: dict[str, TablePlan | CannotGenerate] = {}
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
+        self.tenant_floor = tenant_id_floor(tenancy)  # numeric tenant ids start here
         for relation in tenancy.catalog.relations.values():
             for foreign_key in relation.foreign_keys:
                 if foreign_key.references:
@@ -195,7 +198,7 @@ class Planner:
         }
         primary = next((index.columns for index in relation.indexes if index.primary), None)
         if not unique:  # rows are addressed by every column: keep one column apart per row
-            marker = _marker_column(supplied, strategies)
+            marker = marker_column(supplied, strategies)
             if marker is not None:
                 unique.add(marker)
                 nullable.discard(marker)
@@ -220,22 +223,6 @@ class Planner:
                 for index in relation.indexes
             ),
         )
-
-
-def _marker_column(
-    supplied: list[Column], strategies: dict[str, st.SearchStrategy[Any]]
-) -> str | None:
-    """A drawn column whose values can be made distinct (text, number, UUID), for a table
-    without any unique key."""
-    return next(
-        (
-            column.name
-            for column in supplied
-            if column.name in strategies
-            and (column.type_category in ("S", "N") or column.type == "uuid")
-        ),
-        None,
-    )
 
 
 def _links(relation: Relation) -> list[Link]:
@@ -297,7 +284,9 @@ class Example:
         if sample is None or sample.type == "uuid":
             return self.key_uuid()
         if sample.type_category == "N":
-            return max(self.planner.existing.tenant_ceiling, 1_000_000) + self.next_serial()
+            floor = self.planner.tenant_floor
+            base = 1_000_000 if floor is None else floor
+            return max(self.planner.existing.tenant_ceiling, base) + self.next_serial()
         return f"t{self.salt & 0xFFFF:x}-{self.next_serial()}"  # the salt keeps real ids out
 
     # -- rows ---------------------------------------------------------------------------------
@@ -320,7 +309,10 @@ class Example:
         if plan.relation.column(column) is not None and tenant is not None:
             values[column] = tenant
         if plan.relation.kind == "partitioned table":
-            values.update(self._partition_for(plan.relation, {**values, **overrides}))
+            routed = route(
+                self.tenancy, plan.relation, {**values, **overrides}, self.planner.tenant_floor
+            )
+            values.update(routed)
         missing = [
             column
             for column in plan.supplied
@@ -372,29 +364,6 @@ class Example:
             return make_unique(drawn, supplied, self.next_serial(), above)
         return drawn
 
-    def _partition_for(self, relation: Relation, values: dict[str, Any]) -> dict[str, Any]:
-        """Values that route a row of a partitioned table into one of its partitions. A
-        key the row already has (its tenant: partitioned by tenant) is kept: the row then
-        needs a partition for it, the DEFAULT one for a tenant rlsguard made."""
-        partitions = [
-            candidate
-            for candidate in self.tenancy.catalog.relations.values()
-            if candidate.kind == "partition" and relation.qualified in candidate.parents
-        ]
-        key = re.fullmatch(r"(?:RANGE|LIST) \((\w+)\)", relation.partition_key or "")
-        if key is not None and key.group(1) in values:
-            if any(part.partition_bound == "DEFAULT" for part in partitions):
-                return {}
-            raise CannotGenerate(
-                f"{relation.qualified} is partitioned by {key.group(1)} without a DEFAULT "
-                "partition, so a row of a tenant rlsguard makes has nowhere to go"
-            )
-        for candidate in partitions:
-            found = partition_values(self.tenancy, candidate)
-            if found:
-                return found
-        return {}
-
     def insert(
         self,
         table: str,
@@ -417,7 +386,8 @@ class Example:
             try:
                 outcome = self.session.execute(*insert_statement(table, values, plan))
             except psycopg2.Error as error:  # the example ends: its transaction is rolled back
-                raise SetupFailed(table, refusal_of(error)) from None
+                statement = self.session.transcript.steps[-1].statement
+                raise SetupFailed(table, refusal_of(error), statement) from None
             if not outcome.rows:
                 raise SetupFailed(table, "it stored no row (a trigger or rule on INSERT)")
             row = Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
@@ -430,20 +400,25 @@ class Example:
                 return row
         return self.insert(table, tenant, None, stack)
 
-    def made(self, row: tuple[Any, ...]) -> bool:
-        """Is a row read back one this example made: it carries one of the example's
-        tenant ids (fresh: no row already there has one), or all its values are of the
-        example's rows? Transcripts show the values of these only."""
+    def recognizer(self) -> Callable[[tuple[Any, ...]], bool]:
+        """Tells whether a row read back is one this example made: it carries one of the
+        example's tenant ids (fresh: no row already there has one), or all its values
+        are of the example's rows. Transcripts show the values of these only."""
         tenants = {repr(tenant) for tenant in self.tenants}
-        if any(repr(value) in tenants for value in row):
-            return True
         values = {
             repr(value)
             for rows in self.rows.values()
             for made in rows
             for value in made.values.values()
         }
-        return all(repr(value) in values for value in row)
+
+        def made(row: tuple[Any, ...]) -> bool:
+            shown = [repr(value) for value in row]
+            return any(value in tenants for value in shown) or all(
+                value in values for value in shown
+            )
+
+        return made
 
     def rows_of(self, table: str, tenant: Any | None) -> list[Row]:
         return [row for row in self.rows.get(table, ()) if row.tenant == tenant]
@@ -458,7 +433,10 @@ def insert_statement(
     columns = tuple(values)
     adapted = [adapt(plan.relation.column(name), values[name]) for name in columns]
     # a GENERATED ALWAYS identity given a value: the tenant table's key, set to the tenant id
-    overriding = any(getattr(plan.relation.column(name), "identity", "") == "a" for name in columns)
+    overriding = any(
+        (column := plan.relation.column(name)) is not None and column.identity == "a"
+        for name in columns
+    )
     text = _insert_text(table, columns, plan.returning if returning else (), overriding)
     return text, adapted
 
@@ -478,22 +456,3 @@ def _insert_text(
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
     return f"{text} RETURNING {quoted(returning)}" if returning else text
-
-
-def adapt(column: Column | None, value: Any) -> Any:
-    """``value`` as psycopg2 must be handed it for ``column`` (JSON documents wrapped)."""
-    if value is None or column is None:
-        return value
-    if column.base_type in ("json", "jsonb") or column.type in ("json", "jsonb"):
-        return psycopg2.extras.Json(value)
-    return value
-
-
-def partition_values(tenancy: Tenancy, relation: Relation) -> dict[str, Any]:
-    """A value of the partition key inside a partition's bound (single-column RANGE and
-    LIST partitions; hash partitions are left to chance)."""
-    bound = relation.partition_bound or ""
-    parent = tenancy.catalog.relations.get(relation.parents[0]) if relation.parents else None
-    key = re.fullmatch(r"(?:RANGE|LIST) \((\w+)\)", (parent.partition_key or "") if parent else "")
-    value = re.search(r"(?:FROM|IN) \('?([^',)]+)'?", bound)
-    return {key.group(1): value.group(1)} if key and value else {}

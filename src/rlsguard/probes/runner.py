@@ -32,6 +32,7 @@ from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.databases import is_connection_lost
+from rlsguard.server.process import raise_if_interrupted
 
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
 # of statements, so it gets a time budget per failing probe (Hypothesis's own default is
@@ -162,6 +163,7 @@ class ProbeRunner:
         return [self.run(item, target) for item, target in self.targets(probes)]
 
     def run(self, probe: Probe, target: str) -> ProbeResult:
+        raise_if_interrupted()
         unable = self.no_authority if probe.needs_authority else self.unavailable
         if unable is not None:
             return ProbeResult(probe, target, Outcome.CANNOT, unable, None, 0, 0.0, None)
@@ -241,6 +243,7 @@ class ProbeRunner:
         title = probe.label(target)
 
         def example_of(data: st.DataObject) -> None:
+            raise_if_interrupted()
             context.examples += 1
             context.held = False
             context.current = "main"
@@ -261,7 +264,7 @@ class ProbeRunner:
                 context.witness()  # a failure is its own proof
                 if not failure.transcript:
                     failure.transcript = context.session.transcript.render(
-                        f"rlsguard {title}: {failure.message}", made=example.made
+                        f"rlsguard {title}: {failure.message}", made=example.recognizer()
                     )
                 raise
             finally:

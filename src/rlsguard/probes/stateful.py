@@ -29,6 +29,7 @@ from rlsguard.probes.rows import Example, Row, insert_statement, table_identifie
 from rlsguard.probes.transcript import SetupFailed
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.targets import tenant_tables_together
+from rlsguard.server.process import raise_if_interrupted
 
 MAX_STEPS = 12
 MAX_RUNS = 20
@@ -100,6 +101,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
 
         def __init__(self) -> None:
             super().__init__()
+            raise_if_interrupted()
             context.examples += 1
             context.held = False
             context.current = "main"
@@ -112,6 +114,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             context.session.end()
 
         def _example(self, data: st.DataObject) -> Example:
+            raise_if_interrupted()
             if self.example is None:
                 self.example = Example(context.session, context.planner, data)
             self.example.data = data
@@ -256,7 +259,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             failure = ProbeFailure(message)
             failure.transcript = context.session.transcript.render(
                 f"rlsguard rls[tenant-tables-stateful]: {message}",
-                made=self.example.made if self.example else None,
+                made=self.example.recognizer() if self.example else None,
             )
             return failure
 

@@ -93,11 +93,34 @@ class Transcript:
 class SetupFailed(Exception):
     """The database refused a row rlsguard made up (a constraint it did not understand)."""
 
-    def __init__(self, table: str, error: str) -> None:
-        super().__init__(
-            f"cannot generate rows for {table} because the database refused one: {error}"
-        )
+    def __init__(self, table: str, error: str, statement: str | None = None) -> None:
+        said = f"cannot generate rows for {table} because the database refused one: {error}"
+        if statement:
+            shown = (
+                statement
+                if len(statement) <= STATEMENT_SHOWN
+                else (statement[:STATEMENT_SHOWN] + "...")
+            )
+            said += f"; the statement: {shown}"
+        super().__init__(said)
         self.table = table
+
+
+STATEMENT_SHOWN = 400  # characters of a refused statement a "cannot" message quotes
+
+
+def refused_setup(error: psycopg2.Error, deferred: list[tuple[str, str]]) -> SetupFailed:
+    """Which of the INSERTs sent together the database refused: the one of the table the
+    error names, or the only one; else the tables they were for."""
+    diag = getattr(error, "diag", None)
+    named = f"{getattr(diag, 'schema_name', None)}.{getattr(diag, 'table_name', None)}"
+    found = [pair for pair in deferred if pair[0] == named] or deferred
+    if len(found) == 1:
+        return SetupFailed(found[0][0], refusal_of(error), found[0][1])
+    tables = list(dict.fromkeys(table for table, _ in found))
+    return SetupFailed(
+        tables[0] if len(tables) == 1 else f"one of {', '.join(tables)}", refusal_of(error)
+    )
 
 
 class StatementCancelled(Exception):
@@ -131,7 +154,7 @@ class Session:
         self._cursor = connection.cursor()
         self._savepoints = 0
         self._pending: list[str] = []
-        self._pending_table: str | None = None  # the first deferred INSERT's table
+        self._deferred: list[tuple[str, str]] = []  # (table, statement) of pending INSERTs
         self.lost: ServerGone | None = None  # the connection is gone: no answer can be trusted
 
     def begin(self) -> None:
@@ -152,9 +175,9 @@ class Session:
 
     def defer(self, table: str, statement: str | sql.Composable, params: Params) -> None:
         """A setup INSERT that goes out with the next statement."""
-        self._hold(self._text(statement, params))
-        if self._pending_table is None:
-            self._pending_table = table
+        text = self._text(statement, params)
+        self._hold(text)
+        self._deferred.append((table, text))
 
     # -- who we are ------------------------------------------------------------------------
 
@@ -204,7 +227,7 @@ class Session:
         self._savepoints += 1
         name = f"probe_{self._savepoints}"
         pending = self._pending
-        table = self._pending_table
+        deferred = self._deferred
         self._clear_pending()
         batch = "".join(f"{part};\n" for part in pending) + f"SAVEPOINT {name};\n{text}"
         try:
@@ -219,9 +242,9 @@ class Session:
             except psycopg2.Error as later:  # no savepoint yet: the pending part failed
                 if is_connection_lost(later, self.connection):
                     raise self._lost_or(later) from None
-                if table is None:
+                if not deferred:
                     raise error from None
-                raise SetupFailed(table, refusal_of(error)) from None
+                raise refused_setup(error, deferred) from None
             if refusal_ends:
                 raise error
             return refusal
@@ -238,7 +261,7 @@ class Session:
 
     def _clear_pending(self) -> None:
         self._pending = []
-        self._pending_table = None
+        self._deferred = []
 
     def _text(self, statement: str | sql.Composable, params: Params) -> str:
         if params is None and isinstance(statement, str):
@@ -263,4 +286,6 @@ def refusal_of(error: psycopg2.Error) -> str:
     context = str(getattr(getattr(error, "diag", None), "context", None) or "")
     raised_in = re.search(r"(?:PL/pgSQL|SQL) function ([^\s(]+\([^)]*\))", context)
     where = f", raised in {raised_in.group(1)}" if raised_in else ""
-    return f"{_first_line(error)} [SQLSTATE {error.pgcode}{where}]"
+    detail = str(getattr(getattr(error, "diag", None), "message_detail", None) or "")
+    shown = f" ({detail.splitlines()[0]})" if detail.startswith("Failing row contains") else ""
+    return f"{_first_line(error)}{shown} [SQLSTATE {error.pgcode}{where}]"

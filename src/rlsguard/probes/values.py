@@ -1,11 +1,12 @@
 """Hypothesis strategies for column values, from the catalog alone.
 
 A column's type gives the strategy (uuid, text and varchar(n), integers within their
-range, numeric(p, s), booleans, dates and timestamps, json/jsonb, arrays, enums, inet,
-bytea, domains through their base type); the table's CHECK constraints of the common
-shapes narrow it (``col IN (...)`` / ``col = ANY (ARRAY[...])``, comparisons with
-constants, ``length(col) > n``, ``col <> ''``). A type or constraint rlsguard cannot
-satisfy raises CannotGenerate with the reason, never something worse.
+range, numeric(p, s), booleans, dates and timestamps, ranges of numbers and times,
+json/jsonb, arrays, enums, inet, bytea, domains through their base type, arrays too);
+the table's CHECK constraints of the common shapes narrow it (``col IN (...)`` /
+``col = ANY (ARRAY[...])``, comparisons with constants, ``length(col) > n``,
+``col <> ''``). A type or constraint rlsguard cannot satisfy raises CannotGenerate with
+the reason, never something worse.
 
 Values stay small and printable: they end up in transcripts people read.
 """
@@ -20,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import psycopg2.extras
 from hypothesis import strategies as st
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
@@ -202,10 +204,10 @@ def column_strategy(column: Column, restriction: Restriction | None) -> st.Searc
         return st.sampled_from(restriction.allowed)
     if column.enum_labels:
         return st.sampled_from(column.enum_labels)
-    if column.type_category == "A" or column.type.endswith("[]"):
-        element = _element_column(column)
-        return st.lists(column_strategy(element, None), max_size=3)
     type_name = _effective_type(column)
+    if column.type_category == "A" or type_name.endswith("[]"):
+        element = _element_column(column, type_name)
+        return st.lists(column_strategy(element, None), max_size=3)
     return _scalar(type_name, column, restriction)
 
 
@@ -215,10 +217,16 @@ def _effective_type(column: Column) -> str:
     return column.type
 
 
-def _element_column(column: Column) -> Column:
-    element_type = column.type.removesuffix("[]")
+def _element_column(column: Column, type_name: str) -> Column:
+    """The column an array's elements would be (of a domain over an array: its base's)."""
+    element_type = type_name.removesuffix("[]")
     return replace(
-        column, type=element_type, base_type=column.element_type or element_type, type_category=""
+        column,
+        type=element_type,
+        base_type=column.element_type or element_type,
+        type_category="",
+        type_kind="b",
+        domain_base=None,
     )
 
 
@@ -251,20 +259,27 @@ def _scalar(type_name: str, column: Column, restriction: Restriction) -> st.Sear
             allow_infinity=False,
             width=32 if lowered in ("real", "float4") else 64,
         )
-    temporal = _temporal(lowered)
-    if temporal is not None:
-        return temporal
+    special = _temporal(lowered)
+    special = _special(lowered) if special is None else special
+    if special is not None:
+        return special
+    if column.type_category == "S":  # other string-like types
+        return _text(type_name, restriction)
+    raise CannotGenerate(
+        f"column {column.name} has type {column.type}, which rlsguard cannot generate"
+    )
+
+
+def _special(lowered: str) -> st.SearchStrategy[Any] | None:
+    if lowered in RANGE_BOUNDS:
+        return _range(RANGE_BOUNDS[lowered])
     if lowered in ("json", "jsonb"):
         return _json()
     if lowered in ("inet", "cidr"):
         return st.ip_addresses(v=4).map(lambda address: str(ipaddress.ip_network(address)))
     if lowered == "bytea":
         return st.binary(max_size=16)
-    if column.type_category == "S":  # other string-like types
-        return _text(type_name, restriction)
-    raise CannotGenerate(
-        f"column {column.name} has type {column.type}, which rlsguard cannot generate"
-    )
+    return None
 
 
 def _temporal(lowered: str) -> st.SearchStrategy[Any] | None:
@@ -278,6 +293,28 @@ def _temporal(lowered: str) -> st.SearchStrategy[Any] | None:
     if lowered.startswith("interval"):
         return st.timedeltas(dt.timedelta(0), dt.timedelta(days=3650))
     return None
+
+
+RANGE_BOUNDS = {  # a range type: the type of its bounds
+    "int4range": "integer",
+    "int8range": "bigint",
+    "numrange": "integer",
+    "daterange": "date",
+    "tsrange": "timestamp without time zone",
+    "tstzrange": "timestamp with time zone",
+}
+
+
+def _range(bound_type: str) -> st.SearchStrategy[str]:
+    """A non-empty range in its text form, which the server casts to the column's type."""
+    temporal = _temporal(bound_type)
+    bounds = st.integers(-1_000_000, 1_000_000) if temporal is None else temporal
+    return st.lists(bounds, min_size=2, max_size=2, unique=True).map(_range_text)
+
+
+def _range_text(pair: list[Any]) -> str:
+    low, high = sorted(pair)
+    return f'["{low}","{high}")'
 
 
 _INTEGER_NAMES = {
@@ -359,4 +396,29 @@ def make_unique(value: Any, column: Column, serial: int, above: int = 0) -> Any:
         return decimal.Decimal(above + serial)
     if isinstance(value, uuid.UUID):
         return uuid.UUID(int=(value.int & ~0xFFFFFFFF) | serial)
+    return value
+
+
+def marker_column(
+    supplied: list[Column], strategies: dict[str, st.SearchStrategy[Any]]
+) -> str | None:
+    """A drawn column whose values can be made distinct (text, number, UUID), for a table
+    without any unique key."""
+    return next(
+        (
+            column.name
+            for column in supplied
+            if column.name in strategies
+            and (column.type_category in ("S", "N") or column.type == "uuid")
+        ),
+        None,
+    )
+
+
+def adapt(column: Column | None, value: Any) -> Any:
+    """``value`` as psycopg2 must be handed it for ``column`` (JSON documents wrapped)."""
+    if value is None or column is None:
+        return value
+    if column.base_type in ("json", "jsonb") or column.type in ("json", "jsonb"):
+        return psycopg2.extras.Json(value)
     return value

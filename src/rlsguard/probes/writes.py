@@ -3,6 +3,8 @@ rows (judged by the rows touched, never by RETURNING)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
@@ -16,6 +18,7 @@ from rlsguard.probes.moves import (
     populate,
     refused_by_rights,
     several_tenants,
+    takeover,
     two_tenants,
     where_key,
     witness_rows,
@@ -24,10 +27,11 @@ from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
     Row,
-    adapt,
+    TablePlan,
     table_identifier,
 )
 from rlsguard.probes.transcript import Answer
+from rlsguard.probes.values import adapt
 from rlsguard.schema.targets import (
     tables_with_tenant_column,
     tenant_tables,
@@ -79,8 +83,10 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
 )
 def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A: UPDATE a row of tenant B by its key (must touch nothing), then UPDATE
-    every row it can reach, setting a constant with no WHERE, so that only the UPDATE
-    policies decide (it may only touch A's rows)."""
+    every row it can reach with no WHERE, so that only the UPDATE policies decide (it may
+    only touch A's rows): once setting a plain column to a constant, once setting the
+    columns that say whose a row is to A's own values, which a WITH CHECK bound to the
+    tenant lets through when the USING is not."""
     plan = example.planner.plan(table)
     tenants = several_tenants(example)
     rows = populate(example, table, tenants, least=1)
@@ -101,17 +107,31 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
     _witness_judged(context, table, touched, victim, actor)
     # No WHERE and no column read: only the UPDATE policies decide (a WHERE would bring
     # the SELECT policies in too), which is what an attacker would try.
-    blanket = blanket_assignment(example, plan, actor)
-    if blanket is None:
-        return
-    target, value = blanket
-    everything = context.session.attempt(
-        sql.SQL("UPDATE {} SET {} = {}").format(
-            table_identifier(table), sql.Identifier(target), sql.Placeholder()
-        ),
-        [adapt(plan.relation.column(target), value)],
+    blanket = blanket_assignment(example, plan)
+    if blanket is not None:
+        what = f"as tenant {actor}, an UPDATE of {table} setting {blanket[0]} to a constant"
+        _update_every_row(context, plan, dict([blanket]), rows[actor], what)
+    taken = takeover(context.tenancy, plan, rows[actor][0])
+    if taken:
+        what = (
+            f"as tenant {actor}, an UPDATE of {table} setting {', '.join(taken)} "
+            "to the tenant's own values"
+        )
+        _update_every_row(context, plan, taken, rows[actor], what)
+
+
+def _update_every_row(
+    context: ProbeContext, plan: TablePlan, assigned: dict[str, Any], own: list[Row], what: str
+) -> None:
+    """UPDATE every row the actor may reach: only the actor's own may change."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in assigned
     )
-    expect_only_own(everything, rows[actor], f"as tenant {actor}, an UPDATE of {table}")
+    everything = context.session.attempt(
+        sql.SQL("UPDATE {} SET {}").format(table_identifier(plan.table), assignments),
+        [adapt(plan.relation.column(name), value) for name, value in assigned.items()],
+    )
+    expect_only_own(everything, own, what)
 
 
 @probe(

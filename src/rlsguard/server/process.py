@@ -88,34 +88,56 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(received[0])
 
 
-class SigtermAsInterrupt:
-    """While installed, SIGTERM raises KeyboardInterrupt in the main thread, so the same
-    ``finally`` blocks and fixture finalizers run as for Ctrl-C."""
+class InterruptSignals:
+    """While installed, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, so the
+    same ``finally`` blocks and fixture finalizers run for both.
+
+    CPython drops an exception raised inside a garbage-collector callback (Hypothesis
+    installs one) with an "Exception ignored" line, so a signal handled there would be
+    lost and the run would go on. The signal is therefore also remembered, and
+    ``raise_if_interrupted`` raises it again at the next safe point."""
+
+    pending: KeyboardInterrupt | None = None
 
     def __init__(self) -> None:
-        self._installed = False
+        self._installed: list[signal.Signals] = []
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, self._raise)
-        self._installed = True
+        InterruptSignals.pending = None
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        for sig, default in defaults.items():
+            if signal.getsignal(sig) is default:  # a handler someone else set is theirs
+                signal.signal(sig, self._raise)
+                self._installed.append(sig)
 
     def uninstall(self) -> None:
-        if self._installed and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            self._installed = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in self._installed:
+            signal.signal(
+                sig, signal.default_int_handler if sig is signal.SIGINT else signal.SIG_DFL
+            )
+        self._installed.clear()
+        InterruptSignals.pending = None
 
     @staticmethod
-    def _raise(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt("SIGTERM")
+    def _raise(signum: int, _frame: object) -> None:
+        interrupt = KeyboardInterrupt() if signum == signal.SIGINT else KeyboardInterrupt("SIGTERM")
+        InterruptSignals.pending = interrupt
+        raise interrupt
+
+
+def raise_if_interrupted() -> None:
+    """Raise a signal that arrived while its exception could not propagate."""
+    if InterruptSignals.pending is not None:
+        raise InterruptSignals.pending
 
 
 def wait_interruptibly(connection: Any) -> None:
     """A psycopg2 wait callback: queries wait in select(), so a KeyboardInterrupt (Ctrl-C,
-    or SIGTERM through SigtermAsInterrupt) cancels the statement on the server and is
+    or SIGTERM through InterruptSignals) cancels the statement on the server and is
     then raised, instead of waiting for the statement to finish. Unlike
     ``psycopg2.extras.wait_select``, it does not turn the interrupt into a query error."""
     interrupted: KeyboardInterrupt | None = None

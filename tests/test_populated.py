@@ -9,7 +9,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
 from tests.conftest import execute, query
-from tests.corpus.cases import CORRECT, Case
+from tests.corpus.cases import BOUND, CORRECT, HARDENED, Case
 from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
 
 pytestmark = pytest.mark.slow
@@ -73,6 +73,53 @@ INSERT INTO documents (tenant_id, user_id, title, content_hash)
     SELECT tenant_id, user_id, 'title', md5(user_id::text) FROM users;
 """
 
+# Keys numbered by the server (serial, identity ALWAYS), with rows imported above where
+# the sequences stand: a row numbered by a sequence would collide with them.
+SEQUENCED_KEYS = Case(
+    "sequenced-keys",
+    """
+CREATE TABLE tickets (
+    ticket_id serial PRIMARY KEY,
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    subject text NOT NULL,
+    UNIQUE (tenant_id, ticket_id)
+);
+CREATE TABLE replies (
+    reply_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    ticket_id integer NOT NULL,
+    body text NOT NULL,
+    FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, ticket_id)
+);
+ALTER TABLE tickets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tickets FORCE ROW LEVEL SECURITY;
+ALTER TABLE replies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE replies FORCE ROW LEVEL SECURITY;
+CREATE POLICY tickets_app ON tickets TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
+CREATE POLICY replies_app ON replies TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
+CREATE POLICY tickets_admin ON tickets TO {admin} USING (true) WITH CHECK (true);
+CREATE POLICY replies_admin ON replies TO {admin} USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON tickets, replies TO {app}, {admin};
+""".replace("{BOUND}", BOUND),
+    frozenset(),
+    HARDENED,
+    {},
+)
+SEQUENCED_IN_USE = """
+INSERT INTO tenants (name, domain) SELECT 'tenant ' || n, 'd' || n || '.example'
+    FROM generate_series(1, 4) n;
+INSERT INTO tickets (ticket_id, tenant_id, subject)
+    SELECT n, (SELECT min(tenant_id::text)::uuid FROM tenants), 'subject ' || n
+    FROM generate_series(1, 200) n;
+INSERT INTO replies (reply_id, tenant_id, ticket_id, body) OVERRIDING SYSTEM VALUE
+    SELECT ticket_id, tenant_id, ticket_id, 'reply' FROM tickets;
+"""
+SEQUENCES = (
+    "SELECT t.last_value, t.is_called, r.last_value, r.is_called"
+    " FROM tickets_ticket_id_seq t, replies_reply_id_seq r"
+)
+KEYS = {"crm.notes": "note_id", "documents": "document_id", "tickets": "ticket_id"}
+
 
 def results_on(run: Run, built: BuiltCase) -> list[ProbeResult]:
     return run_all_probes(run, built, 10)
@@ -88,8 +135,12 @@ def statuses(results: list[ProbeResult], built: BuiltCase) -> dict[str, Outcome]
 
 @pytest.mark.parametrize(
     ("case", "rows", "leaky_table"),
-    [(INTEGER_KEYS, IN_USE, "crm.notes"), (UUID_KEYS, UUID_IN_USE, "documents")],
-    ids=["integer-keys", "uuid-keys"],
+    [
+        (INTEGER_KEYS, IN_USE, "crm.notes"),
+        (UUID_KEYS, UUID_IN_USE, "documents"),
+        (SEQUENCED_KEYS, SEQUENCED_IN_USE, "tickets"),
+    ],
+    ids=["integer-keys", "uuid-keys", "sequenced-keys"],
 )
 def test_rows_already_there_are_neither_hit_nor_judged(
     rlsguard_run: Run, case_database: BuildCase, case: Case, rows: str, leaky_table: str
@@ -114,6 +165,44 @@ def test_rows_already_there_are_neither_hit_nor_judged(
     # the evidence shows the rows the probe made, and only counts the database's own
     transcript = read.transcript or ""
     assert "row(s) the probe did not make" in transcript
-    key = "note_id" if leaky_table == "crm.notes" else "document_id"
-    theirs = query(in_use.url, f"SELECT {key} FROM {leaky_table}")
+    theirs = query(in_use.url, f"SELECT {KEYS[leaky_table]} FROM {leaky_table}")
     assert not [value for (value,) in theirs if f"({value!r}," in transcript]
+
+
+def test_keys_numbered_by_the_server_are_numbered_by_rlsguard_and_sequences_stay(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """Rows imported above where the sequences stand: every probe still acts (none is
+    "cannot" for a duplicate key), and no sequence moved (nextval never rolls back)."""
+    in_use = case_database(SEQUENCED_KEYS)
+    execute(in_use.url, SEQUENCED_IN_USE)
+    before = query(in_use.url, SEQUENCES)
+    results = results_on(rlsguard_run, in_use)
+    cannot = [f"{r.label}: {r.message}" for r in results if r.status is Outcome.CANNOT]
+    assert cannot == []
+    assert {r.label for r in results} >= {
+        "rls[public.tickets-cross-tenant-insert]",
+        "rls[public.replies-cross-tenant-update]",
+    }
+    assert query(in_use.url, SEQUENCES) == before
+
+
+def test_a_blanket_update_stopped_by_rows_already_there_is_no_pass(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """Any ticket may be updated, as long as the new row is the tenant's: the takeover
+    UPDATE is stopped by the replies of the tickets already there (a foreign key), which
+    judges nothing, so the probe must not pass on the strength of its by-key UPDATE."""
+    in_use = case_database(SEQUENCED_KEYS)
+    execute(in_use.url, SEQUENCED_IN_USE)
+    execute(
+        in_use.url,
+        f"CREATE POLICY tickets_edit ON tickets FOR UPDATE TO {in_use.names['app']}"
+        f" USING (true) WITH CHECK ({BOUND})",
+    )
+    (update,) = [
+        result
+        for result in results_on(rlsguard_run, in_use)
+        if result.label == "rls[public.tickets-cross-tenant-update]"
+    ]
+    assert update.status in (Outcome.FAIL, Outcome.CANNOT), update.message

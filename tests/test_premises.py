@@ -6,6 +6,7 @@ every table, so no refusal for lack of privilege stands in for a proof either.""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -97,6 +98,11 @@ def test_a_trigger_that_refuses_setup_rows_is_named(
         result.message or ""
     )
     assert "refuse_documents()" in (result.message or "")
+    counts = re.search(
+        r"in (\d+) example\(s\), (\d+) of them ended by a refused setup row", result.message or ""
+    )
+    assert counts is not None, result.message
+    assert int(counts.group(1)) == result.examples >= int(counts.group(2)) > 0
     # sent with other setup rows, and a RAISE names no table: the candidates are named
     assert "cannot generate rows for one of public.tenants, public.users, public.documents" in (
         result.message or ""

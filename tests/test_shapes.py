@@ -10,7 +10,7 @@ from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
 from tests.conftest import execute
 from tests.corpus.cases import BOUND, HARDENED, Case
-from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
+from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes, run_probe
 
 pytestmark = pytest.mark.slow
 
@@ -225,6 +225,61 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON bookings TO {app}, {admin};
     HARDENED,
     {},
 )
+# A tree whose every node has a parent: a root is its own parent.
+SELF_REFERENCE = Case(
+    "not-null-self-reference",
+    """
+CREATE TABLE categories (
+    category_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    parent_id uuid NOT NULL,
+    name text NOT NULL,
+    UNIQUE (tenant_id, category_id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES categories (tenant_id, category_id)
+);
+ALTER TABLE categories ENABLE ROW LEVEL SECURITY;
+ALTER TABLE categories FORCE ROW LEVEL SECURITY;
+CREATE POLICY categories_app ON categories TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
+CREATE POLICY categories_admin ON categories TO {admin} USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON categories TO {app}, {admin};
+""".replace("{BOUND}", BOUND),
+    frozenset(),
+    HARDENED,
+    {},
+)
+# The tenant table's key is the tenant column, numbered GENERATED ALWAYS: no UPDATE may
+# set it, not even to itself.
+ACCOUNT = "account_id = nullif(current_setting('app.account', true), '')::bigint"
+ALWAYS_NUMBERED_TENANTS = Case(
+    "tenant-key-generated-always",
+    "",
+    frozenset(),
+    f"""
+CREATE TABLE accounts (
+    account_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL
+);
+CREATE TABLE invoices (
+    invoice_id serial PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts,
+    amount numeric(10, 2) NOT NULL,
+    UNIQUE (account_id, invoice_id)
+);
+ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
+ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
+CREATE POLICY accounts_app ON accounts FOR SELECT TO {{app}} USING ({ACCOUNT});
+CREATE POLICY invoices_app ON invoices TO {{app}} USING ({ACCOUNT}) WITH CHECK ({ACCOUNT});
+CREATE POLICY accounts_admin ON accounts TO {{admin}} USING (true) WITH CHECK (true);
+CREATE POLICY invoices_admin ON invoices TO {{admin}} USING (true) WITH CHECK (true);
+GRANT USAGE ON SCHEMA public TO {{app}}, {{admin}};
+GRANT SELECT ON accounts TO {{app}};
+GRANT SELECT, INSERT, UPDATE, DELETE ON invoices TO {{app}};
+GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, invoices TO {{admin}};
+""",
+    {"tenant_column": "account_id", "tenant_setting": "app.account"},
+)
 SHAPES = [
     (
         KEYED_BY_IDENTITY,
@@ -256,6 +311,17 @@ SHAPES = [
         RANGED_BY_TENANT,
         "ALTER POLICY readings_app ON readings WITH CHECK (true)",
         "rls[public.readings-cross-tenant-insert]",
+    ),
+    (
+        ALWAYS_NUMBERED_TENANTS,
+        f"CREATE POLICY invoices_edit ON invoices FOR UPDATE TO {{app}} USING (true)"
+        f" WITH CHECK ({ACCOUNT})",
+        "rls[public.invoices-cross-tenant-update]",
+    ),
+    (
+        SELF_REFERENCE,
+        "ALTER POLICY categories_app ON categories USING (true)",
+        "rls[public.categories-cross-tenant-read]",
     ),
     (
         UNUSUAL_TYPES,
@@ -305,3 +371,35 @@ def test_partitioned_by_tenant_without_a_default_partition_is_cannot_and_says_wh
     assert read.status is Outcome.CANNOT
     assert "partitioned by tenant_id without a DEFAULT partition" in (read.message or "")
     assert found["rls[public.documents-cross-tenant-read]"].status is Outcome.PASS
+
+
+NOT_NULL_CYCLE = """
+CREATE TABLE folders (
+    folder_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    cover_id uuid NOT NULL
+);
+CREATE TABLE files (
+    file_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    folder_id uuid NOT NULL REFERENCES folders
+);
+ALTER TABLE folders ADD FOREIGN KEY (cover_id) REFERENCES files;
+ALTER TABLE folders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE files ENABLE ROW LEVEL SECURITY;
+CREATE POLICY folders_app ON folders TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
+CREATE POLICY files_app ON files TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
+GRANT SELECT, INSERT, UPDATE, DELETE ON folders, files TO {app};
+""".replace("{BOUND}", BOUND)
+
+
+def test_a_cycle_of_not_null_links_is_cannot_and_says_why(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """Every link of the cycle is NOT NULL and not deferrable: no row can be made first."""
+    built = case_database(Case("not-null-cycle", NOT_NULL_CYCLE, frozenset(), HARDENED, {}))
+    read = run_probe(rlsguard_run, built, "RP101", "public.files", built.url)
+    assert read.status is Outcome.CANNOT
+    assert "is NOT NULL and leads back to it" in (read.message or "")
+    other = run_probe(rlsguard_run, built, "RP101", "public.documents", built.url)
+    assert other.status is Outcome.PASS

@@ -53,10 +53,17 @@ def populate(
 # a refusal that proves isolation: no privilege, or a row level security policy
 REFUSED_BY_RIGHTS = "42501"
 FOREIGN_KEY_VIOLATION = "23503"
+GENERATED_ALWAYS = "428C9"  # a GENERATED ALWAYS column can only be updated to DEFAULT
 
 
 def refused_by_rights(answer: Answer) -> bool:
     return answer.error_code == REFUSED_BY_RIGHTS
+
+
+def judged(answer: Answer) -> bool:
+    """Did the policies or privileges decide this write (it went through, or was refused
+    for lack of rights), rather than a constraint stopping it before they could?"""
+    return not answer.failed or refused_by_rights(answer)
 
 
 def witness_rows(context: ProbeContext, table: str, rows: list[Row]) -> bool:
@@ -148,8 +155,16 @@ def takeover(tenancy: Tenancy, plan: TablePlan, own: Row) -> dict[str, Any]:
 
 
 def noop_column(relation: Relation, tenancy: Tenancy) -> str:
-    column = tenancy.settings.tenant_column
-    return column if relation.column(column) is not None else relation.columns[0].name
+    """A column to SET to itself, so an UPDATE changes nothing: the tenant column, unless
+    the server refuses any value in it (GENERATED ALWAYS) or there is none."""
+    updatable = [
+        column for column in relation.columns if column.identity != "a" and not column.generated
+    ]
+    preferred = tenancy.settings.tenant_column
+    chosen = next((c for c in updatable if c.name == preferred), None) or next(
+        iter(updatable), relation.columns[0]
+    )
+    return chosen.name
 
 
 def other_tenant_value(example: Example, table: str, other: Any) -> Any:

@@ -36,6 +36,7 @@ class ProbeContext:
     current: str = "main"
     examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)
     witnessed: int = 0  # examples in which the probe's premise held
+    rejected: int = 0  # examples ended by a setup row the database refused
     held: bool = False  # the premise held in the current example
 
     def witness(self) -> None:

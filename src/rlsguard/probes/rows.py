@@ -173,11 +173,14 @@ class Planner:
         }
         supplied, strategies, nullable, generated_keys = [], {}, set(), set()
         for column in relation.columns:
-            if column.identity == "a" or column.generated:
+            # A key the server numbers from a sequence is numbered here instead: rows
+            # already there may sit above the sequence, and a sequence never rolls back.
+            numbered = column.name in keys and _numbered_by_server(column)
+            if (column.identity == "a" and not numbered) or column.generated:
                 continue
             forced = column.name in linked or column.name == tenant_column
             own_key = column.name in keys and column.random_default
-            if column.default is not None and not forced and not own_key:
+            if column.default is not None and not forced and not own_key and not numbered:
                 continue
             supplied.append(column)
             if forced:
@@ -223,6 +226,31 @@ class Planner:
                 for index in relation.indexes
             ),
         )
+
+
+def _referencing_itself(plan: TablePlan, values: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """A NOT NULL foreign key of a table to itself: the first row can only reference
+    itself (a root), which one INSERT may do when the row's key is known beforehand."""
+    for link in plan.links:
+        if link.parent != plan.table or not link.required or given.issuperset(link.columns):
+            continue
+        unknown = [name for name in link.referenced if values.get(name) is None]
+        if unknown:
+            raise CannotGenerate(
+                f"cannot generate rows for {plan.table} because its foreign key "
+                f"({', '.join(link.columns)}) to itself is NOT NULL and the server fills "
+                f"{', '.join(unknown)}, so no first row can reference itself"
+            )
+        for own, referenced in zip(link.columns, link.referenced, strict=True):
+            values[own] = values[referenced]
+    return values
+
+
+def _numbered_by_server(column: Column) -> bool:
+    """An integer column filled from a sequence: an identity, or serial's nextval()."""
+    return column.type_category == "N" and (
+        bool(column.identity) or "nextval(" in (column.default or "")
+    )
 
 
 def _links(relation: Relation) -> list[Link]:
@@ -323,7 +351,7 @@ class Example:
         for supplied in missing:
             values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
         values.update(overrides)
-        return values
+        return _referencing_itself(plan, values, set(overrides))
 
     def _parent_values(
         self,
@@ -342,11 +370,16 @@ class Example:
                 continue
             if root is not None and link.parent == root.qualified and link.columns == (column,):
                 continue
+            if link.parent == table and link.required:
+                continue  # the row references itself: see _referencing_itself
             cycle = not link.required and self.planner.leads_back(link.parent, table)
             if link.parent == table or link.parent in stack or cycle:
                 if link.required:
                     raise CannotGenerate(
-                        f"cannot generate rows for {table} because its foreign keys form a cycle"
+                        f"cannot generate rows for {table} because its foreign key "
+                        f"({', '.join(link.columns)}) to {link.parent} is NOT NULL and leads "
+                        "back to it: rows of a cycle are made with a nullable link left NULL, "
+                        "and deferred constraints or a row that references itself are not made"
                     )
                 values.update(dict.fromkeys(link.columns))
                 continue

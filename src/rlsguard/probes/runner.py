@@ -222,7 +222,12 @@ class ProbeRunner:
                     raise ServerGone(str(error).strip().splitlines()[0]) from None
                 return result(Outcome.CANNOT, f"the probe could not act: {self._explained(error)}")
             if context.witnessed == 0:  # nothing was proven: never a pass
-                refused = f"; the last refusal: {refusals[-1]}" if refusals else ""
+                refused = (
+                    f", {context.rejected} of them ended by a refused setup row; the last "
+                    f"refusal: {refusals[-1]}"
+                    if refusals
+                    else ""
+                )
                 return result(
                     Outcome.CANNOT,
                     f"no example met the premise ({probe.premise}) in {context.examples} "
@@ -257,6 +262,7 @@ class ProbeRunner:
                 raise
             except SetupFailed as error:
                 refusals.append(str(error))
+                context.rejected += 1
                 if context.held:  # a rejected example proves nothing
                     context.witnessed -= 1
                 reject()

@@ -10,9 +10,9 @@ from rlsguard.probes.moves import (
     REFUSED_BY_RIGHTS,
     attempt_insert,
     failure,
+    judged,
     new_row,
     populate,
-    refused_by_rights,
     two_tenants,
     witness_rows,
 )
@@ -52,7 +52,7 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     context.session.as_role(context.app, actor)
     with_copy = attempt_insert(context, table, copied)
     with_fresh = attempt_insert(context, table, fresh)
-    if not with_fresh.failed or refused_by_rights(with_fresh):
+    if judged(with_fresh):
         witness_rows(context, table, [victim])
     if with_copy.error_code == "23505" and not with_fresh.failed:
         shown = ", ".join(f"{name}={victim.values[name]!r}" for name in key)

@@ -9,10 +9,12 @@ from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    GENERATED_ALWAYS,
     attempt_insert,
     blanket_assignment,
     expect_only_own,
     failure,
+    judged,
     noop_column,
     other_tenant_value,
     populate,
@@ -30,7 +32,6 @@ from rlsguard.probes.rows import (
     TablePlan,
     table_identifier,
 )
-from rlsguard.probes.transcript import Answer
 from rlsguard.probes.values import adapt
 from rlsguard.schema.targets import (
     tables_with_tenant_column,
@@ -78,8 +79,9 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
-    premise="another tenant's row is in the table, and the UPDATE of it touches nothing or is "
-    "refused for lack of rights (not by a constraint)",
+    premise="another tenant's row is in the table, and the UPDATEs (of it by its key, and of "
+    "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
+    "stopped by a constraint)",
 )
 def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A: UPDATE a row of tenant B by its key (must touch nothing), then UPDATE
@@ -104,26 +106,29 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         raise failure(
             f"as tenant {actor}, {context.app} updated a row of another tenant in {table}"
         )
-    _witness_judged(context, table, touched, victim, actor)
+    verdicts = [judged(touched)]
     # No WHERE and no column read: only the UPDATE policies decide (a WHERE would bring
     # the SELECT policies in too), which is what an attacker would try.
     blanket = blanket_assignment(example, plan)
     if blanket is not None:
         what = f"as tenant {actor}, an UPDATE of {table} setting {blanket[0]} to a constant"
-        _update_every_row(context, plan, dict([blanket]), rows[actor], what)
+        verdicts.append(_update_every_row(context, plan, dict([blanket]), rows[actor], what))
     taken = takeover(context.tenancy, plan, rows[actor][0])
     if taken:
         what = (
             f"as tenant {actor}, an UPDATE of {table} setting {', '.join(taken)} "
             "to the tenant's own values"
         )
-        _update_every_row(context, plan, taken, rows[actor], what)
+        verdicts.append(_update_every_row(context, plan, taken, rows[actor], what))
+    if all(verdicts):  # a blanket UPDATE stopped by a constraint judged nothing
+        witness_rows(context, table, [victim])
 
 
 def _update_every_row(
     context: ProbeContext, plan: TablePlan, assigned: dict[str, Any], own: list[Row], what: str
-) -> None:
-    """UPDATE every row the actor may reach: only the actor's own may change."""
+) -> bool:
+    """UPDATE every row the actor may reach: only the actor's own may change. Was the
+    UPDATE judged by the policies (not stopped by a constraint)?"""
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in assigned
     )
@@ -132,6 +137,7 @@ def _update_every_row(
         [adapt(plan.relation.column(name), value) for name, value in assigned.items()],
     )
     expect_only_own(everything, own, what)
+    return judged(everything)
 
 
 @probe(
@@ -142,8 +148,9 @@ def _update_every_row(
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
-    premise="another tenant's row is in the table, and the DELETE of it touches nothing or is "
-    "refused for lack of rights (not by a constraint)",
+    premise="another tenant's row is in the table, and the DELETEs (of it by its key, and of "
+    "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
+    "stopped by a constraint)",
 )
 def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A: DELETE a row of tenant B by its key (must delete nothing), then
@@ -161,9 +168,10 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
         raise failure(
             f"as tenant {actor}, {context.app} deleted a row of another tenant from {table}"
         )
-    _witness_judged(context, table, deleted, victim, actor)
     everything = context.session.attempt(sql.SQL("DELETE FROM {}").format(table_identifier(table)))
     expect_only_own(everything, rows[actor], f"as tenant {actor}, a DELETE from {table}")
+    if judged(deleted) and judged(everything):  # a constraint's refusal judged nothing
+        witness_rows(context, table, [victim])
 
 
 @probe(
@@ -175,7 +183,8 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     fixes_from=("RG302",),
     objects=tables_with_tenant_column,
     premise="the tenant's own row is in the table, and the UPDATE moving it touches nothing or "
-    "is refused for lack of rights (not by a constraint)",
+    "is refused for lack of rights, or for everyone (a GENERATED ALWAYS tenant column, "
+    "SQLSTATE 428C9), not by a constraint",
 )
 def update_moves_row(context: ProbeContext, table: str, example: Example) -> None:
     """As tenant A, set the tenant column of its rows to tenant B (no WHERE, so only the
@@ -196,15 +205,5 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
         raise failure(
             f"as tenant {actor}, {context.app} moved its row of {table} to another tenant"
         )
-    if not moved.failed or refused_by_rights(moved):
+    if judged(moved) or moved.error_code == GENERATED_ALWAYS:
         witness_rows(context, table, own)
-
-
-def _witness_judged(
-    context: ProbeContext, table: str, answer: Answer, victim: Row, actor: object
-) -> None:
-    """The write of another tenant's row was judged by the policies (not stopped by a
-    constraint) and the row is there; then go on as the actor."""
-    if not answer.failed or refused_by_rights(answer):
-        witness_rows(context, table, [victim])
-        context.session.as_role(context.app, actor)

@@ -24,7 +24,14 @@ from rlsguard.server import ServerRequest  # noqa: E402
 from tests.conftest import execute  # noqa: E402
 from tests.corpus.cases import CORRECT, Case  # noqa: E402
 from tests.corpus.harness import ROLES, BuiltCase, fill, run_all_probes  # noqa: E402
-from tests.test_populated import IN_USE, INTEGER_KEYS, UUID_IN_USE, UUID_KEYS  # noqa: E402
+from tests.test_populated import (  # noqa: E402
+    IN_USE,
+    INTEGER_KEYS,
+    SEQUENCED_IN_USE,
+    SEQUENCED_KEYS,
+    UUID_IN_USE,
+    UUID_KEYS,
+)
 from tests.test_shapes import SHAPES  # noqa: E402
 
 
@@ -34,6 +41,7 @@ def shapes() -> list[tuple[str, Case, str]]:
     found += [
         (f"{INTEGER_KEYS.name}, populated", INTEGER_KEYS, IN_USE),
         (f"{UUID_KEYS.name}, populated", UUID_KEYS, UUID_IN_USE),
+        (f"{SEQUENCED_KEYS.name}, populated", SEQUENCED_KEYS, SEQUENCED_IN_USE),
     ]
     return found + [(f"corpus: {case.name}", case, "") for case in CORRECT]
 

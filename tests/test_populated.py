@@ -9,7 +9,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
 from tests.conftest import execute, query
-from tests.corpus.cases import BOUND, CORRECT, HARDENED, Case
+from tests.corpus.cases import BOUND, CORRECT, Case, case, tenant_bound
 from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
 
 pytestmark = pytest.mark.slow
@@ -75,7 +75,7 @@ INSERT INTO documents (tenant_id, user_id, title, content_hash)
 
 # Keys numbered by the server (serial, identity ALWAYS), with rows imported above where
 # the sequences stand: a row numbered by a sequence would collide with them.
-SEQUENCED_KEYS = Case(
+SEQUENCED_KEYS = case(
     "sequenced-keys",
     """
 CREATE TABLE tickets (
@@ -91,19 +91,8 @@ CREATE TABLE replies (
     body text NOT NULL,
     FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, ticket_id)
 );
-ALTER TABLE tickets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tickets FORCE ROW LEVEL SECURITY;
-ALTER TABLE replies ENABLE ROW LEVEL SECURITY;
-ALTER TABLE replies FORCE ROW LEVEL SECURITY;
-CREATE POLICY tickets_app ON tickets TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY replies_app ON replies TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY tickets_admin ON tickets TO {admin} USING (true) WITH CHECK (true);
-CREATE POLICY replies_admin ON replies TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON tickets, replies TO {app}, {admin};
-""".replace("{BOUND}", BOUND),
-    frozenset(),
-    HARDENED,
-    {},
+"""
+    + tenant_bound("tickets", "replies"),
 )
 SEQUENCED_IN_USE = """
 INSERT INTO tenants (name, domain) SELECT 'tenant ' || n, 'd' || n || '.example'

@@ -9,7 +9,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
 from tests.conftest import execute
-from tests.corpus.cases import BOUND, HARDENED, Case
+from tests.corpus.cases import BOUND, Case, case, tenant_bound
 from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes, run_probe
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, datasets TO {admin};
     {"tenant_column": "org_id", "tenant_setting": "app.org"},
 )
 # A log table without any key: rows are told apart by every column.
-NO_KEY = Case(
+NO_KEY = case(
     "table-without-a-key",
     """
 CREATE TABLE notes (
@@ -115,15 +115,8 @@ CREATE TABLE notes (
     body text NOT NULL,
     level smallint NOT NULL DEFAULT 0
 );
-ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-CREATE POLICY notes_app ON notes TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY notes_admin ON notes TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO {app}, {admin};
-""".replace("{BOUND}", BOUND),
-    frozenset(),
-    HARDENED,
-    {},
+"""
+    + tenant_bound("notes"),
 )
 # Big tenants get a partition of their own; everybody else lands in the DEFAULT one.
 BY_TENANT = """
@@ -136,15 +129,10 @@ CREATE TABLE events (
 CREATE TABLE events_big PARTITION OF events
     FOR VALUES IN ('00000000-0000-0000-0000-0000000000b1');
 CREATE TABLE events_rest PARTITION OF events DEFAULT;
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_app ON events TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY events_admin ON events TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {app}, {admin};
-""".replace("{BOUND}", BOUND)
-PARTITIONED_BY_TENANT = Case("partitioned-by-tenant", BY_TENANT, frozenset(), HARDENED, {})
+""" + tenant_bound("events")
+PARTITIONED_BY_TENANT = case("partitioned-by-tenant", BY_TENANT)
 # Spread over four partitions by the hash of the tenant: every tenant has one.
-HASHED_BY_TENANT = Case(
+HASHED_BY_TENANT = case(
     "hash-partitioned-by-tenant",
     """
 CREATE TABLE events (
@@ -157,15 +145,8 @@ CREATE TABLE events_0 PARTITION OF events FOR VALUES WITH (MODULUS 4, REMAINDER 
 CREATE TABLE events_1 PARTITION OF events FOR VALUES WITH (MODULUS 4, REMAINDER 1);
 CREATE TABLE events_2 PARTITION OF events FOR VALUES WITH (MODULUS 4, REMAINDER 2);
 CREATE TABLE events_3 PARTITION OF events FOR VALUES WITH (MODULUS 4, REMAINDER 3);
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_app ON events TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY events_admin ON events TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON events TO {app}, {admin};
-""".replace("{BOUND}", BOUND),
-    frozenset(),
-    HARDENED,
-    {},
+"""
+    + tenant_bound("events"),
 )
 # Integer tenants, and a table split into ranges of them without a DEFAULT partition:
 # the tenants rlsguard makes must have ids inside a range.
@@ -200,7 +181,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON shards, readings TO {{admin}};
     {"tenant_column": "shard_id", "tenant_setting": "app.shard"},
 )
 # Types the platform does not use: citext, ranges, a domain over an array.
-UNUSUAL_TYPES = Case(
+UNUSUAL_TYPES = case(
     "citext-ranges-and-domains",
     """
 CREATE EXTENSION IF NOT EXISTS citext;
@@ -215,18 +196,11 @@ CREATE TABLE bookings (
     tags tag_list,
     UNIQUE (tenant_id, contact)
 );
-ALTER TABLE bookings ENABLE ROW LEVEL SECURITY;
-ALTER TABLE bookings FORCE ROW LEVEL SECURITY;
-CREATE POLICY bookings_app ON bookings TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY bookings_admin ON bookings TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON bookings TO {app}, {admin};
-""".replace("{BOUND}", BOUND),
-    frozenset(),
-    HARDENED,
-    {},
+"""
+    + tenant_bound("bookings"),
 )
 # A tree whose every node has a parent: a root is its own parent.
-SELF_REFERENCE = Case(
+SELF_REFERENCE = case(
     "not-null-self-reference",
     """
 CREATE TABLE categories (
@@ -237,15 +211,8 @@ CREATE TABLE categories (
     UNIQUE (tenant_id, category_id),
     FOREIGN KEY (tenant_id, parent_id) REFERENCES categories (tenant_id, category_id)
 );
-ALTER TABLE categories ENABLE ROW LEVEL SECURITY;
-ALTER TABLE categories FORCE ROW LEVEL SECURITY;
-CREATE POLICY categories_app ON categories TO {app} USING ({BOUND}) WITH CHECK ({BOUND});
-CREATE POLICY categories_admin ON categories TO {admin} USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON categories TO {app}, {admin};
-""".replace("{BOUND}", BOUND),
-    frozenset(),
-    HARDENED,
-    {},
+"""
+    + tenant_bound("categories"),
 )
 # The tenant table's key is the tenant column, numbered GENERATED ALWAYS: no UPDATE may
 # set it, not even to itself.
@@ -363,9 +330,7 @@ def test_partitioned_by_tenant_without_a_default_partition_is_cannot_and_says_wh
 ) -> None:
     """A tenant rlsguard makes has no partition to go to: the premise is impossible."""
     no_default = BY_TENANT.replace("CREATE TABLE events_rest PARTITION OF events DEFAULT;", "")
-    built = case_database(
-        Case("partitioned-without-default", no_default, frozenset(), HARDENED, {})
-    )
+    built = case_database(case("partitioned-without-default", no_default))
     found = {result.label: result for result in results_on(rlsguard_run, built)}
     read = found["rls[public.events-cross-tenant-read]"]
     assert read.status is Outcome.CANNOT
@@ -397,7 +362,7 @@ def test_a_cycle_of_not_null_links_is_cannot_and_says_why(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
     """Every link of the cycle is NOT NULL and not deferrable: no row can be made first."""
-    built = case_database(Case("not-null-cycle", NOT_NULL_CYCLE, frozenset(), HARDENED, {}))
+    built = case_database(case("not-null-cycle", NOT_NULL_CYCLE))
     read = run_probe(rlsguard_run, built, "RP101", "public.files", built.url)
     assert read.status is Outcome.CANNOT
     assert "is NOT NULL and leads back to it" in (read.message or "")

@@ -164,6 +164,28 @@ def test_scan_sarif_for_code_scanning(
     assert "public.documents" in result["message"]["text"]
 
 
+def test_scan_sarif_says_cannot_and_what_no_probe_proved(
+    rlsguard_run: Run, hardened_database: str, tmp_path: Path
+) -> None:
+    """Without a probe login every probe is "cannot": notes, never warnings, and every
+    tenant table is listed as not proven by a probe."""
+    code, out, _ = rlsguard(
+        "scan", "--dsn", hardened_database, *ROLES, "--format", "sarif", cwd=tmp_path
+    )
+    (sarif_run,) = json.loads(out)["runs"]
+    probes = [result for result in sarif_run["results"] if result["ruleId"].startswith("RP")]
+    assert probes
+    assert {result["level"] for result in probes} == {"note"}
+    assert {result["properties"]["status"] for result in probes} == {"cannot"}
+    assert all(": cannot: probes not run" in result["message"]["text"] for result in probes)
+    assert sarif_run["properties"]["notProvenByAProbe"] == [
+        "public.documents",
+        "public.tenants",
+        "public.users",
+    ]
+    assert code == 0
+
+
 def test_scan_text_and_accepted_findings(
     rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path
 ) -> None:

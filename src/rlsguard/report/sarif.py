@@ -11,6 +11,7 @@ from typing import Any
 
 from rlsguard import __version__
 from rlsguard.analyzer import Analysis
+from rlsguard.findings import Outcome
 from rlsguard.registration import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -32,13 +33,23 @@ def sarif_document(
         for item in documented
     ]
     index = {rule["id"]: position for position, rule in enumerate(rules)}
+    # a probe that could not act proved nothing either way: a note, never a warning
+    unable = {
+        (item.probe.id, item.target)
+        for item in analysis.probe_results
+        if item.status is Outcome.CANNOT
+    }
     results = []
     for finding in analysis.findings:
+        cannot = (finding.check, finding.object) in unable
+        level = LEVELS.get(finding.severity.value, "note")
         result: dict[str, Any] = {
             "ruleId": finding.check,
             "ruleIndex": index.get(finding.check, -1),
-            "level": "note" if finding.accepted else LEVELS.get(finding.severity.value, "note"),
-            "message": {"text": f"{finding.object}: {finding.message}"},
+            "level": "note" if finding.accepted or cannot else level,
+            "message": {
+                "text": f"{finding.object}: {'cannot: ' if cannot else ''}{finding.message}"
+            },
             "locations": [
                 {
                     "physicalLocation": {"artifactLocation": {"uri": artifact}},
@@ -46,6 +57,7 @@ def sarif_document(
                 }
             ],
             "partialFingerprints": {"rlsguard/v1": f"{finding.check}:{finding.object}"},
+            "properties": {"status": "cannot" if cannot else "finding"},
         }
         if finding.accepted:
             result["suppressions"] = [{"kind": "external", "justification": finding.reason}]
@@ -64,6 +76,7 @@ def sarif_document(
                     }
                 },
                 "results": results,
+                "properties": {"notProvenByAProbe": analysis.not_proven_by_a_probe},
             }
         ],
     }

@@ -180,12 +180,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON shards, readings TO {{admin}};
 """,
     {"tenant_column": "shard_id", "tenant_setting": "app.shard"},
 )
-# Types the platform does not use: citext, ranges, a domain over an array.
+# Types the platform does not use: citext, ranges, a domain over an array, a domain
+# with a CHECK (understood like a table's).
 UNUSUAL_TYPES = case(
     "citext-ranges-and-domains",
     """
 CREATE EXTENSION IF NOT EXISTS citext;
 CREATE DOMAIN tag_list AS text[];
+CREATE DOMAIN seat_count AS integer CHECK (VALUE BETWEEN 1 AND 500);
 CREATE TABLE bookings (
     booking_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id uuid NOT NULL REFERENCES tenants,
@@ -194,6 +196,7 @@ CREATE TABLE bookings (
     nights daterange,
     rooms int4range,
     tags tag_list,
+    seats seat_count NOT NULL,
     UNIQUE (tenant_id, contact)
 );
 """

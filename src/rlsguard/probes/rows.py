@@ -28,6 +28,7 @@ from rlsguard.probes.values import (
     Restriction,
     adapt,
     column_strategy,
+    domain_checks,
     make_unique,
     marker_column,
     restrictions,
@@ -162,7 +163,7 @@ class Planner:
         return found
 
     def _make_plan(self, relation: Relation) -> TablePlan:
-        limits, unknown = restrictions(relation.constraints)
+        limits, unknown = restrictions(relation.constraints + domain_checks(relation.columns))
         links = tuple(_links(relation))
         linked = {column for link in links for column in link.columns}
         tenant_column = self.tenancy.settings.tenant_column

@@ -3,10 +3,10 @@
 A column's type gives the strategy (uuid, text and varchar(n), integers within their
 range, numeric(p, s), booleans, dates and timestamps, ranges of numbers and times,
 json/jsonb, arrays, enums, inet, bytea, domains through their base type, arrays too);
-the table's CHECK constraints of the common shapes narrow it (``col IN (...)`` /
-``col = ANY (ARRAY[...])``, comparisons with constants, ``length(col) > n``,
-``col <> ''``). A type or constraint rlsguard cannot satisfy raises CannotGenerate with
-the reason, never something worse.
+CHECK constraints of the common shapes, the table's and its columns' domains', narrow it
+(``col IN (...)`` / ``col = ANY (ARRAY[...])``, comparisons with constants,
+``length(col) > n``, ``col <> ''``). A type or constraint rlsguard cannot satisfy raises
+CannotGenerate with the reason, never something worse.
 
 Values stay small and printable: they end up in transcripts people read.
 """
@@ -27,6 +27,7 @@ from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 
 from rlsguard.schema.catalog import Column, Constraint
+from rlsguard.server.databases import quote_ident
 
 # Letters, digits, a quote, a space and a few non-ASCII letters: enough to catch
 # quoting and encoding mistakes, cheap to draw, readable in a transcript.
@@ -80,6 +81,22 @@ def restrictions(constraints: tuple[Constraint, ...]) -> tuple[dict[str, Restric
         if not _apply(node, found):
             unknown.append(f"{constraint.name} {constraint.definition}")
     return found, unknown
+
+
+def domain_checks(columns: tuple[Column, ...]) -> tuple[Constraint, ...]:
+    """The CHECKs of columns' domains, as CHECKs of the table on those columns (VALUE
+    replaced by the column's name outside string constants)."""
+    found = []
+    for column in columns:
+        for number, definition in enumerate(column.domain_checks):
+            parts = definition.split("'")
+            parts[::2] = [_VALUE.sub(quote_ident(column.name), part) for part in parts[::2]]
+            name = f"{column.base_type}_check_{number + 1} (domain of {column.name})"
+            found.append(Constraint(name, "c", (column.name,), "'".join(parts)))
+    return tuple(found)
+
+
+_VALUE = re.compile(r"\bVALUE\b")
 
 
 def _column_of(node: Any) -> str | None:

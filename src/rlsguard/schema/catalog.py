@@ -60,6 +60,7 @@ class Column:
     domain_base: str | None = None  # format_type of a domain's base type
     enum_labels: tuple[str, ...] = ()
     grants: tuple[Grant, ...] = ()
+    domain_checks: tuple[str, ...] = ()  # of a domain: its CHECKs, "CHECK (VALUE > 0)"
 
     @property
     def random_default(self) -> bool:
@@ -262,6 +263,7 @@ def read_catalog(connection: Connection) -> Catalog:
                 domain_base=row[12],
                 enum_labels=tuple(row[13] or ()),
                 grants=_grants(row[14]),
+                domain_checks=tuple(row[15] or ()),
             )
         )
     constraints: dict[int, list[Constraint]] = defaultdict(list)

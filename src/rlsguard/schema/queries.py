@@ -43,7 +43,10 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t
             SELECT e.enumlabel FROM pg_enum e
             WHERE e.enumtypid = CASE WHEN t.typtype = 'e' THEN t.oid ELSE base.oid END
             ORDER BY e.enumsortorder) END,
-       {encoded_grants("a.attacl")}
+       {encoded_grants("a.attacl")},
+       CASE WHEN t.typtype = 'd' THEN ARRAY(
+            SELECT pg_get_constraintdef(dc.oid) FROM pg_constraint dc
+            WHERE dc.contypid = t.oid AND dc.contype = 'c' ORDER BY dc.conname) END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

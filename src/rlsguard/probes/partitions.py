@@ -86,9 +86,9 @@ def route(
 
 def tenant_id_floor(tenancy: Tenancy) -> int | None:
     """Numeric tenant ids must start here (and stay within TENANTS_PER_EXAMPLE) for every
-    table partitioned by tenant to take them: the start of the widest numeric range of
-    the first such table without a DEFAULT partition. None if no table asks for it, or if
-    a table partitioned by tenant without a DEFAULT partition has no such range."""
+    table partitioned by tenant to take them: where the widest numeric ranges of all
+    such tables without a DEFAULT partition overlap. None if no table asks for it, or if
+    one has no wide enough range, or the ranges do not overlap widely enough."""
     column = tenancy.settings.tenant_column
     ranges: list[tuple[int, int]] = []
     for relation in tenancy.catalog.relations.values():

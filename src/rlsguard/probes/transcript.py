@@ -283,9 +283,10 @@ def _first_line(error: psycopg2.Error) -> str:
 def refusal_of(error: psycopg2.Error) -> str:
     """The database's reason, its SQLSTATE, and the function (a trigger's, a CHECK's) that
     raised it when one did."""
-    context = str(getattr(getattr(error, "diag", None), "context", None) or "")
+    diag = getattr(error, "diag", None)
+    context = str(getattr(diag, "context", None) or "")
     raised_in = re.search(r"(?:PL/pgSQL|SQL) function ([^\s(]+\([^)]*\))", context)
     where = f", raised in {raised_in.group(1)}" if raised_in else ""
-    detail = str(getattr(getattr(error, "diag", None), "message_detail", None) or "")
+    detail = str(getattr(diag, "message_detail", None) or "")
     shown = f" ({detail.splitlines()[0]})" if detail.startswith("Failing row contains") else ""
     return f"{_first_line(error)}{shown} [SQLSTATE {error.pgcode}{where}]"

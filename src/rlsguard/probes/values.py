@@ -276,8 +276,7 @@ def _scalar(type_name: str, column: Column, restriction: Restriction) -> st.Sear
             allow_infinity=False,
             width=32 if lowered in ("real", "float4") else 64,
         )
-    special = _temporal(lowered)
-    special = _special(lowered) if special is None else special
+    special = _special(lowered)
     if special is not None:
         return special
     if column.type_category == "S":  # other string-like types
@@ -288,6 +287,9 @@ def _scalar(type_name: str, column: Column, restriction: Restriction) -> st.Sear
 
 
 def _special(lowered: str) -> st.SearchStrategy[Any] | None:
+    temporal = _temporal(lowered)
+    if temporal is not None:
+        return temporal
     if lowered in RANGE_BOUNDS:
         return _range(RANGE_BOUNDS[lowered])
     if lowered in ("json", "jsonb"):

@@ -47,6 +47,27 @@ class Settings:
     append_only: tuple[str, ...] = ()
     allow: tuple[Allowance, ...] = ()
     until: tuple[RevisionSettings, ...] = ()
+    # how the application enters a tenant: settings whose values are templates over
+    # {tenant} and {principal} (empty: the tenant setting holds the tenant), and/or a
+    # statement it runs
+    context: tuple[tuple[str, str], ...] = ()
+    context_statement: str | None = None
+    principal_table: str | None = None
+    membership: Membership | None = None
+    admin_context: tuple[tuple[str, str], ...] = ()  # settings that make the app an admin
+    # functions that return the tenant or the principal ("tenant" / "principal") when their
+    # body does not say so (it reads a session table)
+    context_functions: tuple[tuple[str, str], ...] = ()
+    trusted_settings: tuple[str, ...] = ()  # set by the application itself, never the user
+    untrusted_claims: tuple[str, ...] = ("user_metadata",)  # claim paths the user can edit
+    preset: str | None = None
+
+    @property
+    def entry(self) -> tuple[tuple[str, str], ...]:
+        """The settings the application sets to enter a tenant, with their templates."""
+        if self.context or self.context_statement:
+            return self.context
+        return ((self.tenant_setting, TENANT),)
 
     @property
     def alembic_ini_path(self) -> Path:
@@ -71,6 +92,19 @@ class Settings:
         return dataclasses.replace(self, **dict(nearest.values))
 
 
+TENANT = "{tenant}"
+PRINCIPAL = "{principal}"
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The relation that makes a principal (a user) a member of tenants."""
+
+    table: str
+    principal: str  # its column naming the principal
+    tenant: str  # its column naming the tenant
+
+
 @dataclass(frozen=True)
 class RevisionSettings:
     """``[tool.rlsguard.until.<revision>]``: keys that held up to and including a revision
@@ -80,12 +114,61 @@ class RevisionSettings:
     values: tuple[tuple[str, Any], ...]
 
 
-_STRING_KEYS = ("alembic_ini", "version_table", "tenant_column", "tenant_setting", "app_role")
+_STRING_KEYS = (
+    "alembic_ini",
+    "version_table",
+    "tenant_column",
+    "tenant_setting",
+    "app_role",
+    "context_statement",
+    "principal_table",
+)
 _DURATION_KEYS = ("lock_timeout", "statement_timeout", "migration_timeout")
 _DURATION = re.compile(r"\d+(\.\d+)?(us|ms|s|min|h|d)?")
-_LIST_KEYS = ("admin_roles", "schemas", "global_tables", "append_only")
-KNOWN_KEYS = (*_STRING_KEYS, *_DURATION_KEYS, *_LIST_KEYS, "allow", "until")
-_PROJECT_KEYS = ("alembic_ini", "version_table", *_DURATION_KEYS)  # the same at every revision
+_LIST_KEYS = (
+    "admin_roles",
+    "schemas",
+    "global_tables",
+    "append_only",
+    "trusted_settings",
+    "untrusted_claims",
+)
+_TEMPLATE_KEYS = ("context", "admin_context")
+KNOWN_KEYS = (
+    *_STRING_KEYS,
+    *_DURATION_KEYS,
+    *_LIST_KEYS,
+    *_TEMPLATE_KEYS,
+    "membership",
+    "context_functions",
+    "preset",
+    "allow",
+    "until",
+)
+PRESETS: dict[str, dict[str, Any]] = {
+    "platform": {},  # the defaults: one tenant setting, roles app_user and uber_admin
+    "supabase": {
+        "app_role": "authenticated",
+        "admin_roles": ["service_role"],
+        "context": {
+            "request.jwt.claims": '{"sub": "{principal}", "role": "authenticated"}',
+        },
+        "principal_table": "auth.users",
+        # PostgREST before v10 put each claim in a setting of its own
+        "trusted_settings": [
+            "request.jwt.claim.sub",
+            "request.jwt.claim.role",
+            "request.jwt.claim",
+        ],
+        "untrusted_claims": ["user_metadata"],
+    },
+}
+_PROJECT_KEYS = (
+    "alembic_ini",
+    "version_table",
+    "preset",
+    *_DURATION_KEYS,
+)  # the same at every revision
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -132,6 +215,7 @@ def load_settings(project_root: Path, overrides: Mapping[str, Any] | None = None
 
 
 def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str) -> Settings:
+    table = _with_preset(table, where)
     unknown = sorted(set(table) - set(KNOWN_KEYS))
     if unknown:
         raise ConfigError(
@@ -140,6 +224,8 @@ def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str
             f"known keys: {', '.join(KNOWN_KEYS)}"
         )
     values: dict[str, Any] = {"project_root": project_root, **_values(table, where)}
+    if "preset" in table:
+        values["preset"] = table["preset"]
     if "until" in table:
         values["until"] = _until(table["until"], where)
     return Settings(**values)
@@ -160,7 +246,81 @@ def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise ConfigError(f"schemas in {where} must name at least one schema")
     if "allow" in table:
         values["allow"] = _allowances(table["allow"], where)
+    return {**values, **_model_values(table, where)}
+
+
+def _model_values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The keys that say how the application enters a tenant."""
+    values: dict[str, Any] = {}
+    for key in _TEMPLATE_KEYS:
+        if key in table:
+            values[key] = _templates(table[key], key, where)
+    if "membership" in table:
+        values["membership"] = _membership(table["membership"], where)
+    if "context_functions" in table:
+        values["context_functions"] = _context_functions(table["context_functions"], where)
+    if "context" in values and "tenant_setting" not in table:
+        values["tenant_setting"] = _tenant_setting_of(values["context"])
+    statement = table.get("context_statement")
+    if statement is not None and TENANT not in statement and PRINCIPAL not in statement:
+        raise ConfigError(
+            f"context_statement in {where} must use {TENANT} or {PRINCIPAL}, got {statement!r}"
+        )
     return values
+
+
+def _with_preset(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The preset's keys under the table's own: a key the table sets wins."""
+    name = table.get("preset")
+    if name is None:
+        return dict(table)
+    if name not in PRESETS:
+        raise ConfigError(f"preset in {where} must be one of {', '.join(PRESETS)}, got {name!r}")
+    return {**PRESETS[name], **table}
+
+
+def _templates(value: Any, key: str, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            f"{key} in {where} must be a table of settings to values, e.g. "
+            f'{{"app.tenant_id" = "{TENANT}"}}; got {value!r}'
+        )
+    return tuple(
+        (_string(name, key, where), _string(text, f"{key}.{name}", where))
+        for name, text in value.items()
+    )
+
+
+def _context_functions(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or any(
+        kind not in ("tenant", "principal") for kind in value.values()
+    ):
+        raise ConfigError(
+            f'context_functions in {where} must map function names to "tenant" or '
+            f'"principal", e.g. {{current_tenant = "tenant"}}; got {value!r}'
+        )
+    return tuple((_string(name, "context_functions", where), kind) for name, kind in value.items())
+
+
+def _tenant_setting_of(context: tuple[tuple[str, str], ...]) -> str:
+    """The setting that carries the tenant (else the principal) in a context."""
+    for needle in (TENANT, PRINCIPAL):
+        for name, template in context:
+            if needle in template:
+                return name
+    return context[0][0]
+
+
+def _membership(value: Any, where: str) -> Membership:
+    fields = [item.name for item in dataclasses.fields(Membership)]
+    if not isinstance(value, dict) or sorted(value) != sorted(fields):
+        raise ConfigError(
+            f"membership in {where} must have exactly the keys {', '.join(fields)} (the "
+            f"table, its principal column and its tenant column); got {value!r}"
+        )
+    return Membership(
+        **{name: _string(value[name], f"membership.{name}", where) for name in fields}
+    )
 
 
 def _until(value: Any, where: str) -> tuple[RevisionSettings, ...]:

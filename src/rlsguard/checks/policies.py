@@ -155,12 +155,19 @@ def no_setting_bypass(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         if not policy.permissive:
             continue
         for label, text in _expressions(policy):
-            verdict = judge(text, tenancy.context)
-            if not verdict.bound and verdict.other_settings:
+            verdict = judge(text, tenancy.context_for(relation))
+            if verdict.bound:
+                continue
+            if verdict.other_settings:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on setting "
                     f"{', '.join(verdict.other_settings)}, which {tenancy.app.name} can set "
                     "to anything"
+                )
+            if verdict.untrusted_claims:
+                yield Problem(
+                    f"policy {policy.name} ({label}) lets rows through on claim "
+                    f"{', '.join(verdict.untrusted_claims)}, which the user can edit"
                 )
 
 
@@ -188,7 +195,7 @@ def unset_context_closed(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     relation = tenancy.catalog.relations[table]
     for policy in _app_policies(tenancy, relation):
         for label, text in _expressions(policy):
-            if judge(text, tenancy.context).fails_open:
+            if judge(text, tenancy.context_for(relation)).fails_open:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through when the tenant "
                     "setting is unset or empty"
@@ -227,7 +234,7 @@ def empty_setting_cast(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     )
     for policy in _app_policies(tenancy, relation):
         for label, text in _expressions(policy):
-            if judge(text, tenancy.context).fragile_cast:
+            if judge(text, tenancy.context_for(relation)).fragile_cast:
                 yield Problem(
                     f"policy {policy.name} ({label}) casts the tenant setting without "
                     "NULLIF: '' raises an error"

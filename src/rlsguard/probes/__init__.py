@@ -6,6 +6,7 @@ from __future__ import annotations
 from rlsguard.probes import (  # noqa: F401  registers them
     admin,
     doors,
+    members,
     no_context,
     reads,
     roles,

@@ -52,7 +52,7 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
         return
     for admin in context.admins:
         context.session.as_setup()
-        context.session.as_role(admin, None, context="empty")
+        context.session.as_admin(admin)
         read = select_keys(context, plan)
         missing = everything - set(read.rows)
         if read.failed or missing:
@@ -86,7 +86,7 @@ def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:
             # table allows one row per tenant
             owner = example.new_tenant() if plan.one_per_tenant else tenants[0]
             new_row = example.values_for(table, owner)
-            context.session.as_role(admin, None, context="empty")
+            context.session.as_admin(admin)
             inserted = context.session.attempt(
                 *insert_statement(table, new_row, plan, returning=False)
             )

@@ -36,11 +36,18 @@ def two_tenants(example: Example) -> tuple[Any, Any]:
 def populate(
     example: Example, table: str, tenants: list[Any], least: int = 0
 ) -> dict[Any, list[Row]]:
-    """Rows of ``table`` for each tenant (the tenant root's rows are the tenants)."""
-    root = example.tenancy.tenant_root
+    """Rows of ``table`` for each tenant (the tenant root's rows are the tenants; the
+    principal's row and its membership are what make a principal act for a tenant)."""
+    tenancy = example.tenancy
+    made_with_tenant = {
+        relation.qualified
+        for relation in (tenancy.tenant_root, tenancy.principal_table, tenancy.membership_table)
+        if relation is not None
+    }
     rows: dict[Any, list[Row]] = {}
     for tenant in tenants:
-        if root is not None and table == root.qualified:
+        if table in made_with_tenant:
+            example.principal_of(tenant)
             rows[tenant] = example.rows_of(table, tenant)
             continue
         plan = example.planner.plan(table)

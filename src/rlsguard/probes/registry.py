@@ -53,7 +53,7 @@ class ProbeContext:
         """Carry on the example on another connection (before it has made any row)."""
         self.current = name
         self.session.begin()
-        example.session = self.session
+        example.attach(self.session)
 
     @property
     def app(self) -> str:
@@ -61,7 +61,10 @@ class ProbeContext:
 
     @property
     def admins(self) -> list[str]:
-        return [admin.name for admin in self.tenancy.admins]
+        """The admin roles, and the application in the admin context when there is one."""
+        entry = self.session.entry
+        by_context = [entry.admin_label] if entry.admin else []
+        return [admin.name for admin in self.tenancy.admins] + by_context
 
 
 AUTHORITY = "authority"  # the connection name of a superuser, for probes that need one

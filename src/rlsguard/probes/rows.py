@@ -285,9 +285,58 @@ class Example:
     serial: int = 0
     salt: int = 0x5EED
 
+    def __post_init__(self) -> None:
+        self.attach(self.session)
+
+    def attach(self, session: Session) -> None:
+        """Carry on on ``session``, which finds the example's principals through it."""
+        self.session = session
+        session.principal_of = self.principal_of
+
     @property
     def tenancy(self) -> Tenancy:
         return self.planner.tenancy
+
+    # -- principals ---------------------------------------------------------------------------
+
+    def principal_of(self, tenant: Any) -> Any:
+        """The key of the principal who acts for ``tenant`` (made, with its membership, on
+        first use); None when the tenancy has no principals."""
+        table, key = self.tenancy.principal_table, self.tenancy.principal_key
+        if table is None or key is None:
+            return None
+        return self.parent_for(table.qualified, tenant).values[key]
+
+    def _new_member(self, table: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A new membership is for a principal who is in no tenant yet: every principal
+        made for a tenant is already a member of it."""
+        membership, member_table = self.tenancy.settings.membership, self.tenancy.membership_table
+        principals, key = self.tenancy.principal_table, self.tenancy.principal_key
+        if (
+            membership is None
+            or member_table is None
+            or table != member_table.qualified
+            or membership.principal in overrides
+            or principals is None
+            or key is None
+        ):
+            return overrides
+        outsider = self.insert(principals.qualified, None)
+        return {**overrides, membership.principal: outsider.values[key]}
+
+    def _enrol(self, principal: Row) -> None:
+        """A new principal of a tenant becomes a member of it."""
+        membership = self.tenancy.settings.membership
+        key = self.tenancy.principal_key
+        if membership is None or key is None or principal.tenant is None:
+            return
+        table = self.tenancy.membership_table
+        assert table is not None
+        self.insert(
+            table.qualified,
+            principal.tenant,
+            {membership.principal: principal.values[key], membership.tenant: principal.tenant},
+        )
 
     def next_serial(self) -> int:
         self.serial += 1
@@ -332,7 +381,7 @@ class Example:
         """Values for a new row of ``table`` owned by ``tenant`` (parents are inserted);
         ``drawn``: the row's drawn columns, when the caller drew them already."""
         plan = self.planner.plan(table)
-        overrides = dict(overrides or {})
+        overrides = self._new_member(table, dict(overrides or {}))
         values = self._parent_values(plan, table, tenant, overrides, stack)
         column = self.tenancy.settings.tenant_column
         if plan.relation.column(column) is not None and tenant is not None:
@@ -384,7 +433,7 @@ class Example:
                     )
                 values.update(dict.fromkeys(link.columns))
                 continue
-            owner = tenant if link.parent in self.tenancy.tenant_tables else None
+            owner = tenant if self.tenancy.owned_by_tenants(link.parent) else None
             parent = self.parent_for(link.parent, owner, (*stack, table))
             for own, referenced in zip(link.columns, link.referenced, strict=True):
                 values[own] = parent.values[referenced]
@@ -426,6 +475,9 @@ class Example:
                 raise SetupFailed(table, "it stored no row (a trigger or rule on INSERT)")
             row = Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
         self.rows.setdefault(table, []).append(row)
+        principals = self.tenancy.principal_table
+        if principals is not None and table == principals.qualified:
+            self._enrol(row)
         return row
 
     def parent_for(self, table: str, tenant: Any | None, stack: tuple[str, ...] = ()) -> Row:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
+from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
 from rlsguard.probes.login import probe_connections
 from rlsguard.probes.registry import AUTHORITY, Probe, ProbeContext, ProbeFailure
@@ -133,9 +134,9 @@ class ProbeRunner:
         self.tenancy = tenancy
         self.shrink_seconds = shrink_seconds
         self.planner = Planner(tenancy)
-        setting = tenancy.settings.tenant_setting
+        entry = Entry.of(tenancy)
         self.sessions = {
-            name: Session(connection, setting) for name, connection in connections.items()
+            name: Session(connection, entry) for name, connection in connections.items()
         }
         self.settings = probe_settings(profile)
         self.fixed_seed = fixed_seed

@@ -2,9 +2,9 @@
 everything that was done so a failure can be replayed in psql.
 
 Every example runs inside one transaction that is rolled back. The tenant context is
-set the way an application must set it: ``SET LOCAL ROLE <app_role>`` and
-``set_config(<setting>, <tenant>, true)``. Statements that may fail run under a
-savepoint, so a rejected write does not end the example.
+set the way the application sets it: ``SET LOCAL ROLE <app_role>``, then its entry
+(``set_config(<setting>, <tenant>, true)``, a claims document, or a statement).
+Statements that may fail run under a savepoint, so a rejected write does not end the example.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from rlsguard.errors import ServerGone
+from rlsguard.probes.entry import Entry
 from rlsguard.server.databases import QUERY_CANCELED, is_connection_lost, quote_ident
 
 Params = Sequence[Any] | dict[str, Any] | None
@@ -146,9 +147,11 @@ class Session:
     and go out in front of the next statement, so an example costs few round trips.
     """
 
-    def __init__(self, connection: psycopg2.extensions.connection, setting: str) -> None:
+    def __init__(self, connection: psycopg2.extensions.connection, entry: Entry) -> None:
         self.connection = connection
-        self.setting = setting
+        self.entry = entry
+        # the principal who acts for a tenant (made on first use); set by the example
+        self.principal_of: Callable[[Any], Any] = lambda _tenant: None
         self.transcript = Transcript()
         self.identity = "setup"
         self._cursor = connection.cursor()
@@ -186,14 +189,36 @@ class Session:
             self._hold("RESET ROLE")
             self.identity = "setup"
 
-    def as_role(self, role: str, tenant: Any = None, *, context: str = "set") -> None:
-        """Become ``role``; with ``context`` "set" the tenant setting is ``tenant``,
-        "empty" sets it to '', "unset" leaves it alone."""
+    def as_role(
+        self,
+        role: str,
+        tenant: Any = None,
+        *,
+        context: str = "set",
+        edits: dict[str, Any] | None = None,
+    ) -> None:
+        """Become ``role``; with ``context`` "set" enter ``tenant`` the way the application
+        does (``edits``: claims a user changed), "empty" sets its settings to '', "unset"
+        leaves them alone."""
+        entering = context == "set" and tenant is not None
+        principal = self.principal_of(tenant) if entering and self.entry.needs_principal else None
         self._hold(f"SET LOCAL ROLE {quote_ident(role)}")
-        if context != "unset":
-            value = str(tenant) if context == "set" else ""
-            self._hold(self._text("SELECT set_config(%s, %s, true)", (self.setting, value)))
+        if entering:
+            statements = self.entry.enter(tenant, principal, edits)
+        else:
+            statements = self.entry.emptied() if context != "unset" else []
+        for statement, params in statements:
+            self._hold(self._text(statement, params))
         self.identity = role
+
+    def as_admin(self, admin: str) -> None:
+        """Become an admin: its role, or the application in the admin context."""
+        if admin != self.entry.admin_label:
+            self.as_role(admin, None, context="empty")
+            return
+        self.as_role(self.entry.app, None, context="empty")
+        for statement, params in self.entry.as_admin():
+            self._hold(self._text(statement, params))
 
     # -- running statements ----------------------------------------------------------------
 

@@ -192,14 +192,27 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
     actor, other = two_tenants(example)
     own = populate(example, table, [actor], least=1)[actor]
     column = context.tenancy.settings.tenant_column
+    plan = example.planner.plan(table)
+    # a foreign key that carries the tenant column moves with it: the other tenant's values
+    tied = any(column in link.columns for link in plan.links)
+    theirs = populate(example, table, [other], least=1)[other] if tied else []
+    moving = (
+        takeover(context.tenancy, plan, theirs[0])
+        if theirs
+        else {column: other_tenant_value(example, table, other)}
+    )
     context.session.as_role(context.app, actor)
     # No WHERE: a WHERE needs SELECT rights, and then PostgreSQL also checks the new row
     # against the SELECT policies; without one only the UPDATE policies decide.
     moved = context.session.attempt(
-        sql.SQL("UPDATE {} SET {} = {}").format(
-            table_identifier(table), sql.Identifier(column), sql.Placeholder()
+        sql.SQL("UPDATE {} SET {}").format(
+            table_identifier(table),
+            sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder())
+                for name in moving
+            ),
         ),
-        [other_tenant_value(example, table, other)],
+        [adapt(plan.relation.column(name), value) for name, value in moving.items()],
     )
     if moved.touched:
         raise failure(

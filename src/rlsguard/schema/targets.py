@@ -35,6 +35,20 @@ def tables_with_tenant_column(tenancy: Tenancy) -> list[str]:
     ]
 
 
+def membership_table(tenancy: Tenancy) -> list[str]:
+    table = tenancy.membership_table
+    return [table.qualified] if table is not None else []
+
+
+def tables_reading_edited_claims(tenancy: Tenancy) -> list[str]:
+    """Tenant tables whose policies read a claim the user can edit."""
+    return [
+        table.qualified
+        for table in tenancy.tenant_relations
+        if tenancy.settings.untrusted_claims and tenancy.edited_claims_read(table.qualified)
+    ]
+
+
 def child_tables(tenancy: Tenancy) -> list[str]:
     return [table.qualified for table in tenancy.tenant_relations if tenancy.is_child(table)]
 
@@ -63,7 +77,7 @@ def tables_open_to_app_reads(tenancy: Tenancy) -> list[str]:
 
 def admin_tables(tenancy: Tenancy) -> list[str]:
     """The tenant tables, when there is an admin to read them all."""
-    return tenant_tables(tenancy) if tenancy.admins else []
+    return tenant_tables(tenancy) if tenancy.admins or tenancy.settings.admin_context else []
 
 
 def tenant_tables_together(tenancy: Tenancy) -> list[str]:

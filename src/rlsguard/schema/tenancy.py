@@ -7,16 +7,18 @@ schema or table the database does not have is an error that says what it does ha
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rlsguard.config import Settings
+from rlsguard.config import TENANT, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.schema.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
-from rlsguard.schema.expressions import TenantContext, Verdict, judge
+from rlsguard.schema.expressions import CONTEXT, Kind, TenantContext, Verdict, judge
+from rlsguard.schema.helpers import helper_kinds
 
 READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
 WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked
@@ -52,6 +54,12 @@ class Tenancy:
             settings.global_tables, "global_tables"
         )
         self.append_only: frozenset[str] = self._resolve_tables(settings.append_only, "append_only")
+        self.principal_table: Relation | None = self._principal_table()
+        self.membership_table: Relation | None = (
+            self.catalog.relations[self._resolve_table(settings.membership.table, "membership")]
+            if settings.membership
+            else None
+        )
         self.tenant_tables: dict[str, str] = self._find_tenant_tables()
         if not self.tenant_tables and not lenient:
             raise ConfigError(
@@ -60,15 +68,27 @@ class Tenancy:
                 "or references a table that does (a check of no table would pass without "
                 "proving anything); set tenant_column and schemas in [tool.rlsguard]"
             )
-        self.context = TenantContext(
+        plain = dict(settings.entry).get(settings.tenant_setting) == TENANT
+        textual = self._helpers()
+        base = TenantContext(
             column=settings.tenant_column,
             setting=settings.tenant_setting,
-            helpers=frozenset(self._helpers()),
+            helpers=frozenset(textual if plain else ()),
             tenant_tables=frozenset(
                 name
                 for qualified in self.tenant_tables
                 for name in (qualified, qualified.split(".", 1)[1])
             ),
+            sources=settings.entry,
+            admin_sources=settings.admin_context,
+            trusted=frozenset(settings.trusted_settings),
+            untrusted_claims=settings.untrusted_claims,
+        )
+        fallback: dict[str, Kind] = {} if plain else dict.fromkeys(textual, CONTEXT)
+        declared = {name: (kind,) for name, kind in settings.context_functions}
+        self.context = dataclasses.replace(
+            base,
+            helper_kinds=helper_kinds(base, catalog.functions.values(), fallback, declared),
         )
 
     # -- validation ------------------------------------------------------------------------------
@@ -99,13 +119,27 @@ class Tenancy:
                 f"{_listing(_shared_columns(tables))}"
             )
         read = self._settings_read()
-        if read and settings.tenant_setting not in read:
+        entered = dict(settings.entry)
+        if read and settings.tenant_setting in entered and settings.tenant_setting not in read:
             raise ConfigError(
                 f"tenant_setting {settings.tenant_setting!r} is read by no policy or function in "
                 f"{where}; they read: {_listing(read)}"
             )
         self._resolve_tables(settings.global_tables, "global_tables")
         self._resolve_tables(settings.append_only, "append_only")
+        self._validate_membership()
+
+    def _validate_membership(self) -> None:
+        membership = self.settings.membership
+        if membership is None:
+            return
+        table = self.catalog.relations[self._resolve_table(membership.table, "membership")]
+        for key, name in (("principal", membership.principal), ("tenant", membership.tenant)):
+            if table.column(name) is None:
+                raise ConfigError(
+                    f"membership.{key} {name!r} is not a column of {table.qualified}; its "
+                    f"columns: {_listing(column.name for column in table.columns)}"
+                )
 
     def _settings_read(self) -> set[str]:
         texts = [
@@ -127,6 +161,72 @@ class Tenancy:
                 if not self.lenient:
                     raise
         return frozenset(found)
+
+    def _principal_table(self) -> Relation | None:
+        """The table of principals: configured, or the one the membership's principal
+        column references."""
+        settings = self.settings
+        if settings.principal_table:
+            return self.catalog.relations[
+                self._resolve_table(settings.principal_table, "principal_table")
+            ]
+        if settings.membership is None:
+            return None
+        membership = self.catalog.relations[
+            self._resolve_table(settings.membership.table, "membership")
+        ]
+        return next(
+            (
+                self.catalog.relations[key.references]
+                for key in membership.foreign_keys
+                if key.columns == (settings.membership.principal,)
+                and key.references in self.catalog.relations
+            ),
+            None,
+        )
+
+    @cached_property
+    def principal_key(self) -> str | None:
+        """The principal table's key column (what ``{principal}`` stands for)."""
+        if self.principal_table is None:
+            return None
+        key = _primary_key(self.principal_table)
+        return key[0] if len(key) == 1 else None
+
+    def principal_columns(self, relation: Relation) -> frozenset[str]:
+        """Columns of ``relation`` that name a principal: its own key in the principal
+        table, and one-column foreign keys to that table."""
+        principals = self.principal_table
+        if principals is None:
+            return frozenset()
+        found = {
+            own
+            for key in relation.foreign_keys
+            if key.references == principals.qualified
+            for own, referenced in zip(key.columns, key.referenced_columns, strict=True)
+            if referenced == self.principal_key
+        }
+        if relation.qualified == principals.qualified and self.principal_key:
+            found.add(self.principal_key)
+        return frozenset(found)
+
+    def context_for(self, relation: Relation, *, new_rows: bool = False) -> TenantContext:
+        """The context as ``relation`` sees it: its principal columns, and its own key when
+        it is the tenant table. New memberships are never bound by their principal: a
+        user adding themselves to any tenant is the attack."""
+        principal = self.principal_columns(relation)
+        membership = self.membership_table
+        if new_rows and membership is not None and membership.qualified == relation.qualified:
+            principal = frozenset()
+        root = self.tenant_root
+        own = (
+            {self.tenant_key}
+            if root is not None and root.qualified == relation.qualified
+            else set()
+        )
+        return dataclasses.replace(
+            self.context, principal_columns=principal, tenant_columns=frozenset(own)
+        )
 
     def _resolve_table(self, name: str, key: str) -> str:
         candidates = (
@@ -154,6 +254,10 @@ class Tenancy:
         column = self.settings.tenant_column
         tables = [table for table in self.tables() if table.qualified not in self.global_tables]
         scoped = {table.qualified: f"carries {column}" for table in tables if table.column(column)}
+        principals = self.principal_table
+        names = {table.qualified for table in tables}
+        if principals is not None and principals.qualified in names.difference(scoped):
+            scoped[principals.qualified] = "holds the principals, who belong to tenants"
         changed = True
         while changed:
             changed = False
@@ -161,12 +265,26 @@ class Tenancy:
                 if table.qualified in scoped:
                     continue
                 parent = next(
-                    (fk.references for fk in table.foreign_keys if fk.references in scoped), None
+                    (
+                        fk.references
+                        for fk in table.foreign_keys
+                        if fk.references in scoped
+                        or (principals is not None and fk.references == principals.qualified)
+                    ),
+                    None,
                 )
                 if parent is not None:
                     scoped[table.qualified] = f"references tenant table {parent}"
                     changed = True
         return scoped
+
+    def owned_by_tenants(self, table: str) -> bool:
+        """Are the rows of ``table`` some tenant's: a tenant table, or the principals
+        (who belong to tenants through their memberships), wherever they are?"""
+        principals = self.principal_table
+        return table in self.tenant_tables or (
+            principals is not None and table == principals.qualified
+        )
 
     def relations_of(self, qualified_names: Iterable[str]) -> list[Relation]:
         return [
@@ -344,6 +462,7 @@ class Tenancy:
         USING where a policy has none, as PostgreSQL does). Permissive policies are
         OR-ed, restrictive ones AND-ed: one bound restrictive policy is enough."""
         policies = self.applicable(relation, command, role)
+        context = self.context_for(relation, new_rows=new_rows)
         permissive = [p for p in policies if p.permissive and self._term(p, new_rows) is not None]
         restrictive = [
             p for p in policies if not p.permissive and self._term(p, new_rows) is not None
@@ -351,9 +470,9 @@ class Tenancy:
         if not permissive:
             return Isolation(True, True, "no permissive policy applies, so nothing passes")
         verdicts = tuple(
-            (policy, judge(self._term(policy, new_rows), self.context)) for policy in permissive
+            (policy, judge(self._term(policy, new_rows), context)) for policy in permissive
         )
-        restricted = [p for p in restrictive if judge(self._term(p, new_rows), self.context).bound]
+        restricted = [p for p in restrictive if judge(self._term(p, new_rows), context).bound]
         if restricted:
             return Isolation(
                 True,
@@ -369,6 +488,19 @@ class Tenancy:
             )
         reasons = "; ".join(f"{policy.name}: {dict(verdicts)[policy].why}" for policy in open_)
         return Isolation(False, False, reasons, open_, verdicts)
+
+    def edited_claims_read(self, table: str) -> list[str]:
+        """The user-editable claims (dotted paths) the application's policies on
+        ``table`` read."""
+        relation = self.catalog.relations[table]
+        context = self.context_for(relation)
+        found: set[str] = set()
+        for command in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            for policy in self.applicable(relation, command, self.app.name):
+                for text in (policy.using, policy.check):
+                    if text:
+                        found.update(judge(text, context).untrusted_claims)
+        return sorted(found)
 
     @staticmethod
     def _term(policy: Policy, new_rows: bool) -> str | None:

@@ -25,6 +25,7 @@ from rlsguard.analyzer import scan
 from rlsguard.checks import all_checks
 from rlsguard.cli.check import DEFAULT_REPORT, run_check
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
+from rlsguard.cli.init import INIT_HELP, add_init_arguments, run_init
 from rlsguard.config import Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError, ServerGone
 from rlsguard.history.migrate import MigrationProject
@@ -99,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_command_options(scan, SCAN)
 
+    init = commands.add_parser(
+        "init",
+        help=INIT_HELP,
+        description=(
+            "Read the catalog and the policies (of --dsn, or of the project's migrations built "
+            "in a throwaway server), propose a [tool.rlsguard] with the reason for each key, "
+            "and print it; --write adds it to pyproject.toml."
+        ),
+    )
+    add_init_arguments(init)
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
         "explain", help="what a check looks for, why it matters, how to fix it"
@@ -140,6 +151,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         return run_check(arguments, command_overrides(arguments))
     if arguments.command == "scan":
         return _scan(arguments)
+    if arguments.command == "init":
+        return run_init(arguments)
     if arguments.command == "checks":
         print_checks(_documented(), _console())
         return EXIT_OK

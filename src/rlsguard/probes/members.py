@@ -11,16 +11,20 @@ from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
     attempt_insert,
     failure,
+    judged,
     keys_of,
     populate,
-    refused_by_rights,
     select_keys,
     two_tenants,
     witness_rows,
 )
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import Example, table_identifier
-from rlsguard.schema.targets import membership_table, tables_reading_edited_claims
+from rlsguard.schema.targets import (
+    edited_claims_read,
+    membership_table,
+    tables_reading_edited_claims,
+)
 
 
 @probe(
@@ -31,7 +35,8 @@ from rlsguard.schema.targets import membership_table, tables_reading_edited_clai
     attacks=(18,),
     fixes_from=("RG302", "RG307"),
     objects=membership_table,
-    premise="the membership INSERT or UPDATE goes through or is refused for lack of rights",
+    premise="the principal's own membership is in the table, and the INSERT and the UPDATE "
+    "go through or are refused for lack of rights (not by a constraint)",
 )
 def self_enrolment(context: ProbeContext, table: str, example: Example) -> None:
     """As a principal of tenant A, INSERT a membership of itself in tenant B, and UPDATE
@@ -40,6 +45,7 @@ def self_enrolment(context: ProbeContext, table: str, example: Example) -> None:
     assert membership is not None
     actor, other = two_tenants(example)
     me = example.principal_of(actor)
+    own = example.rows_of(table, actor)
     values = example.values_for(table, other, {membership.principal: me})
     context.session.as_role(context.app, actor)
     inserted = attempt_insert(context, table, values)
@@ -58,8 +64,8 @@ def self_enrolment(context: ProbeContext, table: str, example: Example) -> None:
             f"as a principal of tenant {actor}, {context.app} moved its membership to "
             f"tenant {other}"
         )
-    if refused_by_rights(inserted) or not inserted.failed:
-        context.witness()
+    if judged(inserted) and judged(moved):
+        witness_rows(context, table, own)
 
 
 @probe(
@@ -81,7 +87,7 @@ def edited_claims(context: ProbeContext, table: str, example: Example) -> None:
     rows = populate(example, table, [other], least=1)
     if not witness_rows(context, table, rows[other]):
         return
-    edits: dict[str, Any] = dict.fromkeys(context.tenancy.edited_claims_read(table), other)
+    edits: dict[str, Any] = dict.fromkeys(edited_claims_read(context.tenancy, table), other)
     context.session.as_role(context.app, actor, edits=edits)
     seen = set(select_keys(context, plan).rows) & keys_of(rows[other], plan)
     if seen:

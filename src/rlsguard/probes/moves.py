@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, ProbeFailure
 from rlsguard.probes.rows import (
     Example,
     Row,
-    TablePlan,
     insert_statement,
     table_identifier,
 )

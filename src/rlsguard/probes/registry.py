@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import hypothesis
 
 from rlsguard.findings import Severity
-from rlsguard.probes.rows import Example, Planner
+from rlsguard.probes.plans import Planner
+from rlsguard.probes.rows import Example
 from rlsguard.probes.transcript import Session
 from rlsguard.registration import Objects, Registry, Rule, heading
 from rlsguard.schema.tenancy import Tenancy

@@ -27,8 +27,9 @@ from rlsguard.probes import all_probes
 from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
 from rlsguard.probes.login import probe_connections
+from rlsguard.probes.plans import Planner
 from rlsguard.probes.registry import AUTHORITY, Probe, ProbeContext, ProbeFailure
-from rlsguard.probes.rows import Example, Planner
+from rlsguard.probes.rows import Example
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy

@@ -25,11 +25,11 @@ from rlsguard.probes.moves import (
     where_key,
     witness_rows,
 )
+from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, probe
 from rlsguard.probes.rows import (
     Example,
     Row,
-    TablePlan,
     table_identifier,
 )
 from rlsguard.probes.values import adapt

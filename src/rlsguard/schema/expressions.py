@@ -172,7 +172,7 @@ def walk(node: object) -> Iterator[ast.Node]:
             yield from walk(item)
 
 
-def _string_constant(node: object) -> str | None:
+def string_constant(node: object) -> str | None:
     while isinstance(node, ast.TypeCast):
         node = node.arg
     if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
@@ -180,7 +180,17 @@ def _string_constant(node: object) -> str | None:
     return None
 
 
-def _function_name(node: ast.FuncCall) -> str:
+def column_name(node: object) -> str | None:
+    """The column a reference names (through casts), without its table."""
+    while isinstance(node, ast.TypeCast):
+        node = node.arg
+    if not isinstance(node, ast.ColumnRef) or not node.fields:
+        return None
+    last = node.fields[-1]
+    return str(last.sval) if isinstance(last, ast.String) else None
+
+
+def function_name(node: ast.FuncCall) -> str:
     return ".".join(str(part.sval) for part in node.funcname or () if isinstance(part, ast.String))
 
 
@@ -201,18 +211,13 @@ class _Judge:
         """The setting a ``current_setting(...)`` call reads."""
         if (
             isinstance(node, ast.FuncCall)
-            and _function_name(node).split(".")[-1] == "current_setting"
+            and function_name(node).split(".")[-1] == "current_setting"
         ):
-            return _string_constant(node.args[0]) if node.args else None
+            return string_constant(node.args[0]) if node.args else None
         return None
 
     def column_name(self, node: object) -> str | None:
-        while isinstance(node, ast.TypeCast):
-            node = node.arg
-        if not isinstance(node, ast.ColumnRef) or not node.fields:
-            return None
-        last = node.fields[-1]
-        return str(last.sval) if isinstance(last, ast.String) else None
+        return column_name(node)
 
     def is_tenant_column(self, node: object) -> bool:
         name = self.column_name(node)
@@ -229,7 +234,7 @@ class _Judge:
     def helper_kind(self, node: object) -> Kind | None:
         if not isinstance(node, ast.FuncCall):
             return None
-        name = _function_name(node)
+        name = function_name(node)
         kinds = self.context.kinds_of_helpers
         return kinds.get(name) or kinds.get(name.rsplit(".", maxsplit=1)[-1])
 
@@ -252,7 +257,7 @@ class _Judge:
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
             operator = node.name[-1].sval if node.name else ""
             if operator in ("->", "->>"):
-                document, step = self.kind(node.lexpr), _string_constant(node.rexpr)
+                document, step = self.kind(node.lexpr), string_constant(node.rexpr)
                 if document is not None and document[0] in CLAIMS and step is not None:
                     return self.context.claim_kind(document[1], (*document[2:], step))
             return None
@@ -299,7 +304,7 @@ class _Judge:
             for value, constant in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 expected = self.admin_value(value)
                 if operator == "=" and expected is not None:
-                    return expected == _string_constant(constant)
+                    return expected == string_constant(constant)
         admin_only = set(self.context.admin_templates) - set(self.context.templates)
         return any(self.setting_of(item) in admin_only for item in walk(node))
 
@@ -350,7 +355,7 @@ class _Judge:
             and self.helper_kind(node) is not None
             and any(self.is_scoping_column(argument) for argument in node.args or ())
         ):
-            return True, f"{_function_name(node)}() checks {column} against the tenant"
+            return True, f"{function_name(node)}() checks {column} against the tenant"
         return False, f"`{deparse(node)}` does not compare {column} with the tenant"
 
     def matches(self, column: object, value: object) -> bool:
@@ -406,7 +411,7 @@ class _Judge:
             if (
                 isinstance(item, ast.A_Expr)
                 and item.kind == enums.A_Expr_Kind.AEXPR_OP
-                and any(_string_constant(side) == "" for side in (item.lexpr, item.rexpr))
+                and any(string_constant(side) == "" for side in (item.lexpr, item.rexpr))
                 and any(self.reads_tenant_setting(side) for side in (item.lexpr, item.rexpr))
             ):
                 return True

@@ -6,6 +6,7 @@ leave the tenant out, which foreign keys point at another tenant's rows)."""
 from __future__ import annotations
 
 from rlsguard.schema.catalog import Constraint, Index, Relation
+from rlsguard.schema.expressions import judge
 from rlsguard.schema.tenancy import Tenancy
 
 STATEFUL_TARGET = "tenant-tables"  # the stateful probe acts on all tenant tables at once
@@ -45,8 +46,22 @@ def tables_reading_edited_claims(tenancy: Tenancy) -> list[str]:
     return [
         table.qualified
         for table in tenancy.tenant_relations
-        if tenancy.settings.untrusted_claims and tenancy.edited_claims_read(table.qualified)
+        if tenancy.settings.untrusted_claims and edited_claims_read(tenancy, table.qualified)
     ]
+
+
+def edited_claims_read(tenancy: Tenancy, table: str) -> list[str]:
+    """The user-editable claims (dotted paths) the application's policies on ``table``
+    read."""
+    relation = tenancy.catalog.relations[table]
+    context = tenancy.context_for(relation)
+    found: set[str] = set()
+    for command in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+        for policy in tenancy.applicable(relation, command, tenancy.app.name):
+            for text in (policy.using, policy.check):
+                if text:
+                    found.update(judge(text, context).untrusted_claims)
+    return sorted(found)
 
 
 def child_tables(tenancy: Tenancy) -> list[str]:

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from rlsguard.config import TENANT, Settings
+from rlsguard.config import Settings
 from rlsguard.errors import ConfigError
 from rlsguard.schema.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
-from rlsguard.schema.expressions import CONTEXT, Kind, TenantContext, Verdict, judge
-from rlsguard.schema.helpers import helper_kinds
+from rlsguard.schema.expressions import TenantContext, Verdict, judge
+from rlsguard.schema.helpers import tenant_context
 
 READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
 WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked
@@ -68,52 +68,47 @@ class Tenancy:
                 "or references a table that does (a check of no table would pass without "
                 "proving anything); set tenant_column and schemas in [tool.rlsguard]"
             )
-        plain = dict(settings.entry).get(settings.tenant_setting) == TENANT
-        textual = self._helpers()
-        base = TenantContext(
-            column=settings.tenant_column,
-            setting=settings.tenant_setting,
-            helpers=frozenset(textual if plain else ()),
-            tenant_tables=frozenset(
-                name
-                for qualified in self.tenant_tables
-                for name in (qualified, qualified.split(".", 1)[1])
-            ),
-            sources=settings.entry,
-            admin_sources=settings.admin_context,
-            trusted=frozenset(settings.trusted_settings),
-            untrusted_claims=settings.untrusted_claims,
-        )
-        fallback: dict[str, Kind] = {} if plain else dict.fromkeys(textual, CONTEXT)
-        declared = {name: (kind,) for name, kind in settings.context_functions}
-        self.context = dataclasses.replace(
-            base,
-            helper_kinds=helper_kinds(base, catalog.functions.values(), fallback, declared),
-        )
+        self.context = tenant_context(catalog, settings, self.tenant_tables)
 
     # -- validation ------------------------------------------------------------------------------
 
     def _validate(self) -> None:
+        """Everything the config names that the database does not have, in one error."""
+        problems = [*self._missing_names(), *self._missing_tables()]
+        if problems:
+            hint = (
+                "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and "
+                "policies"
+            )
+            listed = "\n".join(f"- {problem}" for problem in problems)
+            raise ConfigError(
+                f"{problems[0]}; {hint}"
+                if len(problems) == 1
+                else f"the config does not fit the database ({len(problems)} problems):\n"
+                f"{listed}\n{hint}"
+            )
+
+    def _missing_names(self) -> list[str]:
         catalog, settings = self.catalog, self.settings
         where = f"database {catalog.database}"
-        for schema in settings.schemas:
-            if schema not in catalog.schemas:
-                raise ConfigError(
-                    f"schema {schema!r} (schemas in [tool.rlsguard]) does not exist in {where}; "
-                    f"it has: {_listing(catalog.schemas)}"
-                )
+        problems = [
+            f"schema {schema!r} (schemas in [tool.rlsguard]) does not exist in {where}; "
+            f"it has: {_listing(catalog.schemas)}"
+            for schema in settings.schemas
+            if schema not in catalog.schemas
+        ]
         user_roles = [name for name in catalog.roles if not name.startswith("pg_")]
-        for key, name in [
-            ("app_role", settings.app_role),
-            *(("admin_roles", role) for role in settings.admin_roles),
-        ]:
-            if name not in catalog.roles:
-                raise ConfigError(
-                    f"{key} {name!r} does not exist in {where}; roles there: {_listing(user_roles)}"
-                )
+        problems += [
+            f"{key} {name!r} does not exist in {where}; roles there: {_listing(user_roles)}"
+            for key, name in [
+                ("app_role", settings.app_role),
+                *(("admin_roles", role) for role in settings.admin_roles),
+            ]
+            if name not in catalog.roles
+        ]
         tables = self.tables()
         if tables and not any(table.column(settings.tenant_column) for table in tables):
-            raise ConfigError(
+            problems.append(
                 f"tenant_column {settings.tenant_column!r} is in no table of schema(s) "
                 f"{', '.join(settings.schemas)} in {where}; columns found in several tables: "
                 f"{_listing(_shared_columns(tables))}"
@@ -121,25 +116,40 @@ class Tenancy:
         read = self._settings_read()
         entered = dict(settings.entry)
         if read and settings.tenant_setting in entered and settings.tenant_setting not in read:
-            raise ConfigError(
+            problems.append(
                 f"tenant_setting {settings.tenant_setting!r} is read by no policy or function in "
                 f"{where}; they read: {_listing(read)}"
             )
-        self._resolve_tables(settings.global_tables, "global_tables")
-        self._resolve_tables(settings.append_only, "append_only")
-        self._validate_membership()
+        return problems
 
-    def _validate_membership(self) -> None:
-        membership = self.settings.membership
-        if membership is None:
-            return
-        table = self.catalog.relations[self._resolve_table(membership.table, "membership")]
-        for key, name in (("principal", membership.principal), ("tenant", membership.tenant)):
-            if table.column(name) is None:
-                raise ConfigError(
-                    f"membership.{key} {name!r} is not a column of {table.qualified}; its "
-                    f"columns: {_listing(column.name for column in table.columns)}"
+    def _missing_tables(self) -> list[str]:
+        settings = self.settings
+        named = [
+            *(("global_tables", name) for name in settings.global_tables),
+            *(("append_only", name) for name in settings.append_only),
+            *((("principal_table", settings.principal_table),) if settings.principal_table else ()),
+            *((("membership", settings.membership.table),) if settings.membership else ()),
+        ]
+        problems = []
+        for key, name in named:
+            try:
+                self._resolve_table(name, key)
+            except ConfigError as error:
+                if key not in ("global_tables", "append_only") or not self.lenient:
+                    problems.append(str(error))
+        membership = settings.membership
+        if membership is not None and not problems:
+            table = self.catalog.relations[self._resolve_table(membership.table, "membership")]
+            problems += [
+                f"membership.{key} {name!r} is not a column of {table.qualified}; its "
+                f"columns: {_listing(column.name for column in table.columns)}"
+                for key, name in (
+                    ("principal", membership.principal),
+                    ("tenant", membership.tenant),
                 )
+                if table.column(name) is None
+            ]
+        return problems
 
     def _settings_read(self) -> set[str]:
         texts = [
@@ -190,7 +200,7 @@ class Tenancy:
         """The principal table's key column (what ``{principal}`` stands for)."""
         if self.principal_table is None:
             return None
-        key = _primary_key(self.principal_table)
+        key = primary_key(self.principal_table)
         return key[0] if len(key) == 1 else None
 
     def principal_columns(self, relation: Relation) -> frozenset[str]:
@@ -305,7 +315,7 @@ class Tenancy:
         column = self.settings.tenant_column
         tables = self.tables()
         for table in tables:
-            if _primary_key(table) == (column,):
+            if primary_key(table) == (column,):
                 return table
         referenced = Counter(
             foreign_key.references
@@ -313,7 +323,7 @@ class Tenancy:
             for foreign_key in table.foreign_keys
             if foreign_key.columns == (column,)
             and foreign_key.references in self.catalog.relations
-            and _primary_key(self.catalog.relations[foreign_key.references])
+            and primary_key(self.catalog.relations[foreign_key.references])
             == foreign_key.referenced_columns
         )
         if not referenced:
@@ -325,7 +335,7 @@ class Tenancy:
         """The tenant table's column that holds the tenant id (the tenant column, or the
         key the tenant columns reference)."""
         root = self.tenant_root
-        key = _primary_key(root) if root is not None else ()
+        key = primary_key(root) if root is not None else ()
         return key[0] if len(key) == 1 and key[0] else self.settings.tenant_column
 
     @cached_property
@@ -346,24 +356,6 @@ class Tenancy:
     @cached_property
     def global_relations(self) -> list[Relation]:
         return [table for table in self.tables() if table.qualified not in self.tenant_tables]
-
-    def _helpers(self) -> set[str]:
-        """Functions whose body reads the tenant setting, or calls one that does."""
-        functions = list(self.catalog.functions.values())
-        helpers: set[str] = set()
-        needles = [f"'{self.settings.tenant_setting}'"]
-        for _round in range(5):
-            found = {
-                name
-                for function in functions
-                if any(needle in function.source for needle in needles)
-                for name in (function.name, f"{function.schema}.{function.name}")
-            }
-            if found <= helpers:
-                break
-            helpers |= found
-            needles = [f"'{self.settings.tenant_setting}'", *(f"{name}(" for name in helpers)]
-        return helpers
 
     # -- roles -----------------------------------------------------------------------------------
 
@@ -489,19 +481,6 @@ class Tenancy:
         reasons = "; ".join(f"{policy.name}: {dict(verdicts)[policy].why}" for policy in open_)
         return Isolation(False, False, reasons, open_, verdicts)
 
-    def edited_claims_read(self, table: str) -> list[str]:
-        """The user-editable claims (dotted paths) the application's policies on
-        ``table`` read."""
-        relation = self.catalog.relations[table]
-        context = self.context_for(relation)
-        found: set[str] = set()
-        for command in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-            for policy in self.applicable(relation, command, self.app.name):
-                for text in (policy.using, policy.check):
-                    if text:
-                        found.update(judge(text, context).untrusted_claims)
-        return sorted(found)
-
     @staticmethod
     def _term(policy: Policy, new_rows: bool) -> str | None:
         if not new_rows:
@@ -517,5 +496,5 @@ def _shared_columns(tables: list[Relation]) -> list[str]:
     return [name for name, count in counts.items() if count > 1]
 
 
-def _primary_key(relation: Relation) -> tuple[str | None, ...]:
+def primary_key(relation: Relation) -> tuple[str | None, ...]:
     return next((index.columns for index in relation.indexes if index.primary), ())

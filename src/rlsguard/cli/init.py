@@ -1,0 +1,111 @@
+"""``rlsguard init``: propose a ``[tool.rlsguard]`` from a database's catalog and policies
+(``--dsn``), or from the project's migrations built in a throwaway server; print it, and
+with ``--write`` add it to pyproject.toml (never over a table that is there)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from pathlib import Path
+
+from rlsguard.analyzer import read_only_catalog
+from rlsguard.cli.exits import EXIT_OK
+from rlsguard.config import PYPROJECT, Settings, find_project_root, settings_from_table
+from rlsguard.errors import ConfigError
+from rlsguard.run import Run
+from rlsguard.schema.catalog import Catalog
+from rlsguard.schema.proposal import Proposal, propose
+from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server import DSN_ENV
+from rlsguard.server.databases import connected
+from rlsguard.server.external import ExternalServer
+from rlsguard.server.urls import parse_dsn, with_timeouts
+
+INIT_HELP = "propose a [tool.rlsguard] from the catalog and the policies"
+
+
+def add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project", type=Path, default=None, metavar="DIR",
+        help="project folder whose pyproject.toml gets the table (default: the nearest one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dsn", default=None, metavar="URL",
+        help=f"read this database (or {DSN_ENV}) instead of building the project's migrations",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schema", action="append", default=None, metavar="S",
+        help="schema to look at (repeatable; default: those whose tables have policies)",
+    )  # fmt: skip
+    parser.add_argument("--write", action="store_true", help="add the table to pyproject.toml")
+
+
+def run_init(arguments: argparse.Namespace) -> int:
+    project_root = (arguments.project or find_project_root()).resolve()
+    catalog = _catalog(arguments, project_root)
+    proposal = propose(catalog, arguments.schema)
+    text = proposal.toml() + _verdict(catalog, proposal, project_root)
+    print(text, end="")
+    if arguments.write:
+        _write(project_root / PYPROJECT, proposal.toml())
+        print(f"# written to {project_root / PYPROJECT}")
+    return EXIT_OK
+
+
+def _catalog(arguments: argparse.Namespace, project_root: Path) -> Catalog:
+    dsn = arguments.dsn or os.environ.get(DSN_ENV)
+    settings = Settings(project_root=project_root)
+    if dsn:
+        with ExternalServer(parse_dsn(dsn)) as server:
+            url = with_timeouts(server.url, settings.lock_timeout, settings.statement_timeout)
+            with connected(url) as connection:
+                return read_only_catalog(connection)
+    run = Run(settings=_project_settings(project_root))
+    try:
+        with connected(run.url(run.template())) as connection:
+            return read_only_catalog(connection)
+    finally:
+        run.close()
+
+
+def _project_settings(project_root: Path) -> Settings:
+    """The keys that say how to build the schema (alembic_ini, version_table, timeouts);
+    the tenancy keys are what init proposes, so a table that is wrong is no obstacle."""
+    table = _existing_table(project_root / PYPROJECT) or {}
+    kept = ("alembic_ini", "version_table", "lock_timeout", "statement_timeout",
+            "migration_timeout")  # fmt: skip
+    chosen = {key: value for key, value in table.items() if key in kept}
+    return settings_from_table(chosen, project_root, f"[tool.rlsguard] in {PYPROJECT}")
+
+
+def _verdict(catalog: Catalog, proposal: Proposal, project_root: Path) -> str:
+    """Whether rlsguard can use the proposal as it is (a TOML comment)."""
+    try:
+        settings = settings_from_table(proposal.table, project_root, "the proposal")
+        tenancy = Tenancy(catalog, settings)
+    except ConfigError as error:
+        return f"# rlsguard cannot use this as it is: {error}\n"
+    return f"# rlsguard finds {len(tenancy.tenant_tables)} tenant table(s) with it\n"
+
+
+def _existing_table(pyproject: Path) -> dict[str, object] | None:
+    if not pyproject.is_file():
+        return None
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{pyproject} cannot be read as TOML: {error}") from None
+    found = document.get("tool", {}).get("rlsguard")
+    return found if isinstance(found, dict) else None
+
+
+def _write(pyproject: Path, table: str) -> None:
+    if _existing_table(pyproject) is not None:
+        raise ConfigError(
+            f"{pyproject} already has [tool.rlsguard]; nothing was written (merge the proposal "
+            "by hand, or remove the table and run again)"
+        )
+    before = pyproject.read_text(encoding="utf-8") if pyproject.is_file() else ""
+    separator = "\n" * max(0, 2 - (len(before) - len(before.rstrip("\n")))) if before else ""
+    pyproject.write_text(before + separator + table, encoding="utf-8")

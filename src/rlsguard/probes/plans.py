@@ -1,0 +1,225 @@
+"""How to make rows for each table, read once from the catalog: the columns rlsguard
+supplies and the strategies that draw them, the foreign keys to fill from parents, the
+unique keys to keep unique, the CHECK constraints of the common shapes to respect.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from rlsguard.probes.existing import Existing
+from rlsguard.probes.partitions import tenant_id_floor
+from rlsguard.probes.values import (
+    CannotGenerate,
+    Restriction,
+    column_strategy,
+    domain_checks,
+    marker_column,
+    restrictions,
+)
+from rlsguard.schema.catalog import Column, Relation
+from rlsguard.schema.tenancy import Tenancy
+
+
+@dataclass(frozen=True)
+class Link:
+    """A foreign key, seen from the row that needs a parent."""
+
+    columns: tuple[str, ...]
+    parent: str
+    referenced: tuple[str, ...]
+    required: bool
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    relation: Relation
+    supplied: tuple[Column, ...]
+    strategies: dict[str, st.SearchStrategy[Any]]
+    nullable: frozenset[str]
+    unique: frozenset[str]
+    links: tuple[Link, ...]
+    key: tuple[str, ...]
+    unknown_checks: tuple[str, ...] = ()
+    generated_keys: frozenset[str] = frozenset()  # UUID keys rlsguard makes itself
+    # a unique key made of the tenant column and foreign keys (whose parents are reused
+    # per tenant) allows one row per tenant
+    one_per_tenant: bool = False
+    _row_lists: dict[tuple[int, int], st.SearchStrategy[list[dict[str, Any]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @property
+    def table(self) -> str:
+        return self.relation.qualified
+
+    @property
+    def returning(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.relation.columns)
+
+    def rows_strategy(self, least: int, most: int) -> st.SearchStrategy[list[dict[str, Any]]]:
+        """Between ``least`` and ``most`` rows in one draw."""
+        key = (least, most)
+        if key not in self._row_lists:
+            self._row_lists[key] = st.lists(self.row_strategy, min_size=least, max_size=most)
+        return self._row_lists[key]
+
+    @functools.cached_property
+    def row_strategy(self) -> st.SearchStrategy[dict[str, Any]]:
+        """Every drawn column of a row in one draw: an interactive draw costs more than
+        the value it draws, so a row is one draw, not one per column."""
+        return st.fixed_dictionaries(
+            {
+                name: st.none() | strategy if name in self.nullable else strategy
+                for name, strategy in self.strategies.items()
+            }
+        )
+
+
+class Planner:
+    """How to make rows for each table; plans and failures are kept for the run."""
+
+    def __init__(self, tenancy: Tenancy, existing: Existing | None = None) -> None:
+        self.tenancy = tenancy
+        self.existing = existing or Existing()  # what generated values must stay above
+        self._plans: dict[str, TablePlan | CannotGenerate] = {}
+        self._referenced: dict[str, set[str]] = {}
+        self._leads_back: dict[tuple[str, str], bool] = {}
+        self.tenant_floor = tenant_id_floor(tenancy)  # numeric tenant ids start here
+        for relation in tenancy.catalog.relations.values():
+            for foreign_key in relation.foreign_keys:
+                if foreign_key.references:
+                    self._referenced.setdefault(foreign_key.references, set()).update(
+                        foreign_key.referenced_columns
+                    )
+
+    def leads_back(self, start: str, target: str) -> bool:
+        """Does a chain of foreign keys from ``start`` reach ``target`` (a cycle, when
+        ``target`` references ``start``)? Its nullable link is then left NULL."""
+        if (start, target) not in self._leads_back:
+            seen, todo, found = set(), [start], False
+            while todo and not found:
+                name = todo.pop()
+                found = name == target
+                relation = self.tenancy.catalog.relations.get(name)
+                if name in seen or relation is None:
+                    continue
+                seen.add(name)
+                todo.extend(key.references for key in relation.foreign_keys if key.references)
+            self._leads_back[(start, target)] = found
+        return self._leads_back[(start, target)]
+
+    def knows_enough(self, plan: TablePlan, values: dict[str, Any]) -> bool:
+        """Are the row's key, unique and referenced columns all among ``values``, so the
+        database need not hand anything back?"""
+        needed = set(plan.key) | plan.unique | self._referenced.get(plan.table, set())
+        return needed <= values.keys()
+
+    def plan(self, table: str) -> TablePlan:
+        if table not in self._plans:
+            try:
+                self._plans[table] = self._make_plan(self.tenancy.catalog.relations[table])
+            except CannotGenerate as error:
+                self._plans[table] = CannotGenerate(
+                    f"cannot generate rows for {table} because {error}"
+                )
+        found = self._plans[table]
+        if isinstance(found, CannotGenerate):
+            raise found
+        return found
+
+    def _make_plan(self, relation: Relation) -> TablePlan:
+        limits, unknown = restrictions(relation.constraints + domain_checks(relation.columns))
+        links = tuple(_links(relation))
+        linked = {column for link in links for column in link.columns}
+        tenant_column = self.tenancy.settings.tenant_column
+        # Keys the server would fill with a random UUID are drawn here instead, so a
+        # transcript replays with the same keys.
+        keys = {
+            name for index in relation.indexes if index.unique for name in index.columns if name
+        }
+        supplied, strategies, nullable, generated_keys = [], {}, set(), set()
+        for column in relation.columns:
+            # A key the server numbers from a sequence is numbered here instead: rows
+            # already there may sit above the sequence, and a sequence never rolls back.
+            numbered = column.name in keys and _numbered_by_server(column)
+            if (column.identity == "a" and not numbered) or column.generated:
+                continue
+            forced = column.name in linked or column.name == tenant_column
+            own_key = column.name in keys and column.random_default
+            if column.default is not None and not forced and not own_key and not numbered:
+                continue
+            supplied.append(column)
+            if forced:
+                continue
+            if own_key:
+                generated_keys.add(column.name)
+                continue
+            restriction = limits.get(column.name, Restriction())
+            strategies[column.name] = column_strategy(column, restriction)
+            if not column.not_null and not restriction.not_null:
+                nullable.add(column.name)
+        unique = {
+            name
+            for index in relation.indexes
+            if index.unique
+            for name in index.columns
+            if name is not None
+        }
+        primary = next((index.columns for index in relation.indexes if index.primary), None)
+        if not unique:  # rows are addressed by every column: keep one column apart per row
+            marker = marker_column(supplied, strategies)
+            if marker is not None:
+                unique.add(marker)
+                nullable.discard(marker)
+        key = (
+            tuple(name for name in primary if name)
+            if primary
+            else tuple(c.name for c in relation.columns)
+        )
+        fixed_per_tenant = {tenant_column, *(name for link in links for name in link.columns)}
+        return TablePlan(
+            relation=relation,
+            supplied=tuple(supplied),
+            strategies=strategies,
+            nullable=frozenset(nullable),
+            unique=frozenset(unique),
+            links=links,
+            key=key,
+            unknown_checks=tuple(unknown),
+            generated_keys=frozenset(generated_keys),
+            one_per_tenant=any(
+                index.unique and set(index.columns) <= fixed_per_tenant
+                for index in relation.indexes
+            ),
+        )
+
+
+def _numbered_by_server(column: Column) -> bool:
+    """An integer column filled from a sequence: an identity, or serial's nextval()."""
+    return column.type_category == "N" and (
+        bool(column.identity) or "nextval(" in (column.default or "")
+    )
+
+
+def _links(relation: Relation) -> list[Link]:
+    links = []
+    for foreign_key in relation.foreign_keys:
+        assert foreign_key.references is not None
+        required = all(
+            (column := relation.column(name)) is not None and column.not_null
+            for name in foreign_key.columns
+        )
+        links.append(
+            Link(
+                foreign_key.columns,
+                foreign_key.references,
+                foreign_key.referenced_columns,
+                required,
+            )
+        )
+    return links

@@ -77,6 +77,11 @@ def test_values_and_overrides(tmp_path: Path) -> None:
         ("until.r1 = {app_role = 5}", "app_role in until.'r1' in .* must be a non-empty string"),
         ("append_only = 1", "append_only in .* must be a list of strings, got 1"),
         ("schemas = []", "schemas in .* must name at least one schema"),
+        ('preset = "firebase"', "preset in .* must be one of platform, supabase, got 'firebase'"),
+        ('context = "app.user"', "context in .* must be a table of settings to values"),
+        ('context_statement = "SELECT go()"', "context_statement in .* must use {tenant}"),
+        ('membership = {table = "m"}', "membership in .* must have exactly the keys table"),
+        ('context_functions = {f = "user"}', 'context_functions in .* "tenant" or "principal"'),
         ('lock_timeout = "soon"', "lock_timeout in .* must be a PostgreSQL duration"),
         ('migration_timeout = "5 min"', "migration_timeout in .* must be a PostgreSQL duration"),
         ('until.r1 = {lock_timeout = "1s"}', "until.'r1' in .* cannot set 'lock_timeout'"),
@@ -183,3 +188,31 @@ def test_until_names_an_unknown_revision(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, '[tool.rlsguard.until.r9]\napp_role = "x"'))
     with pytest.raises(ConfigError, match=r"names revision .r9., .* known: r1, r2, r3, r4"):
         settings.as_of("r1", HISTORY)
+
+
+def test_the_supabase_preset_and_keys_that_win_over_it(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, 'preset = "supabase"\ntenant_column = "team_id"'))
+    assert (settings.app_role, settings.admin_roles) == ("authenticated", ("service_role",))
+    assert settings.principal_table == "auth.users"
+    assert settings.tenant_setting == "request.jwt.claims"  # the setting the context names
+    assert dict(settings.entry)["request.jwt.claims"].startswith('{"sub": "{principal}"')
+    assert settings.untrusted_claims == ("user_metadata",)
+    own = load_settings(write(tmp_path, 'preset = "supabase"\nadmin_roles = []'))
+    assert own.admin_roles == ()
+
+
+def test_the_context_defaults_to_the_tenant_setting_and_takes_templates(tmp_path: Path) -> None:
+    assert load_settings(tmp_path).entry == (("app.current_tenant_id", "{tenant}"),)
+    settings = load_settings(
+        write(
+            tmp_path,
+            'context = { "app.user" = "{principal}", "app.org" = "{tenant}" }\n'
+            'admin_context = { "app.is_admin" = "on" }\n'
+            'membership = { table = "m", principal = "user_id", tenant = "org_id" }',
+        )
+    )
+    assert settings.tenant_setting == "app.org"
+    assert settings.admin_context == (("app.is_admin", "on"),)
+    assert settings.membership is not None and settings.membership.principal == "user_id"
+    statement = load_settings(write(tmp_path, 'context_statement = "SELECT set_org({tenant})"'))
+    assert statement.entry == ()  # the statement alone enters the tenant

@@ -94,9 +94,9 @@ def test_without_a_config_one_message_says_everything_missing_and_suggests_init(
     """The four keys a new project needs, learnt in one run rather than four."""
     built = case_database(MEMBERS)
     with connected(built.url) as connection, pytest.raises(ConfigError) as raised:
-        scan(connection, Settings(project_root=tmp_path))
+        scan(connection, Settings(project_root=tmp_path, app_role="web", admin_roles=("ops",)))
     said = str(raised.value)
-    for missing in ("app_role 'app_user'", "admin_roles 'uber_admin'", "tenant_column 'tenant_id'"):
+    for missing in ("app_role 'web'", "admin_roles 'ops'", "tenant_column 'tenant_id'"):
         assert missing in said
     assert "problems" in said
     assert "`rlsguard init` proposes" in said

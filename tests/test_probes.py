@@ -21,10 +21,14 @@ from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
 from tests.corpus.cases import BROKEN, CORRECT, Case
 from tests.corpus.harness import BuildCase, BuiltCase, acting_connections, fill
+from tests.corpus.models import CLAIMS_TRUSTING_USER_METADATA, MEMBERS_JOINING_ANY
 
 pytestmark = pytest.mark.slow
 
-CASES = {case.name: case for case in (*CORRECT, *BROKEN)}
+CASES = {
+    case.name: case
+    for case in (*CORRECT, *BROKEN, MEMBERS_JOINING_ANY, CLAIMS_TRUSTING_USER_METADATA)
+}
 EXAMPLES = 10
 
 
@@ -183,6 +187,14 @@ BREAKS = [
         "does not see its own rows of public.documents",
     ),
     ("RP120", "permissive-true-for-app", "tenant-tables", Outcome.FAIL, "sees"),
+    ("RP121", "membership-join-any", "public.memberships", Outcome.FAIL, "joined tenant"),
+    (
+        "RP122",
+        "jwt-claims-user-metadata",
+        "public.notes",
+        Outcome.FAIL,
+        "with the claims user_metadata.tenant_id set to tenant",
+    ),
 ]
 
 

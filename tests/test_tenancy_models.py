@@ -22,9 +22,11 @@ from tests.corpus.models import (
     BY_AUTHOR,
     CLAIMED_TENANTS,
     ENTERED_BY_FUNCTION,
+    JOIN_ANY,
     MEMBERS,
     MY_ORGS,
     SUPABASE_TEAMS,
+    USER_METADATA,
 )
 
 pytestmark = pytest.mark.slow
@@ -112,8 +114,7 @@ def test_a_member_who_can_enrol_in_any_org_is_found(
         rlsguard_run,
         case_database,
         MEMBERS,
-        "CREATE POLICY memberships_join ON memberships FOR INSERT TO {app} "
-        "WITH CHECK (user_id = app_user_id()); GRANT INSERT ON memberships TO {app}",
+        JOIN_ANY,
     )
     found = {(f.check, f.object) for f in analysis.findings}
     assert ("RG302", "public.memberships") in found
@@ -139,8 +140,7 @@ def test_claims_tenancy_with_an_admin_claim_and_no_admin_role_holds(
     ("breaking", "check", "probe"),
     [
         (
-            "ALTER POLICY notes_own ON notes USING (tenant_id = "
-            "(jwt() -> 'user_metadata' ->> 'tenant_id')::uuid)",
+            USER_METADATA,
             ("RG304", "public.notes"),
             "rls[public.notes-edited-claims]",
         ),

@@ -79,6 +79,12 @@ MEMBERSHIP_MODEL = {
     "membership": {"table": "memberships", "principal": "user_id", "tenant": "org_id"},
 }
 MEMBERS = model("membership", MEMBERSHIP, **MEMBERSHIP_MODEL)
+# broken: WITH CHECK (user_id = me) lets a user join any org
+JOIN_ANY = (
+    "CREATE POLICY memberships_join ON memberships FOR INSERT TO {app} "
+    "WITH CHECK (user_id = app_user_id()); GRANT INSERT ON memberships TO {app};"
+)
+MEMBERS_JOINING_ANY = model("membership-join-any", MEMBERSHIP + JOIN_ANY, **MEMBERSHIP_MODEL)
 
 JWT = "nullif(current_setting('request.jwt.claims', true), '')::jsonb"
 CLAIMED = "(jwt() -> 'app_metadata' ->> 'tenant_id')::uuid"
@@ -126,6 +132,14 @@ ALTER POLICY notes_own ON notes
            OR {SERVICE});
 """
 CLAIMS_READING_USER_METADATA = model("jwt-claims-themed", CLAIMS + THEMED, **CLAIMS_MODEL)
+# broken: the tenant taken from a claim the user can edit
+USER_METADATA = (
+    "ALTER POLICY notes_own ON notes USING (tenant_id = "
+    "(jwt() -> 'user_metadata' ->> 'tenant_id')::uuid);"
+)
+CLAIMS_TRUSTING_USER_METADATA = model(
+    "jwt-claims-user-metadata", CLAIMS + USER_METADATA, **CLAIMS_MODEL
+)
 
 UID = (
     "coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),"

@@ -213,6 +213,7 @@ def test_the_context_defaults_to_the_tenant_setting_and_takes_templates(tmp_path
     )
     assert settings.tenant_setting == "app.org"
     assert settings.admin_context == (("app.is_admin", "on"),)
-    assert settings.membership is not None and settings.membership.principal == "user_id"
+    assert settings.membership is not None
+    assert settings.membership.principal == "user_id"
     statement = load_settings(write(tmp_path, 'context_statement = "SELECT set_org({tenant})"'))
     assert statement.entry == ()  # the statement alone enters the tenant

@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,16 +42,17 @@ def timed(*arguments: str) -> float:
     )
     elapsed = time.perf_counter() - began
     if done.returncode not in (0, 1):
-        raise SystemExit(f"rlsguard {' '.join(arguments)} failed:\n{done.stderr}")
+        shown = " ".join("<dsn>" if "://" in item else item for item in arguments)
+        raise SystemExit(f"rlsguard {shown} failed:\n{done.stderr}")
     return elapsed
 
 
-def side_by_side(label: str, dsn: str, repeat: int, **scan_flags: str) -> None:
-    flags = [item for key, value in scan_flags.items() for item in (f"--{key}", value)]
+def side_by_side(label: str, dsn: str, repeat: int, project: Path, **flags: str) -> None:
+    given = [item for key, value in flags.items() for item in (f"--{key}", value)]
     inits, scans = [], []
     for _ in range(repeat):  # alternating, so a busy moment hits both
-        inits.append(timed("init", "--dsn", dsn, "--project", str(ROOT)))
-        scans.append(timed("scan", "--static-only", "--dsn", dsn, *flags))
+        inits.append(timed("init", "--dsn", dsn, "--project", str(project)))
+        scans.append(timed("scan", "--static-only", "--dsn", dsn, "--project", str(project), *given))
     ratios = [a / b for a, b in zip(inits, scans, strict=True)]
     print(
         f"{label:<28} init --dsn {statistics.median(inits):6.2f} s   scan --static-only "
@@ -71,11 +73,13 @@ def main() -> None:
         f"{'platform, whole command':<28} init {statistics.median(whole):6.2f} s median "
         f"(spread {min(whole):.2f}-{max(whole):.2f}; builds 001-head in a throwaway server)"
     )
+    elsewhere = Path(tempfile.mkdtemp(prefix="bench_init_"))  # a project without a config
+    (elsewhere / "pyproject.toml").write_text('[project]\nname = "synthetic"\n')
     run = Run(settings=load_settings(ROOT))
     try:
         platform = run.url(run.clone())
         side_by_side("platform, --dsn", platform.render_as_string(hide_password=False),
-                     arguments.repeat)  # fmt: skip
+                     arguments.repeat, ROOT)  # fmt: skip
         with connected(run.server.url) as connection:
             connection.exec_driver_sql(
                 f"DROP ROLE IF EXISTS {APP}; DROP ROLE IF EXISTS {ADMIN}; "
@@ -90,6 +94,7 @@ def main() -> None:
             f"synthetic, {arguments.tables} tables",
             run.url(name).render_as_string(hide_password=False),
             arguments.repeat,
+            elsewhere,
             **{"app-role": APP, "admin-role": ADMIN, "tenant-column": "tenant_id"},
         )
     finally:

@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from rlsguard.analyzer import Analysis, scan
+from rlsguard.config import Allowance
 from rlsguard.findings import Outcome, Severity
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.run import Run
@@ -296,3 +297,26 @@ def test_a_broken_author_policy_is_caught_statically_and_by_a_probe(
     results = by_label(run_all_probes(rlsguard_run, built, EXAMPLES))
     update = results["rls[public.docs-cross-tenant-update]"]
     assert update.status is Outcome.FAIL, update.message
+
+
+def test_one_admin_setting_policy_is_one_finding_and_one_allow_accepts_it(
+    case_database: BuildCase,
+) -> None:
+    """Undeclared, the admin-setting policy breaks RG301, RG302 and RG304 on docs: one
+    cause, reported once, accepted by one allow entry."""
+    undeclared = {"tenant_column": "tenant_id", "tenant_setting": "app.tenant"}
+    built = case_database(dataclasses.replace(BY_AUTHOR, settings=undeclared), admin_roles=())
+    analysis = analysis_of(built)
+    on_users = [f for f in analysis.causes if f.object == "public.users" and f.cause]
+    assert len(on_users) == 1, [str(f) for f in on_users]
+    assert on_users[0].cause == "policy users_tenant"
+    assert set(on_users[0].same_cause) | {on_users[0].check} == {"RG301", "RG302", "RG304"}
+    assert "also breaks" in str(on_users[0])
+    allowed = case_database(
+        dataclasses.replace(BY_AUTHOR, settings=undeclared),
+        admin_roles=(),
+        allow=(Allowance("RG304", "public.users", "admins by setting, set by the proxy"),),
+    )
+    accepted = [f for f in analysis_of(allowed).findings if f.object == "public.users" and f.cause]
+    assert len(accepted) >= 3
+    assert all(f.accepted for f in accepted)

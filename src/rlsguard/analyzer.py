@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.findings import Finding, Outcome, Severity, not_proven
+from rlsguard.findings import Finding, Outcome, Severity, by_cause, grouped, not_proven
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
@@ -56,16 +56,22 @@ class Analysis:
     @property
     def probe_findings(self) -> list[Finding]:
         allowances = self.tenancy.settings.allow
+        static = [finding for inspection in self.inspections for finding in inspection.findings]
         return [
-            finding.accept(allowances)
-            for finding in (result.finding() for result in self.probe_results)
-            if finding is not None
+            _linked(finding, result.probe, static).accept(allowances)
+            for result in self.probe_results
+            if (finding := result.finding()) is not None
         ]
 
     @property
     def findings(self) -> list[Finding]:
         static = [finding for inspection in self.inspections for finding in inspection.findings]
         return static + self.probe_findings
+
+    @property
+    def causes(self) -> list[Finding]:
+        """The findings, one per cause and object (what a person reads and fixes)."""
+        return by_cause(self.findings)
 
     @property
     def failed(self) -> bool:
@@ -108,21 +114,47 @@ def analyze(
                 f"checks: {', '.join(sorted(known))}"
             )
     tenancy = Tenancy(catalog, settings, lenient=lenient)
-    inspections = []
+    found: list[tuple[Check, str, list[Finding]]] = []
     for item in checks if checks is not None else registered:
         for target in item.objects(tenancy):
-            findings = tuple(
+            findings = [
                 Finding(
                     check=item.id,
                     name=item.name,
                     severity=problem.severity or item.severity,
                     object=target,
                     message=problem.message,
-                ).accept(settings.allow)
+                    cause=problem.cause,
+                )
                 for problem in item.inspect(tenancy, target)
-            )
-            inspections.append(Inspection(item, target, findings))
+            ]
+            found.append((item, target, findings))
+    told = iter(grouped([finding for _item, _target, findings in found for finding in findings]))
+    inspections = [
+        Inspection(item, target, tuple(next(told).accept(settings.allow) for _finding in findings))
+        for item, target, findings in found
+    ]
     return Analysis(tenancy, tuple(inspections))
+
+
+def _linked(finding: Finding, probe: Probe, static: list[Finding]) -> Finding:
+    """A probe's failure, pointing at the static finding that names its cause."""
+    if finding.severity is not Severity.ERROR:
+        return finding
+    named = next(
+        (
+            item
+            for item in static
+            if item.object == finding.object and item.check in probe.fixes_from and item.cause
+        ),
+        None,
+    )
+    if named is None:
+        return finding
+    return replace(
+        finding,
+        message=f"{finding.message} (cause: {named.cause}, found statically by {named.check})",
+    )
 
 
 def fix_section(doc: str) -> str:

@@ -50,14 +50,20 @@ class Finding:
     reason: str | None = None  # why it was accepted, from [tool.rlsguard] allow
     evidence: str | None = None  # a probe's SQL transcript of the failing example
     seed: int | None = None  # the Hypothesis seed that reproduces it
+    cause: str | None = None  # what is behind it, e.g. "policy notes_admin"
+    # the other checks the same cause breaks on the same object (one finding per cause)
+    same_cause: tuple[str, ...] = ()
 
     @property
     def fails(self) -> bool:
         return self.severity is Severity.ERROR and not self.accepted
 
     def accept(self, allowances: tuple[Allowance, ...]) -> Finding:
+        """Accepted by an ``allow`` entry for its check, or for any check its cause breaks
+        on the same object (one entry accepts one cause)."""
+        checks = (self.check, *self.same_cause)
         for allowance in allowances:
-            if allowance.check == self.check and allowance.object == self.object:
+            if allowance.check in checks and allowance.object == self.object:
                 return replace(self, accepted=True, reason=allowance.reason)
         return self
 
@@ -69,4 +75,43 @@ class Finding:
     def __str__(self) -> str:
         accepted = f" [accepted: {self.reason}]" if self.accepted else ""
         where = f"{self.check} {self.name} {self.severity.value} {self.object}"
-        return f"{where}: {self.message}{accepted}"
+        return f"{where}: {self.message}{self.cause_note}{accepted}"
+
+    @property
+    def cause_note(self) -> str:
+        if not self.same_cause:
+            return ""
+        return f" (one cause, {self.cause}, also breaks {', '.join(self.same_cause)})"
+
+
+def by_cause(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per cause and object: the first check's, the others named in it."""
+    found: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for finding in findings:
+        if finding.cause is not None and finding.same_cause:
+            key = (finding.object, finding.cause)
+            if key in seen:
+                continue
+            seen.add(key)
+        found.append(finding)
+    return found
+
+
+def grouped(findings: list[Finding]) -> list[Finding]:
+    """Each finding told which other checks share its cause on its object."""
+    checks: dict[tuple[str, str], list[str]] = {}
+    for finding in findings:
+        if finding.cause is not None:
+            checks.setdefault((finding.object, finding.cause), []).append(finding.check)
+    return [
+        replace(
+            finding,
+            same_cause=tuple(
+                sorted(set(checks[(finding.object, finding.cause)]) - {finding.check})
+            ),
+        )
+        if finding.cause is not None
+        else finding
+        for finding in findings
+    ]

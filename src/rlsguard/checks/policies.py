@@ -55,25 +55,35 @@ def policy_isolates_reads(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     """
     relation = tenancy.catalog.relations[table]
     app = tenancy.app.name
-    for commands, why in _open_commands(tenancy, relation, READ_COMMANDS, new_rows=False):
+    for commands, why, cause in _open_commands(tenancy, relation, READ_COMMANDS, new_rows=False):
         yield Problem(
             f"{commands} as {app} {'is' if '/' not in commands else 'are'} not restricted "
-            f"to the tenant: {why}"
+            f"to the tenant: {why}",
+            cause=cause,
         )
 
 
 def _open_commands(
     tenancy: Tenancy, relation: Relation, commands: tuple[str, ...], *, new_rows: bool
-) -> list[tuple[str, str]]:
-    """The commands the app may run whose policies do not isolate, grouped by reason."""
+) -> list[tuple[str, str, str | None]]:
+    """The commands the app may run whose policies do not isolate, grouped by reason, with
+    the policies that let the rows through (the cause)."""
     app = tenancy.app.name
     by_reason: dict[str, list[str]] = {}
+    policies: dict[str, set[str]] = {}
     for command in commands:
         if tenancy.has(app, command, relation):
             isolation = tenancy.isolation(relation, command, app, new_rows=new_rows)
             if not isolation.isolated:
                 by_reason.setdefault(isolation.why, []).append(command)
-    return [("/".join(found), why) for why, found in by_reason.items()]
+                policies.setdefault(isolation.why, set()).update(
+                    policy.name for policy in isolation.deciding
+                )
+    return [("/".join(found), why, _cause(policies[why])) for why, found in by_reason.items()]
+
+
+def _cause(names: set[str]) -> str | None:
+    return f"policy {', '.join(sorted(names))}" if names else None
 
 
 @check(
@@ -100,8 +110,11 @@ def check_isolates_writes(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
     """
     relation = tenancy.catalog.relations[table]
-    for commands, why in _open_commands(tenancy, relation, WRITE_COMMANDS, new_rows=True):
-        yield Problem(f"{commands} as {tenancy.app.name} may write rows of another tenant: {why}")
+    for commands, why, cause in _open_commands(tenancy, relation, WRITE_COMMANDS, new_rows=True):
+        yield Problem(
+            f"{commands} as {tenancy.app.name} may write rows of another tenant: {why}",
+            cause=cause,
+        )
 
 
 @check(
@@ -162,12 +175,14 @@ def no_setting_bypass(tenancy: Tenancy, table: str) -> Iterator[Problem]:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on setting "
                     f"{', '.join(verdict.other_settings)}, which {tenancy.app.name} can set "
-                    "to anything"
+                    "to anything",
+                    cause=f"policy {policy.name}",
                 )
             if verdict.untrusted_claims:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on claim "
-                    f"{', '.join(verdict.untrusted_claims)}, which the user can edit"
+                    f"{', '.join(verdict.untrusted_claims)}, which the user can edit",
+                    cause=f"policy {policy.name}",
                 )
 
 
@@ -198,7 +213,8 @@ def unset_context_closed(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             if judge(text, tenancy.context_for(relation)).fails_open:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through when the tenant "
-                    "setting is unset or empty"
+                    "setting is unset or empty",
+                    cause=f"policy {policy.name}",
                 )
 
 

@@ -20,6 +20,7 @@ from rlsguard.schema.tenancy import Tenancy
 class Problem:
     message: str
     severity: Severity | None = None  # None: the check's own severity
+    cause: str | None = None  # the object behind it ("policy notes_admin"), shared by checks
 
 
 Inspect = Callable[[Tenancy, str], Iterable[Problem]]

@@ -20,7 +20,7 @@ STYLES = {"error": "bold red", "warning": "yellow", "accepted": "dim"}
 
 
 def print_analysis(analysis: Analysis, console: Console) -> None:
-    findings = analysis.findings
+    findings = analysis.causes
     tenancy = analysis.tenancy
     console.print(
         f"rlsguard scan of [bold]{tenancy.catalog.database}[/bold]: "
@@ -33,8 +33,10 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
             table.add_column(heading, overflow="fold")
         for finding in findings:
             state = "accepted" if finding.accepted else finding.severity.value
-            message = finding.message + (
-                f"\n[accepted: {finding.reason}]" if finding.accepted else ""
+            message = (
+                finding.message
+                + finding.cause_note
+                + (f"\n[accepted: {finding.reason}]" if finding.accepted else "")
             )
             table.add_row(
                 Text(f"{finding.check} {finding.name}"),
@@ -51,7 +53,7 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
             console.print(Text(finding.evidence))
             if finding.seed is not None:
                 console.print(f"-- reproduce with: rlsguard scan --seed {finding.seed}")
-    counts = severity_counts(findings)
+    counts = severity_counts(analysis.findings)
     passed = sum(1 for item in analysis.inspections if item.outcome is Outcome.PASS)
     probes = analysis.probe_results
     held = sum(1 for result in probes if result.status is Outcome.PASS)

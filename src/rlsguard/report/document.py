@@ -26,6 +26,8 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
             "failed": analysis.failed,
         },
         "findings": [finding.to_json() for finding in analysis.findings],
+        # one per cause and object: the findings a person fixes, each naming the others
+        "causes": [finding.to_json() for finding in analysis.causes],
         "inspections": [
             {"check": item.check.id, "object": item.object, "outcome": item.outcome.value}
             for item in analysis.inspections

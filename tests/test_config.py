@@ -217,3 +217,8 @@ def test_the_context_defaults_to_the_tenant_setting_and_takes_templates(tmp_path
     assert settings.membership.principal == "user_id"
     statement = load_settings(write(tmp_path, 'context_statement = "SELECT set_org({tenant})"'))
     assert statement.entry == ()  # the statement alone enters the tenant
+
+
+def test_an_empty_admin_role_flag_means_no_admin(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, {"admin_roles": [""]}).admin_roles == ()
+    assert load_settings(tmp_path, {"admin_roles": ["ops"]}).admin_roles == ("ops",)

@@ -241,7 +241,9 @@ def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             values[key] = _duration(table[key], key, where)
     for key in _LIST_KEYS:
         if key in table:
-            values[key] = _strings(table[key], key, where)
+            given = table[key]
+            none = key == "admin_roles" and given in ("", [""], ("",))  # `--admin-role ''`
+            values[key] = () if none else _strings(given, key, where)
     if values.get("schemas") == ():
         raise ConfigError(f"schemas in {where} must name at least one schema")
     if "allow" in table:

@@ -123,8 +123,8 @@ OPTIONS = (
     _tenancy("tenant-column", "column that names a row's tenant", "tenant_column"),
     _tenancy("tenant-setting", "setting the application puts the tenant in", "tenant_setting"),
     _tenancy("app-role", "role the application connects as", "app_role"),
-    _tenancy("admin-role", "role meant to see every tenant (repeatable)", "admin_roles",
-             repeatable=True),
+    _tenancy("admin-role", "role meant to see every tenant (repeatable; '' for none)",
+             "admin_roles", repeatable=True),
     _tenancy("schema", "schema to analyze (repeatable)", "schemas", repeatable=True),
 )  # fmt: skip
 

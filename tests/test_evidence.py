@@ -10,7 +10,8 @@ import pytest
 from rlsguard.checks import all_checks
 from rlsguard.probes import all_probes
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.environment import ci_run_url, redacted_facts
+from rlsguard.config import Membership, Settings
+from rlsguard.report.evidence.environment import ci_run_url, redacted_facts, tenancy_config
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server
@@ -135,3 +136,24 @@ def test_facts_are_redacted_inside_tables_too() -> None:
         "Packages": {"x": "https://u:***@h/"},
         "n": "3",
     }
+
+
+def test_the_evidence_states_how_the_application_entered_a_tenant() -> None:
+    plain = tenancy_config(Settings())
+    assert plain["context"] == {"app.current_tenant_id": "{tenant}"}
+    assert "membership" not in plain
+    modelled = tenancy_config(
+        Settings(
+            context=(("app.user_id", "{principal}"),),
+            membership=Membership("memberships", "user_id", "org_id"),
+            admin_context=(("app.is_admin", "on"),),
+            admin_roles=(),
+        )
+    )
+    assert modelled["membership"] == {
+        "table": "memberships",
+        "principal": "user_id",
+        "tenant": "org_id",
+    }
+    assert modelled["admin_context"] == {"app.is_admin": "on"}
+    assert modelled["admin_roles"] == ()

@@ -75,6 +75,19 @@ def tenancy_config(settings: Settings) -> dict[str, Any]:
     data["global_tables"] = list(settings.global_tables)
     data["append_only"] = list(settings.append_only)
     data["allow"] = [vars(item) for item in settings.allow]
+    # how the application enters a tenant, and who the admins are: what the proof assumed
+    data["context"] = dict(settings.entry)
+    model = {
+        "context_statement": settings.context_statement,
+        "context_functions": dict(settings.context_functions) or None,
+        "principal_table": settings.principal_table,
+        "membership": vars(settings.membership) if settings.membership else None,
+        "admin_context": dict(settings.admin_context) or None,
+        "trusted_settings": list(settings.trusted_settings) or None,
+        "untrusted_claims": list(settings.untrusted_claims),
+        "preset": settings.preset,
+    }
+    data.update({key: value for key, value in model.items() if value is not None})
     return data
 
 

@@ -235,7 +235,8 @@ def test_a_config_the_schema_contradicts_ends_in_one_rlsguard_line(tmp_path: Pat
     )  # fmt: skip
     assert code == 2, output
     last = output.strip().splitlines()[-1]
-    assert last.startswith("rlsguard: error: ConfigError: schema 'nothere'"), output
+    assert last.startswith("rlsguard: error: schema 'nothere'"), output
+    assert "`rlsguard init` proposes" in last
     assert "interrupted" not in last
     evidence = json.loads((tmp_path / EVIDENCE_NAME).read_text())
     assert (evidence["complete"], evidence["incomplete"]) == (False, "2 errors during collection")

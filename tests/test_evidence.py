@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rlsguard.checks import all_checks
+from rlsguard.config import Membership, Settings
 from rlsguard.probes import all_probes
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.config import Membership, Settings
 from rlsguard.report.evidence.environment import ci_run_url, redacted_facts, tenancy_config
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of

@@ -21,6 +21,7 @@ from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
 from tests.corpus.models import (
     BY_AUTHOR,
     CLAIMED_TENANTS,
+    CLAIMS_THROUGH_HELPERS,
     ENTERED_BY_FUNCTION,
     MEMBERS,
     SUPABASE_TEAMS,
@@ -28,7 +29,16 @@ from tests.corpus.models import (
 
 pytestmark = pytest.mark.slow
 
-MODELS = [MEMBERS, CLAIMED_TENANTS, SUPABASE_TEAMS, ENTERED_BY_FUNCTION, BY_AUTHOR, CORRECT[0]]
+MODELS = [
+    MEMBERS,
+    CLAIMED_TENANTS,
+    CLAIMS_THROUGH_HELPERS,
+    CLAIMS_THROUGH_HELPERS,
+    SUPABASE_TEAMS,
+    ENTERED_BY_FUNCTION,
+    BY_AUTHOR,
+    CORRECT[0],
+]
 
 
 def catalog_of(built: BuiltCase) -> Catalog:

@@ -22,6 +22,7 @@ from tests.corpus.harness import BuildCase, BuiltCase, fill, run_all_probes
 from tests.corpus.models import (
     BY_AUTHOR,
     CLAIMED_TENANTS,
+    CLAIMS_THROUGH_HELPERS,
     ENTERED_BY_FUNCTION,
     JOIN_ANY,
     MEMBERS,
@@ -120,6 +121,8 @@ def test_a_member_who_can_enrol_in_any_org_is_found(
     found = {(f.check, f.object) for f in analysis.findings}
     assert ("RG302", "public.memberships") in found
     assert ("RG307", "public.projects") in found
+    # its foreign key to users cannot carry org_id: a user is in several orgs
+    assert ("RG402", "public.memberships") not in found
 
 
 # -- JWT claims: the tenant is in the server-set app_metadata; admins by a claim; no admin role
@@ -320,3 +323,21 @@ def test_one_admin_setting_policy_is_one_finding_and_one_allow_accepts_it(
     accepted = [f for f in analysis_of(allowed).findings if f.object == "public.users" and f.cause]
     assert len(accepted) >= 3
     assert all(f.accepted for f in accepted)
+
+
+def test_claims_read_through_helpers_and_a_boolean_admin_helper_hold(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """A claims document defaulting to '{}', the tenant read from it by a helper, the admin
+    by is_service_role() or coalesce(<role claim test>, false); the tenants table written
+    only in the admin context is not a global table the application changes (RG404)."""
+    built = case_database(CLAIMS_THROUGH_HELPERS, admin_roles=())
+    analysis = analysis_of(built)
+    assert [str(f) for f in analysis.findings] == []
+    results = run_all_probes(rlsguard_run, built, EXAMPLES)
+    assert not not_held(results), "\n".join(not_held(results))
+    broken = case_database(CLAIMS_THROUGH_HELPERS, admin_roles=())
+    execute(broken.url, "ALTER POLICY tags_own ON tags USING (tenant_id = current_tenant() "
+            "OR coalesce((jwt_claims() ->> 'role') <> 'service_role', true))")  # fmt: skip
+    found = {(f.check, f.object) for f in analysis_of(broken).findings}
+    assert ("RG301", "public.tags") in found

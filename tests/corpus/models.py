@@ -268,3 +268,51 @@ AUTHORS_MODEL = {
     "admin_context": {"app.is_admin": "on"},
 }
 BY_AUTHOR = model("admin-setting", AUTHORS, **AUTHORS_MODEL)
+
+
+# -- JWT claims read through helpers: a claims document that defaults to '{}', the tenant
+# from it, and a boolean admin test; the tenants table writable only in the admin context
+HELPED = """
+CREATE FUNCTION jwt_claims() RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb) $$;
+CREATE FUNCTION current_tenant() RETURNS uuid LANGUAGE sql STABLE AS $$
+    SELECT nullif(jwt_claims() -> 'app_metadata' ->> 'tenant_id', '')::uuid $$;
+CREATE FUNCTION is_service_role() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jwt_claims() ->> 'role' = 'service_role', false) $$;
+CREATE TABLE tenants (id uuid PRIMARY KEY, name text NOT NULL);
+CREATE TABLE notes (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    body text NOT NULL
+);
+CREATE TABLE tags (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES tenants,
+    label text NOT NULL
+);
+ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tags ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenants_read ON tenants FOR SELECT TO {app}
+    USING (id = current_tenant() OR is_service_role());
+CREATE POLICY tenants_add ON tenants FOR INSERT TO {app} WITH CHECK (is_service_role());
+CREATE POLICY tenants_edit ON tenants FOR UPDATE TO {app}
+    USING (is_service_role()) WITH CHECK (is_service_role());
+CREATE POLICY notes_own ON notes TO {app}
+    USING (tenant_id = current_tenant() OR is_service_role())
+    WITH CHECK (tenant_id = current_tenant() OR is_service_role());
+CREATE POLICY tags_own ON tags TO {app}
+    USING (tenant_id = current_tenant()
+           OR coalesce((jwt_claims() ->> 'role') = 'service_role', false))
+    WITH CHECK (tenant_id = current_tenant()
+                OR coalesce((jwt_claims() ->> 'role') = 'service_role', false));
+GRANT SELECT, INSERT, UPDATE ON tenants TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON notes, tags TO {app};
+"""
+HELPED_MODEL = {
+    "tenant_column": "tenant_id",
+    "admin_roles": [],
+    "context": {"request.jwt.claims": '{"app_metadata": {"tenant_id": "{tenant}"}}'},
+    "admin_context": {"request.jwt.claims": '{"role": "service_role"}'},
+}
+CLAIMS_THROUGH_HELPERS = model("jwt-helpers", HELPED, **HELPED_MODEL)

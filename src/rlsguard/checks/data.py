@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
 from rlsguard.findings import Severity
-from rlsguard.schema.catalog import Column
+from rlsguard.schema.catalog import Column, Relation
 from rlsguard.schema.targets import (
     append_only_tables,
     global_tables,
@@ -80,6 +80,9 @@ def fk_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     for foreign_key in relation.foreign_keys:
         if foreign_key.references not in tenancy.tenant_tables or column in foreign_key.columns:
             continue
+        parent = tenancy.catalog.relations.get(foreign_key.references)
+        if parent is None or parent.column(column) is None:  # a principal: in several tenants
+            continue
         yield Problem(
             f"foreign key {foreign_key.name} ({', '.join(foreign_key.columns)}) -> "
             f"{foreign_key.references} does not include {column}: a row can point at "
@@ -139,11 +142,28 @@ def global_read_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON templates FROM app_user;
         GRANT SELECT ON templates TO app_user;
     """
-    writes = _app_can(tenancy, table, ("INSERT", "UPDATE", "DELETE", "TRUNCATE"))
+    relation = tenancy.catalog.relations[table]
+    writes = [
+        command
+        for command in _app_can(tenancy, table, ("INSERT", "UPDATE", "DELETE", "TRUNCATE"))
+        if not _confined(tenancy, relation, command)
+    ]
     if writes:
         yield Problem(
             f"{tenancy.app.name} can {'/'.join(writes)} {table}, which every tenant shares"
         )
+
+
+def _confined(tenancy: Tenancy, relation: Relation, command: str) -> bool:
+    """Do the policies keep this write of the application to its tenant's own row (the
+    tenants table keyed by the tenant) or to the admin context? TRUNCATE ignores them."""
+    app = tenancy.app.name
+    if command == "TRUNCATE" or not relation.rls_enabled or tenancy.rls_bypass(app, relation):
+        return False
+    sides = {"INSERT": (True,), "UPDATE": (False, True), "DELETE": (False,)}[command]
+    return all(
+        tenancy.isolation(relation, command, app, new_rows=new_rows).isolated for new_rows in sides
+    )
 
 
 def _app_can(tenancy: Tenancy, table: str, privileges: tuple[str, ...]) -> list[str]:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,9 @@ def _baseline(
     )
 
 
+ERROR_LINE = re.compile(r"^(E\s+)?[\w.]*(Error|Exception): ")
+
+
 class Stopped:
     """What ended the pytest run early: a collection error (rlsguard could not build its
     items: bad config, nothing to check) or an interrupt (Ctrl-C, SIGTERM, a lost server)."""
@@ -102,7 +106,12 @@ class Stopped:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_error is None:
             lines = [line for line in report.longreprtext.splitlines() if line.strip()]
-            self.collection_error = lines[-1].strip() if lines else "a collection error"
+            # the exception's whole message (it may list several problems), else its last line
+            start = next((i for i, line in enumerate(lines) if ERROR_LINE.match(line)), None)
+            if start is not None:
+                self.collection_error = ERROR_LINE.sub("", "\n".join(lines[start:]), count=1)
+            else:
+                self.collection_error = lines[-1].strip() if lines else "a collection error"
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = interrupt_reason(excinfo.value) or "interrupted"

@@ -10,13 +10,13 @@ import tomllib
 from pathlib import Path
 
 from rlsguard.analyzer import read_only_catalog
-from rlsguard.cli.exits import EXIT_OK
+from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK
 from rlsguard.config import PYPROJECT, Settings, find_project_root, settings_from_table
 from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.schema.catalog import Catalog
-from rlsguard.schema.proposal import Proposal, propose
-from rlsguard.schema.tenancy import Tenancy
+from rlsguard.schema.proposal import Proposal, propose, wrapped
+from rlsguard.schema.tenancy import INIT_POINTER, Tenancy
 from rlsguard.server import DSN_ENV
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
@@ -45,10 +45,14 @@ def run_init(arguments: argparse.Namespace) -> int:
     project_root = (arguments.project or find_project_root()).resolve()
     catalog = _catalog(arguments, project_root)
     proposal = propose(catalog, arguments.schema)
-    text = proposal.toml() + _verdict(catalog, proposal, project_root)
-    print(text, end="")
+    verdict, fits = _verdict(catalog, proposal, project_root)
+    print(proposal.toml() + verdict, end="")
+    if not fits:
+        if arguments.write:
+            print("# not written: rlsguard cannot use it as it is")
+        return EXIT_FAILED
     if arguments.write:
-        _write(project_root / PYPROJECT, proposal.toml())
+        _write(project_root / PYPROJECT, proposal.toml() + verdict)
         print(f"# written to {project_root / PYPROJECT}")
     return EXIT_OK
 
@@ -79,14 +83,24 @@ def _project_settings(project_root: Path) -> Settings:
     return settings_from_table(chosen, project_root, f"[tool.rlsguard] in {PYPROJECT}")
 
 
-def _verdict(catalog: Catalog, proposal: Proposal, project_root: Path) -> str:
-    """Whether rlsguard can use the proposal as it is (a TOML comment)."""
+def _verdict(catalog: Catalog, proposal: Proposal, project_root: Path) -> tuple[str, bool]:
+    """Whether rlsguard can use the proposal as it is, and the tables it then sees as the
+    tenants' and as global (TOML comments)."""
     try:
         settings = settings_from_table(proposal.table, project_root, "the proposal")
         tenancy = Tenancy(catalog, settings)
     except ConfigError as error:
-        return f"# rlsguard cannot use this as it is: {error}\n"
-    return f"# rlsguard finds {len(tenancy.tenant_tables)} tenant table(s) with it\n"
+        said = str(error).split(f"; {INIT_POINTER}")[0].split(f"\n{INIT_POINTER}")[0]
+        lines = "\n".join(f"#   {line}" for line in said.splitlines())
+        return f"# rlsguard cannot use this as it is:\n{lines}\n", False
+    tenants = ", ".join(sorted(tenancy.tenant_tables)) or "none"
+    shared = ", ".join(table.qualified for table in tenancy.global_relations) or "none"
+    root = tenancy.tenant_root.qualified if tenancy.tenant_root else "none found"
+    text = (
+        f"tenant tables ({len(tenancy.tenant_tables)}): {tenants}. The tenants: {root}. "
+        f"Global (every tenant's, not probed): {shared}."
+    )
+    return "".join(f"# {line}\n" for line in wrapped(text)), True
 
 
 def _existing_table(pyproject: Path) -> dict[str, object] | None:

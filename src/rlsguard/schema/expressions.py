@@ -40,6 +40,7 @@ Kind = tuple[str, ...]
 TENANT: Kind = ("tenant",)
 PRINCIPAL: Kind = ("principal",)
 CONTEXT: Kind = ("context",)
+ADMIN: Kind = ("admin",)  # a helper whose body is a test only the admin context passes
 IDENTITY = (TENANT, PRINCIPAL)
 CLAIMS = ("claims", "claim", "untrusted")  # kinds that are a place in a claims document
 
@@ -151,8 +152,13 @@ def _judge(expression: str, context: TenantContext) -> Verdict:
 
 
 def value_kind(expression: Any, context: TenantContext) -> Kind | None:
-    """What a parsed expression (a helper's body) returns, in terms of the context."""
-    return _Judge(context).kind(expression)
+    """What a parsed expression (a helper's body) returns, in terms of the context: a
+    value, or ADMIN for a test only the admin context passes."""
+    judged = _Judge(context)
+    found = judged.kind(expression)
+    if found is None and judged.is_admin_test(expression):
+        return ADMIN
+    return found
 
 
 def deparse(node: Any) -> str:
@@ -188,6 +194,32 @@ def column_name(node: object) -> str | None:
         return None
     last = node.fields[-1]
     return str(last.sval) if isinstance(last, ast.String) else None
+
+
+def _unwrapped(node: object) -> object:
+    """A value without its casts and NULLIF."""
+    while isinstance(node, ast.TypeCast) or (
+        isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_NULLIF
+    ):
+        node = node.arg if isinstance(node, ast.TypeCast) else node.lexpr
+    return node
+
+
+def _false_constant(node: object) -> bool:
+    """FALSE or NULL: a fallback that lets nothing through."""
+    node = _unwrapped(node)
+    if not isinstance(node, ast.A_Const):
+        return False
+    return bool(node.isnull) or (isinstance(node.val, ast.Boolean) and not node.val.boolval)
+
+
+def _empty_constant(node: object) -> bool:
+    """NULL, or an empty JSON document or text: in place of claims, it holds none."""
+    node = _unwrapped(node)
+    if not isinstance(node, ast.A_Const):
+        return False
+    text = string_constant(node)
+    return bool(node.isnull) or (text is not None and text.strip() in ("", "{}", "[]"))
 
 
 def function_name(node: ast.FuncCall) -> str:
@@ -270,22 +302,28 @@ class _Judge:
         that kind; a constant or an untrusted value in it supplies one when unset."""
         kinds = [self.kind(argument) for argument in node.args or ()]
         known = {found for found in kinds if found is not None}
+        if len(known) != 1:
+            return None
+        only = next(iter(known))
+        # an empty document in place of unset claims holds no tenant: it supplies nothing
+        empty_allowed = only[0] == "claims"
         others_trusted = all(
-            found is not None or self.trusted_read(argument)
+            found is not None
+            or self.trusted_read(argument)
+            or (empty_allowed and _empty_constant(argument))
             for argument, found in zip(node.args or (), kinds, strict=True)
         )
-        return known.pop() if len(known) == 1 and others_trusted else None
+        return only if others_trusted else None
 
     def trusted_read(self, node: object) -> bool:
-        while isinstance(node, ast.TypeCast) or (
-            isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_NULLIF
-        ):
-            node = node.arg if isinstance(node, ast.TypeCast) else node.lexpr
-        return self.setting_of(node) in self.context.trusted
+        return self.setting_of(_unwrapped(node)) in self.context.trusted
 
     def mentions_context(self, node: object) -> bool:
         for item in walk(node):
-            if self.kind(item) in (*IDENTITY, CONTEXT) or self.helper_kind(item) is not None:
+            if self.kind(item) in (*IDENTITY, CONTEXT) or self.helper_kind(item) in (
+                *IDENTITY,
+                CONTEXT,
+            ):
                 return True
             if isinstance(item, ast.RangeVar) and (
                 item.relname in self.context.tenant_tables
@@ -299,14 +337,24 @@ class _Judge:
         (or claim) compared with the value the admin context gives it."""
         if not self.context.admin_sources:
             return False
+        if self.helper_kind(node) == ADMIN:
+            return True
+        if isinstance(node, ast.CoalesceExpr) and node.args:
+            first, *fallbacks = node.args
+            return self.is_admin_test(first) and all(_false_constant(item) for item in fallbacks)
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
             operator = node.name[-1].sval if node.name else ""
             for value, constant in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 expected = self.admin_value(value)
                 if operator == "=" and expected is not None:
                     return expected == string_constant(constant)
+        # a setting only the admin context sets, read as a boolean
         admin_only = set(self.context.admin_templates) - set(self.context.templates)
-        return any(self.setting_of(item) in admin_only for item in walk(node))
+        return (
+            isinstance(node, ast.TypeCast)
+            and _type_name(node) in ("bool", "boolean")
+            and self.setting_of(_unwrapped(node.arg)) in admin_only
+        )
 
     def admin_value(self, node: object) -> str | None:
         while isinstance(node, ast.TypeCast):
@@ -352,7 +400,7 @@ class _Judge:
             return False, "the subquery does not involve the tenant"
         if (
             isinstance(node, ast.FuncCall)
-            and self.helper_kind(node) is not None
+            and self.helper_kind(node) in (*IDENTITY, CONTEXT)
             and any(self.is_scoping_column(argument) for argument in node.args or ())
         ):
             return True, f"{function_name(node)}() checks {column} against the tenant"
@@ -406,6 +454,7 @@ class _Judge:
                 isinstance(item, ast.CoalesceExpr)
                 and self.reads_tenant_setting(item)
                 and self.coalesced_kind(item) is None
+                and not all(_false_constant(fallback) for fallback in (item.args or ())[1:])
             ):
                 return True
             if (

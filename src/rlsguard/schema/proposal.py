@@ -22,6 +22,7 @@ from rlsguard.schema.helpers import returned_expression
 from rlsguard.schema.tenancy import primary_key
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+MAX_DEPTH = 64  # nesting of casts, operators and helpers within helpers
 # A source of a value in the context: ("setting", name), ("claim", setting, *path) or
 # ("function", name) for a helper whose body rlsguard cannot read.
 Source = tuple[str, ...]
@@ -39,7 +40,7 @@ class Proposal:
     def toml(self) -> str:
         lines = ["[tool.rlsguard]"]
         for key, value in self.table.items():
-            for reason_line in _wrapped(self.reasons.get(key, "")):
+            for reason_line in wrapped(self.reasons.get(key, "")):
                 lines.append(f"# {reason_line}")
             lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
@@ -106,7 +107,7 @@ class _SourceReader:
         self.companions: set[str] = set()
 
     def source(self, node: object, depth: int = 0) -> Source | None:
-        if depth > 8:
+        if depth > MAX_DEPTH:
             return None
         if isinstance(node, ast.TypeCast):
             return self.source(node.arg, depth + 1)
@@ -168,7 +169,7 @@ def _read_policy(policy: Policy, sources: _SourceReader, seen: _Sightings) -> No
             statement: Any = parse_sql(f"SELECT 1 WHERE {text}")[0].stmt
         except ParseError:
             continue
-        for node in walk(statement.whereClause):
+        for node in _with_helper_bodies(statement.whereClause, sources):
             _read_node(node, sources, seen)
 
 
@@ -191,6 +192,25 @@ def _read_node(node: ast.Node, sources: _SourceReader, seen: _Sightings) -> None
         if column is not None and found is not None:
             table, tenant, principal, source = found
             seen.members[(column, table, tenant, principal, source)] += 1
+
+
+def _with_helper_bodies(tree: object, sources: _SourceReader) -> Iterator[ast.Node]:
+    """Every node of ``tree`` and of the bodies of the helpers it calls (an
+    ``is_service_role()`` whose body compares a claim is read like the comparison)."""
+    pending, seen = [tree], set()
+    while pending:
+        for node in walk(pending.pop()):
+            yield node
+            if isinstance(node, ast.FuncCall) and not node.args:
+                name = function_name(node)
+                function = sources.functions.get(name) or sources.functions.get(
+                    name.rsplit(".", maxsplit=1)[-1]
+                )
+                if function is not None and function.signature not in seen:
+                    seen.add(function.signature)
+                    body = returned_expression(function)
+                    if body is not None:
+                        pending.append(body)
 
 
 def _membership_lookup(
@@ -456,7 +476,7 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _wrapped(text: str, width: int = 86) -> Iterator[str]:
+def wrapped(text: str, width: int = 86) -> Iterator[str]:
     line = ""
     for word in text.split():
         if line and len(line) + 1 + len(word) > width:

@@ -20,6 +20,7 @@ from rlsguard.schema.catalog import PUBLIC, Catalog, Column, Function, Policy, R
 from rlsguard.schema.expressions import TenantContext, Verdict, judge
 from rlsguard.schema.helpers import tenant_context
 
+INIT_POINTER = "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and policies"
 READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
 WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked
 _SETTING_READ = re.compile(r"current_setting\(\s*'([^']+)'")
@@ -76,10 +77,7 @@ class Tenancy:
         """Everything the config names that the database does not have, in one error."""
         problems = [*self._missing_names(), *self._missing_tables()]
         if problems:
-            hint = (
-                "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and "
-                "policies"
-            )
+            hint = INIT_POINTER
             listed = "\n".join(f"- {problem}" for problem in problems)
             raise ConfigError(
                 f"{problems[0]}; {hint}"

@@ -126,6 +126,7 @@ OPTIONS = (
     _tenancy("admin-role", "role meant to see every tenant (repeatable; '' for none)",
              "admin_roles", repeatable=True),
     _tenancy("schema", "schema to analyze (repeatable)", "schemas", repeatable=True),
+    _tenancy("preset", "tenancy preset: platform or supabase", "preset"),
 )  # fmt: skip
 
 

@@ -16,7 +16,8 @@ from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.schema.catalog import Catalog
 from rlsguard.schema.proposal import Proposal, propose, wrapped
-from rlsguard.schema.tenancy import INIT_POINTER, Tenancy
+from rlsguard.schema.tenancy import Tenancy
+from rlsguard.schema.validation import INIT_POINTER
 from rlsguard.server import DSN_ENV
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer

@@ -20,14 +20,24 @@ table, read in a subquery), and the admin's own context (``admin_sources``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
-from pglast.stream import RawStream
+
+from rlsguard.schema.nodes import (
+    column_name,
+    deparse,
+    empty_constant,
+    false_constant,
+    function_name,
+    string_constant,
+    type_name,
+    unwrapped,
+    walk,
+)
 
 TEXT_TYPES = frozenset({"text", "varchar", "character varying", "bpchar", "name"})
 
@@ -125,6 +135,15 @@ class Verdict:
     untrusted_claims: tuple[str, ...] = field(default=())
 
 
+_INTERNED: dict[TenantContext, TenantContext] = {}
+
+
+def interned(context: TenantContext) -> TenantContext:
+    """The one instance of an equal context: the judge's cache then finds its entries by
+    identity, not by comparing every field (the tenant tables among them) on each call."""
+    return _INTERNED.setdefault(context, context)
+
+
 def judge(expression: str | None, context: TenantContext) -> Verdict:
     """The verdict on one USING or WITH CHECK expression (None: there is none)."""
     if expression is None:
@@ -159,78 +178,6 @@ def value_kind(expression: Any, context: TenantContext) -> Kind | None:
     if found is None and judged.is_admin_test(expression):
         return ADMIN
     return found
-
-
-def deparse(node: Any) -> str:
-    try:
-        return str(RawStream()(node))
-    except Exception:  # a reason text must never fail the analysis
-        return type(node).__name__
-
-
-def walk(node: object) -> Iterator[ast.Node]:
-    if isinstance(node, ast.Node):
-        yield node
-        for name in getattr(node, "__slots__", ()):
-            yield from walk(getattr(node, name, None))
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from walk(item)
-
-
-def string_constant(node: object) -> str | None:
-    while isinstance(node, ast.TypeCast):
-        node = node.arg
-    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
-        return str(node.val.sval)
-    return None
-
-
-def column_name(node: object) -> str | None:
-    """The column a reference names (through casts), without its table."""
-    while isinstance(node, ast.TypeCast):
-        node = node.arg
-    if not isinstance(node, ast.ColumnRef) or not node.fields:
-        return None
-    last = node.fields[-1]
-    return str(last.sval) if isinstance(last, ast.String) else None
-
-
-def _unwrapped(node: object) -> object:
-    """A value without its casts and NULLIF."""
-    while isinstance(node, ast.TypeCast) or (
-        isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_NULLIF
-    ):
-        node = node.arg if isinstance(node, ast.TypeCast) else node.lexpr
-    return node
-
-
-def _false_constant(node: object) -> bool:
-    """FALSE or NULL: a fallback that lets nothing through."""
-    node = _unwrapped(node)
-    if not isinstance(node, ast.A_Const):
-        return False
-    return bool(node.isnull) or (isinstance(node.val, ast.Boolean) and not node.val.boolval)
-
-
-def _empty_constant(node: object) -> bool:
-    """NULL, or an empty JSON document or text: in place of claims, it holds none."""
-    node = _unwrapped(node)
-    if not isinstance(node, ast.A_Const):
-        return False
-    text = string_constant(node)
-    return bool(node.isnull) or (text is not None and text.strip() in ("", "{}", "[]"))
-
-
-def function_name(node: ast.FuncCall) -> str:
-    return ".".join(str(part.sval) for part in node.funcname or () if isinstance(part, ast.String))
-
-
-def _type_name(node: ast.TypeCast) -> str:
-    type_name: Any = node.typeName
-    parts = type_name.names if type_name is not None else ()
-    names = [str(part.sval) for part in parts or () if isinstance(part, ast.String)]
-    return names[-1] if names else ""
 
 
 class _Judge:
@@ -310,13 +257,13 @@ class _Judge:
         others_trusted = all(
             found is not None
             or self.trusted_read(argument)
-            or (empty_allowed and _empty_constant(argument))
+            or (empty_allowed and empty_constant(argument))
             for argument, found in zip(node.args or (), kinds, strict=True)
         )
         return only if others_trusted else None
 
     def trusted_read(self, node: object) -> bool:
-        return self.setting_of(_unwrapped(node)) in self.context.trusted
+        return self.setting_of(unwrapped(node)) in self.context.trusted
 
     def mentions_context(self, node: object) -> bool:
         for item in walk(node):
@@ -341,7 +288,7 @@ class _Judge:
             return True
         if isinstance(node, ast.CoalesceExpr) and node.args:
             first, *fallbacks = node.args
-            return self.is_admin_test(first) and all(_false_constant(item) for item in fallbacks)
+            return self.is_admin_test(first) and all(false_constant(item) for item in fallbacks)
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
             operator = node.name[-1].sval if node.name else ""
             for value, constant in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
@@ -352,8 +299,8 @@ class _Judge:
         admin_only = set(self.context.admin_templates) - set(self.context.templates)
         return (
             isinstance(node, ast.TypeCast)
-            and _type_name(node) in ("bool", "boolean")
-            and self.setting_of(_unwrapped(node.arg)) in admin_only
+            and type_name(node) in ("bool", "boolean")
+            and self.setting_of(unwrapped(node.arg)) in admin_only
         )
 
     def admin_value(self, node: object) -> str | None:
@@ -454,7 +401,7 @@ class _Judge:
                 isinstance(item, ast.CoalesceExpr)
                 and self.reads_tenant_setting(item)
                 and self.coalesced_kind(item) is None
-                and not all(_false_constant(fallback) for fallback in (item.args or ())[1:])
+                and not all(false_constant(fallback) for fallback in (item.args or ())[1:])
             ):
                 return True
             if (
@@ -471,7 +418,7 @@ class _Judge:
         connection has after a reset) raises a cast error instead of matching nothing."""
         return any(
             isinstance(item, ast.TypeCast)
-            and _type_name(item) not in TEXT_TYPES
+            and type_name(item) not in TEXT_TYPES
             and self.setting_of(item.arg) in self.context.templates
             for item in walk(node)
         )

@@ -15,7 +15,7 @@ from pglast.parser import ParseError
 
 from rlsguard.config import TENANT, Settings
 from rlsguard.schema.catalog import Catalog, Function
-from rlsguard.schema.expressions import CONTEXT, Kind, TenantContext, value_kind
+from rlsguard.schema.expressions import CONTEXT, Kind, TenantContext, interned, value_kind
 
 ROUNDS = 5  # helpers of helpers of ...
 
@@ -41,8 +41,10 @@ def tenant_context(
     )
     fallback: dict[str, Kind] = {} if plain else dict.fromkeys(textual, CONTEXT)
     declared = {name: (kind,) for name, kind in settings.context_functions}
-    return dataclasses.replace(
-        base, helper_kinds=helper_kinds(base, catalog.functions.values(), fallback, declared)
+    return interned(
+        dataclasses.replace(
+            base, helper_kinds=helper_kinds(base, catalog.functions.values(), fallback, declared)
+        )
     )
 
 

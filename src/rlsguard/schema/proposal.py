@@ -17,8 +17,8 @@ from pglast.parser import ParseError
 
 from rlsguard.config import PRESETS, PRINCIPAL, TENANT
 from rlsguard.schema.catalog import PUBLIC, Catalog, Function, Policy, Relation
-from rlsguard.schema.expressions import column_name, function_name, string_constant, walk
 from rlsguard.schema.helpers import returned_expression
+from rlsguard.schema.nodes import column_name, function_name, string_constant, walk
 from rlsguard.schema.tenancy import primary_key
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")

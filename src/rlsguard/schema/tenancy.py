@@ -8,7 +8,6 @@ schema or table the database does not have is an error that says what it does ha
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,13 +16,12 @@ from functools import cached_property
 from rlsguard.config import Settings
 from rlsguard.errors import ConfigError
 from rlsguard.schema.catalog import PUBLIC, Catalog, Column, Function, Policy, Relation, Role
-from rlsguard.schema.expressions import TenantContext, Verdict, judge
+from rlsguard.schema.expressions import TenantContext, Verdict, interned, judge
 from rlsguard.schema.helpers import tenant_context
+from rlsguard.schema.validation import ConfigChecks, listing
 
-INIT_POINTER = "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and policies"
 READ_COMMANDS = ("SELECT", "UPDATE", "DELETE")  # commands whose USING picks visible rows
 WRITE_COMMANDS = ("INSERT", "UPDATE")  # commands whose new rows are checked
-_SETTING_READ = re.compile(r"current_setting\(\s*'([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,7 @@ class Isolation:
     verdicts: tuple[tuple[Policy, Verdict], ...] = ()
 
 
-def _listing(names: Iterable[str], limit: int = 25) -> str:
-    ordered = sorted(set(names))
-    shown = ", ".join(ordered[:limit])
-    return shown + (f" (and {len(ordered) - limit} more)" if len(ordered) > limit else "") or "none"
-
-
-class Tenancy:
+class Tenancy(ConfigChecks):
     def __init__(self, catalog: Catalog, settings: Settings, *, lenient: bool = False) -> None:
         self.catalog = catalog
         self.settings = settings
@@ -70,95 +62,9 @@ class Tenancy:
                 "proving anything); set tenant_column and schemas in [tool.rlsguard]"
             )
         self.context = tenant_context(catalog, settings, self.tenant_tables)
+        self._contexts: dict[tuple[str, bool], TenantContext] = {}
 
     # -- validation ------------------------------------------------------------------------------
-
-    def _validate(self) -> None:
-        """Everything the config names that the database does not have, in one error."""
-        problems = [*self._missing_names(), *self._missing_tables()]
-        if problems:
-            hint = INIT_POINTER
-            listed = "\n".join(f"- {problem}" for problem in problems)
-            raise ConfigError(
-                f"{problems[0]}; {hint}"
-                if len(problems) == 1
-                else f"the config does not fit the database ({len(problems)} problems):\n"
-                f"{listed}\n{hint}"
-            )
-
-    def _missing_names(self) -> list[str]:
-        catalog, settings = self.catalog, self.settings
-        where = f"database {catalog.database}"
-        problems = [
-            f"schema {schema!r} (schemas in [tool.rlsguard]) does not exist in {where}; "
-            f"it has: {_listing(catalog.schemas)}"
-            for schema in settings.schemas
-            if schema not in catalog.schemas
-        ]
-        user_roles = [name for name in catalog.roles if not name.startswith("pg_")]
-        problems += [
-            f"{key} {name!r} does not exist in {where}; roles there: {_listing(user_roles)}"
-            for key, name in [
-                ("app_role", settings.app_role),
-                *(("admin_roles", role) for role in settings.admin_roles),
-            ]
-            if name not in catalog.roles
-        ]
-        tables = self.tables()
-        if tables and not any(table.column(settings.tenant_column) for table in tables):
-            problems.append(
-                f"tenant_column {settings.tenant_column!r} is in no table of schema(s) "
-                f"{', '.join(settings.schemas)} in {where}; columns found in several tables: "
-                f"{_listing(_shared_columns(tables))}"
-            )
-        read = self._settings_read()
-        entered = dict(settings.entry)
-        if read and settings.tenant_setting in entered and settings.tenant_setting not in read:
-            problems.append(
-                f"tenant_setting {settings.tenant_setting!r} is read by no policy or function in "
-                f"{where}; they read: {_listing(read)}"
-            )
-        return problems
-
-    def _missing_tables(self) -> list[str]:
-        settings = self.settings
-        named = [
-            *(("global_tables", name) for name in settings.global_tables),
-            *(("append_only", name) for name in settings.append_only),
-            *((("principal_table", settings.principal_table),) if settings.principal_table else ()),
-            *((("membership", settings.membership.table),) if settings.membership else ()),
-        ]
-        problems = []
-        for key, name in named:
-            try:
-                self._resolve_table(name, key)
-            except ConfigError as error:
-                if key not in ("global_tables", "append_only") or not self.lenient:
-                    problems.append(str(error))
-        membership = settings.membership
-        if membership is not None and not problems:
-            table = self.catalog.relations[self._resolve_table(membership.table, "membership")]
-            problems += [
-                f"membership.{key} {name!r} is not a column of {table.qualified}; its "
-                f"columns: {_listing(column.name for column in table.columns)}"
-                for key, name in (
-                    ("principal", membership.principal),
-                    ("tenant", membership.tenant),
-                )
-                if table.column(name) is None
-            ]
-        return problems
-
-    def _settings_read(self) -> set[str]:
-        texts = [
-            text
-            for relation in self.catalog.relations.values()
-            for policy in relation.policies
-            for text in (policy.using, policy.check)
-            if text
-        ]
-        texts += [function.source for function in self.catalog.functions.values()]
-        return {match for text in texts for match in _SETTING_READ.findall(text)}
 
     def _resolve_tables(self, names: Iterable[str], key: str) -> frozenset[str]:
         found = set()
@@ -222,19 +128,27 @@ class Tenancy:
         """The context as ``relation`` sees it: its principal columns, and its own key when
         it is the tenant table. New memberships are never bound by their principal: a
         user adding themselves to any tenant is the attack."""
-        principal = self.principal_columns(relation)
-        membership = self.membership_table
-        if new_rows and membership is not None and membership.qualified == relation.qualified:
-            principal = frozenset()
-        root = self.tenant_root
-        own = (
-            {self.tenant_key}
-            if root is not None and root.qualified == relation.qualified
-            else set()
-        )
-        return dataclasses.replace(
-            self.context, principal_columns=principal, tenant_columns=frozenset(own)
-        )
+        key = (relation.qualified, new_rows)
+        if key not in self._contexts:
+            principal = self.principal_columns(relation)
+            membership = self.membership_table
+            if new_rows and membership is not None and membership.qualified == key[0]:
+                principal = frozenset()
+            root = self.tenant_root
+            own = frozenset(
+                {self.tenant_key} if root is not None and root.qualified == key[0] else ()
+            )
+            # the shared context where nothing differs: the judge's cache then hits by identity
+            self._contexts[key] = (
+                interned(
+                    dataclasses.replace(
+                        self.context, principal_columns=principal, tenant_columns=own
+                    )
+                )
+                if principal or own
+                else self.context
+            )
+        return self._contexts[key]
 
     def _resolve_table(self, name: str, key: str) -> str:
         candidates = (
@@ -245,7 +159,7 @@ class Tenancy:
                 return candidate
         raise ConfigError(
             f"{key} entry {name!r} is not a table in database {self.catalog.database}; "
-            f"tables: {_listing(table.qualified for table in self.tables())}"
+            f"tables: {listing(table.qualified for table in self.tables())}"
         )
 
     # -- tables ----------------------------------------------------------------------------------
@@ -484,14 +398,6 @@ class Tenancy:
         if not new_rows:
             return policy.using
         return policy.check if policy.check is not None else policy.using
-
-
-def _shared_columns(tables: list[Relation]) -> list[str]:
-    counts: dict[str, int] = {}
-    for table in tables:
-        for column in table.columns:
-            counts[column.name] = counts.get(column.name, 0) + 1
-    return [name for name, count in counts.items() if count > 1]
 
 
 def primary_key(relation: Relation) -> tuple[str | None, ...]:

@@ -59,6 +59,18 @@ def by_label(results: list[ProbeResult]) -> dict[str, ProbeResult]:
     return {result.label: result for result in results}
 
 
+def holding(
+    run: Run, case_database: BuildCase, case: Case, **overrides: object
+) -> tuple[Analysis, dict[str, ProbeResult]]:
+    """A correct schema: no error finding, and every probe holds."""
+    built = case_database(case, **overrides)
+    analysis = analysis_of(built)
+    assert errors(analysis) == []
+    results = run_all_probes(run, built, EXAMPLES)
+    assert not not_held(results), "\n".join(not_held(results))
+    return analysis, by_label(results)
+
+
 def break_and_check(
     run: Run, case_database: BuildCase, case: Case, breaking: str
 ) -> tuple[Analysis, dict[str, ProbeResult], dict[str, str]]:
@@ -73,15 +85,10 @@ def break_and_check(
 def test_membership_tenancy_holds_and_tables_without_the_column_are_tenant_data(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
-    built = case_database(MEMBERS)
-    analysis = analysis_of(built)
-    assert errors(analysis) == []
+    analysis, results = holding(rlsguard_run, case_database, MEMBERS)
     tenant_tables = analysis.tenancy.tenant_tables
     assert {"public.users", "public.user_profiles", "public.memberships"} <= set(tenant_tables)
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
-    labels = by_label(results)
-    assert labels["rls[public.user_profiles-cross-tenant-read]"].witnessed > 0
+    assert results["rls[public.user_profiles-cross-tenant-read]"].witnessed > 0
 
 
 @pytest.mark.parametrize(
@@ -131,13 +138,9 @@ def test_a_member_who_can_enrol_in_any_org_is_found(
 def test_claims_tenancy_with_an_admin_claim_and_no_admin_role_holds(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
-    built = case_database(CLAIMED_TENANTS, admin_roles=())
-    analysis = analysis_of(built)
-    assert errors(analysis) == []
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
+    _analysis, results = holding(rlsguard_run, case_database, CLAIMED_TENANTS, admin_roles=())
     # the admin is the application with the service_role claim: no role of its own
-    assert by_label(results)["rls[public.notes-admin-bypass]"].witnessed > 0
+    assert results["rls[public.notes-admin-bypass]"].witnessed > 0
 
 
 @pytest.mark.parametrize(
@@ -178,13 +181,9 @@ def test_a_broken_claims_schema_is_caught_statically_and_by_a_probe(
 def test_the_supabase_preset_reads_auth_uid_and_holds(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
-    built = case_database(SUPABASE_TEAMS)
-    analysis = analysis_of(built)
-    assert errors(analysis) == []
+    analysis, results = holding(rlsguard_run, case_database, SUPABASE_TEAMS)
     assert "public.profiles" in analysis.tenancy.tenant_tables  # through auth.users
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
-    assert by_label(results)["rls[public.team_members-self-enrolment]"].witnessed > 0
+    assert results["rls[public.team_members-self-enrolment]"].witnessed > 0
 
 
 def test_a_supabase_user_who_can_join_any_team_is_caught_statically_and_by_a_probe(
@@ -214,13 +213,8 @@ def test_a_supabase_user_who_can_join_any_team_is_caught_statically_and_by_a_pro
 def test_a_context_entered_through_a_function_and_read_from_a_session_table_holds(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
-    built = case_database(ENTERED_BY_FUNCTION)
-    analysis = analysis_of(built)
-    assert errors(analysis) == []
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
-    read = by_label(results)["rls[crm.contacts-cross-tenant-read]"]
-    assert "crm.set_tenant(" in (read.transcript or "") or read.witnessed > 0
+    _analysis, results = holding(rlsguard_run, case_database, ENTERED_BY_FUNCTION)
+    assert results["rls[crm.contacts-cross-tenant-read]"].witnessed > 0
 
 
 def test_without_the_declared_helper_the_session_table_policy_is_not_trusted(
@@ -257,12 +251,8 @@ def test_a_broken_function_entered_schema_is_caught_by_a_probe(
 def test_an_admin_setting_and_an_author_setting_hold_when_declared(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
-    built = case_database(BY_AUTHOR, admin_roles=())
-    analysis = analysis_of(built)
-    assert errors(analysis) == []
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
-    assert by_label(results)["rls[public.docs-admin-bypass]"].witnessed > 0
+    _analysis, results = holding(rlsguard_run, case_database, BY_AUTHOR, admin_roles=())
+    assert results["rls[public.docs-admin-bypass]"].witnessed > 0
 
 
 def test_undeclared_the_same_settings_are_bypasses(case_database: BuildCase) -> None:
@@ -331,11 +321,10 @@ def test_claims_read_through_helpers_and_a_boolean_admin_helper_hold(
     """A claims document defaulting to '{}', the tenant read from it by a helper, the admin
     by is_service_role() or coalesce(<role claim test>, false); the tenants table written
     only in the admin context is not a global table the application changes (RG404)."""
-    built = case_database(CLAIMS_THROUGH_HELPERS, admin_roles=())
-    analysis = analysis_of(built)
-    assert [str(f) for f in analysis.findings] == []
-    results = run_all_probes(rlsguard_run, built, EXAMPLES)
-    assert not not_held(results), "\n".join(not_held(results))
+    analysis, _results = holding(
+        rlsguard_run, case_database, CLAIMS_THROUGH_HELPERS, admin_roles=()
+    )
+    assert [str(f) for f in analysis.findings] == []  # no warning either (RG404)
     broken = case_database(CLAIMS_THROUGH_HELPERS, admin_roles=())
     execute(broken.url, "ALTER POLICY tags_own ON tags USING (tenant_id = current_tenant() "
             "OR coalesce((jwt_claims() ->> 'role') <> 'service_role', true))")  # fmt: skip

@@ -193,14 +193,13 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
     own = populate(example, table, [actor], least=1)[actor]
     column = context.tenancy.settings.tenant_column
     plan = example.planner.plan(table)
-    # a foreign key that carries the tenant column moves with it: the other tenant's values
-    tied = any(column in link.columns for link in plan.links)
-    theirs = populate(example, table, [other], least=1)[other] if tied else []
-    moving = (
-        takeover(context.tenancy, plan, theirs[0])
-        if theirs
-        else {column: other_tenant_value(example, table, other)}
-    )
+    moving = {column: other_tenant_value(example, table, other)}
+    # a foreign key that carries the tenant column moves with it, to the other tenant's parent
+    for link in plan.links:
+        if column in link.columns and link.parent != table:
+            parent = example.parent_for(link.parent, other)
+            for name, referenced in zip(link.columns, link.referenced, strict=True):
+                moving[name] = parent.values[referenced]
     context.session.as_role(context.app, actor)
     # No WHERE: a WHERE needs SELECT rights, and then PostgreSQL also checks the new row
     # against the SELECT policies; without one only the UPDATE policies decide.

@@ -140,12 +140,14 @@ class _SourceReader:
                     return (*document, step)
         return None
 
+    def function(self, name: str) -> Function | None:
+        """The function a call names, qualified or not."""
+        return self.functions.get(name) or self.functions.get(name.rsplit(".", maxsplit=1)[-1])
+
     def _body(self, name: str, depth: int) -> Source | None:
         if name not in self._bodies:
             self._bodies[name] = None  # a helper calling itself reads nothing
-            function = self.functions.get(name) or self.functions.get(
-                name.rsplit(".", maxsplit=1)[-1]
-            )
+            function = self.function(name)
             returned = returned_expression(function) if function is not None else None
             found = self.source(returned, depth + 1) if returned is not None else None
             if found is None and function is not None:
@@ -202,10 +204,7 @@ def _with_helper_bodies(tree: object, sources: _SourceReader) -> Iterator[ast.No
         for node in walk(pending.pop()):
             yield node
             if isinstance(node, ast.FuncCall) and not node.args:
-                name = function_name(node)
-                function = sources.functions.get(name) or sources.functions.get(
-                    name.rsplit(".", maxsplit=1)[-1]
-                )
+                function = sources.function(function_name(node))
                 if function is not None and function.signature not in seen:
                     seen.add(function.signature)
                     body = returned_expression(function)

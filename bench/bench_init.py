@@ -52,7 +52,9 @@ def side_by_side(label: str, dsn: str, repeat: int, project: Path, **flags: str)
     inits, scans = [], []
     for _ in range(repeat):  # alternating, so a busy moment hits both
         inits.append(timed("init", "--dsn", dsn, "--project", str(project)))
-        scans.append(timed("scan", "--static-only", "--dsn", dsn, "--project", str(project), *given))
+        scans.append(
+            timed("scan", "--static-only", "--dsn", dsn, "--project", str(project), *given)
+        )
     ratios = [a / b for a, b in zip(inits, scans, strict=True)]
     print(
         f"{label:<28} init --dsn {statistics.median(inits):6.2f} s   scan --static-only "

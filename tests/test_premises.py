@@ -17,6 +17,7 @@ from rlsguard.probes.transcript import refused_setup
 from rlsguard.run import Run
 from tests.conftest import execute
 from tests.corpus.cases import CORRECT
+from tests.corpus.doors import DOORS_DONE_RIGHT
 from tests.corpus.harness import BuildCase, run_all_probes, run_probe
 from tests.corpus.models import CLAIMS_READING_USER_METADATA, MEMBERS
 
@@ -55,7 +56,7 @@ def test_no_probe_passes_when_no_row_can_be_made(
     rlsguard_run: Run, case_database: BuildCase
 ) -> None:
     tried: set[str] = set()
-    for case in [*CORRECT, MEMBERS, CLAIMS_READING_USER_METADATA]:
+    for case in [*CORRECT, DOORS_DONE_RIGHT, MEMBERS, CLAIMS_READING_USER_METADATA]:
         built = case_database(case)
         execute(built.url, VANISHING_ROWS.replace("{app}", built.names["app"]))
         results = run_all_probes(rlsguard_run, built, 3)

@@ -19,15 +19,24 @@ from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
-from tests.corpus.cases import BROKEN, CORRECT, Case
+from tests.corpus.cases import BROKEN, Case
+from tests.corpus.cases import CORRECT as CORRECT_BASE
+from tests.corpus.doors import DOORS_BROKEN, DOORS_DONE_RIGHT
 from tests.corpus.harness import BuildCase, BuiltCase, acting_connections, fill
 from tests.corpus.models import CLAIMS_TRUSTING_USER_METADATA, MEMBERS_JOINING_ANY
 
 pytestmark = pytest.mark.slow
 
+CORRECT = [*CORRECT_BASE, DOORS_DONE_RIGHT]
 CASES = {
     case.name: case
-    for case in (*CORRECT, *BROKEN, MEMBERS_JOINING_ANY, CLAIMS_TRUSTING_USER_METADATA)
+    for case in (
+        *CORRECT,
+        *BROKEN,
+        *DOORS_BROKEN,
+        MEMBERS_JOINING_ANY,
+        CLAIMS_TRUSTING_USER_METADATA,
+    )
 }
 EXAMPLES = 10
 
@@ -109,6 +118,13 @@ BREAKS = [
     ),
     (
         "RP106",
+        "tenant-default-for-the-role",
+        "public.documents",
+        Outcome.FAIL,
+        "with the tenant setting unset, {app} reads",
+    ),
+    (
+        "RP106",
         "empty-setting-cast",
         "public.documents",
         Outcome.WARNING,
@@ -186,8 +202,43 @@ BREAKS = [
         Outcome.WARNING,
         "does not see its own rows of public.documents",
     ),
+    (
+        "RP112",
+        "definer-updates-any-tenant's-row",
+        "public.rename_document(id uuid, new_title text)",
+        Outcome.FAIL,
+        "changed that tenant's rows of public.documents",
+    ),
     ("RP120", "permissive-true-for-app", "tenant-tables", Outcome.FAIL, "sees"),
     ("RP121", "membership-join-any", "public.memberships", Outcome.FAIL, "joined tenant"),
+    (
+        "RP123",
+        "view-writable-without-check-option",
+        "public.my_documents",
+        Outcome.FAIL,
+        "an INSERT through public.my_documents wrote a row of another tenant into",
+    ),
+    (
+        "RP124",
+        "definer-trigger-touches-other-tenants",
+        "public.documents",
+        Outcome.FAIL,
+        "changed rows of another tenant in public.documents",
+    ),
+    (
+        "RP125",
+        "leakproof-cheap-function-that-notices",
+        "public.noticed(value text)",
+        Outcome.FAIL,
+        "made it tell another tenant's value",
+    ),
+    (
+        "RP126",
+        "set-tenant-for-the-session",
+        "public.set_tenant(tenant uuid)",
+        Outcome.FAIL,
+        "the next request on the connection, setting no tenant, reads",
+    ),
     (
         "RP122",
         "jwt-claims-user-metadata",
@@ -201,9 +252,10 @@ BREAKS = [
 @pytest.mark.parametrize("expected", BREAKS, ids=[f"{probe}-{case}" for probe, case, *_ in BREAKS])
 def test_each_probe_catches_its_break(probing: Probe, expected: tuple[str, ...]) -> None:
     probe_id, case_name, target, status, message = expected
-    result = probing(CASES[case_name]).run(probe_id, target)
+    probed = probing(CASES[case_name])
+    result = probed.run(probe_id, target)
     assert result.status == status, result.message
-    assert message in (result.message or "")
+    assert fill(message, probed.built.names) in (result.message or "")
     transcript = result.transcript or ""
     assert transcript.startswith(f"-- rlsguard {result.label}")
     assert "BEGIN;" in transcript

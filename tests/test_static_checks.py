@@ -15,8 +15,14 @@ from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
-from tests.corpus.cases import BROKEN, CORRECT, Case
+from tests.corpus.cases import BROKEN as BROKEN_BASE
+from tests.corpus.cases import CORRECT as CORRECT_BASE
+from tests.corpus.cases import Case
+from tests.corpus.doors import DOORS_BROKEN, DOORS_DONE_RIGHT
 from tests.corpus.harness import BuildCase, fill
+
+CORRECT = [*CORRECT_BASE, DOORS_DONE_RIGHT]
+BROKEN = [*BROKEN_BASE, *DOORS_BROKEN]
 
 Analyze = Callable[..., tuple[Analysis, dict[str, str]]]
 

@@ -125,6 +125,7 @@ def analyze(
                     object=target,
                     message=problem.message,
                     cause=problem.cause,
+                    fix=problem.fix,
                 )
                 for problem in item.inspect(tenancy, target)
             ]
@@ -162,7 +163,12 @@ def fix_section(doc: str) -> str:
     return fix.strip() if found else doc.strip()
 
 
-def check_remediation(check: Check) -> str:
+def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:
+    """The fix written for each finding's object where the check renders one, else the
+    check's own example."""
+    rendered = list(dict.fromkeys(finding.fix for finding in findings if finding.fix))
+    if rendered:
+        return f"Fix ({check.id}):\n" + "\n\n".join(rendered)
     return f"Fix ({check.id}):\n{fix_section(check.doc)}"
 
 

@@ -53,6 +53,7 @@ class Finding:
     cause: str | None = None  # what is behind it, e.g. "policy notes_admin"
     # the other checks the same cause breaks on the same object (one finding per cause)
     same_cause: tuple[str, ...] = ()
+    fix: str | None = None  # the SQL that repairs it, for this object (else the check's doc)
 
     @property
     def fails(self) -> bool:

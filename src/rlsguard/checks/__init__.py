@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from rlsguard.checks import admin, data, doors, policies, rls, roles  # noqa: F401  registers them
+from rlsguard.checks import (  # noqa: F401  registers them
+    admin,
+    context,
+    data,
+    doors,
+    functions,
+    policies,
+    rls,
+    roles,
+)
 from rlsguard.checks.registry import REGISTRY, Check
 
 __all__ = ["Check", "all_checks"]

@@ -9,9 +9,9 @@ from rlsguard.checks.registry import Problem, check
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import (
-    app_executable_definers,
     app_readable_materialized_views,
     app_readable_views,
+    app_writable_views,
     reads_tenant_data,
     tenant_tables,
 )
@@ -23,20 +23,6 @@ def _filters_by_tenant(tenancy: Tenancy, view: Relation) -> bool:
     return f"'{tenancy.settings.tenant_setting}'" in definition or any(
         f"{helper}(" in definition for helper in tenancy.context.helpers
     )
-
-
-def _first_cross_tenant_read(tenancy: Tenancy, role: str) -> tuple[str, str] | None:
-    """A tenant table ``role`` reads across tenants: RLS does not apply to it, or a
-    policy for it is not bound to the tenant."""
-    for relation in tenancy.tenant_relations:
-        reason = tenancy.rls_bypass(role, relation)
-        if reason is None and relation.rls_enabled and tenancy.has(role, "SELECT", relation):
-            isolation = tenancy.isolation(relation, "SELECT", role)
-            if not isolation.isolated:
-                reason = f"its policies let it read every tenant's rows ({isolation.why})"
-        if reason is not None:
-            return relation.qualified, reason
-    return None
 
 
 @check(
@@ -69,7 +55,8 @@ def view_security_invoker(tenancy: Tenancy, view: str) -> Iterator[Problem]:
         if reason is not None:
             yield Problem(
                 f"view {view} reads {table} with its owner's rights, and {reason}: "
-                f"{tenancy.app.name} sees every tenant's rows through it"
+                f"{tenancy.app.name} sees every tenant's rows through it",
+                fix=f"ALTER VIEW {view} SET (security_invoker = true);",
             )
 
 
@@ -103,73 +90,9 @@ def view_security_barrier(tenancy: Tenancy, view: str) -> Iterator[Problem]:
         "1",
     ):
         yield Problem(
-            f"view {view} filters by tenant in its own WHERE clause but is not a security_barrier"
+            f"view {view} filters by tenant in its own WHERE clause but is not a security_barrier",
+            fix=f"ALTER VIEW {view} SET (security_barrier = true);",
         )
-
-
-@check(
-    "RG503",
-    "definer-functions",
-    Severity.ERROR,
-    "The application cannot call SECURITY DEFINER functions that read across tenants",
-    attacks=(13,),
-    objects=app_executable_definers,
-)
-def definer_functions(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
-    """What leaks: whatever the function reads or writes. A SECURITY DEFINER function
-    runs as its owner; when the owner skips RLS, or a policy lets it read every tenant,
-    the function sees every tenant, and any caller can pass it another tenant's ids.
-    (EXECUTE is granted to PUBLIC by default.)
-
-    How it is used: ``SELECT * FROM get_document('<another tenant's document id>')``.
-
-    Fix: SECURITY INVOKER, or a narrow function that returns only what the caller may
-    know, accepted explicitly in [tool.rlsguard] allow with the reason.
-
-        ALTER FUNCTION get_document(uuid) SECURITY INVOKER;
-        REVOKE EXECUTE ON FUNCTION get_document(uuid) FROM PUBLIC;
-    """
-    function = tenancy.catalog.functions[signature]
-    bypass = _first_cross_tenant_read(tenancy, function.owner)
-    if bypass is not None:
-        table, reason = bypass
-        yield Problem(
-            f"{signature} is SECURITY DEFINER and runs as {function.owner}; {reason} "
-            f"(on {table}), and {tenancy.app.name} can execute it"
-        )
-
-
-@check(
-    "RG504",
-    "definer-search-path",
-    Severity.ERROR,
-    "SECURITY DEFINER functions fix a search_path the application cannot write to",
-    attacks=(13,),
-    objects=app_executable_definers,
-)
-def definer_search_path(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
-    """What leaks: the owner's rights. Without a fixed search_path, unqualified names in
-    the function resolve through the caller's search_path: the caller creates a function
-    or table of the same name in a schema it can write and it runs with the owner's
-    rights.
-
-    How it is used: ``CREATE FUNCTION public.lower(text) ...`` before calling it.
-
-    Fix:
-
-        ALTER FUNCTION lookup_tenant(text) SET search_path = pg_catalog, public, pg_temp;
-    """
-    function = tenancy.catalog.functions[signature]
-    path = function.setting("search_path")
-    if path is None:
-        yield Problem(f"{signature} is SECURITY DEFINER with no fixed search_path")
-        return
-    for schema_name in (part.strip().strip('"') for part in path.split(",")):
-        if tenancy.can_create_in(tenancy.app.name, schema_name):
-            yield Problem(
-                f"{signature} searches schema {schema_name}, where {tenancy.app.name} "
-                "can create objects"
-            )
 
 
 @check(
@@ -194,37 +117,107 @@ def materialized_views(tenancy: Tenancy, view: str) -> Iterator[Problem]:
     relation = tenancy.catalog.relations[view]
     yield Problem(
         f"{tenancy.app.name} can read materialized view {view}, a copy of "
-        f"{', '.join(reads_tenant_data(tenancy, relation))} with no row level security"
+        f"{', '.join(reads_tenant_data(tenancy, relation))} with no row level security",
+        fix=f"REVOKE SELECT ON {view} FROM {tenancy.app.name};",
     )
+
+
+def _truthy(value: str | None) -> bool:
+    return value in ("true", "on", "1")
+
+
+@check(
+    "RG508",
+    "updatable-views",
+    Severity.ERROR,
+    "Views the application writes through keep the rows to the tenant (CHECK OPTION)",
+    attacks=(12,),
+    objects=app_writable_views,
+)
+def updatable_views(tenancy: Tenancy, view: str) -> Iterator[Problem]:
+    """What leaks: writes into other tenants. A view writes its tables with its owner's
+    rights; when the owner skips RLS there, the view's own WHERE is all that keeps the
+    caller to its tenant, and without ``WITH CASCADED CHECK OPTION`` an INSERT or UPDATE
+    through the view writes rows the WHERE would hide (LOCAL checks only this view's
+    WHERE, not that of the views below it).
+
+    How it is used: ``INSERT INTO my_documents (tenant_id, ...) VALUES ('<another
+    tenant>', ...)``.
+
+    Fix: check the rows written through it, or let RLS judge them as the caller.
+
+        ALTER VIEW my_documents SET (check_option = cascaded);
+        ALTER VIEW my_documents SET (security_invoker = true);
+    """
+    relation = tenancy.catalog.relations[view]
+    if _truthy(relation.option("security_invoker")) or any(
+        trigger.timing == "INSTEAD OF" for trigger in relation.triggers
+    ):
+        return  # the caller's policies judge the writes, or the trigger does (RG507)
+    check_option = relation.option("check_option")
+    filters = _filters_by_tenant(tenancy, relation)
+    for table in reads_tenant_data(tenancy, relation):
+        base = tenancy.catalog.relations[table]
+        reason = tenancy.unconfined(relation.owner, base, "INSERT")
+        if reason is None:
+            continue
+        lead = f"view {view} writes {table} with its owner's rights ({reason})"
+        if not filters:
+            yield Problem(
+                f"{lead} and does not filter by tenant: {tenancy.app.name} writes any "
+                "tenant's rows through it",
+                fix=f"ALTER VIEW {view} SET (security_invoker = true);",
+            )
+        elif check_option not in ("local", "cascaded"):
+            yield Problem(
+                f"{lead} and has no CHECK OPTION: an "
+                "INSERT or UPDATE through it writes rows of other tenants",
+                fix=f"ALTER VIEW {view} SET (check_option = cascaded);",
+            )
+        return
 
 
 @check(
     "RG506",
     "rls-exempt-privileges",
     Severity.ERROR,
-    "The application has no TRUNCATE (or REFERENCES) on tenant tables",
+    "The application has no TRUNCATE, TRIGGER (or REFERENCES) on tenant tables",
     attacks=(17,),
     objects=tenant_tables,
 )
 def rls_exempt_privileges(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     """What leaks: TRUNCATE is not subject to RLS: it empties the table for every
-    tenant. REFERENCES is not either: with it, a table of the application's own can
-    carry a foreign key into this one and probe which keys exist.
+    tenant. TRIGGER is not either (``GRANT ALL`` includes it): a trigger the application
+    attaches fires on every tenant's writes and sees their rows. REFERENCES: with it, a
+    table of the application's own can carry a foreign key into this one and probe which
+    keys exist.
 
-    How it is used: ``TRUNCATE documents``.
+    How it is used: ``TRUNCATE documents``; ``CREATE TRIGGER copy AFTER INSERT ON
+    documents FOR EACH ROW EXECUTE FUNCTION pg_temp.copy_out()``.
 
     Fix:
 
-        REVOKE TRUNCATE, REFERENCES ON documents FROM app_user;
+        REVOKE TRUNCATE, TRIGGER, REFERENCES ON documents FROM app_user;
     """
     relation = tenancy.catalog.relations[table]
     app = tenancy.app.name
+    fix = f"REVOKE {{}} ON {table} FROM {app};"
     if tenancy.has(app, "TRUNCATE", relation):
-        yield Problem(f"{app} can TRUNCATE {table}, which empties it for every tenant")
+        yield Problem(
+            f"{app} can TRUNCATE {table}, which empties it for every tenant",
+            fix=fix.format("TRUNCATE"),
+        )
+    if tenancy.has(app, "TRIGGER", relation):
+        yield Problem(
+            f"{app} can create triggers on {table}: a trigger of its own fires on every "
+            "tenant's writes and sees their rows",
+            fix=fix.format("TRIGGER"),
+        )
     can_create = any(tenancy.can_create_in(app, schema) for schema in tenancy.catalog.schemas)
     if can_create and tenancy.has(app, "REFERENCES", relation):
         yield Problem(
             f"{app} has REFERENCES on {table} and can create tables: a foreign key of its own "
             "probes which keys exist",
             Severity.WARNING,
+            fix=fix.format("REFERENCES"),
         )

@@ -21,6 +21,7 @@ class Problem:
     message: str
     severity: Severity | None = None  # None: the check's own severity
     cause: str | None = None  # the object behind it ("policy notes_admin"), shared by checks
+    fix: str | None = None  # the SQL that repairs it, written for the object at hand
 
 
 Inspect = Callable[[Tenancy, str], Iterable[Problem]]

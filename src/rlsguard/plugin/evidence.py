@@ -100,7 +100,9 @@ class EvidenceCollector:
                 severity=inspection.check.severity.value,
                 message="; ".join(f["message"] for f in findings) or None,
                 reason=reason or None,
-                remediation=check_remediation(inspection.check) if findings else None,
+                remediation=(
+                    check_remediation(inspection.check, inspection.findings) if findings else None
+                ),
                 **common,
             )
         if isinstance(item, ProbeItem):

@@ -61,7 +61,8 @@ class IsolationItem(pytest.Item):
         if isinstance(excinfo.value, IsolationFailure):
             inspection = excinfo.value.inspection
             lines = [str(item) for item in inspection.findings if item.fails]
-            return "\n".join([*lines, "", check_remediation(inspection.check)])
+            failing = [item for item in inspection.findings if item.fails]
+            return "\n".join([*lines, "", check_remediation(inspection.check, failing)])
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

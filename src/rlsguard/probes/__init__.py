@@ -11,6 +11,7 @@ from rlsguard.probes import (  # noqa: F401  registers them
     reads,
     roles,
     side_channels,
+    side_doors,
     stateful,
     writes,
 )

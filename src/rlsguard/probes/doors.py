@@ -11,9 +11,11 @@ from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.moves import (
+    changed_tables,
     failure,
     populate,
     present,
+    tenant_digest,
     two_tenants,
     witness_rows,
 )
@@ -112,7 +114,7 @@ _TYPE_FAMILIES = {
 }
 
 
-def _family(type_name: str) -> str | None:
+def type_family(type_name: str) -> str | None:
     """Types a value can be passed as without a cast: varchar(255) data fits a text argument."""
     return _TYPE_FAMILIES.get(type_name.split("(", 1)[0].strip())
 
@@ -121,7 +123,8 @@ def _family(type_name: str) -> str | None:
     "RP112",
     "definer-function-leak",
     Severity.ERROR,
-    "SECURITY DEFINER functions tell a tenant nothing about another tenant's rows",
+    "SECURITY DEFINER functions tell a tenant nothing about another tenant's rows, and "
+    "change none of them",
     attacks=(13,),
     fixes_from=("RG503", "RG504"),
     objects=app_executable_definers,
@@ -130,11 +133,12 @@ def _family(type_name: str) -> str | None:
 )
 def definer_function_leak(context: ProbeContext, signature: str, example: Example) -> None:
     """Rows of tenant B in every tenant table; as tenant A, call the function with values
-    taken from B's rows, and with values nobody has: the answers must be the same."""
+    taken from B's rows, and with values nobody has: the answers must be the same, and
+    B's rows must be as they were (a function that writes)."""
     tenancy = context.tenancy
     function = tenancy.catalog.functions[signature]
-    types = _argument_types(function.arguments)
-    families = [_family(kind) for kind in types]
+    types = argument_types(function.arguments)
+    families = [type_family(kind) for kind in types]
     if None in families:
         raise CannotGenerate(
             f"cannot call {signature} with another tenant's values because rlsguard does not "
@@ -150,7 +154,7 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
         for row in rows:
             for column in example.planner.plan(table).relation.columns:
                 value = row.values.get(column.name)
-                family = _family(column.type)
+                family = type_family(column.type)
                 if family in values_of_other and value is not None:
                     values_of_other[family].append(value)
     missing = [family for family, found in values_of_other.items() if not found]
@@ -161,7 +165,8 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
         )
     made = [row for rows in example.rows.values() for row in rows if row.tenant == other]
     there = any(present(context, row.table, [row]) for row in made)
-    unknown = [_nobody_has(family, example) for family in families if family]
+    unknown = [nobody_has(family, example) for family in families if family]
+    before = tenant_digest(context, other)
     call = sql.SQL("SELECT * FROM {}({})").format(
         sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
         sql.SQL(", ").join(sql.Placeholder() * len(types)),
@@ -184,12 +189,18 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
                 f"values {list(chosen)!r} ({with_other.describe()}) than for values nobody has "
                 f"({with_nobody.describe()})"
             )
+    changed = changed_tables(before, tenant_digest(context, other))
+    if changed:
+        raise failure(
+            f"as tenant {actor}, calling {signature} with another tenant's values changed that "
+            f"tenant's rows of {', '.join(changed)}"
+        )
 
 
 MAX_CALLS = 40  # calls of a definer function per example
 
 
-def _argument_types(arguments: str) -> list[str]:
+def argument_types(arguments: str) -> list[str]:
     types = []
     for argument in filter(None, (part.strip() for part in arguments.split(","))):
         words = argument.split()
@@ -199,7 +210,7 @@ def _argument_types(arguments: str) -> list[str]:
     return types
 
 
-def _nobody_has(kind: str, example: Example) -> Any:
+def nobody_has(kind: str, example: Example) -> Any:
     serial = 900_000_000 + example.next_serial()
     if kind == "uuid":
         return uuid.UUID(int=serial)

@@ -24,13 +24,32 @@ class Entry:
     settings: tuple[tuple[str, str], ...]
     statement: str | None = None
     admin: tuple[tuple[str, str], ...] = ()
+    # what a login as the application gets (ALTER DATABASE / ROLE ... SET), least specific first
+    defaults: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, tenancy: Tenancy) -> Entry:
         settings = tenancy.settings
         return cls(
-            tenancy.app.name, settings.entry, settings.context_statement, settings.admin_context
+            tenancy.app.name,
+            settings.entry,
+            settings.context_statement,
+            settings.admin_context,
+            login_defaults(tenancy),
         )
+
+    def fresh(self) -> list[Statement]:
+        """A connection that just logged in as the application: the defaults the database
+        gives its context settings, nothing else."""
+        context = {name for name, _ in (*self.settings, *self.admin)}
+        return [(SET_CONFIG, (name, value)) for name, value in self.defaults if name in context]
+
+    @property
+    def default_tenant(self) -> str | None:
+        """The tenant a fresh login is in, when a default gives the tenant setting one."""
+        plain = [name for name, template in self.settings if template == TENANT]
+        found = [value for name, value in self.defaults if name in plain and value.strip()]
+        return found[-1] if found else None
 
     @property
     def admin_label(self) -> str:
@@ -70,6 +89,23 @@ class Entry:
 
     def as_admin(self) -> list[Statement]:
         return [(SET_CONFIG, (name, render(template, None, None))) for name, template in self.admin]
+
+
+def login_defaults(tenancy: Tenancy) -> tuple[tuple[str, str], ...]:
+    """The settings a login as the application gets, in the order PostgreSQL applies them
+    (every role and database, the database, the role, the role in the database)."""
+    app = tenancy.app.name
+
+    def rank(database: str, role: str) -> int:
+        return (2 if role else 0) + (1 if database else 0)
+
+    applying = [
+        default
+        for default in tenancy.catalog.defaults
+        if default.role in ("", app) and default.database in ("", tenancy.catalog.database)
+    ]
+    applying.sort(key=lambda default: rank(default.database, default.role))
+    return tuple((default.setting, default.value) for default in applying)
 
 
 def render(template: str, tenant: Any, principal: Any) -> str:

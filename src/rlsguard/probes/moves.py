@@ -19,6 +19,7 @@ from rlsguard.probes.rows import (
 )
 from rlsguard.probes.transcript import Answer
 from rlsguard.schema.catalog import Relation
+from rlsguard.schema.targets import tables_with_tenant_column
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -209,3 +210,32 @@ def attempt_insert(context: ProbeContext, table: str, values: dict[str, Any]) ->
     SELECT policies in and hide what the INSERT policies let through."""
     plan = context.planner.plan(table)
     return context.session.attempt(*insert_statement(table, values, plan, returning=False))
+
+
+def tenant_digest(context: ProbeContext, tenant: Any) -> dict[str, str]:
+    """A fingerprint of ``tenant``'s rows in every table that carries the tenant column,
+    as the setup login sees them. Row versions are in it (``ctid``): an UPDATE that
+    writes the same values still shows."""
+    tables = tables_with_tenant_column(context.tenancy)
+    column = context.tenancy.settings.tenant_column
+    parts = [
+        sql.SQL(
+            "SELECT {name}, md5(coalesce(string_agg(t.ctid::text || ':' || t::text, ',' "
+            "ORDER BY t.ctid), '')) FROM {table} AS t WHERE {column} = {tenant}"
+        ).format(
+            name=sql.Literal(table),
+            table=table_identifier(table),
+            column=sql.Identifier(column),
+            tenant=sql.Literal(str(tenant)),
+        )
+        for table in tables
+    ]
+    if not parts:
+        return {}
+    context.session.as_setup()
+    answer = context.session.execute(sql.SQL(" UNION ALL ").join(parts))
+    return {str(name): str(digest) for name, digest in answer.rows}
+
+
+def changed_tables(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(table for table, digest in before.items() if after.get(table) != digest)

@@ -141,12 +141,33 @@ class Example:
     # -- tenants ------------------------------------------------------------------------------
 
     def new_tenant(self) -> Any:
+        return self.make_tenant(self.fresh_tenant_id())
+
+    def make_tenant(self, tenant: Any) -> Any:
+        """The tenant ``tenant`` (its row in the tenant table, when there is one)."""
         root = self.tenancy.tenant_root
-        tenant = self.fresh_tenant_id()
         if root is not None:
             self.insert(root.qualified, tenant, {self.tenancy.tenant_key: tenant})
         self.tenants.append(tenant)
         return tenant
+
+    def named_tenant(self, text: str) -> Any:
+        """The tenant whose id the database names (a default of the tenant setting), made
+        like any other; CannotGenerate when the text is no id of the tenant column's type."""
+        sample = self.tenancy.tenant_column_sample
+        try:
+            if sample is None or sample.type == "uuid":
+                tenant: Any = uuid.UUID(text)
+            elif sample.type_category == "N":
+                tenant = int(text)
+            else:
+                tenant = text
+        except ValueError:
+            raise CannotGenerate(
+                f"cannot make tenant {text!r}, which the database gives the tenant setting by "
+                "default: it is not an id of the tenant column's type"
+            ) from None
+        return self.make_tenant(tenant)
 
     def fresh_tenant_id(self) -> Any:
         sample = self.tenancy.tenant_column_sample

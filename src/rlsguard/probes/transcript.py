@@ -32,6 +32,7 @@ class Answer:
     rowcount: int = 0
     error_code: str | None = None
     error: str | None = None
+    notices: list[str] = field(default_factory=list)  # NOTICE/WARNING messages it raised
 
     @property
     def failed(self) -> bool:
@@ -198,13 +199,16 @@ class Session:
         edits: dict[str, Any] | None = None,
     ) -> None:
         """Become ``role``; with ``context`` "set" enter ``tenant`` the way the application
-        does (``edits``: claims a user changed), "empty" sets its settings to '', "unset"
+        does (``edits``: claims a user changed), "empty" sets its settings to '', "fresh"
+        to what a new login as the application has (the database's defaults), "unset"
         leaves them alone."""
         entering = context == "set" and tenant is not None
         principal = self.principal_of(tenant) if entering and self.entry.needs_principal else None
         self._hold(f"SET LOCAL ROLE {quote_ident(role)}")
         if entering:
             statements = self.entry.enter(tenant, principal, edits)
+        elif context == "fresh":
+            statements = self.entry.fresh()
         else:
             statements = self.entry.emptied() if context != "unset" else []
         for statement, params in statements:
@@ -219,6 +223,39 @@ class Session:
         self.as_role(self.entry.app, None, context="empty")
         for statement, params in self.entry.as_admin():
             self._hold(self._text(statement, params))
+
+    def previous_request(
+        self, role: str, statement: str | sql.Composable, params: Params = None
+    ) -> Answer:
+        """A request of its own before this example's rows exist, as ``role``, committed:
+        what it leaves behind is only what outlives a transaction (session settings). It
+        is read only, so it changes no data; nothing pending goes out with it."""
+        text = self._text(statement, params)
+        self.transcript.note("a previous request on this connection, committed")
+        steps = ["SET TRANSACTION READ ONLY", f"SET LOCAL ROLE {quote_ident(role)}", text]
+        for part in steps[:-1]:
+            self.transcript.steps.append(Step(part))
+        self._rollback()
+        try:
+            self._cursor.execute(";\n".join(steps))
+            answer = _answer(self._cursor)
+            self.connection.commit()
+        except psycopg2.Error as error:
+            if is_connection_lost(error, self.connection):
+                raise self._lost_or(error) from None
+            self._rollback()
+            answer = Answer(error_code=error.pgcode, error=_first_line(error))
+        self.transcript.steps += [Step(text, answer), Step("COMMIT"), Step("BEGIN")]
+        return answer
+
+    def forget(self, settings: Sequence[str]) -> None:
+        """Put session settings back to what the login had (after ``previous_request``)."""
+        self._rollback()
+        try:
+            self._cursor.execute(";\n".join(f"RESET {quote_ident(name)}" for name in settings))
+            self.connection.commit()
+        except psycopg2.Error as error:
+            raise self._lost_or(error) from None
 
     # -- running statements ----------------------------------------------------------------
 
@@ -255,13 +292,17 @@ class Session:
         deferred = self._deferred
         self._clear_pending()
         batch = "".join(f"{part};\n" for part in pending) + f"SAVEPOINT {name};\n{text}"
+        del self.connection.notices[:]
         try:
             self._cursor.execute(batch)
-            return _answer(self._cursor)
+            answer = _answer(self._cursor)
+            answer.notices = [notice.strip() for notice in self.connection.notices]
+            return answer
         except psycopg2.Error as error:
             if is_connection_lost(error, self.connection) or error.pgcode == QUERY_CANCELED:
                 raise self._lost_or(error) from None
             refusal = Answer(error_code=error.pgcode, error=_first_line(error))
+            refusal.notices = [notice.strip() for notice in self.connection.notices]
             try:
                 self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             except psycopg2.Error as later:  # no savepoint yet: the pending part failed

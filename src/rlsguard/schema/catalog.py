@@ -106,6 +106,26 @@ class Policy:
         return self.command in (command, "ALL")
 
 
+TRIGGER_EVENTS = ((4, "INSERT"), (8, "DELETE"), (16, "UPDATE"), (32, "TRUNCATE"))
+UPDATABLE = ((8, "INSERT"), (4, "UPDATE"), (16, "DELETE"))  # pg_relation_is_updatable's bits
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    function: str  # signature, as Catalog.functions keys it
+    timing: str  # BEFORE, AFTER, INSTEAD OF
+    events: tuple[str, ...]  # INSERT, UPDATE, DELETE, TRUNCATE
+    for_each_row: bool
+    enabled: bool
+
+
+def _trigger(name: str, function: str, tgtype: int, enabled: str) -> Trigger:
+    timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
+    events = tuple(event for bit, event in TRIGGER_EVENTS if tgtype & bit)
+    return Trigger(name, function, timing, events, bool(tgtype & 1), enabled != "D")
+
+
 @dataclass(frozen=True)
 class Relation:
     schema: str
@@ -127,6 +147,8 @@ class Relation:
     partition_key: str | None = None  # "RANGE (happened)" of a partitioned table
     # a user trigger on INSERT or an INSERT rule: an INSERT without error may store nothing
     insert_rewritten: bool = False
+    triggers: tuple[Trigger, ...] = ()
+    writable: tuple[str, ...] = ()  # of a view: the commands it takes (INSERT, UPDATE, DELETE)
 
     @property
     def qualified(self) -> str:
@@ -171,6 +193,8 @@ class Function:
     language: str
     source: str
     grants: tuple[Grant, ...] = ()
+    returns: str = ""  # pg_get_function_result: "uuid", "SETOF documents", "trigger"
+    parameters: tuple[str, ...] = ()  # input arguments' names ("$2" for an unnamed one)
 
     @property
     def signature(self) -> str:
@@ -192,6 +216,17 @@ class Schema:
 
 
 @dataclass(frozen=True)
+class Default:
+    """A setting every session of the database (``database``), of a role (``role``) or
+    both gets at login: ``ALTER DATABASE/ROLE ... SET``. An empty name: all of them."""
+
+    database: str
+    role: str
+    setting: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     database: str
     server_version_num: int
@@ -199,6 +234,8 @@ class Catalog:
     roles: dict[str, Role] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
     schemas: dict[str, Schema] = field(default_factory=dict)
+    defaults: tuple[Default, ...] = ()
+    leakproof_builtins: frozenset[str] = frozenset()
     queries: int = 0
 
     def relation(self, qualified: str) -> Relation | None:
@@ -243,7 +280,7 @@ def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
 def read_catalog(connection: Connection) -> Catalog:
     """Everything rlsguard needs to know about the database, in one pass."""
     reader = _Reader(connection)
-    database, version_num = reader.rows(queries.DATABASE)[0]
+    database, version_num, leakproof_builtins = reader.rows(queries.DATABASE)[0]
 
     columns: dict[int, list[Column]] = defaultdict(list)
     for row in reader.rows(queries.COLUMNS):
@@ -287,6 +324,9 @@ def read_catalog(connection: Connection) -> Catalog:
     for row in reader.rows(queries.POLICIES):
         policy_rows[row[0]].append(row)
     view_reads: dict[int, list[str]] = defaultdict(list)
+    triggers: dict[int, list[Trigger]] = defaultdict(list)
+    for oid, *trigger in reader.rows(queries.TRIGGERS):
+        triggers[oid].append(_trigger(*trigger))
     for oid, read in reader.rows(queries.VIEW_READS):
         view_reads[oid].append(read)
 
@@ -328,6 +368,8 @@ def read_catalog(connection: Connection) -> Catalog:
             partition_bound=row[12],
             partition_key=row[13],
             insert_rewritten=bool(row[14]),
+            triggers=tuple(triggers.get(oid, ())),
+            writable=tuple(command for bit, command in UPDATABLE if row[15] & bit),
         )
 
     roles = {
@@ -349,11 +391,19 @@ def read_catalog(connection: Connection) -> Catalog:
             language=row[9],
             source=row[10],
             grants=_grants(row[11]),
+            returns=row[12] or "",
+            parameters=tuple(row[13]),
         )
         functions[function.signature] = function
     schemas = {
         row[0]: Schema(row[0], row[1], _grants(row[2])) for row in reader.rows(queries.SCHEMAS)
     }
+    defaults = tuple(
+        Default(database_name, role, *item.split("=", 1))
+        for database_name, role, config in reader.rows(queries.DEFAULTS)
+        for item in config or ()
+        if "=" in item
+    )
     return Catalog(
         database=database,
         server_version_num=version_num,
@@ -361,5 +411,7 @@ def read_catalog(connection: Connection) -> Catalog:
         roles=roles,
         functions=functions,
         schemas=schemas,
+        defaults=defaults,
+        leakproof_builtins=frozenset(leakproof_builtins),
         queries=reader.queries,
     )

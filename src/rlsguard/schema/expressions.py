@@ -158,7 +158,7 @@ def _judge(expression: str, context: TenantContext) -> Verdict:
     except ParseError as error:
         return Verdict(False, f"could not be parsed ({error})")
     node = statement.whereClause
-    judged = _Judge(context)
+    judged = Judge(context)
     bound, why = judged.bound(node)
     return Verdict(
         bound=bound,
@@ -173,14 +173,14 @@ def _judge(expression: str, context: TenantContext) -> Verdict:
 def value_kind(expression: Any, context: TenantContext) -> Kind | None:
     """What a parsed expression (a helper's body) returns, in terms of the context: a
     value, or ADMIN for a test only the admin context passes."""
-    judged = _Judge(context)
+    judged = Judge(context)
     found = judged.kind(expression)
     if found is None and judged.is_admin_test(expression):
         return ADMIN
     return found
 
 
-class _Judge:
+class Judge:
     def __init__(self, context: TenantContext) -> None:
         self.context = context
 

@@ -28,7 +28,8 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
        EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
                AND (t.tgtype & 4) <> 0)
-         OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
+         OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3'),
+       CASE WHEN c.relkind = 'v' THEN pg_relation_is_updatable(c.oid, true) ELSE 0 END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_NAMESPACE}
   AND {not_from_extension("pg_class", "c.oid")}
@@ -135,7 +136,13 @@ FUNCTIONS = f"""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
        p.prosecdef, p.proleakproof, p.provolatile, pg_get_userbyid(p.proowner),
        coalesce(p.proconfig, '{{}}'), l.lanname, coalesce(p.prosrc, ''),
-       {encoded_grants("coalesce(p.proacl, acldefault('f', p.proowner))")}
+       {encoded_grants("coalesce(p.proacl, acldefault('f', p.proowner))")},
+       pg_get_function_result(p.oid),
+       ARRAY(SELECT coalesce(nullif(a.name, ''), '$' || a.position)
+             FROM unnest(coalesce(p.proargnames, ARRAY[]::text[]),
+                         coalesce(p.proargmodes::text[], ARRAY[]::text[]))
+                  WITH ORDINALITY a(name, mode, position)
+             WHERE coalesce(a.mode, 'i') IN ('i', 'b', 'v'))
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
@@ -148,4 +155,29 @@ SELECT n.nspname, pg_get_userbyid(n.nspowner),
 FROM pg_namespace n WHERE {USER_NAMESPACE}
 """
 
-DATABASE = "SELECT current_database(), current_setting('server_version_num')::int"
+TRIGGERS = f"""
+SELECT t.tgrelid, t.tgname, fn.nspname || '.' || f.proname || '('
+       || pg_get_function_identity_arguments(f.oid) || ')', t.tgtype, t.tgenabled
+FROM pg_trigger t
+JOIN pg_proc f ON f.oid = t.tgfoid
+JOIN pg_namespace fn ON fn.oid = f.pronamespace
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND {USER_NAMESPACE}
+ORDER BY t.tgrelid, t.tgname
+"""
+
+# settings given to sessions of this database by ALTER DATABASE / ALTER ROLE ... SET
+DEFAULTS = """
+SELECT coalesce(d.datname, ''), coalesce(r.rolname, ''), s.setconfig
+FROM pg_db_role_setting s
+LEFT JOIN pg_database d ON d.oid = s.setdatabase
+LEFT JOIN pg_roles r ON r.oid = s.setrole
+WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+"""
+
+DATABASE = """
+SELECT current_database(), current_setting('server_version_num')::int,
+       ARRAY(SELECT DISTINCT proname FROM pg_proc
+             WHERE proleakproof AND pronamespace = 'pg_catalog'::regnamespace)
+"""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rlsguard.schema.catalog import Constraint, Index, Relation
 from rlsguard.schema.expressions import judge
+from rlsguard.schema.reach import session_wide_settings, settings_set
 from rlsguard.schema.tenancy import Tenancy
 
 STATEFUL_TARGET = "tenant-tables"  # the stateful probe acts on all tenant tables at once
@@ -231,9 +232,97 @@ def app_readable_views_of_either_kind(tenancy: Tenancy) -> list[str]:
     return _app_readable(tenancy, "view", "materialized view")
 
 
+TRIGGER_RESULTS = ("trigger", "event_trigger")  # called by the server, never by a query
+
+
 def app_executable_definers(tenancy: Tenancy) -> list[str]:
     return sorted(
         function.signature
         for function in tenancy.catalog.functions.values()
-        if function.security_definer and tenancy.can_execute(tenancy.app.name, function)
+        if function.security_definer
+        and function.returns not in TRIGGER_RESULTS
+        and tenancy.can_execute(tenancy.app.name, function)
     )
+
+
+def tables_with_definer_triggers(tenancy: Tenancy) -> list[str]:
+    """Tenant tables (and views over them) with an enabled trigger whose function runs as
+    SECURITY DEFINER."""
+    functions = tenancy.catalog.functions
+    return sorted(
+        relation.qualified
+        for relation in tenancy.catalog.relations.values()
+        if (relation.qualified in tenancy.tenant_tables or reads_tenant_data(tenancy, relation))
+        and any(
+            trigger.enabled
+            and (function := functions.get(trigger.function)) is not None
+            and function.security_definer
+            for trigger in relation.triggers
+        )
+    )
+
+
+def app_executable_leakproof(tenancy: Tenancy) -> list[str]:
+    """Functions marked LEAKPROOF the application can call, when RLS guards a tenant table."""
+    if not any(relation.rls_enabled for relation in tenancy.tenant_relations):
+        return []
+    return sorted(
+        function.signature
+        for function in tenancy.catalog.functions.values()
+        if function.leakproof and tenancy.can_execute(tenancy.app.name, function)
+    )
+
+
+def context_settings(tenancy: Tenancy) -> set[str]:
+    """The settings a tenant or an admin is entered with."""
+    settings = tenancy.settings
+    return {settings.tenant_setting, *dict(settings.entry), *dict(settings.admin_context)}
+
+
+def app_executable_context_setters(tenancy: Tenancy) -> list[str]:
+    """Functions the application can call that set the tenant context for the whole
+    session (``set_config(..., false)``, ``SET`` without ``LOCAL``)."""
+    wanted = context_settings(tenancy)
+    return sorted(
+        function.signature
+        for function in tenancy.catalog.functions.values()
+        if tenancy.can_execute(tenancy.app.name, function)
+        and wanted & set(session_wide_settings(function))
+    )
+
+
+def app_executable_context_functions(tenancy: Tenancy) -> list[str]:
+    """Functions the application can call that set the tenant context, for the
+    transaction or the session."""
+    wanted = context_settings(tenancy)
+    return sorted(
+        function.signature
+        for function in tenancy.catalog.functions.values()
+        if tenancy.can_execute(tenancy.app.name, function)
+        and wanted & {name for name, _ in settings_set(function)}
+    )
+
+
+def app_writable_views(tenancy: Tenancy) -> list[str]:
+    """Views over tenant tables the application may INSERT into or UPDATE, and that take
+    such writes (automatically updatable, or by INSTEAD OF triggers)."""
+    app = tenancy.app.name
+    return sorted(
+        relation.qualified
+        for relation in tenancy.catalog.relations.values()
+        if relation.kind == "view"
+        and reads_tenant_data(tenancy, relation)
+        and any(
+            command in relation.writable and tenancy.has(app, command, relation)
+            for command in ("INSERT", "UPDATE")
+        )
+    )
+
+
+def tenant_tables_with_triggers(tenancy: Tenancy) -> list[str]:
+    """Tenant tables a query names directly that have an enabled trigger of their own."""
+    return [
+        name
+        for name in tenant_tables(tenancy)
+        if any(trigger.enabled for trigger in tenancy.catalog.relations[name].triggers)
+    ]

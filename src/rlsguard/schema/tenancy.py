@@ -309,6 +309,21 @@ class Tenancy(ConfigChecks):
                 )
         return None
 
+    def unconfined(self, role: str, relation: Relation, command: str) -> str | None:
+        """Why ``role`` may run ``command`` on every tenant's rows of ``relation``: it skips
+        RLS there, the table has none, or a policy lets it (None: it may not, or is bound)."""
+        if not self.has(role, command, relation):
+            return None
+        reason = self.rls_bypass(role, relation)
+        if reason is not None:
+            return reason
+        if not relation.rls_enabled:
+            return f"{relation.qualified} has no row level security"
+        isolation = self.isolation(relation, command, role, new_rows=command == "INSERT")
+        if not isolation.isolated:
+            return f"its policies on {relation.qualified} do not bind {command} ({isolation.why})"
+        return None
+
     def has(self, role: str, privilege: str, relation: Relation) -> bool:
         actors = self.closure(role)
         if self.superuser_among(role) is not None or relation.owner in actors:

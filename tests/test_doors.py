@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from rlsguard.analyzer import Analysis, check_remediation, scan
+from rlsguard.analyzer import Analysis, check_remediation, probe_remediation, scan
 from rlsguard.checks import all_checks
 from rlsguard.findings import Outcome, Severity
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from tests.conftest import execute
 from tests.corpus.cases import BOUND, UNSEEN, UNSEEN_SETTINGS, case
+from tests.corpus.doors import DOORS_BROKEN
 from tests.corpus.harness import BuildCase, run_probe
 from tests.corpus.models import MEMBERS
 
@@ -114,6 +115,13 @@ def test_fixes_are_written_for_the_schema_at_hand(case_database: BuildCase) -> N
             SELECT * FROM crm.contacts
             WHERE org_id = nullif(current_setting('app.org', true), '')::integer;
         GRANT SELECT, INSERT ON crm.my_contacts TO {app};
+        CREATE FUNCTION crm.my_contact_rows() RETURNS SETOF crm.contacts LANGUAGE plpgsql
+            STABLE SECURITY DEFINER SET search_path = pg_catalog, crm AS $$
+        DECLARE
+            mine integer := nullif(current_setting('app.org', true), '')::integer;
+        BEGIN
+            RETURN QUERY SELECT * FROM crm.contacts WHERE org_id = mine;
+        END $$;
         """,
         base=UNSEEN,
         **UNSEEN_SETTINGS,
@@ -121,7 +129,11 @@ def test_fixes_are_written_for_the_schema_at_hand(case_database: BuildCase) -> N
     analysis, _built = scanned(case_database, door)
     checks = {check.id: check for check in all_checks()}
     by_check = {f.check: f for f in analysis.findings}
-    assert set(by_check) == {"RG503", "RG508"}
+    # a body returning another schema's row type is read (and bound) all the same
+    assert {(f.check, f.object) for f in analysis.findings} == {
+        ("RG503", "crm.contact_emails(p_org integer)"),
+        ("RG508", "crm.my_contacts"),
+    }
     definer = check_remediation(checks["RG503"], [by_check["RG503"]])
     assert "org_id = nullif(current_setting('app.org', true), '')::integer" in definer
     assert "ALTER FUNCTION crm.contact_emails(p_org integer) SECURITY INVOKER;" in definer
@@ -129,3 +141,17 @@ def test_fixes_are_written_for_the_schema_at_hand(case_database: BuildCase) -> N
     assert "app.current_tenant_id" not in definer
     view = check_remediation(checks["RG508"], [by_check["RG508"]])
     assert view == "Fix (RG508):\nALTER VIEW crm.my_contacts SET (check_option = cascaded);"
+
+
+def test_a_probe_failure_names_its_static_finding_and_its_fix(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    writable = next(c for c in DOORS_BROKEN if c.name == "view-writable-without-check-option")
+    analysis, built = scanned(case_database, writable)
+    result = run_probe(rlsguard_run, built, "RP123", "public.my_documents", built.url)
+    probed = analysis.with_probes([result])
+    (finding,) = probed.probe_findings
+    assert finding.message.endswith("(found statically by RG508)")
+    assert finding.fix == "ALTER VIEW public.my_documents SET (check_option = cascaded);"
+    related = analysis.related(result.probe, "public.my_documents")
+    assert probe_remediation(result.probe, related) == f"Fix (RG508):\n{finding.fix}"

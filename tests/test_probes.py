@@ -121,7 +121,7 @@ BREAKS = [
         "tenant-default-for-the-role",
         "public.documents",
         Outcome.FAIL,
-        "with the tenant setting unset, {app} reads",
+        "by default), {app} reads 1 row(s) of public.documents",
     ),
     (
         "RP106",
@@ -194,6 +194,20 @@ BREAKS = [
         "public.documents",
         Outcome.FAIL,
         "emptied public.documents for every tenant",
+    ),
+    (
+        "RP127",
+        "trigger-granted",
+        "public.documents",
+        Outcome.FAIL,
+        "attached a trigger to public.documents",
+    ),
+    (
+        "RP112",
+        "definer-reads-by-a-tenant-parameter",
+        "public.tenant_titles(p_tenant uuid)",
+        Outcome.FAIL,
+        "answers differently",
     ),
     (
         "RP115",

@@ -54,19 +54,25 @@ class Analysis:
     probe_results: tuple[ProbeResult, ...] = ()
 
     @property
+    def static_findings(self) -> list[Finding]:
+        return [finding for inspection in self.inspections for finding in inspection.findings]
+
+    def related(self, probe: Probe, target: str) -> list[Finding]:
+        """The static findings that describe what ``probe`` finds on ``target``."""
+        return related_static(probe, target, self.static_findings, self.tenancy.app.name)
+
+    @property
     def probe_findings(self) -> list[Finding]:
         allowances = self.tenancy.settings.allow
-        static = [finding for inspection in self.inspections for finding in inspection.findings]
         return [
-            _linked(finding, result.probe, static).accept(allowances)
+            linked(finding, self.related(result.probe, result.target)).accept(allowances)
             for result in self.probe_results
             if (finding := result.finding()) is not None
         ]
 
     @property
     def findings(self) -> list[Finding]:
-        static = [finding for inspection in self.inspections for finding in inspection.findings]
-        return static + self.probe_findings
+        return self.static_findings + self.probe_findings
 
     @property
     def causes(self) -> list[Finding]:
@@ -138,23 +144,26 @@ def analyze(
     return Analysis(tenancy, tuple(inspections))
 
 
-def _linked(finding: Finding, probe: Probe, static: list[Finding]) -> Finding:
-    """A probe's failure, pointing at the static finding that names its cause."""
-    if finding.severity is not Severity.ERROR:
+def related_static(probe: Probe, target: str, static: Iterable[Finding], app: str) -> list[Finding]:
+    """Findings of the checks whose fixes repair what ``probe`` finds: on ``target``, or on
+    the application role (a cause every table shares, such as a default tenant)."""
+    return [
+        item
+        for item in static
+        if item.check in probe.fixes_from and item.object in (target, app) and not item.accepted
+    ]
+
+
+def linked(finding: Finding, related: list[Finding]) -> Finding:
+    """A probe's failure, pointing at the static finding of its cause."""
+    if finding.severity is not Severity.ERROR or not related:
         return finding
-    named = next(
-        (
-            item
-            for item in static
-            if item.object == finding.object and item.check in probe.fixes_from and item.cause
-        ),
-        None,
-    )
-    if named is None:
-        return finding
+    named = next((item for item in related if item.cause), related[0])
+    cause = f"cause: {named.cause}, " if named.cause else ""
     return replace(
         finding,
-        message=f"{finding.message} (cause: {named.cause}, found statically by {named.check})",
+        message=f"{finding.message} ({cause}found statically by {named.check})",
+        fix=named.fix,
     )
 
 
@@ -172,10 +181,17 @@ def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:
     return f"Fix ({check.id}):\n{fix_section(check.doc)}"
 
 
-def probe_remediation(probe: Probe) -> str:
-    """A probe finds what static checks describe: their fixes are its remediation."""
+def probe_remediation(probe: Probe, related: Iterable[Finding] = ()) -> str:
+    """A probe finds what static checks describe: the fixes of the static findings on the
+    same object (written for it), else every fix the probe's checks describe."""
     checks = {check.id: check for check in all_checks()}
-    return "\n\n".join(check_remediation(checks[id]) for id in probe.fixes_from if id in checks)
+    found = list(related)
+    chosen = list(dict.fromkeys(item.check for item in found)) or list(probe.fixes_from)
+    return "\n\n".join(
+        check_remediation(checks[id], [item for item in found if item.check == id])
+        for id in chosen
+        if id in checks
+    )
 
 
 def read_only_catalog(connection: Connection) -> Catalog:

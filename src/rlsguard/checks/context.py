@@ -10,7 +10,7 @@ from rlsguard.checks.registry import Problem, check
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import Default
 from rlsguard.schema.reach import session_wide_settings
-from rlsguard.schema.targets import app_executable_context_setters, app_role, context_settings
+from rlsguard.schema.targets import app_executable_context_functions, app_role, context_settings
 from rlsguard.schema.tenancy import Tenancy
 
 
@@ -20,7 +20,7 @@ from rlsguard.schema.tenancy import Tenancy
     Severity.ERROR,
     "Functions the application calls set the tenant context for the transaction only",
     attacks=(9,),
-    objects=app_executable_context_setters,
+    objects=app_executable_context_functions,
 )
 def session_wide_context(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
     """What leaks: the previous request's tenant. ``set_config(name, value, false)`` and

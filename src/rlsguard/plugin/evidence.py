@@ -117,7 +117,7 @@ class EvidenceCollector:
                 message=finding.get("message"),
                 reason=reason or None,
                 evidence=finding.get("evidence"),
-                remediation=probe_remediation(item.probe) if findings else None,
+                remediation=probe_remediation(item.probe, item.related) if findings else None,
                 seed=probe.get("seed"),
                 examples=probe.get("examples"),
                 **common,

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from rlsguard.analyzer import Analysis, Inspection, check_remediation, probe_remediation
+from rlsguard.analyzer import (
+    Analysis,
+    Inspection,
+    check_remediation,
+    linked,
+    probe_remediation,
+)
 from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError
 from rlsguard.findings import Finding, Outcome
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
@@ -144,10 +150,13 @@ def reproduce_hint(result: ProbeResult) -> str:
 
 
 class ProbeItem(pytest.Item):
-    def __init__(self, *, probe: Probe, target: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, probe: Probe, target: str, related: tuple[Finding, ...] = (), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.probe = probe
         self.target = target
+        self.related = related  # the static findings of what this probe finds here
 
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY]
@@ -167,7 +176,7 @@ class ProbeItem(pytest.Item):
         found = result.finding()
         if found is None:
             return
-        finding = found.accept(run.settings_at().allow)
+        finding = linked(found, list(self.related)).accept(run.settings_at().allow)
         self.user_properties.append(("rlsguard_findings", [finding.to_json()]))
         if result.status is Outcome.CANNOT:
             pytest.skip(finding.message)
@@ -192,7 +201,7 @@ class ProbeItem(pytest.Item):
                     "",
                     f"What it proves ({self.probe.id}): {self.probe.doc}",
                     "",
-                    probe_remediation(self.probe),
+                    probe_remediation(self.probe, self.related),
                 ]
             )
         return super().repr_failure(excinfo, style=style)
@@ -204,7 +213,13 @@ class ProbeItem(pytest.Item):
 class ProbeCollector(AnalysisCollector):
     def items(self, analysis: Analysis) -> list[pytest.Item]:
         return [
-            ProbeItem.from_parent(self, name=probe.label(target), probe=probe, target=target)
+            ProbeItem.from_parent(
+                self,
+                name=probe.label(target),
+                probe=probe,
+                target=target,
+                related=tuple(analysis.related(probe, target)),
+            )
             for probe in all_probes()
             for target in probe.objects(analysis.tenancy)
         ]

@@ -42,7 +42,9 @@ from rlsguard.server.databases import LOCK_NOT_AVAILABLE
     attacks=(12, 14, 19),
     fixes_from=("RG501", "RG502", "RG505"),
     objects=app_readable_views_of_either_kind,
-    premise="the view reads a tenant table, and rows of both tenants are in it",
+    premise="the view reads a tenant table, rows of both tenants are in it, and the other "
+    "tenant's rows leave the tenant's own rows as they were (a trigger that changes them is "
+    "RP124's to find)",
 )
 def view_leak(context: ProbeContext, view: str, example: Example) -> None:
     """Rows of tenant A in the tables behind the view; as A, read the view; add rows of
@@ -55,9 +57,12 @@ def view_leak(context: ProbeContext, view: str, example: Example) -> None:
     for base in bases:
         populate(example, base, [actor], least=1)
     before = _read_view(context, relation, actor)
-    for base in bases:
-        added = populate(example, base, [other], least=1)[other]
-        witness_rows(context, base, added)
+    own = tenant_digest(context, actor)
+    added = [populate(example, base, [other], least=1)[other] for base in bases]
+    if changed_tables(own, tenant_digest(context, actor)):
+        return  # the other tenant's rows changed this tenant's own: not the view's doing
+    for base, rows in zip(bases, added, strict=True):
+        witness_rows(context, base, rows)
     after = _read_view(context, relation, actor)
     if sorted(map(repr, before.rows)) != sorted(map(repr, after.rows)):
         raise failure(
@@ -293,3 +298,45 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
         if outcome.error_code in READ_ONLY_ERRORS:
             context.witness()
             return
+
+
+ANY_TRIGGER_FUNCTION = "pg_catalog.suppress_redundant_updates_trigger()"  # EXECUTE to PUBLIC
+
+
+@probe(
+    "RP127",
+    "attach-trigger",
+    Severity.ERROR,
+    "The application cannot attach triggers to tenant tables",
+    attacks=(17,),
+    fixes_from=("RG506",),
+    objects=tenant_tables,
+    deterministic=True,
+    premise="the CREATE TRIGGER is refused for lack of rights (SQLSTATE 42501)",
+)
+def attach_trigger(context: ProbeContext, table: str, example: Example) -> None:
+    """As a tenant, CREATE TRIGGER on the table (with a trigger function every role may
+    run): it must be refused for lack of privilege. A trigger the application attaches
+    fires on every tenant's writes, with their rows in hand; the probe's own is rolled
+    back with the example."""
+    actor, _other = two_tenants(example)
+    context.session.as_role(context.app, actor)
+    context.session.execute(f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_WAIT}'")
+    outcome = context.session.attempt(
+        sql.SQL(
+            "CREATE TRIGGER rlsguard_probe_trigger BEFORE UPDATE ON {} FOR EACH ROW "
+            "EXECUTE FUNCTION " + ANY_TRIGGER_FUNCTION
+        ).format(table_identifier(table))
+    )
+    if outcome.error_code == LOCK_NOT_AVAILABLE:
+        raise CannotGenerate(
+            f"cannot try CREATE TRIGGER on {table}: another session holds a lock on it, and "
+            f"rlsguard waits only {TRUNCATE_LOCK_WAIT}"
+        )
+    if not outcome.failed:
+        raise failure(
+            f"as tenant {actor}, {context.app} attached a trigger to {table}: a trigger of its "
+            "own sees every tenant's rows as they are written"
+        )
+    if outcome.error_code in READ_ONLY_ERRORS:
+        context.witness()

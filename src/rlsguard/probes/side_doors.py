@@ -221,11 +221,16 @@ def leakproof_errors(context: ProbeContext, signature: str, example: Example) ->
         said = [outcome.error or "", *outcome.notices]
         told = sorted(secret for secret in secrets if any(secret in text for text in said))
         if told:
+            telling = next(text for text in said if told[0] in text)
             raise failure(
                 f"as tenant {actor}, filtering {table} by {signature} on {column} made it "
-                f"tell another tenant's value {told[0]!r}: "
-                + "; ".join(text for text in said if text)
+                f"tell another tenant's value {told[0]!r}: {_shortened(telling)}"
             )
+
+
+def _shortened(text: str, most: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _guarded_columns(context: ProbeContext, family: str | None) -> list[tuple[str, str]]:

@@ -44,8 +44,13 @@ class Answer:
         return 0 if self.failed else self.rowcount
 
     def describe(self, limit: int = 5, made: Shown | None = None) -> str:
-        """What came back; with ``made``, the values of rows the probe did not make (a
-        scanned database's own data) are counted, never shown."""
+        """What came back, and how many notices it raised (counted, not shown: one may carry
+        a scanned database's own data); with ``made``, the values of rows the probe did not
+        make are counted, never shown."""
+        said = f"; {len(self.notices)} notice(s) raised" if self.notices else ""
+        return self._described(limit, made) + said
+
+    def _described(self, limit: int, made: Shown | None) -> str:
         if self.failed:
             return f"ERROR {self.error_code}: {self.error}"
         if self.rows:

@@ -60,13 +60,18 @@ def read_body(function: Function) -> Body:
 
 
 def _read_plpgsql(function: Function) -> Body:
-    kind = "PROCEDURE" if function.kind == "p" else "FUNCTION"
-    returns = "" if function.kind == "p" else f" RETURNS {function.returns or 'void'}"
-    text = (
-        f"CREATE {kind} rlsguard_body({function.arguments}){returns} LANGUAGE plpgsql "
-        f"AS $rlsguard_body${function.source}$rlsguard_body$"
-    )
-    tree = parse_plpgsql(text)[0]["PLpgSQL_function"]
+    try:
+        tree = _plpgsql_tree(function, function.arguments, function.returns or "void")
+    except ParseError:
+        # pglast's PL/pgSQL reader resolves only pg_catalog and public types: with another
+        # schema's type in the signature, read the body under a signature of plain types
+        returns = function.returns if function.returns in ("trigger", "void") else "record"
+        if function.returns.startswith(("SETOF ", "TABLE(")):
+            returns = "SETOF record"
+        arguments = ", ".join(
+            "text" if name.startswith("$") else f"{name} text" for name in function.parameters
+        )
+        tree = _plpgsql_tree(function, arguments, returns)
     names = [_datum_name(datum) for datum in tree.get("datums", ())]
     reader = _PlpgsqlReader(names)
     for datum in tree.get("datums", ()):
@@ -81,6 +86,17 @@ def _read_plpgsql(function: Function) -> Body:
         dynamic=tuple(reader.dynamic),
         raises=reader.raises,
     )
+
+
+def _plpgsql_tree(function: Function, arguments: str, returns: str) -> dict[str, Any]:
+    kind = "PROCEDURE" if function.kind == "p" else "FUNCTION"
+    result = "" if function.kind == "p" else f" RETURNS {returns}"
+    text = (
+        f"CREATE {kind} rlsguard_body({arguments}){result} LANGUAGE plpgsql "
+        f"AS $rlsguard_body${function.source}$rlsguard_body$"
+    )
+    tree: dict[str, Any] = parse_plpgsql(text)[0]["PLpgSQL_function"]
+    return tree
 
 
 def _datum_name(datum: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rlsguard.schema.catalog import Constraint, Index, Relation
 from rlsguard.schema.expressions import judge
-from rlsguard.schema.reach import session_wide_settings, settings_set
+from rlsguard.schema.reach import settings_set
 from rlsguard.schema.tenancy import Tenancy
 
 STATEFUL_TARGET = "tenant-tables"  # the stateful probe acts on all tenant tables at once
@@ -277,18 +277,6 @@ def context_settings(tenancy: Tenancy) -> set[str]:
     """The settings a tenant or an admin is entered with."""
     settings = tenancy.settings
     return {settings.tenant_setting, *dict(settings.entry), *dict(settings.admin_context)}
-
-
-def app_executable_context_setters(tenancy: Tenancy) -> list[str]:
-    """Functions the application can call that set the tenant context for the whole
-    session (``set_config(..., false)``, ``SET`` without ``LOCAL``)."""
-    wanted = context_settings(tenancy)
-    return sorted(
-        function.signature
-        for function in tenancy.catalog.functions.values()
-        if tenancy.can_execute(tenancy.app.name, function)
-        and wanted & set(session_wide_settings(function))
-    )
 
 
 def app_executable_context_functions(tenancy: Tenancy) -> list[str]:

@@ -89,6 +89,7 @@ def test_init_prints_the_proposal_and_writes_it_only_where_there_is_none(
         'membership = { "table" = "memberships"' in printed
     )
     assert "# the policies look the tenant up in" in printed
+    assert "# rlsguard can use this as it is. Tenant tables (" in printed
     assert pyproject.read_text() == '[project]\nname = "someone-else"\n'  # not without --write
     assert main(["init", "--dsn", dsn, "--project", str(tmp_path), "--write"]) == 0
     written = pyproject.read_text()

@@ -98,7 +98,8 @@ def _verdict(catalog: Catalog, proposal: Proposal, project_root: Path) -> tuple[
     shared = ", ".join(table.qualified for table in tenancy.global_relations) or "none"
     root = tenancy.tenant_root.qualified if tenancy.tenant_root else "none found"
     text = (
-        f"tenant tables ({len(tenancy.tenant_tables)}): {tenants}. The tenants: {root}. "
+        "rlsguard can use this as it is. "
+        f"Tenant tables ({len(tenancy.tenant_tables)}): {tenants}. The tenants: {root}. "
         f"Global (every tenant's, not probed): {shared}."
     )
     return "".join(f"# {line}\n" for line in wrapped(text)), True

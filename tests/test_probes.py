@@ -196,6 +196,13 @@ BREAKS = [
         "emptied public.documents for every tenant",
     ),
     (
+        "RP112",
+        "definer-falls-back-to-every-tenant",
+        "public.document_title(id uuid)",
+        Outcome.FAIL,
+        "with no tenant set, public.document_title(id uuid) answers differently",
+    ),
+    (
         "RP127",
         "trigger-granted",
         "public.documents",
@@ -228,6 +235,13 @@ BREAKS = [
     (
         "RP123",
         "view-writable-without-check-option",
+        "public.my_documents",
+        Outcome.FAIL,
+        "an INSERT through public.my_documents wrote a row of another tenant into",
+    ),
+    (
+        "RP123",
+        "nested-view-with-a-local-check-option",
         "public.my_documents",
         Outcome.FAIL,
         "an INSERT through public.my_documents wrote a row of another tenant into",

@@ -52,6 +52,8 @@ DOORS_DONE_RIGHT = case(
     CREATE VIEW my_documents WITH (security_barrier = true)
         AS SELECT * FROM documents WHERE {BOUND} WITH CASCADED CHECK OPTION;
     GRANT SELECT, INSERT, UPDATE ON my_documents TO {{app}};
+    CREATE VIEW my_recent_documents AS SELECT * FROM my_documents WITH CASCADED CHECK OPTION;
+    GRANT SELECT, INSERT ON my_recent_documents TO {{app}};
     CREATE FUNCTION same_text(a text, b text) RETURNS boolean LANGUAGE sql IMMUTABLE
         LEAKPROOF AS $$ SELECT a = b $$;
     CREATE FUNCTION set_tenant(tenant uuid) RETURNS void LANGUAGE sql
@@ -88,6 +90,17 @@ DOORS_BROKEN = [
             AS $$ UPDATE public.documents SET title = new_title WHERE document_id = id $$;
         """,
         "RG503 public.rename_document(id uuid, new_title text)",
+    ),
+    case(
+        "definer-falls-back-to-every-tenant",  # with no tenant set, COALESCE matches any
+        """
+        CREATE FUNCTION document_title(id uuid) RETURNS text LANGUAGE sql STABLE
+            SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+            SELECT title FROM public.documents WHERE document_id = id AND tenant_id =
+                coalesce(nullif(current_setting('app.current_tenant_id', true), '')::uuid, tenant_id)
+        $$;
+        """,
+        "RG503 public.document_title(id uuid)",
     ),
     case(
         "definer-runs-dynamic-sql",
@@ -156,6 +169,16 @@ DOORS_BROKEN = [
         CREATE VIEW my_documents WITH (security_barrier = true)
             AS SELECT * FROM documents WHERE {BOUND};
         GRANT SELECT, INSERT, UPDATE ON my_documents TO {{app}};
+        """,
+        "RG508 public.my_documents",
+    ),
+    case(
+        "nested-view-with-a-local-check-option",  # LOCAL checks only the outer view's WHERE
+        f"""
+        CREATE VIEW filtered_documents WITH (security_barrier = true)
+            AS SELECT * FROM documents WHERE {BOUND};
+        CREATE VIEW my_documents AS SELECT * FROM filtered_documents WITH LOCAL CHECK OPTION;
+        GRANT SELECT, INSERT ON my_documents TO {{app}};
         """,
         "RG508 public.my_documents",
     ),

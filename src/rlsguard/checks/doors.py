@@ -14,6 +14,7 @@ from rlsguard.schema.targets import (
     app_writable_views,
     reads_tenant_data,
     tenant_tables,
+    view_chain,
 )
 from rlsguard.schema.tenancy import Tenancy
 
@@ -150,31 +151,48 @@ def updatable_views(tenancy: Tenancy, view: str) -> Iterator[Problem]:
         ALTER VIEW my_documents SET (security_invoker = true);
     """
     relation = tenancy.catalog.relations[view]
-    if _truthy(relation.option("security_invoker")) or any(
+    chain = view_chain(tenancy, relation)
+    bottom = chain[-1]  # its owner's rights write the table
+    if _truthy(bottom.option("security_invoker")) or any(
         trigger.timing == "INSTEAD OF" for trigger in relation.triggers
     ):
         return  # the caller's policies judge the writes, or the trigger does (RG507)
-    check_option = relation.option("check_option")
-    filters = _filters_by_tenant(tenancy, relation)
-    for table in reads_tenant_data(tenancy, relation):
-        base = tenancy.catalog.relations[table]
-        reason = tenancy.unconfined(relation.owner, base, "INSERT")
+    filtering = [item for item in chain if _filters_by_tenant(tenancy, item)]
+    checked = _checked(chain)
+    for table in reads_tenant_data(tenancy, bottom):
+        reason = tenancy.unconfined(bottom.owner, tenancy.catalog.relations[table], "INSERT")
         if reason is None:
             continue
         lead = f"view {view} writes {table} with its owner's rights ({reason})"
-        if not filters:
+        if not filtering:
             yield Problem(
                 f"{lead} and does not filter by tenant: {tenancy.app.name} writes any "
                 "tenant's rows through it",
                 fix=f"ALTER VIEW {view} SET (security_invoker = true);",
             )
-        elif check_option not in ("local", "cascaded"):
+        elif not any(item.qualified in checked for item in filtering):
+            below = (
+                "" if filtering[0] is relation else f" (the filter is {filtering[0].qualified}'s)"
+            )
             yield Problem(
-                f"{lead} and has no CHECK OPTION: an "
-                "INSERT or UPDATE through it writes rows of other tenants",
+                f"{lead} and no CHECK OPTION covers its tenant filter{below}: an INSERT or "
+                "UPDATE through it writes rows of other tenants",
                 fix=f"ALTER VIEW {view} SET (check_option = cascaded);",
             )
         return
+
+
+def _checked(chain: list[Relation]) -> set[str]:
+    """The views whose own conditions a write through the first is checked against: a
+    LOCAL check option checks its view's, CASCADED its view's and every one below."""
+    checked: set[str] = set()
+    for position, view in enumerate(chain):
+        option = view.option("check_option")
+        if option == "local":
+            checked.add(view.qualified)
+        elif option == "cascaded":
+            checked.update(item.qualified for item in chain[position:])
+    return checked
 
 
 @check(

@@ -176,24 +176,18 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
         sql.SQL(".").join(map(sql.Identifier, (function.schema, function.name))),
         sql.SQL(", ").join(sql.Placeholder() * len(types)),
     )
-    context.session.as_role(context.app, actor)
-    with_nobody = context.session.attempt(call, unknown)
-    if there and not with_nobody.failed:
-        context.witness()
     # Every value of B's rows (up to MAX_CALLS combinations), not one drawn: the one that
     # leaks (a key, an email) is a needle among B's values.
     pools = [list(dict.fromkeys(values_of_other[family])) for family in families if family]
-    for chosen in itertools.islice(itertools.product(*pools), MAX_CALLS):
-        with_other = context.session.attempt(call, list(chosen))
-        if (
-            repr(with_other.rows) != repr(with_nobody.rows)
-            or with_other.error_code != with_nobody.error_code
-        ):
-            raise failure(
-                f"as tenant {actor}, {signature} answers differently for another tenant's "
-                f"values {list(chosen)!r} ({with_other.describe()}) than for values nobody has "
-                f"({with_nobody.describe()})"
-            )
+    combinations = list(itertools.islice(itertools.product(*pools), MAX_CALLS))
+    context.session.as_role(context.app, actor)
+    calls = (call, unknown, combinations)
+    if _same_answers(context, *calls, who=f"as tenant {actor}", signature=signature) and there:
+        context.witness()
+    # and as a request that set no tenant: a body that falls back to every tenant then
+    context.session.as_role(context.app, None, context="empty")
+    unset = (call, unknown, combinations[:MAX_CALLS_UNSET])
+    _same_answers(context, *unset, who="with no tenant set", signature=signature)
     changed = changed_tables(before, tenant_digest(context, other))
     if changed:
         raise failure(
@@ -202,7 +196,34 @@ def definer_function_leak(context: ProbeContext, signature: str, example: Exampl
         )
 
 
-MAX_CALLS = 40  # calls of a definer function per example
+MAX_CALLS = 40  # calls of a definer function per example, as a tenant
+MAX_CALLS_UNSET = 10  # and with no tenant set
+
+
+def _same_answers(
+    context: ProbeContext,
+    call: sql.Composable,
+    unknown: list[Any],
+    combinations: list[tuple[Any, ...]],
+    *,
+    who: str,
+    signature: str,
+) -> bool:
+    """Calls with values nobody has and with each combination of another tenant's values
+    answer alike (else a failure); False when the call with values nobody has failed."""
+    with_nobody = context.session.attempt(call, unknown)
+    for chosen in combinations:
+        with_other = context.session.attempt(call, list(chosen))
+        if (
+            repr(with_other.rows) != repr(with_nobody.rows)
+            or with_other.error_code != with_nobody.error_code
+        ):
+            raise failure(
+                f"{who}, {signature} answers differently for another tenant's values "
+                f"{list(chosen)!r} ({with_other.describe()}) than for values nobody has "
+                f"({with_nobody.describe()})"
+            )
+    return not with_nobody.failed
 
 
 def argument_types(arguments: str) -> list[str]:

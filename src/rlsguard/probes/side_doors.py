@@ -30,9 +30,9 @@ from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import (
     app_executable_leakproof,
     app_writable_views,
-    reads_tenant_data,
     tables_with_tenant_column,
     tenant_tables_with_triggers,
+    tenant_tables_written_through,
 )
 
 CHECK_OPTION_VIOLATION = "44000"
@@ -59,7 +59,7 @@ def view_write(context: ProbeContext, view: str, example: Example) -> None:
         raise CannotGenerate(
             f"cannot write another tenant's row through {view}: it does not show {column}"
         )
-    base = reads_tenant_data(tenancy, relation)[0]
+    base = tenant_tables_written_through(tenancy, relation)[0]
     actor, other = two_tenants(example)
     values = example.values_for(base, other, {column: other})
     shown = {name: value for name, value in values.items() if relation.column(name) is not None}

@@ -210,6 +210,28 @@ def reads_tenant_data(tenancy: Tenancy, relation: Relation) -> list[str]:
     return [name for name in relation.reads if name in tenancy.tenant_tables]
 
 
+def view_chain(tenancy: Tenancy, view: Relation) -> list[Relation]:
+    """The view and the views a write through it passes, down to the one that reads a
+    tenant table (an automatically updatable view reads one relation)."""
+    chain = [view]
+    while not reads_tenant_data(tenancy, chain[-1]):
+        below = [
+            found
+            for name in chain[-1].reads
+            if (found := tenancy.catalog.relations.get(name)) is not None
+            and found.kind == "view"
+            and found not in chain
+        ]
+        if len(below) != 1:
+            break
+        chain.append(below[0])
+    return chain
+
+
+def tenant_tables_written_through(tenancy: Tenancy, view: Relation) -> list[str]:
+    return reads_tenant_data(tenancy, view_chain(tenancy, view)[-1])
+
+
 def _app_readable(tenancy: Tenancy, *kinds: str) -> list[str]:
     return sorted(
         relation.qualified
@@ -299,7 +321,7 @@ def app_writable_views(tenancy: Tenancy) -> list[str]:
         relation.qualified
         for relation in tenancy.catalog.relations.values()
         if relation.kind == "view"
-        and reads_tenant_data(tenancy, relation)
+        and tenant_tables_written_through(tenancy, relation)
         and any(
             command in relation.writable and tenancy.has(app, command, relation)
             for command in ("INSERT", "UPDATE")

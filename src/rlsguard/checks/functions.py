@@ -4,7 +4,8 @@ marked LEAKPROOF that can raise."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 from rlsguard.checks.registry import Problem, check
 from rlsguard.findings import Severity
@@ -42,8 +43,42 @@ def _unbound(
             yield access, reason
 
 
-def _unjudged(tenancy: Tenancy, function: Function) -> str | None:
-    """Why the body cannot be judged, when its owner reaches some tenant's rows freely."""
+def _door(
+    tenancy: Tenancy,
+    function: Function,
+    lead: str,
+    fix: Callable[[Access], str],
+    *,
+    trigger_row: bool = False,
+) -> Iterator[Problem]:
+    """The problems of a function that runs as its owner: each query of its body not
+    bound to the caller, and a body that cannot be judged."""
+    for access, reason in _unbound(tenancy, function, trigger_row=trigger_row):
+        yield Problem(
+            f"{lead} ({reason}); it {access.describe()}",
+            fix=fix(access),
+            cause=f"function {function.signature}",
+        )
+    unjudged = _unjudged(tenancy, function, lead)
+    if unjudged is not None:
+        yield unjudged
+
+
+def _unjudged(tenancy: Tenancy, function: Function, lead: str) -> Problem | None:
+    """A warning that the body cannot be judged, when its owner reaches some tenant's rows
+    freely."""
+    why = _why_unjudged(tenancy, function)
+    if why is None:
+        return None
+    return Problem(
+        f"{lead}, whose rights reach every tenant's rows, and rlsguard cannot judge its "
+        f"body: {why}",
+        Severity.WARNING,
+        fix=f"ALTER FUNCTION {function.signature} SECURITY INVOKER;",
+    )
+
+
+def _why_unjudged(tenancy: Tenancy, function: Function) -> str | None:
     body = read_body(function)
     why = body.unreadable or (
         f"it runs dynamic SQL (EXECUTE {body.dynamic[0]})" if body.dynamic else None
@@ -99,19 +134,7 @@ def definer_functions(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
     """
     function = tenancy.catalog.functions[signature]
     lead = f"{signature} is SECURITY DEFINER and runs as {function.owner}"
-    for access, reason in _unbound(tenancy, function):
-        yield Problem(
-            f"{lead} ({reason}); it {access.describe()}",
-            fix=_fix_body(tenancy, function, access),
-        )
-    why = _unjudged(tenancy, function)
-    if why is not None:
-        yield Problem(
-            f"{lead}, whose rights reach every tenant's rows, and rlsguard cannot judge its "
-            f"body: {why}",
-            Severity.WARNING,
-            fix=f"ALTER FUNCTION {signature} SECURITY INVOKER;",
-        )
+    yield from _door(tenancy, function, lead, lambda access: _fix_body(tenancy, function, access))
 
 
 @check(
@@ -188,25 +211,15 @@ def trigger_functions(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             f"trigger {trigger.name} ({trigger.timing} {' OR '.join(trigger.events)}) runs "
             f"{function.signature} as SECURITY DEFINER, owned by {function.owner}"
         )
-        for access, reason in _unbound(tenancy, function, trigger_row=True):
-            yield Problem(
-                f"{lead} ({reason}); it {access.describe()}",
-                fix=(
-                    f"ALTER FUNCTION {function.signature} SECURITY INVOKER;\n"
-                    f"-- or bind the query on {access.table} to the row: "
-                    f"... WHERE {tenancy.settings.tenant_column} = "
-                    f"NEW.{tenancy.settings.tenant_column}"
-                ),
-                cause=f"function {function.signature}",
-            )
-        why = _unjudged(tenancy, function)
-        if why is not None:
-            yield Problem(
-                f"{lead}, whose rights reach every tenant's rows, and rlsguard cannot judge "
-                f"its body: {why}",
-                Severity.WARNING,
-                fix=f"ALTER FUNCTION {function.signature} SECURITY INVOKER;",
-            )
+        fix = functools.partial(_fix_trigger, function, tenancy.settings.tenant_column)
+        yield from _door(tenancy, function, lead, fix, trigger_row=True)
+
+
+def _fix_trigger(function: Function, column: str, access: Access) -> str:
+    return (
+        f"ALTER FUNCTION {function.signature} SECURITY INVOKER;\n"
+        f"-- or bind the query on {access.table} to the row: ... WHERE {column} = NEW.{column}"
+    )
 
 
 @check(

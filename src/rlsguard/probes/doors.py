@@ -278,7 +278,23 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
 
 
 READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
-TRUNCATE_LOCK_WAIT = "100ms"
+LOCK_WAIT = "100ms"
+
+
+def _lock_briefly(context: ProbeContext, actor: Any) -> None:
+    """Act as ``actor`` for a statement that locks the whole table. While it waits for its
+    lock, every other session's reads of the table queue behind it: it waits a moment
+    only, and a lock it cannot have is "cannot"."""
+    context.session.as_role(context.app, actor)
+    context.session.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+
+
+def _unless_locked(outcome: Answer, doing: str, table: str) -> None:
+    if outcome.error_code == LOCK_NOT_AVAILABLE:
+        raise CannotGenerate(
+            f"cannot {doing} {table}: another session holds a lock on it, and rlsguard waits "
+            f"only {LOCK_WAIT} so as not to stall that session's readers"
+        )
 
 
 @probe(
@@ -298,19 +314,12 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
     nothing, whatever the rows hold, so one example with another tenant's row proves it."""
     actor, other = two_tenants(example)
     populate(example, table, [other], least=1)
-    context.session.as_role(context.app, actor)
-    # While TRUNCATE waits for its lock, every other session's reads of the table queue
-    # behind it: it waits a moment only, and a lock it cannot have is "cannot".
-    context.session.execute(f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_WAIT}'")
+    _lock_briefly(context, actor)
     for cascade in ("", " CASCADE"):
         outcome = context.session.attempt(
             sql.SQL("TRUNCATE {}" + cascade).format(table_identifier(table))
         )
-        if outcome.error_code == LOCK_NOT_AVAILABLE:
-            raise CannotGenerate(
-                f"cannot TRUNCATE {table}: another session holds a lock on it, and rlsguard "
-                f"waits only {TRUNCATE_LOCK_WAIT} so as not to stall that session's readers"
-            )
+        _unless_locked(outcome, "TRUNCATE", table)
         if not outcome.failed:
             raise failure(
                 f"as tenant {actor}, {context.app} emptied {table} for every tenant with "
@@ -341,19 +350,14 @@ def attach_trigger(context: ProbeContext, table: str, example: Example) -> None:
     fires on every tenant's writes, with their rows in hand; the probe's own is rolled
     back with the example."""
     actor, _other = two_tenants(example)
-    context.session.as_role(context.app, actor)
-    context.session.execute(f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_WAIT}'")
+    _lock_briefly(context, actor)
     outcome = context.session.attempt(
         sql.SQL(
             "CREATE TRIGGER rlsguard_probe_trigger BEFORE UPDATE ON {} FOR EACH ROW "
             "EXECUTE FUNCTION " + ANY_TRIGGER_FUNCTION
         ).format(table_identifier(table))
     )
-    if outcome.error_code == LOCK_NOT_AVAILABLE:
-        raise CannotGenerate(
-            f"cannot try CREATE TRIGGER on {table}: another session holds a lock on it, and "
-            f"rlsguard waits only {TRUNCATE_LOCK_WAIT}"
-        )
+    _unless_locked(outcome, "CREATE TRIGGER on", table)
     if not outcome.failed:
         raise failure(
             f"as tenant {actor}, {context.app} attached a trigger to {table}: a trigger of its "

@@ -203,6 +203,13 @@ BREAKS = [
         "with no tenant set, public.document_title(id uuid) answers differently",
     ),
     (
+        "RP112",
+        "definer-writes-for-a-tenant-parameter",
+        "public.add_document(p_tenant uuid, p_user uuid, p_title text)",
+        Outcome.FAIL,
+        "answers differently",
+    ),
+    (
         "RP127",
         "trigger-granted",
         "public.documents",

@@ -4,6 +4,7 @@ and TRUNCATE."""
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from typing import Any
 
@@ -279,6 +280,8 @@ def partition_leak(context: ProbeContext, table: str, example: Example) -> None:
 
 READ_ONLY_ERRORS = {"42501"}  # insufficient privilege: a refusal is what we want
 LOCK_WAIT = "100ms"
+LOCK_TRIES = 6
+LOCK_PAUSE = 0.25  # seconds between tries
 
 
 def _lock_briefly(context: ProbeContext, actor: Any) -> None:
@@ -289,12 +292,23 @@ def _lock_briefly(context: ProbeContext, actor: Any) -> None:
     context.session.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
 
 
-def _unless_locked(outcome: Answer, doing: str, table: str) -> None:
-    if outcome.error_code == LOCK_NOT_AVAILABLE:
-        raise CannotGenerate(
-            f"cannot {doing} {table}: another session holds a lock on it, and rlsguard waits "
-            f"only {LOCK_WAIT} so as not to stall that session's readers"
-        )
+def _attempt_locking(
+    context: ProbeContext, statement: sql.Composable, doing: str, table: str
+) -> Answer:
+    """Try a statement that locks the whole table, a few times: a lock held for a moment
+    (autovacuum, which gives way after deadlock_timeout) is waited out in short waits
+    that never hold other sessions' readers up for long."""
+    for attempt in range(LOCK_TRIES):
+        if attempt:
+            time.sleep(LOCK_PAUSE)
+        outcome = context.session.attempt(statement)
+        if outcome.error_code != LOCK_NOT_AVAILABLE:
+            return outcome
+    raise CannotGenerate(
+        f"cannot {doing} {table}: another session holds a lock on it, and rlsguard waits "
+        f"only {LOCK_WAIT} at a time ({LOCK_TRIES} times) so as not to stall that session's "
+        "readers"
+    )
 
 
 @probe(
@@ -316,10 +330,8 @@ def truncate(context: ProbeContext, table: str, example: Example) -> None:
     populate(example, table, [other], least=1)
     _lock_briefly(context, actor)
     for cascade in ("", " CASCADE"):
-        outcome = context.session.attempt(
-            sql.SQL("TRUNCATE {}" + cascade).format(table_identifier(table))
-        )
-        _unless_locked(outcome, "TRUNCATE", table)
+        statement = sql.SQL("TRUNCATE {}" + cascade).format(table_identifier(table))
+        outcome = _attempt_locking(context, statement, "TRUNCATE", table)
         if not outcome.failed:
             raise failure(
                 f"as tenant {actor}, {context.app} emptied {table} for every tenant with "
@@ -351,13 +363,11 @@ def attach_trigger(context: ProbeContext, table: str, example: Example) -> None:
     back with the example."""
     actor, _other = two_tenants(example)
     _lock_briefly(context, actor)
-    outcome = context.session.attempt(
-        sql.SQL(
-            "CREATE TRIGGER rlsguard_probe_trigger BEFORE UPDATE ON {} FOR EACH ROW "
-            "EXECUTE FUNCTION " + ANY_TRIGGER_FUNCTION
-        ).format(table_identifier(table))
-    )
-    _unless_locked(outcome, "CREATE TRIGGER on", table)
+    statement = sql.SQL(
+        "CREATE TRIGGER rlsguard_probe_trigger BEFORE UPDATE ON {} FOR EACH ROW "
+        "EXECUTE FUNCTION " + ANY_TRIGGER_FUNCTION
+    ).format(table_identifier(table))
+    outcome = _attempt_locking(context, statement, "CREATE TRIGGER on", table)
     if not outcome.failed:
         raise failure(
             f"as tenant {actor}, {context.app} attached a trigger to {table}: a trigger of its "

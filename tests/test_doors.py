@@ -139,6 +139,9 @@ def test_fixes_are_written_for_the_schema_at_hand(case_database: BuildCase) -> N
     assert "ALTER FUNCTION crm.contact_emails(p_org integer) SECURITY INVOKER;" in definer
     assert "documents" not in definer
     assert "app.current_tenant_id" not in definer
+    assert by_check["RG508"].to_json()["fix"] == (
+        "ALTER VIEW crm.my_contacts SET (check_option = cascaded);"
+    )  # what the scan JSON carries
     view = check_remediation(checks["RG508"], [by_check["RG508"]])
     assert view == "Fix (RG508):\nALTER VIEW crm.my_contacts SET (check_option = cascaded);"
 

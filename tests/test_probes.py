@@ -125,6 +125,13 @@ BREAKS = [
     ),
     (
         "RP106",
+        "tenant-default-for-the-database",
+        "public.documents",
+        Outcome.FAIL,
+        "by default), {app} reads 1 row(s) of public.documents",
+    ),
+    (
+        "RP106",
         "empty-setting-cast",
         "public.documents",
         Outcome.WARNING,

@@ -198,6 +198,16 @@ DOORS_BROKEN = [
         "RG509 public.set_tenant(tenant uuid)",
     ),
     case(
+        "tenant-default-for-the-database",
+        """
+        DO $$ BEGIN
+            EXECUTE format('ALTER DATABASE %I SET app.current_tenant_id = %L',
+                           current_database(), '00000000-0000-0000-0000-000000000002');
+        END $$;
+        """,
+        "RG510 {app}",
+    ),
+    case(
         "tenant-default-for-the-role",
         "ALTER ROLE {app} SET app.current_tenant_id = '00000000-0000-0000-0000-000000000001';",
         "RG510 {app}",

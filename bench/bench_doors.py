@@ -22,12 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import BOUND, synthetic_schema  # noqa: E402
+from synthetic import BOUND, create_roles, synthetic_schema  # noqa: E402
 
 from rlsguard.server import ServerRequest, provision  # noqa: E402
 from rlsguard.server.databases import Databases, connected  # noqa: E402
@@ -97,10 +95,7 @@ def run(arguments: argparse.Namespace, base: Path, project: Path) -> None:
         print(f"static scan with doors judged, head vs {arguments.base}, on {server.describe()}")
         print(f"{'tables':>7} {'bodies':>7} {'head':>8} {'base':>8} {'ratio':>7} "
               f"{'min-max':>11} {'findings head/base':>19}")  # fmt: skip
-        engine = create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f"CREATE ROLE {APP}; CREATE ROLE {ADMIN}"))
-        engine.dispose()
+        create_roles(server.url, APP, ADMIN)
         databases = Databases(server.url)
         try:
             for count in arguments.tables:

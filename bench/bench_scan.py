@@ -17,11 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import synthetic_schema
+from synthetic import create_roles, synthetic_schema
 
 from rlsguard.analyzer import analyze, read_only_catalog
 from rlsguard.config import Settings
@@ -45,10 +43,7 @@ def main() -> None:
             f"{'tables':>7} {'queries':>8} {'catalog':>10} {'checks':>10} {'scan':>10} "
             f"{'first scan':>11} {'inspections':>12} {'findings':>9}"
         )
-        admin_engine = create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with admin_engine.connect() as connection:
-            connection.execute(text(f"CREATE ROLE {APP}; CREATE ROLE {ADMIN}"))
-        admin_engine.dispose()
+        create_roles(server.url, APP, ADMIN)
         databases = Databases(server.url)
         try:
             for count in arguments.tables:

@@ -10,6 +10,9 @@ distinct, as in a real schema.
 
 from __future__ import annotations
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+
 BOUND = "nullif(current_setting('app.current_tenant_id', true), '')::uuid"
 
 
@@ -53,3 +56,11 @@ def synthetic_schema(tables: int, app: str, admin: str, shape: str = "chain") ->
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {admin}",
         ]
     return ";\n".join(statements) + ";\n"
+
+
+def create_roles(url: URL, *names: str) -> None:
+    """The application's and the admin's roles, on the benchmark's own server."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("; ".join(f"CREATE ROLE {name}" for name in names)))
+    engine.dispose()

@@ -101,9 +101,8 @@ def trigger_side_effects(context: ProbeContext, table: str, example: Example) ->
     tenancy = context.tenancy
     actor, other = two_tenants(example)
     root = tenancy.tenant_root
-    theirs = populate(example, table, [other], least=1 if root and root.qualified == table else 2)[
-        other
-    ]
+    least = 1 if root is not None and root.qualified == table else 2  # a tenant has one row
+    theirs = populate(example, table, [other], least=least)[other]
     for elsewhere in tables_with_tenant_column(tenancy):
         # one row per tenant: a trigger may already have made it (a counter)
         if elsewhere != table and not example.planner.plan(elsewhere).one_per_tenant:

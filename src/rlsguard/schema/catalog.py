@@ -116,14 +116,13 @@ class Trigger:
     function: str  # signature, as Catalog.functions keys it
     timing: str  # BEFORE, AFTER, INSTEAD OF
     events: tuple[str, ...]  # INSERT, UPDATE, DELETE, TRUNCATE
-    for_each_row: bool
     enabled: bool
 
 
 def _trigger(name: str, function: str, tgtype: int, enabled: str) -> Trigger:
     timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
     events = tuple(event for bit, event in TRIGGER_EVENTS if tgtype & bit)
-    return Trigger(name, function, timing, events, bool(tgtype & 1), enabled != "D")
+    return Trigger(name, function, timing, events, enabled != "D")
 
 
 @dataclass(frozen=True)

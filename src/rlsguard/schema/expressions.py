@@ -33,6 +33,7 @@ from rlsguard.schema.nodes import (
     empty_constant,
     false_constant,
     function_name,
+    operator_of,
     string_constant,
     type_name,
     unwrapped,
@@ -234,7 +235,7 @@ class Judge:
                 return None  # a test of a row's column, not a value
             return found
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
-            operator = node.name[-1].sval if node.name else ""
+            operator = operator_of(node)
             if operator in ("->", "->>"):
                 document, step = self.kind(node.lexpr), string_constant(node.rexpr)
                 if document is not None and document[0] in CLAIMS and step is not None:
@@ -290,7 +291,7 @@ class Judge:
             first, *fallbacks = node.args
             return self.is_admin_test(first) and all(false_constant(item) for item in fallbacks)
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
-            operator = node.name[-1].sval if node.name else ""
+            operator = operator_of(node)
             for value, constant in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 expected = self.admin_value(value)
                 if operator == "=" and expected is not None:
@@ -362,7 +363,7 @@ class Judge:
 
     def comparison(self, node: ast.A_Expr) -> tuple[bool, str]:
         column = self.context.column
-        operator = node.name[-1].sval if node.name else ""
+        operator = operator_of(node)
         if node.kind == enums.A_Expr_Kind.AEXPR_OP and operator == "=":
             for left, right in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
                 if self.matches(left, right):

@@ -75,6 +75,11 @@ def function_name(node: ast.FuncCall) -> str:
     return ".".join(str(part.sval) for part in node.funcname or () if isinstance(part, ast.String))
 
 
+def operator_of(node: ast.A_Expr) -> str:
+    """The operator of an expression, without its schema: "=", "->>", "/"."""
+    return str(node.name[-1].sval) if node.name else ""
+
+
 def type_name(node: ast.TypeCast) -> str:
     type_name: Any = node.typeName
     parts = type_name.names if type_name is not None else ()

@@ -18,7 +18,7 @@ from pglast.parser import ParseError
 from rlsguard.config import PRESETS, PRINCIPAL, TENANT
 from rlsguard.schema.catalog import PUBLIC, Catalog, Function, Policy, Relation
 from rlsguard.schema.helpers import returned_expression
-from rlsguard.schema.nodes import column_name, function_name, string_constant, walk
+from rlsguard.schema.nodes import column_name, function_name, operator_of, string_constant, walk
 from rlsguard.schema.tenancy import primary_key
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -130,7 +130,7 @@ class _SourceReader:
                 return None
             return self._body(name, depth)
         if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
-            operator = node.name[-1].sval if node.name else ""
+            operator = operator_of(node)
             step = string_constant(node.rexpr)
             if operator in ("->", "->>") and step is not None:
                 document = self.source(node.lexpr, depth + 1)
@@ -177,7 +177,7 @@ def _read_policy(policy: Policy, sources: _SourceReader, seen: _Sightings) -> No
 
 def _read_node(node: ast.Node, sources: _SourceReader, seen: _Sightings) -> None:
     if isinstance(node, ast.A_Expr) and node.kind == enums.A_Expr_Kind.AEXPR_OP:
-        if (node.name[-1].sval if node.name else "") != "=":
+        if operator_of(node) != "=":
             return
         for left, right in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
             column, source = column_name(left), sources.source(right)

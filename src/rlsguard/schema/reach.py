@@ -16,7 +16,7 @@ from pglast.parser import ParseError
 from rlsguard.schema.bodies import Body, parsed_expression, read_body
 from rlsguard.schema.catalog import Catalog, Function, Relation
 from rlsguard.schema.expressions import IDENTITY, TENANT, Judge, Kind, TenantContext
-from rlsguard.schema.nodes import deparse, function_name, string_constant, walk
+from rlsguard.schema.nodes import deparse, function_name, operator_of, string_constant, walk
 from rlsguard.schema.tenancy import Tenancy
 
 CONTEXT_BOUND = "context"
@@ -317,7 +317,7 @@ def why_it_may_raise(catalog: Catalog, function: Function) -> str | None:
             if isinstance(item, ast.TypeCast):
                 return f"it casts a value (`{deparse(item)}`), which fails on bad input"
             if isinstance(item, ast.A_Expr) and item.kind == enums.A_Expr_Kind.AEXPR_OP:
-                operator = item.name[-1].sval if item.name else ""
+                operator = operator_of(item)
                 if operator not in COMPARISONS:
                     return f"its operator {operator} can fail (`{deparse(item)}`)"
             called = function_name(item) if isinstance(item, ast.FuncCall) else ""

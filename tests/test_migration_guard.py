@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from rlsguard.errors import RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
+from rlsguard.history.migrate import MIGRATION_LOCK, MigrationProject
+from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
 from rlsguard.server.urls import psycopg2_params
@@ -108,3 +111,22 @@ def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(rlsguard_server: S
         allowed = psycopg2.connect(**psycopg2_params(ours))  # the database it migrates
         allowed.close()
     assert psycopg2.connect is ORIGINAL_CONNECT
+
+
+def test_one_migration_at_a_time_on_a_server(rlsguard_run: Run) -> None:
+    """Revisions create roles, which belong to the whole server: two processes (xdist
+    workers) migrating their own databases wait for each other instead of racing."""
+    server = rlsguard_run.server.url
+    project = MigrationProject(
+        rlsguard_run.settings.alembic_ini_path,
+        rlsguard_run.settings.version_table,
+        migration_timeout="300ms",
+        server_url=lambda: server,
+    )
+    target = rlsguard_run.url(rlsguard_run.empty_database("serialized"))
+    with connected(server) as other:  # another process, in the middle of its migration
+        other.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        with pytest.raises(RlsguardError, match="another rlsguard process kept migrating"):
+            project.upgrade(target)
+        other.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+    assert project.upgrade(target)  # once it is done, the migration runs

@@ -89,6 +89,7 @@ class Run:
                     self.settings.alembic_ini_path,
                     self.settings.version_table,
                     migration_timeout=self.settings.migration_timeout,
+                    server_url=lambda: self.server.url,
                 ),
             )
         return self._project

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from rlsguard.errors import ConfigError, MigrationError
+from rlsguard.errors import ConfigError, MigrationError, RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.server.databases import QUERY_CANCELED, connected
 from rlsguard.server.urls import redacted
@@ -35,6 +35,10 @@ ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the termi
 BASE = "base"
 HEAD = "head"
 HEADS = "heads"  # every head at once, when a history has more than one
+# One migration at a time on a server: revisions create and drop roles, which belong to
+# the whole server, so two processes (pytest-xdist workers) migrating their own databases
+# would race ("duplicate key value violates unique constraint pg_authid_rolname_index").
+MIGRATION_LOCK = 0x726C73677561  # a session advisory lock key, "rlsgua"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class MigrationProject:
         version_table: str = "alembic_version",
         *,
         migration_timeout: str = "10min",
+        server_url: Callable[[], URL] | None = None,
     ) -> None:
         if not ini_path.is_file():
             raise ConfigError(
@@ -64,6 +69,9 @@ class MigrationProject:
         self.ini_path = ini_path.resolve()
         self.version_table = version_table
         self.migration_timeout = migration_timeout
+        # advisory locks belong to one database: the lock is taken in the server's own
+        # (asked for only when migrating, so reading the history starts no server)
+        self.server_url = server_url
         try:
             self.script = ScriptDirectory.from_config(self.config())
         except UnicodeDecodeError as error:
@@ -142,9 +150,29 @@ class MigrationProject:
     # -- moving through history --------------------------------------------------------------
 
     @contextmanager
+    def _one_at_a_time(self) -> Iterator[None]:
+        if self.server_url is None:
+            yield
+            return
+        with connected(self.server_url()) as holder:
+            holder.exec_driver_sql(f"SET lock_timeout = '{self.migration_timeout}'")
+            try:
+                holder.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            except DBAPIError as error:
+                raise RlsguardError(
+                    "another rlsguard process kept migrating on this server for longer than "
+                    f"migration_timeout ({self.migration_timeout}): {error.orig}"
+                ) from None
+            try:
+                yield
+            finally:
+                holder.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+
+    @contextmanager
     def _migrating(self, url: URL) -> Iterator[Connection]:
-        """A connection whose statements may wait and run for ``migration_timeout``."""
-        with connected(url) as connection:
+        """A connection whose statements may wait and run for ``migration_timeout``, while
+        no other rlsguard process migrates on the same server."""
+        with self._one_at_a_time(), connected(url) as connection:
             for setting in ("lock_timeout", "statement_timeout"):
                 connection.exec_driver_sql(f"SET {setting} = '{self.migration_timeout}'")
             connection.commit()

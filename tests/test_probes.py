@@ -315,7 +315,7 @@ def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) ->
     results = runner.run_all()
     assert len(results) >= 15
     broken = [
-        f"{result.label}: {result.status} {result.message}"
+        f"{result.label} ({result.status}): {result.message}"
         for result in results
         if result.status != Outcome.PASS
     ]

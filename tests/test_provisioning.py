@@ -125,6 +125,11 @@ def test_wrong_password_is_reported_without_it(rlsguard_server: Any) -> None:
     assert f"postgres@127.0.0.1:{wrong.port}/postgres" in message
 
 
+def test_a_throwaway_server_runs_no_autovacuum(rlsguard_server: Any) -> None:
+    """Autovacuum's locks would turn the probes that lock a whole table into "cannot"."""
+    assert query(rlsguard_server.url, "SHOW autovacuum") == [("off",)]
+
+
 def test_a_dsn_is_used_as_is_and_never_stopped(rlsguard_server: Any) -> None:
     dsn = rlsguard_server.url.render_as_string(hide_password=False)
     server = provision(ServerRequest(dsn=dsn))
@@ -240,6 +245,7 @@ def test_docker_backend_runs_the_image_with_durability_off(
     assert container.options["username"] == "postgres"  # the shipped policies name this role
     assert container.options["dbname"] == "postgres"
     assert "fsync=off" in container.options["command"]
+    assert "autovacuum=off" in container.options["command"]
     assert server.describe().endswith(
         "docker image postgres:16-alpine via testcontainers (unix:///run/fake-docker.sock)"
     )

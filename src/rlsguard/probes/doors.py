@@ -296,19 +296,39 @@ def _attempt_locking(
     context: ProbeContext, statement: sql.Composable, doing: str, table: str
 ) -> Answer:
     """Try a statement that locks the whole table, a few times: a lock held for a moment
-    (autovacuum, which gives way after deadlock_timeout) is waited out in short waits
-    that never hold other sessions' readers up for long."""
+    is waited out in short waits that never hold other sessions' readers up for long.
+    (Autovacuum gives way only to a waiter of deadlock_timeout, longer than these.)"""
     for attempt in range(LOCK_TRIES):
         if attempt:
             time.sleep(LOCK_PAUSE)
         outcome = context.session.attempt(statement)
         if outcome.error_code != LOCK_NOT_AVAILABLE:
             return outcome
+    holders = _lock_holders(context, table)
     raise CannotGenerate(
-        f"cannot {doing} {table}: another session holds a lock on it, and rlsguard waits "
-        f"only {LOCK_WAIT} at a time ({LOCK_TRIES} times) so as not to stall that session's "
-        "readers"
+        f"cannot {doing} {table}: another session holds a lock on it ({holders}), and "
+        f"rlsguard waits only {LOCK_WAIT} at a time ({LOCK_TRIES} times) so as not to stall "
+        "that session's readers"
     )
+
+
+LOCK_HOLDERS = """
+SELECT string_agg(DISTINCT coalesce(activity.backend_type, 'a session') || ' ' || held.pid, ', ')
+FROM pg_catalog.pg_locks AS held
+JOIN pg_catalog.pg_class AS class ON class.oid = held.relation
+JOIN pg_catalog.pg_namespace AS namespace ON namespace.oid = class.relnamespace
+LEFT JOIN pg_catalog.pg_stat_activity AS activity ON activity.pid = held.pid
+WHERE held.granted AND held.pid <> pg_catalog.pg_backend_pid()
+  AND namespace.nspname = %s AND class.relname = %s
+"""
+
+
+def _lock_holders(context: ProbeContext, table: str) -> str:
+    """Who holds a lock on ``table`` now, e.g. "client backend 4711, autovacuum worker 12"
+    (another role's sessions show no backend type to the application: "a session 4711")."""
+    answer = context.session.attempt(LOCK_HOLDERS, tuple(table.split(".", 1)))
+    held_by = answer.rows[0][0] if not answer.failed and answer.rows else None
+    return f"held by {held_by}" if held_by else "gone by now"
 
 
 @probe(

@@ -22,7 +22,7 @@ from rlsguard.server.urls import DRIVER
 
 DEFAULT_IMAGE = "postgres:15-alpine"
 POSTGRES_PORT = 5432
-TUNING = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+TUNING = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
 SOCKET_CANDIDATES = (
     "/var/run/docker.sock",
     "~/.docker/run/docker.sock",

@@ -36,6 +36,7 @@ SERVER_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
+    "autovacuum": "off",  # its locks would make RP114/RP127 "cannot" now and then
     "TimeZone": "UTC",
 }
 PORT_ATTEMPTS = 5

@@ -183,15 +183,30 @@ def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:
 
 def probe_remediation(probe: Probe, related: Iterable[Finding] = ()) -> str:
     """A probe finds what static checks describe: the fixes of the static findings on the
-    same object (written for it), else every fix the probe's checks describe."""
+    same object (written for it). With none, the failure is one the catalog does not
+    explain: it says so, and where the probe's checks would look."""
     checks = {check.id: check for check in all_checks()}
     found = list(related)
     chosen = list(dict.fromkeys(item.check for item in found)) or list(probe.fixes_from)
-    return "\n\n".join(
+    fixes = "\n\n".join(
         check_remediation(checks[id], [item for item in found if item.check == id])
         for id in chosen
         if id in checks
     )
+    if found:
+        return fixes
+    return (
+        f"{UNEXPLAINED}\n\nWhere {', '.join(chosen) or 'the checks'} would look:\n\n{fixes}"
+        if fixes
+        else UNEXPLAINED
+    )
+
+
+UNEXPLAINED = (
+    "No static finding explains this failure: the catalog shows nothing that lets these "
+    "rows through, so the cause is in what the checks cannot read (a function body, a "
+    "trigger, the data). The transcript above is the evidence to start from."
+)
 
 
 def read_only_catalog(connection: Connection) -> Catalog:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import ident, policy_name, qualified
 from rlsguard.findings import Severity
+from rlsguard.schema.catalog import Policy, Relation
 from rlsguard.schema.targets import admin_roles, tables_with_policies
 from rlsguard.schema.tenancy import Tenancy
 
@@ -40,6 +42,7 @@ def admin_bypass(tenancy: Tenancy, role: str) -> Iterator[Problem]:
             "it skips row level "
             "security, so policies for it never apply and the admin path is never tested",
             Severity.WARNING,
+            fix=_through_policies(tenancy, role),
         )
         return
     for relation in tenancy.tenant_relations:
@@ -49,8 +52,12 @@ def admin_bypass(tenancy: Tenancy, role: str) -> Iterator[Problem]:
             or tenancy.rls_bypass(role, relation)
         ):
             continue
+        table = qualified(relation.qualified)
         if not tenancy.has(role, "SELECT", relation):
-            yield Problem(f"{role} has no SELECT on {relation.qualified}")
+            yield Problem(
+                f"{role} has no SELECT on {relation.qualified}",
+                fix=f"GRANT SELECT ON {table} TO {ident(role)};",
+            )
             continue
         for command in ("SELECT", "INSERT", "UPDATE", "DELETE"):
             if command != "SELECT" and not tenancy.has(role, command, relation):
@@ -59,8 +66,42 @@ def admin_bypass(tenancy: Tenancy, role: str) -> Iterator[Problem]:
             if isolation.isolated:
                 yield Problem(
                     f"{command} as {role} on {relation.qualified} is not open to every "
-                    f"tenant: {isolation.why}"
+                    f"tenant: {isolation.why}",
+                    fix=_open_to(tenancy, role, isolation.deciding, table, relation),
                 )
+
+
+def _through_policies(tenancy: Tenancy, role: str) -> str:
+    """The admin made an ordinary role, with the grants and bypass policies it then needs."""
+    statements = [f"ALTER ROLE {ident(role)} NOSUPERUSER NOBYPASSRLS;"]
+    for relation in tenancy.tenant_relations:
+        if not relation.rls_enabled or tenancy.is_child(relation):
+            continue
+        table = qualified(relation.qualified)
+        statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {ident(role)};")
+        statements.append(_bypass(role, relation, table))
+    return "\n".join(statements)
+
+
+def _bypass(role: str, relation: Relation, table: str) -> str:
+    return (
+        f"CREATE POLICY {ident(policy_name(relation, 'admin'))} ON {table} TO {ident(role)} "
+        "USING (true) WITH CHECK (true);"
+    )
+
+
+def _open_to(
+    tenancy: Tenancy, role: str, deciding: tuple[Policy, ...], table: str, relation: Relation
+) -> str:
+    """A bypass policy for the admin role; a restrictive policy that binds it to a tenant
+    is given to the application alone first."""
+    app = ident(tenancy.app.name)
+    narrowed = [
+        f"ALTER POLICY {ident(policy.name)} ON {table} TO {app};"
+        for policy in deciding
+        if not policy.permissive
+    ]
+    return "\n".join([*narrowed, _bypass(role, relation, table)])
 
 
 @check(
@@ -95,5 +136,6 @@ def dead_policy(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             verb = "skips" if len(policy.roles) == 1 else "skip"
             yield Problem(
                 f"policy {policy.name} on {table} is only for {who}, which {verb} row level "
-                "security: it never applies"
+                "security: it never applies",
+                fix=f"DROP POLICY {ident(policy.name)} ON {qualified(table)};",
             )

@@ -4,11 +4,13 @@ request's tenant to the next request on the same pooled connection."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import replace_function
 from rlsguard.findings import Severity
-from rlsguard.schema.catalog import Default
+from rlsguard.schema.catalog import Default, Function
 from rlsguard.schema.reach import session_wide_settings
 from rlsguard.schema.targets import app_executable_context_functions, app_role, context_settings
 from rlsguard.schema.tenancy import Tenancy
@@ -43,11 +45,32 @@ def session_wide_context(tenancy: Tenancy, signature: str) -> Iterator[Problem]:
             f"{signature} sets {setting} for the rest of the session, not the transaction, "
             f"and {app} can call it: the next request on a pooled connection that sets no "
             "tenant runs with this one's",
-            fix=(
-                f"-- in {signature}: set_config('{setting}', <value>, true)  "
-                f"-- or SET LOCAL {setting} = ..."
-            ),
+            fix=_transaction_only(function, setting),
         )
+
+
+def _transaction_only(function: Function, setting: str) -> str:
+    """The function with ``set_config(setting, ..., false)`` and ``SET setting`` made to
+    last the transaction only; a hint where its body says it some other way."""
+    named = re.escape(setting)
+    body = re.sub(
+        rf"(set_config\s*\(\s*'{named}'\s*,.*?,\s*)false(\s*\))",
+        r"\1true\2",
+        function.source,
+        flags=re.IGNORECASE | re.DOTALL,
+    )
+    body = re.sub(
+        rf"\bSET\s+(?:SESSION\s+)?({named}\b)",
+        r"SET LOCAL \1",
+        body,
+        flags=re.IGNORECASE,
+    )
+    if body == function.source:
+        return (
+            f"-- in {function.signature}: set_config('{setting}', <value>, true)  "
+            f"-- or SET LOCAL {setting} = ..."
+        )
+    return replace_function(function, body)
 
 
 def _applies_to(tenancy: Tenancy, default: Default) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from rlsguard.checks.keys import foreign_key_with_tenant, random_key, unique_with_tenant
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import take_away
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import Column, Relation
 from rlsguard.schema.targets import (
@@ -47,7 +49,8 @@ def unique_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         shown = ", ".join(name or "(expression)" for name in index.columns)
         yield Problem(
             f"unique index {index.name} on {table} ({shown}) does not include {column}: a "
-            "duplicate-key error tells one tenant what another holds"
+            "duplicate-key error tells one tenant what another holds",
+            fix=unique_with_tenant(tenancy, relation, index),
         )
 
 
@@ -86,7 +89,8 @@ def fk_tenant_scoped(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         yield Problem(
             f"foreign key {foreign_key.name} ({', '.join(foreign_key.columns)}) -> "
             f"{foreign_key.references} does not include {column}: a row can point at "
-            "another tenant's row"
+            "another tenant's row",
+            fix=foreign_key_with_tenant(tenancy, relation, foreign_key),
         )
 
 
@@ -118,7 +122,10 @@ def no_shared_sequence(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         return
     for column in relation.columns:
         if _sequence_fed(column):
-            yield Problem(f"{table}.{column.name} is numbered by a sequence shared by every tenant")
+            yield Problem(
+                f"{table}.{column.name} is numbered by a sequence shared by every tenant",
+                fix=random_key(tenancy, relation, column),
+            )
 
 
 @check(
@@ -150,7 +157,8 @@ def global_read_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     ]
     if writes:
         yield Problem(
-            f"{tenancy.app.name} can {'/'.join(writes)} {table}, which every tenant shares"
+            f"{tenancy.app.name} can {'/'.join(writes)} {table}, which every tenant shares",
+            fix=take_away(tenancy, relation, writes, "SELECT"),
         )
 
 
@@ -206,6 +214,8 @@ def append_only(tenancy: Tenancy, table: str) -> Iterator[Problem]:
                 else ""
             )
         )
+        relation = tenancy.catalog.relations[table]
         yield Problem(
-            f"{tenancy.app.name} can {'/'.join(changes)} {table}, which is append-only{why}"
+            f"{tenancy.app.name} can {'/'.join(changes)} {table}, which is append-only{why}",
+            fix=take_away(tenancy, relation, changes, "SELECT, INSERT"),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import take_away
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import (
@@ -219,17 +220,17 @@ def rls_exempt_privileges(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     """
     relation = tenancy.catalog.relations[table]
     app = tenancy.app.name
-    fix = f"REVOKE {{}} ON {table} FROM {app};"
+    keep = "SELECT, INSERT, UPDATE, DELETE"
     if tenancy.has(app, "TRUNCATE", relation):
         yield Problem(
             f"{app} can TRUNCATE {table}, which empties it for every tenant",
-            fix=fix.format("TRUNCATE"),
+            fix=take_away(tenancy, relation, ["TRUNCATE"], keep),
         )
     if tenancy.has(app, "TRIGGER", relation):
         yield Problem(
             f"{app} can create triggers on {table}: a trigger of its own fires on every "
             "tenant's writes and sees their rows",
-            fix=fix.format("TRIGGER"),
+            fix=take_away(tenancy, relation, ["TRIGGER"], keep),
         )
     can_create = any(tenancy.can_create_in(app, schema) for schema in tenancy.catalog.schemas)
     if can_create and tenancy.has(app, "REFERENCES", relation):
@@ -237,5 +238,5 @@ def rls_exempt_privileges(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             f"{app} has REFERENCES on {table} and can create tables: a foreign key of its own "
             "probes which keys exist",
             Severity.WARNING,
-            fix=fix.format("REFERENCES"),
+            fix=take_away(tenancy, relation, ["REFERENCES"], keep),
         )

@@ -6,6 +6,14 @@ import re
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import (
+    create_tenant_policy,
+    ident,
+    policy_name,
+    qualified,
+    revoke,
+    rewrite_policy,
+)
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import PUBLIC, Policy, Relation
 from rlsguard.schema.expressions import judge
@@ -60,6 +68,7 @@ def policy_isolates_reads(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             f"{commands} as {app} {'is' if '/' not in commands else 'are'} not restricted "
             f"to the tenant: {why}",
             cause=cause,
+            fix=create_tenant_policy(tenancy, relation, restrictive=True),
         )
 
 
@@ -114,6 +123,7 @@ def check_isolates_writes(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         yield Problem(
             f"{commands} as {tenancy.app.name} may write rows of another tenant: {why}",
             cause=cause,
+            fix=create_tenant_policy(tenancy, relation, restrictive=True),
         )
 
 
@@ -138,9 +148,23 @@ def policy_not_public(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         DROP POLICY documents_tenant ON documents;
         CREATE POLICY documents_tenant ON documents TO app_user USING (...);
     """
-    for policy in tenancy.catalog.relations[table].policies:
+    relation = tenancy.catalog.relations[table]
+    for policy in relation.policies:
         if PUBLIC in policy.roles:
-            yield Problem(f"policy {policy.name} on {table} applies TO PUBLIC (every role)")
+            yield Problem(
+                f"policy {policy.name} on {table} applies TO PUBLIC (every role)",
+                fix=f"ALTER POLICY {ident(policy.name)} ON {qualified(table)} TO "
+                f"{', '.join(ident(role) for role in _meant_for(tenancy, relation, policy))};",
+            )
+
+
+def _meant_for(tenancy: Tenancy, relation: Relation, policy: Policy) -> list[str]:
+    """Whom a policy TO PUBLIC is for: the application when it binds the tenant, else
+    the admin roles (an open policy), else the application."""
+    context = tenancy.context_for(relation)
+    if all(judge(text, context).bound for _label, text in _expressions(policy)):
+        return [tenancy.app.name]
+    return [admin.name for admin in tenancy.admins] or [tenancy.app.name]
 
 
 @check(
@@ -171,19 +195,35 @@ def no_setting_bypass(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             verdict = judge(text, tenancy.context_for(relation))
             if verdict.bound:
                 continue
+            fix = "\n".join([rewrite_policy(tenancy, policy), *_admin_policies(tenancy, relation)])
             if verdict.other_settings:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on setting "
                     f"{', '.join(verdict.other_settings)}, which {tenancy.app.name} can set "
                     "to anything",
                     cause=f"policy {policy.name}",
+                    fix=fix,
                 )
             if verdict.untrusted_claims:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on claim "
                     f"{', '.join(verdict.untrusted_claims)}, which the user can edit",
                     cause=f"policy {policy.name}",
+                    fix=fix,
                 )
+
+
+def _admin_policies(tenancy: Tenancy, relation: Relation) -> list[str]:
+    """A bypass policy for each admin role (not one that skips RLS) that has none on
+    ``relation``: the way in that replaces a setting or claim."""
+    table = qualified(relation.qualified)
+    return [
+        f"CREATE POLICY {ident(policy_name(relation, 'admin'))} ON {table} TO "
+        f"{ident(admin.name)} USING (true) WITH CHECK (true);"
+        for admin in tenancy.admins
+        if not (admin.superuser or admin.bypassrls)
+        and not tenancy.applicable(relation, "SELECT", admin.name)
+    ]
 
 
 @check(
@@ -215,6 +255,7 @@ def unset_context_closed(tenancy: Tenancy, table: str) -> Iterator[Problem]:
                     f"policy {policy.name} ({label}) lets rows through when the tenant "
                     "setting is unset or empty",
                     cause=f"policy {policy.name}",
+                    fix=rewrite_policy(tenancy, policy),
                 )
 
 
@@ -253,14 +294,16 @@ def empty_setting_cast(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             if judge(text, tenancy.context_for(relation)).fragile_cast:
                 yield Problem(
                     f"policy {policy.name} ({label}) casts the tenant setting without "
-                    "NULLIF: '' raises an error"
+                    "NULLIF: '' raises an error",
+                    fix=rewrite_policy(tenancy, policy),
                 )
         for signature in policy.calls_functions:
             function = tenancy.catalog.functions.get(signature)
             if function is not None and fragile_body.search(function.source):
                 yield Problem(
                     f"policy {policy.name} calls {signature}, which casts the tenant "
-                    "setting without NULLIF"
+                    "setting without NULLIF",
+                    fix=rewrite_policy(tenancy, policy),
                 )
 
 
@@ -305,5 +348,6 @@ def policy_trusts_writable_table(tenancy: Tenancy, table: str) -> Iterator[Probl
             if unguarded:
                 yield Problem(
                     f"policy {policy.name} decides from {read}, which {app} can "
-                    f"{'/'.join(unguarded)} without a tenant restriction"
+                    f"{'/'.join(unguarded)} without a tenant restriction",
+                    fix=revoke(tenancy, app, unguarded, trusted),
                 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import create_tenant_policy, disown, qualified
 from rlsguard.findings import Severity
 from rlsguard.schema.targets import child_tables, tenant_tables
 from rlsguard.schema.tenancy import Tenancy
+
+COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 
 @check(
@@ -36,7 +39,18 @@ def rls_enabled(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     """
     relation = tenancy.catalog.relations[table]
     if not relation.rls_enabled:
-        yield Problem(f"row level security is disabled on {table} ({tenancy.tenant_tables[table]})")
+        name = qualified(table)
+        fix = [
+            f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;",
+            f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY;",
+        ]
+        app = tenancy.app.name
+        if not any(tenancy.applicable(relation, command, app) for command in COMMANDS):
+            fix.append(create_tenant_policy(tenancy, relation, restrictive=False))
+        yield Problem(
+            f"row level security is disabled on {table} ({tenancy.tenant_tables[table]})",
+            fix="\n".join(fix),
+        )
 
 
 @check(
@@ -67,14 +81,17 @@ def app_not_owner(tenancy: Tenancy, table: str) -> Iterator[Problem]:
     if relation.owner not in tenancy.closure(app):
         return
     via = "" if relation.owner == app else f" (through membership in {relation.owner})"
+    fix = "\n".join(disown(tenancy, relation, "SELECT, INSERT, UPDATE, DELETE"))
     if relation.rls_forced:
         yield Problem(
             f"{app} owns {table}{via}: RLS is forced, but an owner can switch it off",
             Severity.WARNING,
+            fix=fix,
         )
     else:
         yield Problem(
-            f"{app} owns {table}{via}, which does not FORCE row level security: owners skip RLS"
+            f"{app} owns {table}{via}, which does not FORCE row level security: owners skip RLS",
+            fix=fix,
         )
 
 
@@ -110,5 +127,8 @@ def partition_rls(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             f"{table} ({'a partition' if relation.kind == 'partition' else 'an inheritance child'} "
             f"of {parents}) "
             "has no row "
-            f"level security, and {app} may {'/'.join(privileges)} it directly"
+            f"level security, and {app} may {'/'.join(privileges)} it directly",
+            # no policy of its own: read directly, it shows nothing; read through its
+            # parent, the parent's policies apply as before
+            fix=f"ALTER TABLE {qualified(table)} ENABLE ROW LEVEL SECURITY;",
         )

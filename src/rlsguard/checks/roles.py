@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import ident
 from rlsguard.findings import Severity
 from rlsguard.schema.targets import app_role
 from rlsguard.schema.tenancy import Tenancy
@@ -30,7 +31,10 @@ def app_not_superuser(tenancy: Tenancy, role: str) -> Iterator[Problem]:
         CREATE ROLE app_user LOGIN NOSUPERUSER NOBYPASSRLS;
     """
     if tenancy.catalog.roles[role].superuser:
-        yield Problem(f"{role} is a superuser: row level security never applies to it")
+        yield Problem(
+            f"{role} is a superuser: row level security never applies to it",
+            fix=f"ALTER ROLE {ident(role)} NOSUPERUSER;",
+        )
 
 
 @check(
@@ -53,7 +57,10 @@ def app_no_bypassrls(tenancy: Tenancy, role: str) -> Iterator[Problem]:
     """
     found = tenancy.catalog.roles[role]
     if found.bypassrls and not found.superuser:
-        yield Problem(f"{role} has BYPASSRLS: row level security never applies to it")
+        yield Problem(
+            f"{role} has BYPASSRLS: row level security never applies to it",
+            fix=f"ALTER ROLE {ident(role)} NOBYPASSRLS;",
+        )
 
 
 @check(
@@ -91,4 +98,9 @@ def app_cannot_escalate(tenancy: Tenancy, role: str) -> Iterator[Problem]:
         if reached.name in owners:
             reasons.append("the owner of tenant tables")
         if reasons:
-            yield Problem(f"{role} can SET ROLE {reached.name}, which is {' and '.join(reasons)}")
+            granted = tenancy.catalog.roles[role].member_of
+            through = [name for name in granted if reached.name in tenancy.closure(name)]
+            yield Problem(
+                f"{role} can SET ROLE {reached.name}, which is {' and '.join(reasons)}",
+                fix="\n".join(f"REVOKE {ident(name)} FROM {ident(role)};" for name in through),
+            )

@@ -1,0 +1,108 @@
+"""Every fix rlsguard prints is SQL written for the schema at hand, and it repairs what
+it was written for: run on the broken schema its finding came from, the finding is
+gone. The corpus's broken schemas, and each tenancy model broken the same few ways
+(a table without RLS, an open policy, a policy open when the context is unset)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Connection
+
+from rlsguard.analyzer import UNEXPLAINED, analyze, probe_remediation, scan
+from rlsguard.findings import Finding, Severity
+from rlsguard.probes import all_probes
+from rlsguard.schema.catalog import read_catalog
+from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.databases import connected
+from tests.corpus.cases import BROKEN, Case
+from tests.corpus.doors import DOORS_BROKEN
+from tests.corpus.harness import BuildCase, BuiltCase
+from tests.corpus.models import (
+    BY_AUTHOR,
+    CLAIMED_TENANTS,
+    CLAIMS_THROUGH_HELPERS,
+    ENTERED_BY_FUNCTION,
+    MEMBERS,
+    SUPABASE_TEAMS,
+)
+
+CASES = [case for case in [*BROKEN, *DOORS_BROKEN] if case.expect]  # some break probes only
+MODELS = [MEMBERS, CLAIMED_TENANTS, SUPABASE_TEAMS, ENTERED_BY_FUNCTION, BY_AUTHOR]
+MODELS.append(CLAIMS_THROUGH_HELPERS)
+
+
+def _after_fix(connection: Connection, built: BuiltCase, fix: str) -> list[Finding]:
+    """The findings with ``fix`` applied, in a transaction rolled back afterwards."""
+    with connection.begin() as transaction:
+        cursor = connection.connection.cursor()
+        cursor.execute(fix)
+        found = analyze(read_catalog(connection), built.settings).findings
+        transaction.rollback()
+    return found
+
+
+def unrepaired(built: BuiltCase) -> list[str]:
+    """Each finding of the schema whose fix is missing, fails, or leaves it in place."""
+    with connected(built.url) as connection:
+        findings = scan(connection, built.settings).findings
+        assert findings, "the schema was meant to be broken"
+        problems = []
+        for finding in findings:
+            if not finding.fix:
+                problems.append(f"no fix: {finding}")
+                continue
+            try:
+                after = _after_fix(connection, built, finding.fix)
+            except Exception as error:  # the SQL error is the finding
+                problems.append(f"fails: {finding}\n{finding.fix}\n{error}")
+                continue
+            same = [f for f in after if (f.check, f.object) == (finding.check, finding.object)]
+            before = [f for f in findings if (f.check, f.object) == (finding.check, finding.object)]
+            if any(f.message == finding.message for f in same) or len(same) >= len(before):
+                problems.append(f"still there: {finding}\n{finding.fix}")
+    return problems
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_every_fix_repairs_its_finding(case_database: BuildCase, case: Case) -> None:
+    built = case_database(case)
+    assert unrepaired(built) == []
+
+
+def _breakages(built: BuiltCase) -> list[str]:
+    """A model's correct schema broken three ways on its first tenant table with a policy."""
+    with connected(built.url) as connection:
+        catalog = read_catalog(connection)
+        connection.rollback()
+    tenancy = Tenancy(catalog, built.settings)
+    table = next(r for r in tenancy.tenant_relations if r.policies and r.kind == "table")
+    app = "{app}"  # the broken case's own role
+    setting = tenancy.settings.entry[0][0] if tenancy.settings.entry else "app.tenant"
+    name = table.qualified
+    return [
+        f"ALTER TABLE {name} DISABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY opened ON {name} FOR SELECT TO {app} USING (true)",
+        f"CREATE POLICY unset ON {name} FOR SELECT TO {app} "
+        f"USING (current_setting('{setting}', true) IS NULL)",
+    ]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=[model.name for model in MODELS])
+def test_fixes_repair_every_tenancy_model(case_database: BuildCase, model: Case) -> None:
+    correct = case_database(model)
+    problems = {}
+    for breakage in _breakages(correct):
+        broken = Case(f"{model.name}-broken", f"{model.sql};\n{breakage}", base=model.base)
+        problems[breakage] = unrepaired(case_database(replace(broken, settings=model.settings)))
+    assert problems == {breakage: [] for breakage in problems}
+
+
+def test_a_probe_failure_no_static_finding_explains_says_so() -> None:
+    read = next(probe for probe in all_probes() if probe.id == "RP101")
+    alone = probe_remediation(read, [])
+    assert alone.startswith(UNEXPLAINED)
+    assert f"Where {', '.join(read.fixes_from)} would look" in alone
+    explained = Finding("RG101", "rls-enabled", Severity.ERROR, "public.notes", "off", fix="X;")
+    assert probe_remediation(read, [explained]) == "Fix (RG101):\nX;"

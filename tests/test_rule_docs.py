@@ -219,7 +219,9 @@ def test_checks_through_a_pipe_without_columns_fits_100() -> None:
     lines = checks_lines(done.stdout)
     assert max(len(line) for line in lines) <= 100
     assert not BOX_DRAWING.search(done.stdout)
-    assert lines[-1] == f"attacks: rows of {ATTACKS_DOC}; `rlsguard explain ID|NAME` tells one in full"
+    assert (
+        lines[-1] == f"attacks: rows of {ATTACKS_DOC}; `rlsguard explain ID|NAME` tells one in full"
+    )
 
 
 def test_checks_on_a_terminal_is_a_table_as_wide_as_the_terminal() -> None:

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="what a check or probe proves, how to reproduce it, how to fix it"
     )
     explain.add_argument(
-        "check_id",
+        "rule",
         metavar="ID|NAME",
         help="a check or probe id or name, in any case: RG101, rls-enabled, rp101",
     )
@@ -161,7 +161,7 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "checks":
         print_checks(_documented(), _rules_console())
         return EXIT_OK
-    return _explain(arguments.check_id)
+    return _explain(arguments.rule)
 
 
 def _scan(arguments: argparse.Namespace) -> int:

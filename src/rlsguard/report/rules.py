@@ -69,7 +69,8 @@ def _probe_explanation(probe: Probe) -> Explanation:
     replay = (
         "A failure prints the shrunk example as a SQL transcript to replay in psql, and the\n"
         "Hypothesis seed N that finds it again:\n\n"
-        f"    rlsguard check --seed N -- -k <table>-{probe.name}\n    rlsguard scan --seed N"
+        f"    rlsguard check --seed N -- -k <table>-{probe.name}\n"
+        "    rlsguard scan --dsn URL --seed N"
     )
     return Explanation(
         proves=f"{probe.title}." + (premise if probe.premise else ""),

@@ -1,5 +1,5 @@
-"""``rlsguard scan``, ``checks`` and ``explain``, and the static checks as pytest items in
-``rlsguard check``."""
+"""``rlsguard scan`` and the static checks as pytest items in ``rlsguard check``
+(``checks`` and ``explain``: tests/test_rule_docs.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from rlsguard.checks import all_checks
-from rlsguard.probes import all_probes
 from rlsguard.run import Run
 from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED
@@ -246,27 +244,6 @@ def test_scan_without_a_database_or_with_a_bad_one(tmp_path: Path, hardened_data
     assert code == 2
     assert "app_role 'ghost' does not exist" in err
     assert "scan_app" in err
-
-
-def test_checks_and_explain(tmp_path: Path) -> None:
-    code, out, _ = rlsguard("checks", cwd=tmp_path)
-    assert code == 0
-    for documented in (*all_checks(), *all_probes()):
-        assert f"{documented.id} │ {documented.name}" in out
-    code, out, _ = rlsguard("explain", "rp105", cwd=tmp_path)
-    assert code == 0
-    assert out.startswith("RP105 update-moves-row (error)")
-    assert "set the tenant column of its rows to tenant B" in out
-    assert "Premise (an example counts only when it held): the tenant's own row" in out
-    code, out, _ = rlsguard("explain", "rg305", cwd=tmp_path)
-    assert code == 0
-    assert out.startswith("RG305 unset-context-closed (error)")
-    assert "current_setting(x, true) IS NULL" in out
-    assert "Premise" not in out  # a static check reads the catalog: it has none
-    code, _, err = rlsguard("explain", "RG999", cwd=tmp_path)
-    assert code == 2
-    assert "no check 'RG999'; checks: RG101" in err
-    assert "RP120" in err
 
 
 def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path) -> None:

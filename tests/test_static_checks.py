@@ -72,7 +72,7 @@ def test_every_check_has_a_doc_with_a_fix() -> None:
         assert check.attacks or check.id in RULES_BEYOND_ATTACKS, check.id
 
 
-RULES_BEYOND_ATTACKS = {"RG405"}  # configured rules (append_only), not a row of ATTACKS.md
+RULES_BEYOND_ATTACKS = {"RG405"}  # configured rules (append_only), not a row of docs/attacks.md
 
 
 # -- the config, checked against the database --------------------------------------------------

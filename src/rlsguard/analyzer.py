@@ -6,6 +6,7 @@ READ ONLY transaction that is rolled back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -167,9 +168,21 @@ def linked(finding: Finding, related: list[Finding]) -> Finding:
     )
 
 
+FIX_HEADING = re.compile(r"^Fix(?: (\([^)\n]*\)))?:", re.MULTILINE)  # "Fix:", "Fix (when):"
+
+
+def split_fix(doc: str) -> tuple[str, str]:
+    """A rule's doc before its fix, and the fix ("" when it has none), its SQL still
+    indented as written."""
+    found = FIX_HEADING.search(doc)
+    if found is None:
+        return doc, ""
+    fix = doc[found.end() :].lstrip(" ").strip("\n").rstrip()
+    return doc[: found.start()], f"{found.group(1)} {fix}" if found.group(1) else fix
+
+
 def fix_section(doc: str) -> str:
-    _, found, fix = doc.partition("Fix:")
-    return fix.strip() if found else doc.strip()
+    return split_fix(doc)[1] or doc.strip()
 
 
 def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:

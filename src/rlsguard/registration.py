@@ -21,7 +21,7 @@ class Rule:
     name: str  # short, e.g. rls-enabled
     severity: Severity
     title: str  # what holds when the rule passes
-    attacks: tuple[int, ...]
+    attacks: tuple[int, ...]  # the rows of docs/attacks.md it catches
     objects: Objects  # the objects (tables, roles, functions) it runs on
     doc: str  # what leaks, how it is used, and how to fix it
 

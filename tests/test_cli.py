@@ -159,7 +159,7 @@ NO_SERVER = textwrap.dedent(
     import sys
     from rlsguard.server import local, embedded, docker
     local.SYSTEM_BINDIR_GLOBS = ()
-    embedded.PACKAGE = "no_such_embedded_package"
+    embedded.WHEELS = (embedded.Wheel("no-such-wheel", "no_such_embedded_package", ()),)
     docker.SOCKET_CANDIDATES = ()
     from rlsguard.cli.commands import main
     sys.exit(main(sys.argv[1:]))

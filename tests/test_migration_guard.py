@@ -121,7 +121,7 @@ def test_one_migration_at_a_time_on_a_server(rlsguard_run: Run) -> None:
         rlsguard_run.settings.alembic_ini_path,
         rlsguard_run.settings.version_table,
         migration_timeout="300ms",
-        server_url=lambda: server,
+        server=lambda: rlsguard_run.server,
     )
     target = rlsguard_run.url(rlsguard_run.empty_database("serialized"))
     with connected(server) as other:  # another process, in the middle of its migration

@@ -30,7 +30,8 @@ def nothing_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr("rlsguard.server.docker.SOCKET_CANDIDATES", ())
     monkeypatch.setattr(local, "SYSTEM_BINDIR_GLOBS", ())
-    monkeypatch.setattr(embedded_module, "PACKAGE", "no_such_embedded_package")
+    absent = embedded_module.Wheel("no-such-wheel", "no_such_embedded_package", ())
+    monkeypatch.setattr(embedded_module, "WHEELS", (absent,))
 
 
 # -- requests and their validation ---------------------------------------------------------

@@ -89,7 +89,7 @@ class Run:
                     self.settings.alembic_ini_path,
                     self.settings.version_table,
                     migration_timeout=self.settings.migration_timeout,
-                    server_url=lambda: self.server.url,
+                    server=lambda: self.server,
                 ),
             )
         return self._project

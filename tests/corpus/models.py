@@ -316,3 +316,13 @@ HELPED_MODEL = {
     "admin_context": {"request.jwt.claims": '{"role": "service_role"}'},
 }
 CLAIMS_THROUGH_HELPERS = model("jwt-helpers", HELPED, **HELPED_MODEL)
+
+# the correct schema of each tenancy model above
+CORRECT_MODELS = [
+    MEMBERS,
+    CLAIMED_TENANTS,
+    CLAIMS_THROUGH_HELPERS,
+    SUPABASE_TEAMS,
+    ENTERED_BY_FUNCTION,
+    BY_AUTHOR,
+]

@@ -20,27 +20,16 @@ from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.server import Server
-from tests.conftest import REVISIONS, run_python
+from tests.conftest import HEAD_REVISION, migration, run_python
 from tests.test_cli import FAST, dsn_of, rlsguard
 
 pytestmark = pytest.mark.slow
 
 
-def migration(revision: str, down: str, upgrade: list[str], downgrade: list[str]) -> str:
-    """The text of a throwaway Alembic revision that runs these SQL statements."""
-    return (
-        f"from alembic import op\n\nrevision = {revision!r}\ndown_revision = {down!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
-        + "".join(f"    op.execute({sql!r})\n" for sql in upgrade)
-        + "\n\ndef downgrade():\n"
-        + "".join(f"    op.execute({sql!r})\n" for sql in downgrade)
-    )
-
-
 # a tenant table added without row level security (the classic PR mistake)
 INVOICES = migration(
     "009_add_invoices",
-    REVISIONS[-1],
+    HEAD_REVISION,
     [
         "CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
         "tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE, "
@@ -99,7 +88,7 @@ def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
         "added: RG101 rls-enabled [error] public.invoices (appeared in revision 009_add_invoices)"
         in output
     ), output
-    assert f"against {base} ({REVISIONS[-1]})" in output
+    assert f"against {base} ({HEAD_REVISION})" in output
 
     reports = repository / "reports"
     html = (reports / "rlsguard-report.html").read_bytes()

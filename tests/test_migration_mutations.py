@@ -103,7 +103,7 @@ def test_a_dropped_index_shows_as_a_model_difference(run_of: MakeRun) -> None:
     [problem] = migration_checks.model_problems(run) or []
     models = r"/\S+/migrations/platform_models\.py"
     assert re.fullmatch(
-        f"add_index ix_users_role on users: the models in {models} declare it and no "
+        f"add_index ix_users_role on users: the models in {models} declare this and no "
         f"migration creates it: write the migration, or remove it from {models}",
         problem,
     ), problem

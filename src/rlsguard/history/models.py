@@ -45,17 +45,17 @@ def _advice(diff: Any, where: str) -> str:
     """Alembic names the operation that would bring the database to the models: ``add_*``
     means only the models have it, ``remove_*`` only the migrated database."""
     kind = _kind(diff)
-    thing = "table" if kind.endswith("_table") else "it"
+    table = kind.endswith("_table")
+    this, its = ("this table", "its model") if table else ("this", "it")
     if kind.startswith("add_"):
         return (
-            f"the models in {where} declare {thing} and no migration creates it: "
-            f"write the migration, or remove it from {where}"
+            f"the models in {where} declare {this} and no migration creates it: "
+            f"write the migration, or remove {its} from {where}"
         )
     if kind.startswith("remove_"):
-        model = "model" if thing == "table" else "declaration"
         return (
-            f"the migrations create {thing} and no model declares it: add its {model} "
-            f"to {where} (or drop it in a migration)"
+            f"the migrations create {this} and no model declares it: add {its} to {where}, "
+            "or drop it in a migration"
         )
     return f"the models in {where} and the migrations disagree: make the two say the same"
 

@@ -16,24 +16,22 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from rlsguard.config import load_settings
+from rlsguard.history.migrate import MigrationProject
 from rlsguard.run import Run
 from rlsguard.server import Server
 
 PROJECT = Path(__file__).resolve().parents[1]
 VERSIONS = "migrations/versions"
-SHIPPED_REVISIONS = (
-    "001_initial_schema",
-    "002_enable_rls",
-    "003_add_templates_table",
-    "004_add_tenant_configs_table",
-)
-HARDENING_REVISIONS = (
-    "005_application_roles",
-    "006_force_rls_tenant_policies",
-    "007_tenant_scoped_keys",
-    "008_api_key_tenant_lookup",
-)
-REVISIONS = SHIPPED_REVISIONS + HARDENING_REVISIONS
+
+
+def revisions_of(project_root: Path) -> tuple[str, ...]:
+    """The project's revision ids, oldest first, as its Alembic scripts declare them."""
+    return tuple(MigrationProject(load_settings(project_root).alembic_ini_path).revision_ids())
+
+
+# read from migrations/versions, so a new revision moves the head without a test edit
+REVISIONS = revisions_of(PROJECT)
+HEAD_REVISION = REVISIONS[-1]
 
 Mutation = Callable[[str], str]
 
@@ -62,6 +60,17 @@ def copy_project(destination: Path, mutations: dict[str, Mutation] | None = None
         path = destination / VERSIONS / f"{revision}.py"
         path.write_text(mutate(path.read_text()))
     return destination
+
+
+def migration(revision: str, down: str, upgrade: list[str], downgrade: list[str]) -> str:
+    """The text of a throwaway Alembic revision that runs these SQL statements."""
+    return (
+        f"from alembic import op\n\nrevision = {revision!r}\ndown_revision = {down!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
+        + "".join(f"    op.execute({sql!r})\n" for sql in upgrade)
+        + "\n\ndef downgrade():\n"
+        + "".join(f"    op.execute({sql!r})\n" for sql in downgrade)
+    )
 
 
 @pytest.fixture

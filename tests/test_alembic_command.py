@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard.run import Run
-from tests.conftest import PROJECT, REVISIONS, query, run_python
+from tests.conftest import HEAD_REVISION, PROJECT, REVISIONS, query, run_python
 
 ALEMBIC = [str(Path(sys.executable).parent / "alembic"), "-c", str(PROJECT / "alembic.ini")]
 
@@ -33,7 +33,7 @@ def test_upgrade_head_and_downgrade_base_from_the_command_line(rlsguard_run: Run
         log = alembic("upgrade", "head", env=env)
         for older, newer in itertools.pairwise(REVISIONS):
             assert f"Running upgrade {older} -> {newer}" in log
-        assert query(url, "SELECT version_num FROM alembic_version") == [(REVISIONS[-1],)]
+        assert query(url, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
         assert (
             rlsguard_run.fingerprint(name).sha256()
             == rlsguard_run.fingerprint(rlsguard_run.template()).sha256()

@@ -20,27 +20,16 @@ from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.server import Server
-from tests.conftest import REVISIONS, run_python
+from tests.conftest import HEAD_REVISION, migration, run_python
 from tests.test_cli import FAST, dsn_of, rlsguard
 
 pytestmark = pytest.mark.slow
 
 
-def migration(revision: str, down: str, upgrade: list[str], downgrade: list[str]) -> str:
-    """The text of a throwaway Alembic revision that runs these SQL statements."""
-    return (
-        f"from alembic import op\n\nrevision = {revision!r}\ndown_revision = {down!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
-        + "".join(f"    op.execute({sql!r})\n" for sql in upgrade)
-        + "\n\ndef downgrade():\n"
-        + "".join(f"    op.execute({sql!r})\n" for sql in downgrade)
-    )
-
-
 # a tenant table added without row level security (the classic PR mistake)
 INVOICES = migration(
-    "009_add_invoices",
-    REVISIONS[-1],
+    "pr_add_invoices",
+    HEAD_REVISION,
     [
         "CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
         "tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE, "
@@ -51,8 +40,8 @@ INVOICES = migration(
 )
 # a change that touches no tenant table
 HARMLESS = migration(
-    "010_comment",
-    "009_add_invoices",
+    "pr_comment",
+    "pr_add_invoices",
     ["COMMENT ON TABLE templates IS 'global templates'"],
     ["COMMENT ON TABLE templates IS NULL"],
 )
@@ -89,17 +78,17 @@ def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
 ) -> None:
     base = git(repository, "rev-parse", "HEAD")
     git(repository, "checkout", "-q", "-b", "pr")
-    commit(repository, "009_add_invoices.py", INVOICES, "add invoices")
+    commit(repository, "pr_add_invoices.py", INVOICES, "add invoices")
     code, output = rlsguard(
         "check", "--base", base, "--dsn", dsn_of(rlsguard_server), *FAST, cwd=repository
     )
     assert code == 1, output
     assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
     assert (
-        "added: RG101 rls-enabled [error] public.invoices (appeared in revision 009_add_invoices)"
+        "added: RG101 rls-enabled [error] public.invoices (appeared in revision pr_add_invoices)"
         in output
     ), output
-    assert f"against {base} ({REVISIONS[-1]})" in output
+    assert f"against {base} ({HEAD_REVISION})" in output
 
     reports = repository / "reports"
     html = (reports / "rlsguard-report.html").read_bytes()
@@ -109,14 +98,14 @@ def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
     assert gate["base"] == base
     assert ("RG101", "public.invoices") in {(f["check"], f["object"]) for f in gate["new_errors"]}
     assert gate["fixed"] == []
-    step = next(step for step in evidence["timeline"] if step["revision"] == "009_add_invoices")
+    step = next(step for step in evidence["timeline"] if step["revision"] == "pr_add_invoices")
     assert {"check": "RG101", "object": "public.invoices", "severity": "error"} in step["appeared"]
     cell = evidence["matrix"]["rows"]
     invoices = next(row for row in cell if row["object"] == "public.invoices")
     assert invoices["cells"]["RG101"]["status"] == "fail"
     page = html.decode()
     assert "public.invoices" in page
-    assert "009_add_invoices" in page
+    assert "pr_add_invoices" in page
     assert 'id="rlsguard-gate"' in page
     assert "Findings this change adds" in page
     junit = ElementTree.parse(reports / "rlsguard-junit.xml").getroot()
@@ -129,8 +118,8 @@ def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
 def test_findings_the_base_already_had_pass_unless_fail_on_any(
     repository: Path, rlsguard_server: Server
 ) -> None:
-    base = commit(repository, "009_add_invoices.py", INVOICES, "invoices, already merged")
-    commit(repository, "010_comment.py", HARMLESS, "a harmless change")
+    base = commit(repository, "pr_add_invoices.py", INVOICES, "invoices, already merged")
+    commit(repository, "pr_comment.py", HARMLESS, "a harmless change")
     arguments = ("check", "--base", base, "--dsn", dsn_of(rlsguard_server), "-q", *FAST)
     # the throwaway migrations have no SQLAlchemy models: leave the models check out
     without_models = ("--", "-k", "not test_models_match_migrations")

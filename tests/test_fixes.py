@@ -13,12 +13,13 @@ from sqlalchemy import Connection
 from rlsguard.analyzer import UNEXPLAINED, analyze, probe_remediation, scan
 from rlsguard.findings import Finding, Severity
 from rlsguard.probes import all_probes
+from rlsguard.run import Run
 from rlsguard.schema.catalog import read_catalog
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.databases import connected
 from tests.corpus.cases import BROKEN, Case
 from tests.corpus.doors import DOORS_BROKEN
-from tests.corpus.harness import BuildCase, BuiltCase
+from tests.corpus.harness import BuildCase, BuiltCase, run_probe
 from tests.corpus.models import CORRECT_MODELS
 
 CASES = [case for case in [*BROKEN, *DOORS_BROKEN] if case.expect]  # some break probes only
@@ -97,3 +98,21 @@ def test_a_probe_failure_no_static_finding_explains_says_so() -> None:
     assert f"Where {', '.join(read.fixes_from)} would look" in alone
     explained = Finding("RG101", "rls-enabled", Severity.ERROR, "public.notes", "off", fix="X;")
     assert probe_remediation(read, [explained]) == "Fix (RG101):\nX;"
+
+
+def test_one_missing_rls_is_one_cause_with_one_fix_for_every_probe(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """Every probe that RLS switched off lets through names RG101 and shows its fix, not
+    the policy fixes of its own checks (the table has no policy to alter)."""
+    built = case_database(next(case for case in BROKEN if case.name == "rls-disabled"))
+    with connected(built.url) as connection:
+        analysis = scan(connection, built.settings)
+    (rls_off,) = analysis.findings
+    assert rls_off.check == "RG101"
+    for probe_id in ("RP101", "RP102", "RP103", "RP104"):
+        result = run_probe(rlsguard_run, built, probe_id, "public.documents", built.url)
+        (finding,) = analysis.with_probes([result]).probe_findings
+        assert finding.message.endswith("(found statically by RG101)"), finding.message
+        related = analysis.related(result.probe, "public.documents")
+        assert probe_remediation(result.probe, related) == f"Fix (RG101):\n{rls_off.fix}"

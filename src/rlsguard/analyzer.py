@@ -147,19 +147,37 @@ def analyze(
 
 def related_static(probe: Probe, target: str, static: Iterable[Finding], app: str) -> list[Finding]:
     """Findings of the checks whose fixes repair what ``probe`` finds: on ``target``, or on
-    the application role (a cause every table shares, such as a default tenant)."""
-    return [
+    the application role (a cause every table shares, such as a default tenant). RLS
+    off, or an application that skips it, explains any probe's failure, and comes first."""
+    found = [
         item
         for item in static
-        if item.check in probe.fixes_from and item.object in (target, app) and not item.accepted
+        if (item.check in probe.fixes_from or item.check in SKIPPING_RLS)
+        and item.object in (target, app)
+        and not item.accepted
     ]
+    return sorted(found, key=lambda item: item.check not in SKIPPING_RLS)
+
+
+def explaining(related: Iterable[Finding]) -> list[Finding]:
+    """The findings that explain a probe's failure on their own: RLS skipped, when it
+    is (the policies do not matter then), else all of them."""
+    found = list(related)
+    skipping = [item for item in found if item.check in SKIPPING_RLS]
+    return skipping or found
+
+
+# RLS off on the table, the application its owner, a superuser, BYPASSRLS or able to
+# become one: what any probe finds then follows from it
+SKIPPING_RLS = ("RG101", "RG102", "RG201", "RG202", "RG203")
 
 
 def linked(finding: Finding, related: list[Finding]) -> Finding:
     """A probe's failure, pointing at the static finding of its cause."""
     if finding.severity is not Severity.ERROR or not related:
         return finding
-    named = next((item for item in related if item.cause), related[0])
+    named = explaining(related)[0]
+    named = next((item for item in explaining(related) if item.cause), named)
     cause = f"cause: {named.cause}, " if named.cause else ""
     return replace(
         finding,
@@ -199,7 +217,7 @@ def probe_remediation(probe: Probe, related: Iterable[Finding] = ()) -> str:
     same object (written for it). With none, the failure is one the catalog does not
     explain: it says so, and where the probe's checks would look."""
     checks = {check.id: check for check in all_checks()}
-    found = list(related)
+    found = explaining(related)
     chosen = list(dict.fromkeys(item.check for item in found)) or list(probe.fixes_from)
     fixes = "\n\n".join(
         check_remediation(checks[id], [item for item in found if item.check == id])

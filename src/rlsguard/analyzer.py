@@ -216,20 +216,29 @@ def probe_remediation(probe: Probe, related: Iterable[Finding] = ()) -> str:
     """A probe finds what static checks describe: the fixes of the static findings on the
     same object (written for it). With none, the failure is one the catalog does not
     explain: it says so, and where the probe's checks would look."""
-    checks = {check.id: check for check in all_checks()}
     found = explaining(related)
-    chosen = list(dict.fromkeys(item.check for item in found)) or list(probe.fixes_from)
-    fixes = "\n\n".join(
-        check_remediation(checks[id], [item for item in found if item.check == id])
-        for id in chosen
-        if id in checks
-    )
     if found:
-        return fixes
+        return _fixes(list(dict.fromkeys(item.check for item in found)), found)
+    chosen = list(probe.fixes_from)
+    fixes = probe_fix_docs(probe)
     return (
         f"{UNEXPLAINED}\n\nWhere {', '.join(chosen) or 'the checks'} would look:\n\n{fixes}"
         if fixes
         else UNEXPLAINED
+    )
+
+
+def probe_fix_docs(probe: Probe) -> str:
+    """The fixes the checks behind ``probe`` describe, as their docs give them."""
+    return _fixes(list(probe.fixes_from), [])
+
+
+def _fixes(chosen: list[str], found: list[Finding]) -> str:
+    checks = {check.id: check for check in all_checks()}
+    return "\n\n".join(
+        check_remediation(checks[id], [item for item in found if item.check == id])
+        for id in chosen
+        if id in checks
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from rlsguard.analyzer import probe_remediation, split_fix
+from rlsguard.analyzer import probe_fix_docs, split_fix
 from rlsguard.checks.registry import Check
 from rlsguard.probes.registry import Probe
 from rlsguard.registration import Rule
@@ -75,7 +75,7 @@ def _probe_explanation(probe: Probe) -> Explanation:
     return Explanation(
         proves=f"{probe.title}." + (premise if probe.premise else ""),
         reproduce=f"{steps}\n\n{replay}" if steps else "",
-        fix=own_fix or probe_remediation(probe),
+        fix=own_fix or probe_fix_docs(probe),
     )
 
 

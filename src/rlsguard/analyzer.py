@@ -6,6 +6,7 @@ READ ONLY transaction that is rolled back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -154,6 +155,10 @@ def related_static(probe: Probe, target: str, static: Iterable[Finding], app: st
     ]
 
 
+FOUND_STATICALLY = "found statically by"
+LINK_NOTE = re.compile(rf"\((?:cause: (?P<cause>.+), )?{FOUND_STATICALLY} (?P<check>\w+)\)$")
+
+
 def linked(finding: Finding, related: list[Finding]) -> Finding:
     """A probe's failure, pointing at the static finding of its cause."""
     if finding.severity is not Severity.ERROR or not related:
@@ -162,9 +167,15 @@ def linked(finding: Finding, related: list[Finding]) -> Finding:
     cause = f"cause: {named.cause}, " if named.cause else ""
     return replace(
         finding,
-        message=f"{finding.message} ({cause}found statically by {named.check})",
+        message=f"{finding.message} ({cause}{FOUND_STATICALLY} {named.check})",
         fix=named.fix,
     )
+
+
+def link_of(message: str) -> tuple[str | None, str] | None:
+    """(cause, check) of the static finding a linked probe message points at, if any."""
+    found = LINK_NOTE.search(message)
+    return (found["cause"], found["check"]) if found else None
 
 
 def fix_section(doc: str) -> str:

@@ -137,7 +137,7 @@ def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str
     seen: list[str] = []
     for line in check.stdout:
         seen.append(line)
-        if "::test_probes::rls[" in line:
+        if line.startswith("  static checks:"):  # the probes come next
             return check, seen
     pytest.fail("rlsguard check ended before a probe ran:\n" + "".join(seen))
 

@@ -147,18 +147,23 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
             record("probe", finding("RP109", "t9", "leaks"), remediation="Fix (RG999): x"),
             record("probe", finding("RP109", "t8", "leaks"), remediation="Fix (RG999): x"),
         ],
-        [("suite.py::test_isolation::schema could not be built", "static checks not run")],
+        [
+            ("suite.py::test_isolation::schema could not be built", "static checks not run"),
+            ("suite.py::test_probes::rls[t1-a]", "connection refused"),
+            ("suite.py::test_probes::rls[t2-a]", "connection refused"),
+        ],
     )
     assert [cause.line() for cause in found] == [
         "FAIL migration check test_single_head: upgrade of revision 002 failed",
         "FAIL schema could not be built: static checks not run",
+        "FAIL rls[t1-a] and 1 more item(s): connection refused",
         "FAIL RG101 rg101 on t1, t2 (+1 probes): RG101",
         "FAIL RG301 rg301 on t3 (+1 probes): RG301",
         "FAIL RP109 rp109 on t9, t8: leaks",
     ]
-    rls = found[2]
-    assert rls.lines(3) == [
-        "3. RG101 rg101 on t1, t2",
+    rls = found[3]
+    assert rls.lines(4) == [
+        "4. RG101 rg101 on t1, t2",
         "   RG101",
         "   confirmed by probes: RP102 rp102",
         "   Fix (RG101): enable RLS",

@@ -126,7 +126,7 @@ def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str
     """``rlsguard check`` of a correct schema, read until its first probe item ended."""
     check = subprocess.Popen(
         [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(HARDENED_PROJECT),
-         "--backend", "local", "--max-examples", "1000",
+         "--backend", "local", "--max-examples", "1000", "-v",  # -v: each item's line
          "--report", str(tmp_path / "reports" / "report.html")],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -137,7 +137,7 @@ def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str
     seen: list[str] = []
     for line in check.stdout:
         seen.append(line)
-        if line.startswith("  static checks:"):  # the probes come next
+        if "::test_probes::rls[" in line:
             return check, seen
     pytest.fail("rlsguard check ended before a probe ran:\n" + "".join(seen))
 

@@ -22,7 +22,7 @@ class CheckConsole:
         self.out = out
         self.quiet = quiet  # the verdict and the causes alone: no header, no phases
         self.records: list[ItemRecord] = []
-        self.unrecorded: list[tuple[str, str]] = []  # failing items without a record
+        self.unrecorded: list[tuple[str, str]] = []  # failing items no record explains
         self.counts: dict[str, Counter[Outcome]] = {phase: Counter() for phase in PHASES}
         self.phase_of: dict[str, str] = {}  # test id -> phase, known after collection
         self.remaining: Counter[str] = Counter()
@@ -57,8 +57,9 @@ class CheckConsole:
             self.phase_of.setdefault(report.nodeid, phase)
             self.counts[phase][record.status] += 1
         if report.failed and not recorded:
-            self.unrecorded.append((report.nodeid, report.longreprtext))
             self.counts[self.phase_of.get(report.nodeid, PHASES[0])][Outcome.FAIL] += 1
+        if report.failed and not any(_says_why(value) for value in recorded):
+            self.unrecorded.append((report.nodeid, report.longreprtext))
         ended = self.phase_of.get(report.nodeid) if report.when == "teardown" else None
         if ended is not None and ended in self.remaining:
             self.remaining[ended] -= 1
@@ -78,6 +79,12 @@ class CheckConsole:
         now = time.monotonic()
         self.write(phase_line(phase, self.counts[phase], now - self.since))
         self.since = now
+
+
+def _says_why(record: dict[str, object]) -> bool:
+    """A record of a failure whose own message or findings say what failed (not one of an
+    error inside the item, such as a connection refused)."""
+    return bool(record.get("findings") or record.get("kind") == "migration")
 
 
 def _phase_of(item: pytest.Item) -> str:

@@ -96,7 +96,7 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
     """The failures, one block per cause: a static finding and the probes linked to it on
     the same object share a block (and so do findings of one cause, such as one policy
     breaking reads and writes); blocks with the same check and fix merge across objects.
-    ``unrecorded``: (test id, text) of failing items without a record."""
+    ``unrecorded``: (test id, text) of items that failed with an error, not a finding."""
     failing = [record for record in records if record.status is Outcome.FAIL]
     blocks: dict[tuple[str, str], Cause] = {}
     found = [
@@ -104,9 +104,7 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
         for record in failing
         if record.kind == "migration"
     ]
-    found += [
-        Cause(nodeid.split("::")[-1], text, "", mergeable=False) for nodeid, text in unrecorded
-    ]
+    found += _errors_in_items(unrecorded)
     for record in (record for record in failing if record.kind == "check"):
         for finding in _errors(record):
             key = (finding["object"], finding["cause"] or finding["check"])
@@ -143,6 +141,22 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
                 ),
             )
     return found + _merged(list(blocks.values()))
+
+
+def _errors_in_items(unrecorded: list[tuple[str, str]]) -> list[Cause]:
+    """Items that failed with an error rather than a finding: one block per error text."""
+    names: dict[str, list[str]] = {}
+    for nodeid, text in unrecorded:
+        names.setdefault(text, []).append(nodeid.split("::")[-1])
+    return [
+        Cause(
+            items[0] + (f" and {len(items) - 1} more item(s)" if len(items) > 1 else ""),
+            text,
+            "",
+            mergeable=False,
+        )
+        for text, items in names.items()
+    ]
 
 
 def _errors(record: ItemRecord) -> list[dict[str, Any]]:

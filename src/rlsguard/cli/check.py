@@ -73,7 +73,12 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
             extra: list[str] = []
             if arguments.base:
                 baseline = Path(scratch) / "baseline.json"
+                building = time.monotonic()
                 _baseline(arguments, overrides, project_root, server).write(baseline)
+                console.write(
+                    f"  {'base:':<15}the schema as of {arguments.base} built and judged "
+                    f"({time.monotonic() - building:.1f} s)"
+                )
                 extra = [f"--rlsguard-baseline={baseline}"]
             watch = Stopped()
             exit_code = _run_suite(
@@ -103,7 +108,6 @@ def _header(
 def _baseline(
     arguments: argparse.Namespace, overrides: dict[str, object], project_root: Path, server: Server
 ) -> Baseline:
-    print(f"rlsguard: building the schema as of --base {arguments.base}", flush=True)
     return build_baseline(
         project_root,
         arguments.base,

@@ -131,6 +131,12 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
             record("check", finding("RG101", "t2"), remediation="Fix (RG101): enable RLS"),
             record(
                 "check",
+                finding("RG506", "t4", "can TRUNCATE"),
+                finding("RG506", "t4", "can TRIGGER"),
+                remediation="Fix (RG506): REVOKE TRUNCATE, TRIGGER",
+            ),
+            record(
+                "check",
                 finding("RG301", "t3", cause="policy p", same_cause=("RG302",)),
                 remediation="Fix (RG301): restrict p",
             ),
@@ -158,6 +164,7 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
         "FAIL schema could not be built: static checks not run",
         "FAIL rls[t1-a] and 1 more item(s): connection refused",
         "FAIL RG101 rg101 on t1, t2 (+1 probes): RG101",
+        "FAIL RG506 rg506 on t4: can TRUNCATE",
         "FAIL RG301 rg301 on t3 (+1 probes): RG301",
         "FAIL RP109 rp109 on t9, t8: leaks",
     ]
@@ -167,4 +174,10 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
         "   RG101",
         "   confirmed by probes: RP102 rp102",
         "   Fix (RG101): enable RLS",
+    ]
+    assert found[4].lines(5) == [
+        "5. RG506 rg506 on t4",
+        "   can TRUNCATE",
+        "   can TRIGGER",
+        "   Fix (RG506): REVOKE TRUNCATE, TRIGGER",
     ]

@@ -74,7 +74,7 @@ class Cause:
     fix: str
     objects: list[str] = field(default_factory=list)
     confirmed_by: list[str] = field(default_factory=list)
-    mergeable: bool = True  # False: a migration failure, said once per test
+    mergeable: bool = True  # False: said as it is (a migration check, an item's error)
 
     def lines(self, number: int) -> list[str]:
         where = f" on {', '.join(self.objects)}" if self.objects else ""
@@ -115,6 +115,9 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
                     record.remediation or "",
                     objects=[finding["object"]],
                 )
+            elif blocks[key].title.startswith(f"{finding['check']} "):
+                # more of the same check on the object (each privilege, each policy)
+                blocks[key].message += f"\n{finding['message']}"
     for record in (record for record in failing if record.kind == "probe"):
         for finding in _errors(record):
             link = link_of(finding["message"])

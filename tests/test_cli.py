@@ -67,12 +67,16 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
         "check", "--revision", "004_add_tenant_configs_table", *FAST, cwd=copy
     )
     assert code == 1, output
-    assert "rlsguard: PostgreSQL 1" in output
-    assert "suite.py::test_revision_roundtrip[004_add_tenant_configs_table] PASSED" in output
-    assert "suite.py::test_isolation::RG101 rls-enabled[public.tenant_configs] FAILED" in output
-    assert "suite.py::test_isolation::RG101 rls-enabled[public.documents] PASSED" in output
-    assert "suite.py::test_probes::rls[public.documents-cross-tenant-read] FAILED" in output
-    assert "rlsguard: checks FAILED" in output
+    assert (
+        "rlsguard check: project at revision 004_add_tenant_configs_table on PostgreSQL 1" in output
+    )
+    assert "app role postgres; admin roles postgres" in output  # the [tool.rlsguard.until] in force
+    assert re.search(r"^  migrations: +12 run: 12 held \(", output, re.M), output
+    assert "rlsguard: FAIL: " in output
+    assert "RG101 rls-enabled on public.tenant_configs, public.tenants" in output
+    assert "public.documents" not in re.search(r"RG101 rls-enabled on (.*)", output)[1]
+    assert "confirmed by probes: RP101 cross-tenant-read" in output
+    assert "migration check" not in output
     report = copy / "reports" / "rlsguard-report.html"
     html = report.read_text()
     assert "test_downgrade_to_base_leaves_nothing" in html
@@ -111,10 +115,10 @@ def test_check_at_head_holds(project_copy: Callable[..., Path]) -> None:
     """The README's main job as it is: every check holds at head, four findings accepted."""
     code, output = rlsguard_leaving_nothing("check", *FAST, cwd=project_copy())
     assert code == 0, output
-    assert "suite.py::test_revision_roundtrip[008_api_key_tenant_lookup] PASSED" in output
-    assert "suite.py::test_probes::rls[public.documents-cross-tenant-read] PASSED" in output
-    assert "XFAIL suite.py::test_isolation::RG503 definer-functions" in output
-    assert "rlsguard: every check holds" in output
+    assert "rlsguard check: project at revision head (008_api_key_tenant_lookup)" in output
+    assert re.search(r"^  migrations: +12 run: 12 held \(", output, re.M), output
+    assert re.search(r"^  probes: +\d+ run: \d+ held, 2 accepted \(", output, re.M), output
+    assert re.search(r"^rlsguard: PASS: every check holds \(\d+ held, 4 accepted\)", output, re.M)
 
 
 def test_a_broken_downgrade_fails_the_check(
@@ -132,9 +136,13 @@ def test_a_broken_downgrade_fails_the_check(
         "check", *FAST, "--dsn", dsn_of(rlsguard_server), "--report", str(report), "-q", cwd=copy
     )
     assert code == 1, output
-    assert "FAILED suite.py::test_revision_roundtrip[004_add_tenant_configs_table]" in output
-    assert "left behind: table public.tenant_configs" in output
-    assert "rlsguard: checks FAILED" in output
+    assert output.startswith("rlsguard: FAIL: "), output  # -q: the verdict, one line per cause
+    assert re.search(
+        r"^FAIL migration check test_revision_roundtrip\[004_add_tenant_configs_table\]: .*"
+        r"did not restore the schema: left behind: ",
+        output,
+        re.M,
+    ), output
     assert report.is_file()
 
 
@@ -144,8 +152,10 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
     copy = project_copy(
         {"002_enable_rls": replace_once("ON {table} TO postgres", "ON {table} TO no_such_role")}
     )
-    code, output = rlsguard_leaving_nothing("check", "-q", *FAST, cwd=copy)
+    code, output = rlsguard_leaving_nothing("check", *FAST, cwd=copy)
     assert code == 1, output
+    assert "migration check test_upgrade_from_empty_to_head" in output
+    assert "[alembic" not in output
     assert (
         'upgrade of revision 002_enable_rls failed: role "no_such_role" does not exist [SQLSTATE 42704]'
         in output

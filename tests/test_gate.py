@@ -83,7 +83,8 @@ def test_a_pr_that_adds_a_tenant_table_without_rls_fails_the_gate(
         "check", "--base", base, "--dsn", dsn_of(rlsguard_server), *FAST, cwd=repository
     )
     assert code == 1, output
-    assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
+    assert output.index("rlsguard: FAIL: ") < output.index("rlsguard: against")
+    assert "RG101 rls-enabled on public.invoices" in output
     assert (
         "added: RG101 rls-enabled [error] public.invoices (appeared in revision pr_add_invoices)"
         in output

@@ -3,10 +3,13 @@ subprocesses, with their own test files, against the outer session's server."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -218,3 +221,68 @@ def test_two_sessions_at_once_do_not_collide(
     for session, output in zip(sessions, outputs, strict=True):
         assert session.returncode == 0, output
         assert "1 passed" in output
+
+
+HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
+
+
+def readme_reports_block() -> str:
+    """The pytest config the README says to add for the report files, verbatim."""
+    readme = (PROJECT / "README.md").read_text()
+    block = readme.split("<!-- pytest-reports -->\n```toml\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("[tool.pytest.ini_options]\n"), block
+    return block
+
+
+def test_plain_pytest_with_the_readme_config_writes_the_reports_of_rlsguard_check(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """A user's project: a test module importing rlsguard.suite, [tool.rlsguard], and the
+    README's block; plain ``pytest`` in its folder writes the HTML report, the JSON
+    evidence and JUnit where ``rlsguard check`` does."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
+        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n\n' + readme_reports_block()
+    )
+    (project / "tests").mkdir()
+    (project / "tests" / "test_isolation.py").write_text(
+        "from rlsguard.suite import *  # noqa: F403\n"
+    )
+    result = run_python(
+        "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        "--rlsguard-dsn", dsn_of(rlsguard_server), "--rlsguard-max-examples", "5",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    reports = project / "reports"
+    page = reports / "rlsguard-report.html"
+    evidence = json.loads((reports / "rlsguard-evidence.json").read_text())
+    assert evidence["report"]["sha256"] == hashlib.sha256(page.read_bytes()).hexdigest()
+    assert {item["kind"] for item in evidence["items"]} == {"migration", "check", "probe"}
+    assert evidence["environment"]["Alembic head"] == "0001_hardened"
+    assert 'id="rlsguard-matrix"' in page.read_text()
+    junit = ElementTree.parse(reports / "rlsguard-junit.xml").getroot()
+    cases = {case.get("name") for case in junit.iter("testcase")}
+    assert "RG101 rls-enabled[public.documents]" in cases
+
+
+def test_without_the_readme_config_plain_pytest_leaves_no_files(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """What the README says: rlsguard does not add report options on its own."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
+        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n'
+    )
+    (project / "test_heads.py").write_text("from rlsguard.suite import test_single_head\n")
+    result = run_python(
+        "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        "--rlsguard-dsn", dsn_of(rlsguard_server), cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    left = {path.name for path in project.iterdir()} - {"__pycache__"}
+    assert left == {"pyproject.toml", "test_heads.py"}

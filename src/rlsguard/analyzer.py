@@ -172,6 +172,10 @@ def explaining(related: Iterable[Finding]) -> list[Finding]:
 SKIPPING_RLS = ("RG101", "RG102", "RG201", "RG202", "RG203")
 
 
+FOUND_STATICALLY = "found statically by"
+LINK_NOTE = re.compile(rf"\((?:cause: (?P<cause>.+), )?{FOUND_STATICALLY} (?P<check>\w+)\)$")
+
+
 def linked(finding: Finding, related: list[Finding]) -> Finding:
     """A probe's failure, pointing at the static finding of its cause."""
     if finding.severity is not Severity.ERROR or not related:
@@ -181,7 +185,7 @@ def linked(finding: Finding, related: list[Finding]) -> Finding:
     cause = f"cause: {named.cause}, " if named.cause else ""
     return replace(
         finding,
-        message=f"{finding.message} ({cause}found statically by {named.check})",
+        message=f"{finding.message} ({cause}{FOUND_STATICALLY} {named.check})",
         fix=named.fix,
     )
 
@@ -197,6 +201,12 @@ def split_fix(doc: str) -> tuple[str, str]:
         return doc, ""
     fix = doc[found.end() :].lstrip(" ").strip("\n").rstrip()
     return doc[: found.start()], f"{found.group(1)} {fix}" if found.group(1) else fix
+
+
+def link_of(message: str) -> tuple[str | None, str] | None:
+    """(cause, check) of the static finding a linked probe message points at, if any."""
+    found = LINK_NOTE.search(message)
+    return (found["cause"], found["check"]) if found else None
 
 
 def fix_section(doc: str) -> str:

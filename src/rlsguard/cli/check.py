@@ -1,6 +1,8 @@
 """``rlsguard check``: provision a server, then run rlsguard's suite through pytest
 (migration checks and one test item per static check and object), so the command and
-a plain ``pytest`` write the same pytest-html report. Exit 0 when every check holds,
+a plain ``pytest`` (with the report options the README gives) write the same report. The
+console is rlsguard's own (a header, a line per phase, the verdict and one block per
+cause); pytest's comes back with -v or pytest arguments after --. Exit 0 when every check holds,
 1 when one fails, 2 when the run could not happen. The server is stopped on every way
 out; Ctrl-C and SIGTERM cancel a statement in progress instead of waiting for it."""
 
@@ -11,7 +13,9 @@ import contextlib
 import os
 import random
 import re
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,14 +26,16 @@ import pytest
 import rlsguard.suite
 from rlsguard.cli.base_ref import build_baseline
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.config import find_project_root, load_settings
+from rlsguard.config import Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError
-from rlsguard.history.migrate import MigrationProject
+from rlsguard.history.migrate import HEAD, MigrationProject
 from rlsguard.options import bridge
+from rlsguard.plugin.console import CheckConsole
 from rlsguard.plugin.evidence import EVIDENCE_NAME, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
+from rlsguard.report.summary import causes, header_line, reproduce_line, verdict
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import InterruptSignals, wait_interruptibly
 
@@ -44,8 +50,7 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     arguments.project = project_root  # what the pytest run is handed
     settings = load_settings(project_root, overrides)
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
-    if arguments.revision:
-        project.resolve(arguments.revision)
+    revision = project.resolve(arguments.revision) if arguments.revision else None
     request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()
     if arguments.base and arguments.seed is None and not hypothesis.settings().derandomize:
         # with a random seed per side, a probe could catch a leak on one side only, and
@@ -59,28 +64,52 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     # instead of after it ends. Process-wide, which is why only the command sets it.
     previous_wait = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(wait_interruptibly)
+    console = CheckConsole(sys.stdout, quiet=arguments.quiet)
     try:
+        started = time.monotonic()
         with provision(request) as server, tempfile.TemporaryDirectory() as scratch:
-            print(f"rlsguard: PostgreSQL {server.server_version} from {server.where()}", flush=True)
+            console.write(_header(project_root, project, revision, settings, server))
+            console.write(
+                f"  {'server:':<15}ready in {time.monotonic() - started:.1f} s ({server.where()})"
+            )
             extra: list[str] = []
             if arguments.base:
                 baseline = Path(scratch) / "baseline.json"
+                building = time.monotonic()
                 _baseline(arguments, overrides, project_root, server).write(baseline)
+                console.write(
+                    f"  {'base:':<15}the schema as of {arguments.base} built and judged "
+                    f"({time.monotonic() - building:.1f} s)"
+                )
                 extra = [f"--rlsguard-baseline={baseline}"]
             watch = Stopped()
-            exit_code = _run_suite(arguments, report, server, gate_args=extra, watch=watch)
+            exit_code = _run_suite(
+                arguments, report, server, gate_args=extra, watch=watch, console=console
+            )
     finally:
         psycopg2.extensions.set_wait_callback(previous_wait)
         signals.uninstall()
-    if arguments.base:
-        print_gate(report.parent / EVIDENCE_NAME)
-    return _summarize(exit_code, report, watch)
+    return _summarize(exit_code, report, watch, console, quiet=arguments.quiet)
+
+
+def _header(
+    project_root: Path,
+    project: MigrationProject,
+    revision: str | None,
+    settings: Settings,
+    server: Server,
+) -> str:
+    history = project.revision_ids()
+    heads = project.heads()
+    shown = revision if revision not in (None, HEAD) else f"head ({', '.join(heads)})"
+    as_of = revision if revision not in (None, HEAD) else (heads[0] if len(heads) == 1 else None)
+    in_force = settings.as_of(as_of, history) if as_of in history else settings
+    return header_line(project_root.name, shown or "", server.server_version, in_force)
 
 
 def _baseline(
     arguments: argparse.Namespace, overrides: dict[str, object], project_root: Path, server: Server
 ) -> Baseline:
-    print(f"rlsguard: building the schema as of --base {arguments.base}", flush=True)
     return build_baseline(
         project_root,
         arguments.base,
@@ -124,6 +153,7 @@ def _run_suite(
     *,
     gate_args: list[str],
     watch: Stopped,
+    console: CheckConsole,
 ) -> int:
     suite = Path(rlsguard.suite.__file__)
     pytest_args = [
@@ -135,17 +165,21 @@ def _run_suite(
         "--html", str(report),
         "--self-contained-html",
         "--junitxml", str(report.parent / JUNIT_NAME),
-        "-q" if arguments.quiet else "-v",
-        "-rfEx",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
-    pytest_args += [*bridge(arguments), *gate_args]
     extra = list(arguments.pytest_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
+    # pytest's own console (every item, tracebacks, captured logs) only when asked for
+    if arguments.verbose or extra:
+        pytest_args += ["-q" if arguments.quiet else "-v", "-rfEx"]
+    else:
+        pytest_args += ["-p", "no:terminal"]
+    pytest_args += [*bridge(arguments), *gate_args]
     report.parent.mkdir(parents=True, exist_ok=True)
     with _working_directory(suite.parent):  # test ids then read suite.py::test_...
-        return int(pytest.main(pytest_args + extra, plugins=[ProvidedServer(server), watch]))
+        plugins = [ProvidedServer(server), watch, console]
+        return int(pytest.main(pytest_args + extra, plugins=plugins))
 
 
 @contextlib.contextmanager
@@ -158,13 +192,24 @@ def _working_directory(folder: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _summarize(exit_code: int, report: Path, watch: Stopped) -> int:
-    if exit_code == pytest.ExitCode.OK:
-        print(f"rlsguard: every check holds; report: {report}")
-        return EXIT_OK
-    if exit_code == pytest.ExitCode.TESTS_FAILED:
-        print(f"rlsguard: checks FAILED; report: {report}")
-        return EXIT_FAILED
+def _summarize(
+    exit_code: int, report: Path, watch: Stopped, console: CheckConsole, *, quiet: bool
+) -> int:
+    """The verdict first, the gate's comparison, then one block (with -q: one line) per
+    cause; exit 2 when the run could not happen."""
+    if exit_code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        passed = exit_code == pytest.ExitCode.OK
+        found = causes(console.records, console.unrecorded)
+        if not quiet:
+            print()
+        print(f"{verdict(passed, console.records, len(found))}; report: {report}")
+        print_gate(report.parent / EVIDENCE_NAME)
+        for number, cause in enumerate(found, 1):
+            print(cause.line() if quiet else "\n" + "\n".join(cause.lines(number)))
+        reproduce = reproduce_line(console.records)
+        if reproduce and not quiet:
+            print(f"\n{reproduce}")
+        return EXIT_OK if passed else EXIT_FAILED
     if watch.collection_error is not None:
         print(f"rlsguard: error: {watch.collection_error}; report: {report}")
         return EXIT_UNABLE

@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"HTML report path (default <project>/{DEFAULT_REPORT})",
     )
     check.add_argument(
-        "-q", "--quiet", action="store_true", help="one line per failure, not per check"
+        "-q", "--quiet", action="store_true", help="one line per cause to fix and the verdict"
+    )
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="pytest's own console too: every item, tracebacks, captured logs "
+        "(as do pytest arguments after --)",
     )
     check.add_argument(
         "--base",

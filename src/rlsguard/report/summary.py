@@ -1,0 +1,216 @@
+"""What ``rlsguard check`` prints: the header line, a line per phase, and the summary —
+the verdict first, then one block per cause with its one fix, built from the run's item
+records (so it reads the same in one process and under pytest-xdist)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlsguard.analyzer import link_of
+from rlsguard.config import Settings
+from rlsguard.findings import Outcome
+from rlsguard.report.evidence.records import ItemRecord
+
+PHASES = ("migrations", "static checks", "probes")
+PHASE_OF_KIND = {"migration": "migrations", "check": "static checks", "probe": "probes"}
+# static checks that say RLS does not apply to the application on a table at all (it is
+# off; the application owns the table and RLS is not forced): every probe failure on that
+# table has this cause
+RLS_NOT_APPLIED = ("RG101", "RG102")
+OUTCOME_WORDS = {
+    Outcome.PASS: "held",
+    Outcome.FAIL: "failed",
+    Outcome.WARNING: "warned",
+    Outcome.ACCEPTED: "accepted",
+    Outcome.UNCHANGED: "unchanged since base",
+    Outcome.CANNOT: "could not act",
+}
+
+
+def header_line(project: str, revision: str, server: str, settings: Settings) -> str:
+    return (
+        f"rlsguard check: {project} at revision {revision} on PostgreSQL {server}; "
+        f"tenancy: {tenancy_line(settings)}"
+    )
+
+
+def tenancy_line(settings: Settings) -> str:
+    """The tenancy model in one line: how a row names its tenant, how the application
+    enters one, who the application and the admins are."""
+    if settings.context_statement:
+        entry = f"entered by {settings.context_statement}"
+    else:
+        entry = "entered by " + ", ".join(f"{key}={value}" for key, value in settings.entry)
+    parts = [f"rows by {settings.tenant_column}", entry]
+    if settings.membership is not None:
+        parts.append(f"members in {settings.membership.table}")
+    parts += [
+        f"app role {settings.app_role}",
+        f"admin roles {', '.join(settings.admin_roles) or 'none'}",
+        f"schemas {', '.join(settings.schemas)}",
+    ]
+    if settings.preset:
+        parts.append(f"preset {settings.preset}")
+    return "; ".join(parts)
+
+
+def phase_line(phase: str, counts: Counter[Outcome], seconds: float) -> str:
+    total = sum(counts.values())
+    said = ", ".join(
+        f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
+    )
+    return f"  {phase + ':':<15}{total} run: {said or 'none'} ({seconds:.1f} s)"
+
+
+@dataclass
+class Cause:
+    """One thing to fix: the finding that names it, the objects it is found on, the
+    probes that confirmed it by acting, and its one fix."""
+
+    title: str
+    message: str
+    fix: str
+    objects: list[str] = field(default_factory=list)
+    confirmed_by: list[str] = field(default_factory=list)
+    mergeable: bool = True  # False: said as it is (a migration check, an item's error)
+
+    def lines(self, number: int) -> list[str]:
+        where = f" on {', '.join(self.objects)}" if self.objects else ""
+        lines = [f"{number}. {self.title}{where}"]
+        lines += [f"   {line}" for line in self.message.splitlines()]
+        if self.confirmed_by:
+            lines.append(f"   confirmed by probes: {', '.join(dict.fromkeys(self.confirmed_by))}")
+        lines += [f"   {line}".rstrip() for line in self.fix.splitlines()]
+        return lines
+
+    def line(self) -> str:
+        where = f" on {', '.join(self.objects)}" if self.objects else ""
+        probes = f" (+{len(set(self.confirmed_by))} probes)" if self.confirmed_by else ""
+        first = self.message.splitlines()[0] if self.message else ""
+        return f"FAIL {self.title}{where}{probes}: {first}"
+
+
+def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list[Cause]:
+    """The failures, one block per cause: a static finding and the probes linked to it on
+    the same object share a block (and so do findings of one cause, such as one policy
+    breaking reads and writes); blocks with the same check and fix merge across objects.
+    ``unrecorded``: (test id, text) of items that failed with an error, not a finding."""
+    failing = [record for record in records if record.status is Outcome.FAIL]
+    blocks: dict[tuple[str, str], Cause] = {}
+    found = [
+        Cause(f"migration check {record.name}", record.message or "", "", mergeable=False)
+        for record in failing
+        if record.kind == "migration"
+    ]
+    found += _errors_in_items(unrecorded)
+    for record in (record for record in failing if record.kind == "check"):
+        for finding in _errors(record):
+            key = (finding["object"], finding["cause"] or finding["check"])
+            if key not in blocks:
+                blocks[key] = Cause(
+                    f"{finding['check']} {finding['name']}",
+                    finding["message"],
+                    record.remediation or "",
+                    objects=[finding["object"]],
+                )
+            elif blocks[key].title.startswith(f"{finding['check']} "):
+                # more of the same check on the object (each privilege, each policy)
+                blocks[key].message += f"\n{finding['message']}"
+    for record in (record for record in failing if record.kind == "probe"):
+        for finding in _errors(record):
+            link = link_of(finding["message"])
+            key = (finding["object"], (link[0] or link[1]) if link else "")
+            if key not in blocks:
+                key = next(
+                    (
+                        (finding["object"], check)
+                        for check in RLS_NOT_APPLIED
+                        if (finding["object"], check) in blocks
+                    ),
+                    key,
+                )
+            if key in blocks:
+                blocks[key].confirmed_by.append(f"{finding['check']} {finding['name']}")
+                continue
+            blocks.setdefault(
+                (finding["object"], f"{finding['check']} {record.remediation}"),
+                Cause(
+                    f"{finding['check']} {finding['name']}",
+                    finding["message"],
+                    record.remediation or "",
+                    objects=[finding["object"]],
+                ),
+            )
+    return found + _merged(list(blocks.values()))
+
+
+def _errors_in_items(unrecorded: list[tuple[str, str]]) -> list[Cause]:
+    """Items that failed with an error rather than a finding: one block per error text."""
+    names: dict[str, list[str]] = {}
+    for nodeid, text in unrecorded:
+        names.setdefault(text, []).append(nodeid.split("::")[-1])
+    return [
+        Cause(
+            items[0] + (f" and {len(items) - 1} more item(s)" if len(items) > 1 else ""),
+            text,
+            "",
+            mergeable=False,
+        )
+        for text, items in names.items()
+    ]
+
+
+def _errors(record: ItemRecord) -> list[dict[str, Any]]:
+    return [
+        finding
+        for finding in record.findings
+        if finding["severity"] == "error" and not finding["accepted"]
+    ]
+
+
+def _merged(blocks: list[Cause]) -> list[Cause]:
+    """Blocks of the same check with the same fix, as one block over their objects."""
+    first: dict[tuple[str, str], Cause] = {}
+    kept: list[Cause] = []
+    for block in blocks:
+        key = (block.title, block.fix)
+        if block.mergeable and key in first:
+            first[key].objects += block.objects
+            first[key].confirmed_by += block.confirmed_by
+            continue
+        if block.mergeable:
+            first[key] = block
+        kept.append(block)
+    return kept
+
+
+def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
+    counts = Counter(record.status for record in records)
+    tally = ", ".join(
+        f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
+    )
+    if passed:
+        return f"rlsguard: PASS: every check holds ({tally or 'nothing ran'})"
+    return f"rlsguard: FAIL: {cause_count} cause(s) to fix ({tally})"
+
+
+def reproduce_line(records: list[ItemRecord]) -> str | None:
+    """How to see the failing probes' examples again (None when no probe failed or the run
+    was derandomized: then every run draws the same examples)."""
+    seeds = sorted(
+        {
+            record.seed
+            for record in records
+            if record.kind == "probe" and record.status is Outcome.FAIL and record.seed is not None
+        }
+    )
+    if not seeds:
+        return None
+    if len(seeds) == 1:
+        return f"the probes' examples come back with: rlsguard check --seed {seeds[0]}"
+    return (
+        f"the failing probes drew with seeds {', '.join(map(str, seeds))}: "
+        "rlsguard check --seed N repeats one (each probe's is in the report)"
+    )

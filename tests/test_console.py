@@ -1,0 +1,183 @@
+"""``rlsguard check``'s own console, read as a person reads it: a header, a line per
+phase, the verdict first, then one block per cause with its fix; no pytest internals and
+no alembic logs unless asked for (-v, or pytest arguments after --)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rlsguard.findings import Finding, Severity
+from rlsguard.report.evidence.records import ItemRecord
+from rlsguard.report.summary import causes
+from rlsguard.server import Server
+from tests.conftest import VERSIONS
+from tests.test_cli import FAST, dsn_of, rlsguard
+
+GOLDEN = Path(__file__).parent / "fixtures" / "console" / "broken_revision.txt"
+
+BROKEN_REVISION = '''"""RLS off on documents, and a downgrade that forgets to turn it back on."""
+
+from alembic import op
+
+revision = "009_documents_without_rls"
+down_revision = "008_api_key_tenant_lookup"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
+
+
+def downgrade():
+    pass
+'''
+
+PYTEST_INTERNALS = (
+    "rootdir:",
+    "configfile:",
+    "metadata:",
+    "plugins:",
+    "PASSED",
+    "suite.py::",
+    "test session starts",
+    "[alembic",
+    "INFO ",
+)
+
+
+def normalised(output: str, project: Path) -> str:
+    """Times, the server's version and address, paths and a probe's drawn values out."""
+    text = output.replace(str(project), "<project>")
+    text = re.sub(r"on PostgreSQL [^;]+;", "on PostgreSQL <version>;", text)
+    text = re.sub(r"ready in [\d.]+ s \(.*\)$", "ready in <t> s (<server>)", text, flags=re.M)
+    text = re.sub(r"\(\d+\.\d s\)", "(<t> s)", text)
+    text = re.sub(r"0{8}-0{4}-5eed-[0-9a-f-]{17}", "<tenant>", text)
+    return re.sub(r"\d+ row\(s\)", "<n> row(s)", text)
+
+
+@pytest.fixture
+def broken_project(project_copy: Callable[..., Path]) -> Path:
+    """The platform with one more revision: RLS off on a tenant table (one cause, which
+    the static checks and the probes find), and a downgrade that does not undo it."""
+    copy = project_copy()
+    (copy / VERSIONS / "009_documents_without_rls.py").write_text(BROKEN_REVISION)
+    return copy
+
+
+@pytest.mark.slow
+def test_the_console_of_a_broken_revision(broken_project: Path, rlsguard_server: Server) -> None:
+    code, output = rlsguard(
+        "check", *FAST, "--seed", "7", "--dsn", dsn_of(rlsguard_server), cwd=broken_project
+    )
+    assert code == 1, output
+    for internal in PYTEST_INTERNALS:
+        assert internal not in output, internal
+    assert normalised(output, broken_project) == GOLDEN.read_text(), output
+
+
+@pytest.mark.slow
+def test_quiet_says_the_verdict_and_one_line_per_cause(
+    broken_project: Path, rlsguard_server: Server
+) -> None:
+    code, output = rlsguard(
+        "check", *FAST, "--seed", "7", "--dsn", dsn_of(rlsguard_server), "-q", cwd=broken_project
+    )
+    assert code == 1, output
+    assert normalised(output, broken_project).splitlines() == [
+        "rlsguard: FAIL: 3 cause(s) to fix (152 held, 10 failed, 4 accepted); "
+        "report: <project>/reports/rlsguard-report.html",
+        "FAIL migration check test_revision_roundtrip[009_documents_without_rls]: downgrade of "
+        "009_documents_without_rls did not restore the schema: changed: table public.documents: "
+        "owner=postgres rls=on force=on persistence=p options=[] partition_of=[] -> "
+        "owner=postgres rls=off force=on persistence=p options=[] partition_of=[]",
+        "FAIL RG101 rls-enabled on public.documents (+7 probes): row level security is disabled "
+        "on public.documents (carries tenant_id)",
+        "FAIL RP120 stateful on tenant-tables: as tenant <tenant>, app_user sees <n> row(s) of "
+        "public.documents; the model says it owns 0",
+    ]
+
+
+# -- the blocks, from records alone (no server) ------------------------------------------------
+
+
+def record(kind: str, *findings: Finding, remediation: str = "", name: str = "") -> ItemRecord:
+    return ItemRecord(
+        nodeid=f"suite.py::{kind}",
+        kind=kind,
+        status="fail",
+        check=findings[0].check if findings else None,
+        object=findings[0].object if findings else None,
+        name=name or None,
+        message=None if findings else "upgrade of revision 002 failed",
+        remediation=remediation,
+        findings=[finding.to_json() for finding in findings],
+    )
+
+
+def finding(check: str, target: str, message: str = "", **fields: object) -> Finding:
+    return Finding(check, check.lower(), Severity.ERROR, target, message or check, **fields)  # type: ignore[arg-type]
+
+
+def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
+    found = causes(
+        [
+            record("migration", name="test_single_head"),
+            record("check", finding("RG101", "t1"), remediation="Fix (RG101): enable RLS"),
+            record("check", finding("RG101", "t2"), remediation="Fix (RG101): enable RLS"),
+            record(
+                "check",
+                finding("RG506", "t4", "can TRUNCATE"),
+                finding("RG506", "t4", "can TRIGGER"),
+                remediation="Fix (RG506): REVOKE TRUNCATE, TRIGGER",
+            ),
+            record(
+                "check",
+                finding("RG301", "t3", cause="policy p", same_cause=("RG302",)),
+                remediation="Fix (RG301): restrict p",
+            ),
+            record(
+                "check",
+                finding("RG302", "t3", cause="policy p", same_cause=("RG301",)),
+                remediation="Fix (RG302): check p",
+            ),
+            record(
+                "probe",
+                finding("RP101", "t3", "reads (cause: policy p, found statically by RG301)"),
+            ),
+            record("probe", finding("RP102", "t1", "inserts")),  # RLS off explains it
+            record("probe", finding("RP109", "t9", "leaks"), remediation="Fix (RG999): x"),
+            record("probe", finding("RP109", "t8", "leaks"), remediation="Fix (RG999): x"),
+        ],
+        [
+            ("suite.py::test_isolation::schema could not be built", "static checks not run"),
+            ("suite.py::test_probes::rls[t1-a]", "connection refused"),
+            ("suite.py::test_probes::rls[t2-a]", "connection refused"),
+        ],
+    )
+    assert [cause.line() for cause in found] == [
+        "FAIL migration check test_single_head: upgrade of revision 002 failed",
+        "FAIL schema could not be built: static checks not run",
+        "FAIL rls[t1-a] and 1 more item(s): connection refused",
+        "FAIL RG101 rg101 on t1, t2 (+1 probes): RG101",
+        "FAIL RG506 rg506 on t4: can TRUNCATE",
+        "FAIL RG301 rg301 on t3 (+1 probes): RG301",
+        "FAIL RP109 rp109 on t9, t8: leaks",
+    ]
+    rls = found[3]
+    assert rls.lines(4) == [
+        "4. RG101 rg101 on t1, t2",
+        "   RG101",
+        "   confirmed by probes: RP102 rp102",
+        "   Fix (RG101): enable RLS",
+    ]
+    assert found[4].lines(5) == [
+        "5. RG506 rg506 on t4",
+        "   can TRUNCATE",
+        "   can TRIGGER",
+        "   Fix (RG506): REVOKE TRUNCATE, TRIGGER",
+    ]

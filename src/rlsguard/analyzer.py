@@ -153,10 +153,28 @@ def related_static(probe: Probe, target: str, static: Iterable[Finding], app: st
         item
         for item in static
         if (item.check in probe.fixes_from or item.check in SKIPPING_RLS)
-        and item.object in (target, app)
+        and (item.object in (target, app) or _of_many(target))
         and not item.accepted
     ]
     return sorted(found, key=lambda item: item.check not in SKIPPING_RLS)
+
+
+def _of_many(target: str) -> bool:
+    """A probe of many objects at once ("tenant-tables"): its failure names the one."""
+    return "." not in target and "(" not in target
+
+
+def related_to(finding: Finding, related: Iterable[Finding]) -> list[Finding]:
+    """The static findings behind a probe's failure: for a probe of many objects, those
+    on an object (or the role) its failure names."""
+    found = list(related)
+    if not _of_many(finding.object):
+        return found
+    return [
+        item
+        for item in found
+        if re.search(rf"(?<![\w.]){re.escape(item.object)}(?![\w(])", finding.message)
+    ]
 
 
 def explaining(related: Iterable[Finding]) -> list[Finding]:
@@ -178,6 +196,7 @@ LINK_NOTE = re.compile(rf"\((?:cause: (?P<cause>.+), )?{FOUND_STATICALLY} (?P<ch
 
 def linked(finding: Finding, related: list[Finding]) -> Finding:
     """A probe's failure, pointing at the static finding of its cause."""
+    related = related_to(finding, related)
     if finding.severity is not Severity.ERROR or not related:
         return finding
     named = explaining(related)[0]

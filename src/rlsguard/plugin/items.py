@@ -20,6 +20,7 @@ from rlsguard.analyzer import (
     check_remediation,
     linked,
     probe_remediation,
+    related_to,
 )
 from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError
 from rlsguard.findings import Finding, Outcome
@@ -176,6 +177,7 @@ class ProbeItem(pytest.Item):
         found = result.finding()
         if found is None:
             return
+        self.related = tuple(related_to(found, self.related))
         finding = linked(found, list(self.related)).accept(run.settings_at().allow)
         self.user_properties.append(("rlsguard_findings", [finding.to_json()]))
         if result.status is Outcome.CANNOT:

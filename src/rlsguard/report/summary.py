@@ -131,6 +131,15 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
                     ),
                     key,
                 )
+            if key not in blocks and link:  # a probe of many tables names the one it failed on
+                key = next(
+                    (
+                        named
+                        for named in blocks
+                        if named[1] == key[1] and f"{named[0]}" in finding["message"]
+                    ),
+                    key,
+                )
             if key in blocks:
                 blocks[key].confirmed_by.append(f"{finding['check']} {finding['name']}")
                 continue

@@ -21,6 +21,14 @@ from rlsguard.run import Run
 from rlsguard.server import Server
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+def documentation(*names: str) -> str:
+    """The README and the docs/ pages named (all of them when none is), as one text."""
+    pages = [PROJECT / "docs" / name for name in names] or sorted((PROJECT / "docs").glob("*.md"))
+    return "\n".join(page.read_text() for page in [PROJECT / "README.md", *pages])
+
+
 VERSIONS = "migrations/versions"
 
 

@@ -21,7 +21,7 @@ from tests.conftest import PROJECT
 
 PACKAGE = PROJECT / "src" / "rlsguard"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-README = (PROJECT / "README.md").read_text()
+README = (PROJECT / "docs" / "development.md").read_text()  # the module overview
 
 
 def lint_imports(project: Path, source: Path) -> subprocess.CompletedProcess[str]:

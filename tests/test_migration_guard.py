@@ -76,7 +76,7 @@ def test_an_env_py_that_reads_database_url_cannot_migrate_that_database(
     assert f"tried to connect to postgresql://{staging.username}@" in output, output
     assert f"/{staging.database}, not to the database rlsguard migrates" in output
     assert "env.py, line 15: with engine.connect() as connection:" in output
-    assert 'README section "What env.py must do"' in output
+    assert '"What env.py must do" in docs/configuration.md' in output
     assert str(staging.password) not in output
     assert tables_in(staging) == []  # nothing was created there, not even alembic_version
 

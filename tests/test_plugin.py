@@ -227,8 +227,8 @@ HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
 
 
 def readme_reports_block() -> str:
-    """The pytest config the README says to add for the report files, verbatim."""
-    readme = (PROJECT / "README.md").read_text()
+    """The pytest config the docs say to add for the report files, verbatim."""
+    readme = (PROJECT / "docs" / "evidence.md").read_text()
     block = readme.split("<!-- pytest-reports -->\n```toml\n", 1)[1].split("```", 1)[0]
     assert block.startswith("[tool.pytest.ini_options]\n"), block
     return block

@@ -50,7 +50,7 @@ def hardened_database(rlsguard_run: Run) -> Iterator[str]:
 @pytest.fixture
 def probe_dsn(rlsguard_run: Run, hardened_database: str) -> str:
     """The README's login for probes, made on the scanned server as it says."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "probes.md").read_text()
     recipe = re.search(r"```sql\n(CREATE ROLE rlsguard_prober .+?)```", readme, re.DOTALL)
     assert recipe
     made = recipe.group(1).replace("app_user, uber_admin", "scan_app, scan_admin")
@@ -100,7 +100,7 @@ def test_scan_through_a_superuser_alone_probes_nothing_but_says_so(
     reasons = {item["message"] for item in document["findings"] if item["check"] != "RP110"}
     (reason,) = reasons
     assert reason.startswith("probes not run: connected as postgres, a superuser; the database")
-    assert "(scan: --probe-dsn; README: A login for probes)" in reason
+    assert '(scan: --probe-dsn; see "A login for probes" in docs/probes.md)' in reason
     assert document["not_proven_by_a_probe"] == sorted(document["tenant_tables"])
     code, text, _ = rlsguard(*common, cwd=tmp_path)
     assert "1 of 33 probes held over 1 witnessed examples, 32 could not act" in text

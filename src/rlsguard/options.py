@@ -97,7 +97,7 @@ OPTIONS = (
            f"(or {DSN_ENV})", (CHECK, SCAN, PYTEST), metavar="URL",
            help_for=((SCAN, f"the database to scan, as a superuser's URL (or {DSN_ENV})"),)),
     Option("probe-dsn", "the same database as a login that is not a superuser, for the probes "
-           f"to act through (or {PROBE_DSN_ENV}; README: A login for probes)", (SCAN,),
+           f"to act through (or {PROBE_DSN_ENV}; docs/probes.md: A login for probes)", (SCAN,),
            metavar="URL"),
     Option("backend", "where the server comes from (default auto: DSN, Docker, local binaries, "
            "embedded)", (CHECK, PYTEST), choices=BACKENDS),

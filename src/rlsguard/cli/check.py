@@ -1,6 +1,6 @@
 """``rlsguard check``: provision a server, then run rlsguard's suite through pytest
 (migration checks and one test item per static check and object), so the command and
-a plain ``pytest`` (with the report options the README gives) write the same report. The
+a plain ``pytest`` (with the report options docs/evidence.md gives) write the same report. The
 console is rlsguard's own (a header, a line per phase, the verdict and one block per
 cause); pytest's comes back with -v or pytest arguments after --. Exit 0 when every check holds,
 1 when one fails, 2 when the run could not happen. The server is stopped on every way

@@ -20,7 +20,7 @@ from rlsguard.errors import ConfigError
 from rlsguard.server.urls import redact_text
 
 LOOPBACK = {"", "localhost", "127.0.0.1", "::1", "[::1]"}
-README_SECTION = 'the README section "What env.py must do"'
+ENV_PY_SECTION = '"What env.py must do" in docs/configuration.md'
 
 
 class ForeignDatabaseError(ConfigError):
@@ -59,7 +59,7 @@ class OnlyThisDatabase:
             f"database rlsguard migrates ({self.url.database}); the connection was refused "
             f"before it was opened. {self._culprit()}An env.py must use the connection "
             'rlsguard hands it (config.attributes["connection"]) or sqlalchemy.url, and read '
-            f"DATABASE_URL or the like only when neither is given: see {README_SECTION}."
+            f"DATABASE_URL or the like only when neither is given: see {ENV_PY_SECTION}."
         )
 
     def _culprit(self) -> str:

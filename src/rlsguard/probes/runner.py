@@ -42,7 +42,7 @@ from rlsguard.server.process import raise_if_interrupted
 # seed reproduces the examples; the shrunk transcript is the same whenever shrinking
 # finishes within the budget.
 SHRINK_SECONDS = 2.0
-PROBE_LOGIN_SECTION = "A login for probes"
+PROBE_LOGIN_SECTION = '"A login for probes" in docs/probes.md'
 
 
 @contextlib.contextmanager
@@ -314,12 +314,12 @@ def _why_unable(connection: psycopg2.extensions.connection, tenancy: Tenancy) ->
         return (
             f"probes not run: connected as {user}, a superuser; the database's triggers, "
             "defaults and policy functions would run with superuser rights. Give the probes "
-            f"a login that is not (scan: --probe-dsn; README: {PROBE_LOGIN_SECTION})"
+            f"a login that is not (scan: --probe-dsn; see {PROBE_LOGIN_SECTION})"
         )
     if not bypassrls:
         return (
             f"probes not run: {user} cannot make the examples' rows past row level security "
-            f"(it needs BYPASSRLS; README: {PROBE_LOGIN_SECTION})"
+            f"(it needs BYPASSRLS; see {PROBE_LOGIN_SECTION})"
         )
     if not can_act:
         return f"probes not run: {user} cannot act as the application role {app} (GRANT it)"

@@ -90,22 +90,24 @@ def test_the_derived_history_follows_a_new_head(
 def test_a_correct_new_tenant_table_passes_every_check(
     with_new_revision: Callable[[str, bool], Path], rlsguard_server: Server
 ) -> None:
-    code, output = check(with_new_revision(CORRECT, True), rlsguard_server)
+    code, output = check(with_new_revision(CORRECT, True), rlsguard_server, "-v")
     assert code == 0, output[-4000:]
     assert f"suite.py::test_revision_roundtrip[{NEW}] PASSED" in output
     assert "suite.py::test_models_match_migrations PASSED" in output
     assert "suite.py::test_isolation::RG101 rls-enabled[public.invoices] PASSED" in output
     assert "suite.py::test_probes::rls[public.invoices-cross-tenant-read] PASSED" in output
-    assert "rlsguard: every check holds" in output
+    assert "rlsguard: PASS: every check holds" in output
 
 
 def test_the_same_table_without_rls_fails(
     with_new_revision: Callable[[str, bool], Path], rlsguard_server: Server
 ) -> None:
-    code, output = check(with_new_revision(WITHOUT_RLS, True), rlsguard_server)
+    code, output = check(with_new_revision(WITHOUT_RLS, True), rlsguard_server, "-v")
     assert code == 1, output[-4000:]
     assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
     assert "suite.py::test_models_match_migrations PASSED" in output
+    assert "1. RG101 rls-enabled on public.invoices\n" in output  # the one cause to fix
+    assert "ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;" in output
 
 
 def test_a_table_without_its_model_names_the_model_file(

@@ -234,7 +234,7 @@ def test_rlsguard_check_shows_the_missing_extension_without_a_traceback(
 ) -> None:
     dsn = rlsguard_server.url.render_as_string(hide_password=False)
     result = run_python(
-        "-m", "rlsguard.cli", "check", "-q", "--max-examples", "3", "--dsn", dsn,
+        "-m", "rlsguard.cli", "check", "--max-examples", "3", "--dsn", dsn,
         cwd=needing("rlsguard_no_such_extension"),
     )  # fmt: skip
     output = result.stdout + result.stderr

@@ -116,3 +116,32 @@ def test_one_missing_rls_is_one_cause_with_one_fix_for_every_probe(
         assert finding.message.endswith("(found statically by RG101)"), finding.message
         related = analysis.related(result.probe, "public.documents")
         assert probe_remediation(result.probe, related) == f"Fix (RG101):\n{rls_off.fix}"
+
+
+APP_OWNS_EVERYTHING = Case(
+    "app-owns-every-table",
+    """
+    CREATE TABLE tenants (id uuid PRIMARY KEY);
+    CREATE TABLE notes (
+        id uuid PRIMARY KEY,
+        org uuid NOT NULL REFERENCES tenants,
+        body text NOT NULL
+    );
+    ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY notes_org ON notes TO {app}
+        USING (org = nullif(current_setting('app.org', true), '')::uuid);
+    ALTER TABLE tenants OWNER TO {app};
+    ALTER TABLE notes OWNER TO {app};
+    """,
+    base="",
+    settings={"tenant_column": "org", "tenant_setting": "app.org", "admin_roles": ()},
+)
+
+
+def test_fixes_hold_when_the_application_owns_every_table(case_database: BuildCase) -> None:
+    """No other owner to hand the tables to: the fix makes one (and may run twice)."""
+    built = case_database(APP_OWNS_EVERYTHING)
+    assert unrepaired(built) == []
+    with connected(built.url) as connection:
+        fixes = [finding.fix or "" for finding in scan(connection, built.settings).findings]
+    assert any("CREATE ROLE tenant_data_owner NOLOGIN" in fix for fix in fixes), fixes

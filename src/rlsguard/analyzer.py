@@ -237,8 +237,26 @@ def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:
     check's own example."""
     rendered = list(dict.fromkeys(finding.fix for finding in findings if finding.fix))
     if rendered:
-        return f"Fix ({check.id}):\n" + "\n\n".join(rendered)
+        return f"Fix ({check.id}):\n" + "\n\n".join(_once(rendered))
     return f"Fix ({check.id}):\n{fix_section(check.doc)}"
+
+
+def _once(fixes: list[str]) -> list[str]:
+    """Fixes of one object with the statements an earlier one already has left out (each
+    privilege's fix takes the table from an owning application the same way)."""
+    seen: set[str] = set()
+    kept = []
+    for fix in fixes:
+        lines = []
+        for line in fix.splitlines():
+            statement = not line.startswith(" ") and line.endswith(";")
+            if statement and line in seen:
+                continue
+            seen.add(line)
+            lines.append(line)
+        if lines:
+            kept.append("\n".join(lines))
+    return kept
 
 
 def probe_remediation(probe: Probe, related: Iterable[Finding] = ()) -> str:

@@ -230,12 +230,22 @@ def _revokes(relation: Relation, by_holder: dict[str, list[str]]) -> Iterator[st
             yield f"REVOKE {each} ON {table} FROM {grantee};"
 
 
-def other_owner(tenancy: Tenancy) -> str:
-    """A role to own tables the application must not own: the owner of other tenant
-    tables, else whoever runs the fix (the migration role)."""
+NEW_OWNER = "tenant_data_owner"
+
+
+def other_owner(tenancy: Tenancy) -> tuple[str, list[str]]:
+    """A role to own tables the application must not own, and what makes it: the owner
+    of other tenant tables, else a new role (the application may run the migrations
+    itself, so the one running the fix may be the application)."""
     app = tenancy.closure(tenancy.app.name)
     owners = sorted({r.owner for r in tenancy.tenant_relations if r.owner not in app})
-    return ident(owners[0]) if owners else "CURRENT_USER"
+    if owners:
+        return ident(owners[0]), []
+    made = (
+        f"DO $$ BEGIN CREATE ROLE {NEW_OWNER} NOLOGIN; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+    )
+    return NEW_OWNER, [made]
 
 
 def disown(tenancy: Tenancy, relation: Relation, keep: str) -> list[str]:
@@ -244,8 +254,10 @@ def disown(tenancy: Tenancy, relation: Relation, keep: str) -> list[str]:
     if relation.owner not in tenancy.closure(tenancy.app.name):
         return []
     table = qualified(relation.qualified)
+    owner, making = other_owner(tenancy)
     return [
-        f"ALTER TABLE {table} OWNER TO {other_owner(tenancy)};",
+        *making,
+        f"ALTER TABLE {table} OWNER TO {owner};",
         f"GRANT {keep} ON {table} TO {ident(tenancy.app.name)};",
     ]
 

@@ -60,7 +60,10 @@ class Analysis:
 
     def related(self, probe: Probe, target: str) -> list[Finding]:
         """The static findings that describe what ``probe`` finds on ``target``."""
-        return related_static(probe, target, self.static_findings, self.tenancy.app.name)
+        admins = tuple(admin.name for admin in self.tenancy.admins)
+        return related_static(
+            probe, target, self.static_findings, self.tenancy.app.name, admins=admins
+        )
 
     @property
     def probe_findings(self) -> list[Finding]:
@@ -145,15 +148,27 @@ def analyze(
     return Analysis(tenancy, tuple(inspections))
 
 
-def related_static(probe: Probe, target: str, static: Iterable[Finding], app: str) -> list[Finding]:
+def related_static(
+    probe: Probe,
+    target: str,
+    static: Iterable[Finding],
+    app: str,
+    *,
+    admins: tuple[str, ...] = (),
+) -> list[Finding]:
     """Findings of the checks whose fixes repair what ``probe`` finds: on ``target``, or on
-    the application role (a cause every table shares, such as a default tenant). RLS
-    off, or an application that skips it, explains any probe's failure, and comes first."""
+    the application role (a cause every table shares, such as a default tenant), or on
+    an admin role when they name ``target``. RLS off, or an application that skips it,
+    explains any probe's failure, and comes first."""
     found = [
         item
         for item in static
         if (item.check in probe.fixes_from or item.check in SKIPPING_RLS)
-        and (item.object in (target, app) or _of_many(target))
+        and (
+            item.object in (target, app)
+            or _of_many(target)
+            or (item.object in admins and _names(item.message, target))
+        )
         and not item.accepted
     ]
     return sorted(found, key=lambda item: item.check not in SKIPPING_RLS)
@@ -164,17 +179,17 @@ def _of_many(target: str) -> bool:
     return "." not in target and "(" not in target
 
 
+def _names(message: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w(])", message) is not None
+
+
 def related_to(finding: Finding, related: Iterable[Finding]) -> list[Finding]:
     """The static findings behind a probe's failure: for a probe of many objects, those
     on an object (or the role) its failure names."""
     found = list(related)
     if not _of_many(finding.object):
         return found
-    return [
-        item
-        for item in found
-        if re.search(rf"(?<![\w.]){re.escape(item.object)}(?![\w(])", finding.message)
-    ]
+    return [item for item in found if _names(finding.message, item.object)]
 
 
 def explaining(related: Iterable[Finding]) -> list[Finding]:
@@ -235,10 +250,18 @@ def fix_section(doc: str) -> str:
 def check_remediation(check: Check, findings: Iterable[Finding] = ()) -> str:
     """The fix written for each finding's object where the check renders one, else the
     check's own example."""
+    findings = list(findings)
     rendered = list(dict.fromkeys(finding.fix for finding in findings if finding.fix))
-    if rendered:
-        return f"Fix ({check.id}):\n" + "\n\n".join(_once(rendered))
-    return f"Fix ({check.id}):\n{fix_section(check.doc)}"
+    unwritten = sorted({finding.object for finding in findings if not finding.fix})
+    if not unwritten:
+        return f"Fix ({check.id}):\n" + "\n\n".join(_once(rendered) or [fix_section(check.doc)])
+    cannot = (
+        f"rlsguard cannot write this fix for {', '.join(unwritten)}; the check's general "
+        f"example (`rlsguard explain {check.id}`), to adapt:"
+    )
+    return "\n\n".join(
+        [f"Fix ({check.id}):", *_once(rendered), f"{cannot}\n{fix_section(check.doc)}"]
+    )
 
 
 def _once(fixes: list[str]) -> list[str]:
@@ -292,7 +315,8 @@ def _fixes(chosen: list[str], found: list[Finding]) -> str:
 UNEXPLAINED = (
     "No static finding explains this failure: the catalog shows nothing that lets these "
     "rows through, so the cause is in what the checks cannot read (a function body, a "
-    "trigger, the data). The transcript above is the evidence to start from."
+    "trigger, the data). The probe's transcript (in the report, or with -v) is the "
+    "evidence to start from."
 )
 
 

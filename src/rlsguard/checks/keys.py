@@ -13,8 +13,9 @@ _COLUMN_LIST = re.compile(r"^(CREATE UNIQUE INDEX \S+ ON \S+ USING \w+ \()")
 
 
 def _referenced(tenancy: Tenancy, relation: Relation, columns: tuple[str, ...]) -> bool:
+    """Does a foreign key point at any of ``columns`` of ``relation``?"""
     return any(
-        key.references == relation.qualified and set(key.referenced_columns) == set(columns)
+        key.references == relation.qualified and set(key.referenced_columns) & set(columns)
         for other in tenancy.catalog.relations.values()
         for key in other.foreign_keys
     )
@@ -26,8 +27,14 @@ def unique_with_tenant(tenancy: Tenancy, relation: Relation, index: Index) -> st
     column = ident(tenancy.settings.tenant_column)
     table = qualified(relation.qualified)
     named = tuple(name for name in index.columns if name)
-    if _referenced(tenancy, relation, named):
-        return None
+    alone = relation.column(named[0]) if len(named) == 1 and len(index.columns) == 1 else None
+    if alone is not None and alone.type == "uuid" and not alone.default:
+        # a key of random UUIDs the server fills in cannot be guessed: nothing to widen
+        return (
+            f"ALTER TABLE {table} ALTER COLUMN {ident(alone.name)} SET DEFAULT gen_random_uuid();"
+        )
+    if _referenced(tenancy, relation, named) or index.primary:
+        return None  # every reference to the key changes with it: RG402's fix comes first
     constraint = next((c for c in relation.constraints if c.name == index.name), None)
     if constraint is not None:
         kind = "PRIMARY KEY" if constraint.kind == "p" else "UNIQUE"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
 from rlsguard.checks.remedies import (
+    admin_policies,
     create_tenant_policy,
     ident,
-    policy_name,
     qualified,
     revoke,
     rewrite_policy,
@@ -195,7 +195,7 @@ def no_setting_bypass(tenancy: Tenancy, table: str) -> Iterator[Problem]:
             verdict = judge(text, tenancy.context_for(relation))
             if verdict.bound:
                 continue
-            fix = "\n".join([rewrite_policy(tenancy, policy), *_admin_policies(tenancy, relation)])
+            fix = "\n".join([rewrite_policy(tenancy, policy), *admin_policies(tenancy, relation)])
             if verdict.other_settings:
                 yield Problem(
                     f"policy {policy.name} ({label}) lets rows through on setting "
@@ -211,19 +211,6 @@ def no_setting_bypass(tenancy: Tenancy, table: str) -> Iterator[Problem]:
                     cause=f"policy {policy.name}",
                     fix=fix,
                 )
-
-
-def _admin_policies(tenancy: Tenancy, relation: Relation) -> list[str]:
-    """A bypass policy for each admin role (not one that skips RLS) that has none on
-    ``relation``: the way in that replaces a setting or claim."""
-    table = qualified(relation.qualified)
-    return [
-        f"CREATE POLICY {ident(policy_name(relation, 'admin'))} ON {table} TO "
-        f"{ident(admin.name)} USING (true) WITH CHECK (true);"
-        for admin in tenancy.admins
-        if not (admin.superuser or admin.bypassrls)
-        and not tenancy.applicable(relation, "SELECT", admin.name)
-    ]
 
 
 @check(

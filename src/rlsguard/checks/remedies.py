@@ -175,6 +175,24 @@ def create_tenant_policy(tenancy: Tenancy, relation: Relation, *, restrictive: b
     )
 
 
+def admin_policies(tenancy: Tenancy, relation: Relation) -> list[str]:
+    """For each admin role (not one that skips RLS) that has no policy on ``relation``:
+    a bypass policy, and the grants it lacks."""
+    table = qualified(relation.qualified)
+    made = []
+    for admin in tenancy.admins:
+        if admin.superuser or admin.bypassrls:
+            continue
+        if not tenancy.has(admin.name, "SELECT", relation):
+            made.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {ident(admin.name)};")
+        if not tenancy.applicable(relation, "SELECT", admin.name):
+            made.append(
+                f"CREATE POLICY {ident(policy_name(relation, 'admin'))} ON {table} TO "
+                f"{ident(admin.name)} USING (true) WITH CHECK (true);"
+            )
+    return made
+
+
 def rewrite_policy(tenancy: Tenancy, policy: Policy) -> str:
     """``policy`` with the tenant predicate as each clause its command takes."""
     relation = tenancy.catalog.relations[policy.table]
@@ -253,6 +271,8 @@ def disown(tenancy: Tenancy, relation: Relation, keep: str) -> list[str]:
     or through a role it belongs to), granting it back ``keep``."""
     if relation.owner not in tenancy.closure(tenancy.app.name):
         return []
+    if relation.qualified in tenancy.append_only:
+        keep = "SELECT, INSERT"
     table = qualified(relation.qualified)
     owner, making = other_owner(tenancy)
     return [

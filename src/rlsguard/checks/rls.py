@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.remedies import create_tenant_policy, disown, qualified
+from rlsguard.checks.remedies import admin_policies, create_tenant_policy, disown, qualified
 from rlsguard.findings import Severity
 from rlsguard.schema.targets import child_tables, tenant_tables
 from rlsguard.schema.tenancy import Tenancy
@@ -47,6 +47,7 @@ def rls_enabled(tenancy: Tenancy, table: str) -> Iterator[Problem]:
         app = tenancy.app.name
         if not any(tenancy.applicable(relation, command, app) for command in COMMANDS):
             fix.append(create_tenant_policy(tenancy, relation, restrictive=False))
+            fix += admin_policies(tenancy, relation)
         yield Problem(
             f"row level security is disabled on {table} ({tenancy.tenant_tables[table]})",
             fix="\n".join(fix),

@@ -46,7 +46,7 @@ CAST_ERRORS = {"22P02", "22007", "22008", "42704", "22023"}  # bad input, unset 
     Severity.ERROR,
     "With the tenant setting unset or empty, the application reads and writes nothing",
     attacks=(9,),
-    fixes_from=("RG305", "RG306", "RG510"),
+    fixes_from=("RG305", "RG306", "RG510", "RG301"),
     objects=tenant_tables,
     premise="a tenant's row is in the table",
 )

@@ -12,7 +12,7 @@ import pytest
 
 from rlsguard.findings import Finding, Severity
 from rlsguard.report.evidence.records import ItemRecord
-from rlsguard.report.summary import causes
+from rlsguard.report.summary import causes, not_proven, verdict
 from rlsguard.server import Server
 from tests.conftest import VERSIONS
 from tests.test_cli import FAST, dsn_of, rlsguard
@@ -179,3 +179,34 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
         "   can TRIGGER",
         "   Fix (RG506): REVOKE TRUNCATE, TRIGGER",
     ]
+
+
+def cannot(check: str | None, target: str | None, reason: str | None) -> ItemRecord:
+    return ItemRecord(
+        nodeid="suite.py::x",
+        kind="probe" if check else "migration",
+        status="cannot",
+        check=check,
+        name=check.lower() if check else "test_models_match_migrations",
+        object=target,
+        reason=reason,
+    )
+
+
+def test_what_could_not_act_is_named_and_a_pass_says_it_is_not_proven() -> None:
+    same = "cannot generate rows for public.tasks"
+    records = [
+        *(cannot("RP101", f"public.t{number}", same) for number in range(7)),
+        cannot(None, None, "env.py declares no target_metadata"),
+        ItemRecord(nodeid="suite.py::y", kind="check", status="pass", check="RG101"),
+    ]
+    assert not_proven(records) == [
+        "NOT PROVEN RP101 rp101 on public.t0, RP101 rp101 on public.t1, RP101 rp101 on "
+        "public.t2, RP101 rp101 on public.t3, RP101 rp101 on public.t4 and 2 more: " + same,
+        "NOT PROVEN migration check test_models_match_migrations: env.py declares no "
+        "target_metadata",
+    ]
+    assert verdict(True, records, 0) == (
+        "rlsguard: PASS: every check that acted holds, 8 not proven (1 held, 8 could not act)"
+    )
+    assert verdict(True, records[-1:], 0) == "rlsguard: PASS: every check holds (1 held)"

@@ -35,7 +35,7 @@ from rlsguard.plugin.evidence import EVIDENCE_NAME, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
-from rlsguard.report.summary import causes, header_line, reproduce_line, verdict
+from rlsguard.report.summary import causes, header_line, not_proven, reproduce_line, verdict
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import InterruptSignals, wait_interruptibly
 
@@ -206,6 +206,11 @@ def _summarize(
         print_gate(report.parent / EVIDENCE_NAME)
         for number, cause in enumerate(found, 1):
             print(cause.line() if quiet else "\n" + "\n".join(cause.lines(number)))
+        unproven = not_proven(console.records)
+        if unproven and not quiet:
+            print()
+        for line in unproven:
+            print(line)
         reproduce = reproduce_line(console.records)
         if reproduce and not quiet:
             print(f"\n{reproduce}")

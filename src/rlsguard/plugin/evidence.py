@@ -125,7 +125,9 @@ class EvidenceCollector:
         function = getattr(item, "function", None)
         if getattr(function, "__module__", "") == "rlsguard.suite":
             message = str(report.longrepr) if report.failed else None
-            return ItemRecord(kind="migration", name=item.name, message=message, **common)
+            return ItemRecord(
+                kind="migration", name=item.name, message=message, reason=reason or None, **common
+            )
         return None
 
     # -- the report -----------------------------------------------------------------------------

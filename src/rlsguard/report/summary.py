@@ -87,7 +87,8 @@ class Cause:
 
     def line(self) -> str:
         where = f" on {', '.join(self.objects)}" if self.objects else ""
-        probes = f" (+{len(set(self.confirmed_by))} probes)" if self.confirmed_by else ""
+        count = len(set(self.confirmed_by))
+        probes = f" (+{count} probe{'s' if count != 1 else ''})" if count else ""
         first = self.message.splitlines()[0] if self.message else ""
         return f"FAIL {self.title}{where}{probes}: {first}"
 
@@ -201,8 +202,36 @@ def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
         f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
     )
     if passed:
-        return f"rlsguard: PASS: every check holds ({tally or 'nothing ran'})"
+        unproven = counts[Outcome.CANNOT]
+        held = (
+            f"every check that acted holds, {unproven} not proven"
+            if unproven
+            else ("every check holds")
+        )
+        return f"rlsguard: PASS: {held} ({tally or 'nothing ran'})"
     return f"rlsguard: FAIL: {cause_count} cause(s) to fix ({tally})"
+
+
+NAMED = 5  # items named per reason; the report lists every one
+
+
+def not_proven(records: list[ItemRecord]) -> list[str]:
+    """What the run does not prove: the items that could not act, one line per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for record in records:
+        if record.status is Outcome.CANNOT:
+            label = (
+                f"{record.check} {record.name} on {record.object}"
+                if record.check
+                else f"migration check {record.name}"
+            )
+            why = record.reason or record.message or "no reason recorded"
+            by_reason.setdefault(why, []).append(label)
+    lines = []
+    for why, labels in by_reason.items():
+        more = f" and {len(labels) - NAMED} more" if len(labels) > NAMED else ""
+        lines.append(f"NOT PROVEN {', '.join(labels[:NAMED])}{more}: {why}")
+    return lines
 
 
 def reproduce_line(records: list[ItemRecord]) -> str | None:

@@ -161,9 +161,9 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
         "FAIL migration check test_single_head: upgrade of revision 002 failed",
         "FAIL schema could not be built: static checks not run",
         "FAIL rls[t1-a] and 1 more item(s): connection refused",
-        "FAIL RG101 rg101 on t1, t2 (+1 probes): RG101",
+        "FAIL RG101 rg101 on t1, t2 (+1 probe): RG101",
         "FAIL RG506 rg506 on t4: can TRUNCATE",
-        "FAIL RG301 rg301 on t3 (+1 probes): RG301",
+        "FAIL RG301 rg301 on t3 (+1 probe): RG301",
         "FAIL RP109 rp109 on t9, t8: leaks",
     ]
     rls = found[3]

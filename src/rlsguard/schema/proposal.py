@@ -66,6 +66,9 @@ def propose(catalog: Catalog, schemas: Iterable[str] | None = None) -> Proposal:
     seen = _Sightings()
     for policy in policies:
         _read_policy(policy, sources, seen)
+    seen.members = Counter(
+        {found: count for found, count in seen.members.items() if not _parent_row(found, tables)}
+    )
     proposal = Proposal()
     if chosen != ["public"]:
         proposal.set("schemas", chosen, "the schemas whose tables have policies")
@@ -237,6 +240,17 @@ def _membership_lookup(
                 if tenant and principal and source is not None:
                     return table, tenant, principal, source
     return None
+
+
+def _parent_row(found: tuple[str, str, str, str, Source], tables: list[Relation]) -> bool:
+    """``task_id IN (SELECT t.id FROM tasks t WHERE t.org_id = <tenant>)`` looks up a
+    parent row by its key: a child bound through its parent, not a membership (which
+    selects a tenant id, never its own table's key)."""
+    _column, table, selected, _principal, _source = found
+    return any(
+        table in (relation.qualified, relation.name) and primary_key(relation) == (selected,)
+        for relation in tables
+    )
 
 
 # -- choosing ---------------------------------------------------------------------------------

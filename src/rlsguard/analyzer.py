@@ -167,7 +167,7 @@ def related_static(
         and (
             item.object in (target, app)
             or _of_many(target)
-            or (item.object in admins and _names(item.message, target))
+            or (item.object in admins and names_object(item.message, target))
         )
         and not item.accepted
     ]
@@ -179,7 +179,8 @@ def _of_many(target: str) -> bool:
     return "." not in target and "(" not in target
 
 
-def _names(message: str, name: str) -> bool:
+def names_object(message: str, name: str) -> bool:
+    """Does ``message`` name ``name`` (a table, function or role) as a whole word?"""
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w(])", message) is not None
 
 
@@ -189,7 +190,7 @@ def related_to(finding: Finding, related: Iterable[Finding]) -> list[Finding]:
     found = list(related)
     if not _of_many(finding.object):
         return found
-    return [item for item in found if _names(finding.message, item.object)]
+    return [item for item in found if names_object(finding.message, item.object)]
 
 
 def explaining(related: Iterable[Finding]) -> list[Finding]:

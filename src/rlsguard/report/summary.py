@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlsguard.analyzer import link_of
+from rlsguard.analyzer import link_of, names_object
 from rlsguard.config import Settings
 from rlsguard.findings import Outcome
 from rlsguard.report.evidence.records import ItemRecord
@@ -137,7 +137,7 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
                     (
                         named
                         for named in blocks
-                        if named[1] == key[1] and f"{named[0]}" in finding["message"]
+                        if named[1] == key[1] and names_object(finding["message"], named[0])
                     ),
                     key,
                 )

@@ -23,7 +23,7 @@ from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
 from rlsguard.server.urls import psycopg2_params, with_timeouts
-from tests.conftest import execute, replace_once
+from tests.conftest import execute, query, replace_once
 from tests.corpus.cases import CORRECT
 from tests.corpus.harness import BuildCase, BuiltCase, run_probe
 
@@ -143,3 +143,12 @@ def test_a_statement_cut_short_by_statement_timeout_is_never_a_refusal(
     result = run_probe(rlsguard_run, hardened, "RP101", "public.documents", hasty)
     assert result.status is Outcome.CANNOT, result.message
     assert "a statement was cancelled" in (result.message or "")
+
+
+def test_the_connections_of_a_run_carry_the_timeouts_of_the_config(rlsguard_run: Run) -> None:
+    """Without being handed them: the databases of a run, and the probe login on them."""
+    database = rlsguard_run.url(rlsguard_run.empty_database("timeouts"))
+    expected = [(rlsguard_run.settings.lock_timeout, rlsguard_run.settings.statement_timeout)]
+    shown = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+    assert query(database, shown) == expected
+    assert query(rlsguard_run.probe_login().url_for(database), shown) == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -267,7 +268,9 @@ def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path)
     assert "test_models_match_migrations SKIPPED" in out
     assert "suite.py::test_probes::rls[public.documents-cross-tenant-read] PASSED" in out
     assert "suite.py::test_probes::rls[tenant-tables-stateful] PASSED" in out
-    assert "rlsguard: PASS: every check holds" in out
+    # its env.py declares no models: that check could not act, and the verdict says so
+    assert "rlsguard: PASS: every check that acted holds, 1 not proven" in out
+    assert "NOT PROVEN migration check test_models_match_migrations: " in out
     assert "RG301 policy-isolates-reads[public.users]" in report.read_text()
 
 
@@ -346,3 +349,28 @@ def test_a_terminated_backend_is_said_not_judged(
     assert "rlsguard: error: the server went away" in err
     assert "Traceback" not in err
     assert out == ""  # no verdict printed for a run that did not finish
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_scanning_stops_it_and_judges_nothing(
+    rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "scan", "--dsn", hardened_database,
+         "--probe-dsn", probe_dsn, *ROLES, "--max-examples", "2000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    server = rlsguard_run.server.url
+    probing = "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"
+    deadline = time.monotonic() + 60
+    while not query(server, probing):
+        assert time.monotonic() < deadline, "the probes never connected"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    scan.send_signal(sig)
+    out, err = scan.communicate(timeout=30)
+    assert scan.returncode == 2, out + err
+    assert "rlsguard: interrupted" in err
+    assert "Traceback" not in err
+    assert out == ""  # no verdict for a scan that did not finish
+    assert query(server, probing) == []  # its connections closed

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import hypothesis
-import psycopg2.extensions
 import pytest
 
 import rlsguard.suite
@@ -37,7 +36,7 @@ from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.report.summary import causes, header_line, not_proven, reproduce_line, verdict
 from rlsguard.server import Server, provision, request_from
-from rlsguard.server.process import InterruptSignals, wait_interruptibly
+from rlsguard.server.process import interruptible
 
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
 JUNIT_NAME = "rlsguard-junit.xml"
@@ -58,14 +57,8 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
         arguments.seed = random.randrange(1, 2**32)
         print(f"rlsguard: --base without --seed: both sides use seed {arguments.seed}")
     report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
-    signals = InterruptSignals()
-    signals.install()
-    # Queries wait in select(), so Ctrl-C and SIGTERM cancel a long statement at once
-    # instead of after it ends. Process-wide, which is why only the command sets it.
-    previous_wait = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(wait_interruptibly)
     console = CheckConsole(sys.stdout, quiet=arguments.quiet)
-    try:
+    with interruptible():
         started = time.monotonic()
         with provision(request) as server, tempfile.TemporaryDirectory() as scratch:
             console.write(_header(project_root, project, revision, settings, server))
@@ -86,9 +79,6 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
             exit_code = _run_suite(
                 arguments, report, server, gate_args=extra, watch=watch, console=console
             )
-    finally:
-        psycopg2.extensions.set_wait_callback(previous_wait)
-        signals.uninstall()
     return _summarize(exit_code, report, watch, console, quiet=arguments.quiet)
 
 

@@ -40,6 +40,7 @@ from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
 from rlsguard.server.databases import connected, is_connection_lost
 from rlsguard.server.external import ExternalServer
+from rlsguard.server.process import interruptible
 from rlsguard.server.urls import parse_dsn, with_timeouts
 
 
@@ -138,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rlsguard: error: {error}", file=sys.stderr)
         return EXIT_UNABLE
     except KeyboardInterrupt:
-        print("rlsguard: interrupted; the server was stopped", file=sys.stderr)
+        print(
+            "rlsguard: interrupted (its transactions rolled back, any server it started stopped)",
+            file=sys.stderr,
+        )
         return EXIT_UNABLE
     except Exception as error:  # a bug in rlsguard: show it, but still as "could not run"
         lost = _connection_lost(error)
@@ -177,7 +181,7 @@ def _scan(arguments: argparse.Namespace) -> int:
         raise ConfigError(f"scan needs a database: --dsn URL or {DSN_ENV}")
     project_root = (arguments.project or find_project_root()).resolve()
     settings = load_settings(project_root, command_overrides(arguments))
-    with ExternalServer(parse_dsn(dsn)) as server:
+    with interruptible(), ExternalServer(parse_dsn(dsn)) as server:
         url = with_timeouts(server.url, settings.lock_timeout, settings.statement_timeout)
         with connected(url) as connection:
             analysis = scan(connection, settings)

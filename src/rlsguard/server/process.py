@@ -129,6 +129,32 @@ class InterruptSignals:
         raise interrupt
 
 
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """While inside, a command can be stopped at any moment: SIGINT and SIGTERM raise
+    KeyboardInterrupt (``InterruptSignals``), and a statement that runs is cancelled on
+    the server at once (``wait_interruptibly``). Process-wide, so only commands use it."""
+    signals = InterruptSignals()
+    signals.install()
+    previous_wait = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(wait_interruptibly)
+    previous_hook = sys.unraisablehook
+
+    def remembered(unraisable: Any) -> None:
+        """An interrupt dropped in a gc callback is raised again at the next checkpoint:
+        no "Exception ignored" traceback for it."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = remembered
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous_hook
+        psycopg2.extensions.set_wait_callback(previous_wait)
+        signals.uninstall()
+
+
 def raise_if_interrupted() -> None:
     """Raise a signal that arrived while its exception could not propagate."""
     if InterruptSignals.pending is not None:

@@ -243,9 +243,8 @@ def _membership_lookup(
 
 
 def _parent_row(found: tuple[str, str, str, str, Source], tables: list[Relation]) -> bool:
-    """``task_id IN (SELECT t.id FROM tasks t WHERE t.org_id = <tenant>)`` looks up a
-    parent row by its key: a child bound through its parent, not a membership (which
-    selects a tenant id, never its own table's key)."""
+    """``task_id IN (SELECT t.id FROM tasks t WHERE t.org_id = ...)`` looks a parent row
+    up by its key: no membership (which selects a tenant id, not its table's key)."""
     _column, table, selected, _principal, _source = found
     return any(
         table in (relation.qualified, relation.name) and primary_key(relation) == (selected,)

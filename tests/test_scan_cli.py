@@ -326,26 +326,40 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     assert "hardened_app sees 1 row(s) of public.invoices that are not its own" in page
 
 
-def test_a_terminated_backend_is_said_not_judged(
+PROBING = "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"
+
+
+@pytest.fixture
+def scanning(
     rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path
-) -> None:
+) -> Iterator[subprocess.Popen[str]]:
+    """``rlsguard scan`` of a correct schema, half a second into its probes (killed
+    afterwards if the test left it running)."""
     scan = subprocess.Popen(
         [sys.executable, "-m", "rlsguard.cli", "scan", "--dsn", hardened_database,
          "--probe-dsn", probe_dsn, *ROLES, "--max-examples", "2000"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    server = rlsguard_run.server.url
     deadline = time.monotonic() + 60
-    while not query(server, "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"):
+    while not query(rlsguard_run.server.url, PROBING):
         assert time.monotonic() < deadline, "the probes never connected"
         time.sleep(0.05)
     time.sleep(0.5)
+    yield scan
+    if scan.poll() is None:
+        scan.kill()
+        scan.communicate()
+
+
+def test_a_terminated_backend_is_said_not_judged(
+    rlsguard_run: Run, scanning: subprocess.Popen[str]
+) -> None:
     execute(
-        server,
+        rlsguard_run.server.url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rlsguard_prober'",
     )
-    out, err = scan.communicate(timeout=120)
-    assert scan.returncode == 2, out + err
+    out, err = scanning.communicate(timeout=120)
+    assert scanning.returncode == 2, out + err
     assert "rlsguard: error: the server went away" in err
     assert "Traceback" not in err
     assert out == ""  # no verdict printed for a run that did not finish
@@ -353,24 +367,12 @@ def test_a_terminated_backend_is_said_not_judged(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_while_scanning_stops_it_and_judges_nothing(
-    rlsguard_run: Run, hardened_database: str, probe_dsn: str, tmp_path: Path, sig: signal.Signals
+    rlsguard_run: Run, scanning: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
-    scan = subprocess.Popen(
-        [sys.executable, "-m", "rlsguard.cli", "scan", "--dsn", hardened_database,
-         "--probe-dsn", probe_dsn, *ROLES, "--max-examples", "2000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    server = rlsguard_run.server.url
-    probing = "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"
-    deadline = time.monotonic() + 60
-    while not query(server, probing):
-        assert time.monotonic() < deadline, "the probes never connected"
-        time.sleep(0.05)
-    time.sleep(0.5)
-    scan.send_signal(sig)
-    out, err = scan.communicate(timeout=30)
-    assert scan.returncode == 2, out + err
+    scanning.send_signal(sig)
+    out, err = scanning.communicate(timeout=30)
+    assert scanning.returncode == 2, out + err
     assert "rlsguard: interrupted" in err
     assert "Traceback" not in err
     assert out == ""  # no verdict for a scan that did not finish
-    assert query(server, probing) == []  # its connections closed
+    assert query(rlsguard_run.server.url, PROBING) == []  # its connections closed

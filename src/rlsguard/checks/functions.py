@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Iterator
 
 from rlsguard.checks.registry import Problem, check
+from rlsguard.checks.remedies import tenant_value
 from rlsguard.findings import Severity
 from rlsguard.schema.bodies import read_body
 from rlsguard.schema.catalog import Function, Trigger
@@ -18,13 +19,6 @@ from rlsguard.schema.targets import (
     tables_with_definer_triggers,
 )
 from rlsguard.schema.tenancy import Tenancy
-
-
-def _context_value(tenancy: Tenancy, table: str) -> str:
-    """The SQL for the caller's tenant, as the table's tenant column holds it."""
-    column = tenancy.catalog.relations[table].column(tenancy.settings.tenant_column)
-    cast = f"::{column.type}" if column is not None and column.type != "text" else ""
-    return f"nullif(current_setting('{tenancy.settings.tenant_setting}', true), ''){cast}"
 
 
 def _unbound(
@@ -95,7 +89,7 @@ def _why_unjudged(tenancy: Tenancy, function: Function) -> str | None:
 
 def _fix_body(tenancy: Tenancy, function: Function, access: Access) -> str:
     column = tenancy.settings.tenant_column
-    value = _context_value(tenancy, access.table)
+    value = tenant_value(tenancy, tenancy.catalog.relations[access.table], column)
     where = (
         f"INSERT INTO {access.table} ({column}, ...) VALUES ({value}, ...)"
         if access.command == "INSERT"

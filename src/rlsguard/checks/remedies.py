@@ -96,8 +96,14 @@ def _compare(tenancy: Tenancy, relation: Relation, column: str) -> str:
             f"{qualified(members.qualified)} AS member WHERE member.{ident(membership.principal)}"
             f" = {_cast(principal, members, membership.principal)})"
         )
-    fallback = (_setting(tenancy.settings.tenant_setting), True)
-    return f"{ident(column)} = {_cast(tenant or fallback, relation, column)}"
+    return f"{ident(column)} = {tenant_value(tenancy, relation, column)}"
+
+
+def tenant_value(tenancy: Tenancy, relation: Relation, column: str) -> str:
+    """The caller's tenant as SQL, as ``column`` of ``relation`` holds it (the tenant
+    setting where the model gives the tenant no other way)."""
+    found = _value_of(tenancy, TENANT, TENANT_KIND)
+    return _cast(found or (_setting(tenancy.settings.tenant_setting), True), relation, column)
 
 
 def _admin_context(tenancy: Tenancy) -> list[str]:
@@ -282,7 +288,7 @@ def disown(tenancy: Tenancy, relation: Relation, keep: str) -> list[str]:
     ]
 
 
-def take_away(tenancy: Tenancy, relation: Relation, privileges: list[str], keep: str) -> str | None:
+def take_away(tenancy: Tenancy, relation: Relation, privileges: list[str], keep: str) -> str:
     """Revoke ``privileges`` from the application (taking the table from it first when it
     owns it, granting back ``keep``), and from a superuser its superuser rights first."""
     app = tenancy.app.name

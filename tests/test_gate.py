@@ -142,6 +142,28 @@ def test_findings_the_base_already_had_pass_unless_fail_on_any(
     assert "FAILED suite.py::test_isolation::RG101 rls-enabled[public.invoices]" in output
 
 
+def test_a_finding_of_the_base_that_was_deselected_now_is_not_called_fixed(
+    repository: Path, rlsguard_server: Server
+) -> None:
+    """-k leaves RG101 out of this run: the base's RG101 on invoices was not looked at
+    now, so it is neither fixed nor unchanged."""
+    base = commit(repository, "pr_add_invoices.py", INVOICES, "invoices, already merged")
+    commit(repository, "pr_comment.py", HARMLESS, "a harmless change")
+    code, output = rlsguard(
+        "check", "--base", base, "--dsn", dsn_of(rlsguard_server), "-q", *FAST,
+        "--", "-k", "not test_models_match_migrations and not rls-enabled",
+        cwd=repository,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "0 fixed" in output, output
+    gate = json.loads((repository / "reports" / "rlsguard-evidence.json").read_text())["gate"]
+    assert gate["fixed"] == []
+    assert ("RG101", "public.invoices") not in {
+        (f["check"], f["object"]) for f in gate["unchanged"]
+    }
+    assert {f["object"] for f in gate["unchanged"]} >= {"public.invoices"}  # its probes ran
+
+
 def test_a_base_that_is_not_a_git_ref_is_a_clear_error(
     repository: Path, rlsguard_server: Server
 ) -> None:

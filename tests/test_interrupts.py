@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -78,9 +79,10 @@ def test_interrupted_pytest_session_leaves_nothing(tmp_path: Path, sig: signal.S
     assert scratch_folders_of(session.pid) == []
 
 
-def test_sigterm_during_a_migration_of_rlsguard_check(
+def check_until_migrating(
     project_copy: Callable[..., Path], tmp_path: Path
-) -> None:
+) -> subprocess.Popen[str]:
+    """``rlsguard check`` of the platform, once it runs a revision that sleeps two minutes."""
     marker = tmp_path / "migrating"
     copy = project_copy(
         {
@@ -93,29 +95,53 @@ def test_sigterm_during_a_migration_of_rlsguard_check(
         }
     )
     check = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rlsguard.cli",
-            "check",
-            "--project",
-            str(copy),
-            "--backend",
-            "local",
-        ],
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(copy),
+         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html")],
         cwd=copy,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
+    )  # fmt: skip
     wait_for(marker.exists, 120, "rlsguard check to reach the sleeping migration")
     time.sleep(0.2)
+    return check
+
+
+def assert_judged_nothing(output: str, evidence: dict[str, Any], incomplete: str) -> None:
+    assert "FAILED" not in output
+    assert "Traceback" not in output
+    assert evidence["complete"] is False
+    assert incomplete in evidence["incomplete"]
+    assert [item for item in evidence["items"] if item["status"] == "fail"] == []
+    assert evidence["findings"] == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_a_migration_is_never_a_failed_migration(
+    project_copy: Callable[..., Path], tmp_path: Path, sig: signal.Signals
+) -> None:
+    check = check_until_migrating(project_copy, tmp_path)
     assert postgres_processes_of(check.pid)
-    check.send_signal(signal.SIGTERM)
+    check.send_signal(sig)
     output = check.communicate(timeout=20)[0]  # pg_sleep(120) is cancelled, not waited for
     assert check.returncode == 2, output
     assert "rlsguard: interrupted; the report is marked incomplete" in output
+    assert_judged_nothing(output, evidence_of(tmp_path), "interrupted")
     assert postgres_processes_of(check.pid) == [], output
+    assert scratch_folders_of(check.pid) == []
+
+
+def test_a_server_that_dies_during_a_migration_is_said_not_judged(
+    project_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    check = check_until_migrating(project_copy, tmp_path)
+    (postmaster,) = postgres_processes_of(check.pid)
+    os.kill(postmaster, signal.SIGKILL)
+    output = check.communicate(timeout=120)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: the server went away" in output
+    assert "failed" not in output.lower()
+    assert_judged_nothing(output, evidence_of(tmp_path), "the server went away")
     assert scratch_folders_of(check.pid) == []
 
 
@@ -169,13 +195,9 @@ def test_a_server_that_dies_while_probing_is_said_not_judged(tmp_path: Path) -> 
     output = "".join(seen) + check.communicate(timeout=120)[0]
     assert check.returncode == 2, output
     assert "the server went away" in output
-    assert "FAILED" not in output
-    assert "Traceback" not in output
     evidence = evidence_of(tmp_path)
-    assert evidence["complete"] is False
     assert evidence["incomplete"].startswith("the server went away")
-    assert [item for item in evidence["items"] if item["status"] == "fail"] == []
-    assert evidence["findings"] == []
+    assert_judged_nothing(output, evidence, "the server went away")
 
 
 def test_ctrl_c_while_a_connection_is_being_opened_stays_an_interrupt() -> None:
@@ -227,3 +249,113 @@ def test_an_interrupt_dropped_inside_a_gc_callback_still_stops_the_probes(
         signals.uninstall()
     assert fired
     assert any(isinstance(error, KeyboardInterrupt) for error in dropped), dropped
+
+
+@pytest.mark.parametrize("after", [0.0, 0.4], ids=["initdb", "starting"])
+def test_ctrl_c_while_the_server_starts_leaves_nothing(tmp_path: Path, after: float) -> None:
+    check = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(PROJECT),
+         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    wait_for(lambda: bool(scratch_folders_of(check.pid)), 60, "the server's folder")
+    time.sleep(after)
+    check.send_signal(signal.SIGINT)
+    output = check.communicate(timeout=30)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted" in output
+    assert "Traceback" not in output
+    assert "ready in" not in output  # it was stopped before the server answered
+    assert postgres_processes_of(check.pid) == []
+    assert scratch_folders_of(check.pid) == []
+
+
+def test_ctrl_c_while_the_base_is_built_leaves_no_worktree(
+    project_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    """``--base``: the base's migrations run in a worktree of the repository; the signal
+    comes while one of them runs there."""
+    marker = tmp_path / "building-the-base"
+    repository = project_copy(
+        {
+            "002_enable_rls": replace_once(
+                "def upgrade() -> None:\n",
+                "def upgrade() -> None:\n"
+                "    if 'rlsguard-base-' in __file__:\n"
+                f"        __import__('pathlib').Path({str(marker)!r}).touch()\n"
+                "        op.execute('SELECT pg_sleep(120)')\n",
+            )
+        }
+    )
+    for arguments in (("init", "-q", "-b", "main"), ("add", "-A")):
+        subprocess.run(["git", "-C", str(repository), *arguments], check=True)
+    subprocess.run(
+        ["git", "-C", str(repository), "-c", "user.email=t@example.invalid", "-c", "user.name=t",
+         "commit", "-qm", "base"],
+        check=True,
+    )  # fmt: skip
+    check = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(repository),
+         "--backend", "local", "--base", "HEAD", "--seed", "1",
+         "--report", str(tmp_path / "reports" / "report.html")],
+        cwd=repository,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    wait_for(marker.exists, 120, "the base's sleeping migration")
+    (worktree,) = Path(tempfile.gettempdir()).glob(f"rlsguard-base-{check.pid}-*")
+    check.send_signal(signal.SIGINT)
+    output = check.communicate(timeout=30)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted" in output
+    assert "Traceback" not in output
+    assert not worktree.exists()
+    listed = subprocess.run(
+        ["git", "-C", str(repository), "worktree", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listed.stdout.count("\n") == 1, listed.stdout  # the repository alone
+    assert postgres_processes_of(check.pid) == []
+    assert scratch_folders_of(check.pid) == []
+
+
+KILL_THE_SERVER_AT_THE_CATALOG_READ = """
+import os, signal, sys
+import rlsguard.run
+from rlsguard.cli import main
+
+read_the_catalog = rlsguard.run.scan
+
+
+def scan_after_the_server_died(connection, *arguments, **keywords):
+    backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with open(f"/proc/{backend}/stat") as stat:
+        postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
+    os.kill(postmaster, signal.SIGKILL)
+    return read_the_catalog(connection, *arguments, **keywords)
+
+
+rlsguard.run.scan = scan_after_the_server_died
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_server_that_dies_while_the_catalog_is_read_is_said_not_judged(tmp_path: Path) -> None:
+    """The real ``rlsguard check``, whose catalog read starts just after its server was
+    killed (the read is wrapped to kill it first; the error is the server's own)."""
+    check = subprocess.run(
+        [sys.executable, "-c", KILL_THE_SERVER_AT_THE_CATALOG_READ, "check",
+         "--project", str(PROJECT), "--backend", "local",
+         "--report", str(tmp_path / "reports" / "report.html")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = check.stdout + check.stderr
+    assert check.returncode == 2, output
+    assert "rlsguard: the server went away" in output
+    assert_judged_nothing(output, evidence_of(tmp_path), "the server went away")

@@ -4,10 +4,13 @@ database DATABASE_URL names is left as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
+import psycopg
 import psycopg2
 import pytest
 from sqlalchemy import text
@@ -24,6 +27,8 @@ from tests.test_cli import FAST, dsn_of, rlsguard
 
 pytestmark = pytest.mark.slow
 ORIGINAL_CONNECT = psycopg2.connect
+ORIGINAL_PSYCOPG_CONNECT = psycopg.connect.__func__  # type: ignore[attr-defined]
+ORIGINAL_ASYNCPG_CONNECT = asyncpg.connect
 
 HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
 ENV_PY_FROM_DATABASE_URL = """
@@ -130,3 +135,51 @@ def test_one_migration_at_a_time_on_a_server(rlsguard_run: Run) -> None:
             project.upgrade(target)
         other.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
     assert project.upgrade(target)  # once it is done, the migration runs
+
+
+def refused(attempt: Callable[[], object]) -> str:
+    with pytest.raises(ForeignDatabaseError) as refusal:
+        attempt()
+    return str(refusal.value)
+
+
+def test_psycopg_3_and_asyncpg_are_refused_elsewhere_and_let_through_to_ours(
+    rlsguard_server: Server, rlsguard_empty_database: Callable[[], URL]
+) -> None:
+    """Each elsewhere is a real database on a running server (template1 beside ours): only
+    the guard stands between the call and a connection."""
+    ours = rlsguard_empty_database()
+    secret = {"host": "127.0.0.1", "port": ours.port, "user": ours.username,
+              "password": ours.password}  # fmt: skip
+    conninfo = psycopg.conninfo.make_conninfo(**secret, dbname="template1")
+    uri = ours.set(drivername="postgresql", database="template1", query={})
+    uri = uri.render_as_string(hide_password=False)
+    with only_this_database(ours, Path("env.py")):
+        said = [
+            refused(lambda: psycopg.connect(conninfo)),
+            refused(lambda: psycopg.Connection.connect(**secret, dbname="template1")),
+            refused(lambda: asyncio.run(psycopg.AsyncConnection.connect(conninfo))),
+            refused(lambda: asyncio.run(asyncpg.connect(uri))),
+            refused(lambda: asyncio.run(asyncpg.connect(**secret, database="template1"))),
+            refused(lambda: asyncio.run(_asyncpg_pool(uri))),
+        ]
+        psycopg.connect(**secret, dbname=ours.database).close()
+        asyncio.run(_asyncpg_round_trip(**secret, database=ours.database))
+    for message in said:
+        assert f"127.0.0.1:{ours.port}/template1, not to the database rlsguard" in message
+        assert str(ours.password) not in message
+    assert psycopg.connect.__func__ is ORIGINAL_PSYCOPG_CONNECT  # type: ignore[attr-defined]
+    assert asyncpg.connect is ORIGINAL_ASYNCPG_CONNECT
+
+
+async def _asyncpg_pool(dsn: str) -> None:
+    async with asyncpg.create_pool(dsn, min_size=1):
+        pass
+
+
+async def _asyncpg_round_trip(**arguments: object) -> None:
+    connection = await asyncpg.connect(**arguments)
+    try:
+        assert await connection.fetchval("SELECT current_database()") == arguments["database"]
+    finally:
+        await connection.close()

@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
 from rlsguard.run import Run
+from rlsguard.server.urls import psycopg2_params
 from tests.conftest import execute, query, run_python
 from tests.corpus.cases import HARDENED
 
@@ -376,3 +378,36 @@ def test_a_signal_while_scanning_stops_it_and_judges_nothing(
     assert "Traceback" not in err
     assert out == ""  # no verdict for a scan that did not finish
     assert query(rlsguard_run.server.url, PROBING) == []  # its connections closed
+
+
+def test_ctrl_c_while_the_catalog_read_waits_for_a_lock_stops_the_scan(
+    hardened_database: str, tmp_path: Path
+) -> None:
+    """An ALTER TABLE elsewhere holds the table; the scan may wait two minutes for it (its
+    lock_timeout), and Ctrl-C ends that wait at once."""
+    (tmp_path / "pyproject.toml").write_text('[tool.rlsguard]\nlock_timeout = "2min"\n')
+    holder = psycopg2.connect(**psycopg2_params(make_url(hardened_database)))
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("LOCK TABLE public.documents IN ACCESS EXCLUSIVE MODE")
+        scan = subprocess.Popen(
+            [sys.executable, "-m", "rlsguard.cli", "scan", "--dsn", hardened_database, *ROLES,
+             "--static-only"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not query(make_url(hardened_database), WAITING_FOR_A_LOCK):
+            assert time.monotonic() < deadline, "the scan never waited for the lock"
+            time.sleep(0.05)
+        scan.send_signal(signal.SIGINT)
+        out, err = scan.communicate(timeout=10)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert scan.returncode == 2, out + err
+    assert "rlsguard: interrupted" in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+WAITING_FOR_A_LOCK = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"

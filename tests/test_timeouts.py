@@ -70,6 +70,43 @@ def test_a_migration_that_hangs_stops_at_migration_timeout_and_is_named(
     assert f"rlsguard: the upgrade of revision {SLOW_REVISION} has run for 0.5 s" in announced
 
 
+PATIENT_STATEMENTS = "\n".join(['    op.execute("SELECT pg_sleep(0.8)")'] * 5)
+PYTHON_THAT_WAITS = '    __import__("time").sleep(4)\n    op.execute("SELECT 1")'
+
+
+@pytest.mark.parametrize(
+    "overrun",
+    [PATIENT_STATEMENTS, PYTHON_THAT_WAITS],
+    ids=["statements-each-in-time", "python-between-statements"],
+)
+def test_migration_timeout_bounds_the_whole_revision(
+    project_copy: Callable[..., Path], rlsguard_server: Server, overrun: str
+) -> None:
+    """Five statements of 0.8 s each, or Python that waits 4 s before its statement: no
+    statement runs for 2 s, the revision does, and it is stopped and rolled back."""
+    project = project_copy(
+        {
+            SLOW_REVISION: replace_once(
+                "    op.bulk_insert(_seed_table(), [_as_json_text(FINTECH_TEMPLATE)])", overrun
+            )
+        }
+    )
+    settings = dataclasses.replace(load_settings(project), migration_timeout="2s")
+    run = Run(settings=settings, given_server=rlsguard_server)
+    began = time.monotonic()
+    try:
+        with run.disposable(run.empty_database("overrun")) as name:
+            with pytest.raises(MigrationError) as failure:
+                run.project.upgrade(run.url(name), "head")
+            landed = run.project.current(run.url(name))
+    finally:
+        run.close()
+    assert time.monotonic() - began < 30
+    assert failure.value.revision == SLOW_REVISION
+    assert "(it ran longer than migration_timeout 2s)" in str(failure.value)
+    assert landed == (run.project.previous(SLOW_REVISION),)
+
+
 @pytest.fixture
 def hardened(case_database: BuildCase) -> BuiltCase:
     return case_database(HARDENED)

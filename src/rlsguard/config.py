@@ -33,8 +33,8 @@ class Settings:
     project_root: Path = field(default_factory=Path.cwd)
     alembic_ini: str = "alembic.ini"
     version_table: str = "alembic_version"
-    # how long rlsguard's own statements may wait for a lock, and run; a migration's
-    # statements may run for migration_timeout (PostgreSQL durations; "0" turns one off)
+    # how long rlsguard's own statements may wait for a lock, and run; each revision of a
+    # migration may take migration_timeout in all (PostgreSQL durations; "0" turns one off)
     lock_timeout: str = "5s"
     statement_timeout: str = "2min"
     migration_timeout: str = "10min"
@@ -124,7 +124,8 @@ _STRING_KEYS = (
     "principal_table",
 )
 _DURATION_KEYS = ("lock_timeout", "statement_timeout", "migration_timeout")
-_DURATION = re.compile(r"\d+(\.\d+)?(us|ms|s|min|h|d)?")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|min|h|d)?")
+_SECONDS_PER = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _LIST_KEYS = (
     "admin_roles",
     "schemas",
@@ -348,6 +349,15 @@ def _string(value: Any, key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key} in {where} must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def duration_seconds(duration: str) -> float | None:
+    """A duration of the config in seconds (no unit: milliseconds, as PostgreSQL reads it);
+    None for "0", which turns the limit off."""
+    match = _DURATION.fullmatch(duration.strip())
+    if match is None:
+        raise ConfigError(f"{duration!r} is not a PostgreSQL duration such as '5s' or '2min'")
+    return float(match[1]) * _SECONDS_PER[match[2] or "ms"] or None
 
 
 def _duration(value: Any, key: str, where: str) -> str:

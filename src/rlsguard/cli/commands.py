@@ -18,7 +18,6 @@ from pathlib import Path
 import hypothesis
 from rich.console import Console
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
 from rlsguard import __version__
 from rlsguard.analyzer import scan
@@ -27,7 +26,7 @@ from rlsguard.cli.check import DEFAULT_REPORT, run_check
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.cli.init import INIT_HELP, add_init_arguments, run_init
 from rlsguard.config import Settings, find_project_root, load_settings
-from rlsguard.errors import ConfigError, RlsguardError, ServerGone
+from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
 from rlsguard.probes import all_probes
@@ -38,7 +37,7 @@ from rlsguard.report.document import scan_document
 from rlsguard.report.rules import close_to, explain, named, print_checks
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
-from rlsguard.server.databases import connected, is_connection_lost
+from rlsguard.server.databases import connected, server_gone
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.process import interruptible
 from rlsguard.server.urls import parse_dsn, with_timeouts
@@ -145,21 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_UNABLE
     except Exception as error:  # a bug in rlsguard: show it, but still as "could not run"
-        lost = _connection_lost(error)
+        lost = server_gone(error)
         if lost is not None:
             print(f"rlsguard: error: {lost}", file=sys.stderr)
             return EXIT_UNABLE
         traceback.print_exc()
         return EXIT_UNABLE
-
-
-def _connection_lost(error: Exception) -> ServerGone | None:
-    """A database error that only says the connection is gone (a terminated backend, a
-    stopped server), from a place that does not say so itself."""
-    original = error.orig if isinstance(error, DBAPIError) else error
-    if original is None or not is_connection_lost(original):
-        return None
-    return ServerGone(str(original).strip().splitlines()[0] if str(original).strip() else "")
 
 
 def _dispatch(arguments: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ else is refused before it is opened, so no statement is ever sent there."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -69,34 +70,99 @@ class OnlyThisDatabase:
                 return f"{self.env_py}, line {frame.lineno}: {(frame.line or '').strip()}. "
         return f"See {self.env_py}. "
 
-    # -- the two ways a migration connects ------------------------------------------------------
+    # -- the ways a migration connects ----------------------------------------------------------
 
     def on_engine_connect(self, _dialect: Any, _record: Any, _args: Any, params: Any) -> None:
-        self.check(params)
+        self.check(_address(None, params))
 
-    def psycopg2_connect(self, original: Any) -> Any:
+    def function(self, original: Any) -> Any:
         def connect(dsn: str | None = None, *args: Any, **kwargs: Any) -> Any:
-            given = {key: value for key, value in kwargs.items() if value is not None}
-            extra = {
-                k: v
-                for k, v in given.items()
-                if k not in ("connection_factory", "cursor_factory", "async_")
-            }
-            params = psycopg2.extensions.parse_dsn(psycopg2.extensions.make_dsn(dsn, **extra))
-            self.check(params)
+            self.check(_address(dsn, kwargs))
             return original(dsn, *args, **kwargs)
 
         return connect
+
+    def coroutine(self, original: Any) -> Any:
+        async def connect(dsn: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            self.check(_address(dsn, kwargs))
+            return await original(dsn, *args, **kwargs)
+
+        return connect
+
+    def class_method(self, original: Any) -> Any:
+        def connect(cls: type, conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
+            self.check(_address(conninfo, kwargs))
+            return original.__func__(cls, conninfo, *args, **kwargs)
+
+        return classmethod(connect)
+
+    def async_class_method(self, original: Any) -> Any:
+        async def connect(cls: type, conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
+            self.check(_address(conninfo, kwargs))
+            return await original.__func__(cls, conninfo, *args, **kwargs)
+
+        return classmethod(connect)
+
+
+def _address(dsn: str | None, keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a driver's connect arguments lead, in libpq's words (asyncpg and SQLAlchemy's
+    asyncpg and pg8000 dialects say ``database`` for ``dbname``)."""
+    named = {
+        "dbname" if key == "database" else key: value
+        for key, value in keywords.items()
+        if key in ADDRESS_KEYWORDS and value is not None
+    }
+    return psycopg2.extensions.parse_dsn(psycopg2.extensions.make_dsn(dsn or "", **named))
+
+
+ADDRESS_KEYWORDS = ("host", "port", "dbname", "database", "user")
+# The drivers' own connect functions, for an env.py that calls one directly; each is
+# guarded only when its driver is installed (importing it here, so a first import from
+# env.py finds the guarded function).
+DRIVER_ENTRIES = (
+    ("psycopg2", "", "connect", "function"),
+    ("psycopg", "", "connect", "class_method_bound"),
+    ("psycopg", "Connection", "connect", "class_method"),
+    ("psycopg", "AsyncConnection", "connect", "async_class_method"),
+    ("asyncpg", "", "connect", "coroutine"),
+    ("asyncpg.connection", "", "connect", "coroutine"),
+)
+
+
+def _installed(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+@contextlib.contextmanager
+def _replaced(owner: Any, name: str, replacement: Any) -> Iterator[None]:
+    original = vars(owner)[name]
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
 
 
 @contextlib.contextmanager
 def only_this_database(url: URL, env_py: Path) -> Iterator[None]:
     guard = OnlyThisDatabase(url, env_py)
-    original = psycopg2.connect
     event.listen(Engine, "do_connect", guard.on_engine_connect)
-    psycopg2.connect = guard.psycopg2_connect(original)
     try:
-        yield
+        with contextlib.ExitStack() as replacements:
+            for module_name, class_name, name, kind in DRIVER_ENTRIES:
+                module = _installed(module_name)
+                if module is None:
+                    continue
+                owner = getattr(module, class_name) if class_name else module
+                original = getattr(owner, name)
+                if kind == "class_method_bound":  # psycopg.connect is Connection.connect
+                    wrapped = guard.class_method(original).__get__(None, original.__self__)
+                else:
+                    wrapped = getattr(guard, kind)(original)
+                replacements.enter_context(_replaced(owner, name, wrapped))
+            yield
     finally:
-        psycopg2.connect = original
         event.remove(Engine, "do_connect", guard.on_engine_connect)

@@ -26,11 +26,13 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from rlsguard.config import duration_seconds
 from rlsguard.errors import ConfigError, MigrationError, RlsguardError
+from rlsguard.history.deadline import RevisionDeadline, RevisionOverran
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.models import explained_differences
 from rlsguard.server.base import Server
-from rlsguard.server.databases import QUERY_CANCELED, connected
+from rlsguard.server.databases import QUERY_CANCELED, connected, server_gone
 from rlsguard.server.extensions import lacking_extension, missing_extension
 from rlsguard.server.urls import redacted
 
@@ -170,7 +172,7 @@ class MigrationProject:
             try:
                 yield
             finally:
-                holder.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                _unlock(holder)
 
     @contextmanager
     def _migrating(self, url: URL) -> Iterator[Connection]:
@@ -222,31 +224,43 @@ class MigrationProject:
         return Path(self.script.dir) / "env.py"
 
     def _run(self, connection: Connection, step: Step) -> None:
+        """One revision in one transaction, committed only when it ended in time; a lost
+        server is said as such, never as the revision's failure."""
         config = self.config(connection.engine.url, connection)
         slow = threading.Timer(ANNOUNCE_AFTER_SECONDS, self._announce, (step,))
         slow.daemon = True
         slow.start()
+        deadline = RevisionDeadline(connection, duration_seconds(self.migration_timeout))
         try:
-            with only_this_database(connection.engine.url, self.env_py):
+            with deadline, only_this_database(connection.engine.url, self.env_py):
                 if step.direction == "upgrade":
                     command.upgrade(config, step.target)
                 else:
                     command.downgrade(config, step.target)
+            if deadline.expired:
+                raise RevisionOverran("the revision ended after its time was up")
             connection.commit()
         except ForeignDatabaseError:
             connection.rollback()
             raise
         except Exception as error:
+            gone = server_gone(error)
+            if gone is not None:
+                raise gone from None
             connection.rollback()
-            reason = describe_failure(error)
-            extension = missing_extension(reason.partition("\n")[0])
-            if extension is not None:
-                reason = lacking_extension(extension, self.server and self.server(), reason)
-            if getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
-                reason += f" (it ran longer than migration_timeout {self.migration_timeout})"
-            raise MigrationError(step.revision, step.direction, reason) from error
+            raise MigrationError(step.revision, step.direction, self._reason(error)) from error
         finally:
             slow.cancel()
+
+    def _reason(self, error: Exception) -> str:
+        reason = str(error) if isinstance(error, RevisionOverran) else describe_failure(error)
+        extension = missing_extension(reason.partition("\n")[0])
+        if extension is not None:
+            reason = lacking_extension(extension, self.server and self.server(), reason)
+        overran = isinstance(error, RevisionOverran)
+        if overran or getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
+            reason += f" (it ran longer than migration_timeout {self.migration_timeout})"
+        return reason
 
     def _announce(self, step: Step) -> None:
         """Said once a revision takes long, on the terminal itself (pytest captures stderr)."""
@@ -277,6 +291,16 @@ class MigrationProject:
             finally:
                 connection.rollback()
         return []
+
+
+def _unlock(holder: Connection) -> None:
+    """The session's advisory lock ends with its session anyway: a lost server is said by
+    the statement that found it, not by this one."""
+    try:
+        holder.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+    except DBAPIError as error:
+        if server_gone(error) is None:
+            raise
 
 
 def current_heads(connection: Connection, version_table: str) -> tuple[str, ...]:

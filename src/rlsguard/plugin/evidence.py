@@ -39,9 +39,9 @@ RECORD = "rlsguard_record"
 def interrupt_reason(value: BaseException) -> str | None:
     """Why pytest stopped early, if more is known than "interrupted": the message of a
     ``pytest.exit`` (a lost server) or of a collection error."""
-    if isinstance(value, pytest.Session.Interrupted):
-        return str(value) or None
-    return str(getattr(value, "msg", "") or "").removeprefix("rlsguard: ") or None
+    interrupted = isinstance(value, pytest.Session.Interrupted)
+    said = str(value) if interrupted else getattr(value, "msg", "")
+    return str(said or "").removeprefix("rlsguard: ") or None
 
 
 class EvidenceCollector:

@@ -25,6 +25,7 @@ from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGNALS_KEY
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server, request_from
+from rlsguard.server.databases import server_gone
 from rlsguard.server.process import InterruptSignals
 
 
@@ -127,13 +128,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _fail_cleanly() -> Generator[None, object, object]:
     """rlsguard's own errors fail a test (or its fixture) with their message alone; a lost
-    server ends the session instead (nothing after it can be judged)."""
+    server ends the session instead (nothing after it can be judged), whichever statement
+    found it out."""
     try:
         return (yield)
     except ServerGone as error:
         pytest.exit(f"rlsguard: {error}", returncode=pytest.ExitCode.INTERRUPTED)
     except RlsguardError as error:
         pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+    except Exception as error:
+        gone = server_gone(error)
+        if gone is None:
+            raise
+        pytest.exit(f"rlsguard: {gone}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
 pytest_pyfunc_call = pytest.hookimpl(wrapper=True)(_fail_cleanly)

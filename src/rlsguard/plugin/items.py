@@ -22,13 +22,14 @@ from rlsguard.analyzer import (
     probe_remediation,
     related_to,
 )
-from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError
+from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError, ServerGone
 from rlsguard.findings import Finding, Outcome
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.records import UNCHANGED_PREFIX
+from rlsguard.server.databases import server_gone
 
 
 class IsolationChecks:
@@ -108,8 +109,15 @@ class AnalysisCollector(pytest.Collector):
             analysis = self.config.stash[RUN_KEY].analysis()
         except MigrationError as error:
             return [Unanalyzable.from_parent(self, name="schema could not be built", error=error)]
+        except ServerGone as error:  # nothing can be judged: the session ends, incomplete
+            raise self.session.Interrupted(f"rlsguard: {error}") from None
         except RlsguardError as error:
             raise self.CollectError(f"{type(error).__name__}: {error}") from None
+        except Exception as error:
+            gone = server_gone(error)
+            if gone is None:
+                raise
+            raise self.session.Interrupted(f"rlsguard: {gone}") from None
         return self.items(analysis)
 
     def items(self, analysis: Analysis) -> list[pytest.Item]:

@@ -16,9 +16,10 @@ from typing import Any
 import psycopg2
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from rlsguard.errors import ServerGone
 from rlsguard.server.urls import with_database
 
 MAX_IDENTIFIER = 63
@@ -42,6 +43,16 @@ def is_connection_lost(error: BaseException, connection: Any = None) -> bool:
     return closed or (
         not code and isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
     )
+
+
+def server_gone(error: BaseException) -> ServerGone | None:
+    """The error as "the server went away" when all it says is that the connection is gone
+    (a terminated backend, a stopped server), from a place that does not say so itself."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if original is None or not is_connection_lost(original):
+        return None
+    said = str(original).strip()
+    return ServerGone(said.splitlines()[0] if said else type(original).__name__)
 
 
 class Databases:

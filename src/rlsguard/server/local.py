@@ -25,7 +25,12 @@ from sqlalchemy.engine import URL
 
 from rlsguard.errors import BackendUnavailable, ProvisionError
 from rlsguard.server.base import Server, try_connect
-from rlsguard.server.process import die_with_parent, signals_deferred, terminate
+from rlsguard.server.process import (
+    die_with_parent,
+    run_in_own_group,
+    signals_deferred,
+    terminate,
+)
 from rlsguard.server.scratch import make_scratch_dir
 from rlsguard.server.urls import DRIVER
 
@@ -255,17 +260,17 @@ class LocalServer(Server):
             "--no-sync",
         ]  # fmt: skip
         try:
-            result = subprocess.run(
+            result = run_in_own_group(
                 command,
-                capture_output=True,
                 timeout=300,
-                check=False,
                 env=self._child_env(),
                 cwd=scratch,
                 user=self._user(),
                 group=self._group(),
                 extra_groups=self._extra_groups(),
             )
+        except subprocess.TimeoutExpired:
+            raise ProvisionError(f"initdb ({self._bindir}/initdb) ran for 5 min, stopped") from None
         finally:
             password_file.unlink(missing_ok=True)
         if result.returncode != 0:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,6 +65,37 @@ def terminate(process: subprocess.Popen[bytes], graceful: signal.Signals = signa
         except subprocess.TimeoutExpired:
             continue
         return
+
+
+def run_in_own_group(
+    command: list[str], timeout: float, **options: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run`` for a program that starts programs of its own (``initdb`` runs
+    ``postgres`` in bootstrap mode): on an interrupt or a timeout the whole process group
+    is killed and reaped, so nothing writes into a folder that is about to be removed."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **options
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        _wait_for_group(process.pid)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _wait_for_group(group: int, seconds: float = 5.0) -> None:
+    """Until no process of the killed group is left (its members are reaped by init)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

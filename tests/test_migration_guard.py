@@ -113,6 +113,10 @@ def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(rlsguard_server: S
             psycopg2.connect("postgresql://someone:secret@127.0.0.1:1/elsewhere")
         with pytest.raises(ForeignDatabaseError):
             psycopg2.connect(host="localhost", port=ours.port, dbname="template1", user="x")
+        with pytest.raises(ForeignDatabaseError, match=r"192\.0\.2\.1"):  # the name, elsewhere
+            psycopg2.connect(hostaddr="192.0.2.1", port=ours.port, dbname=ours.database)
+        with pytest.raises(ForeignDatabaseError, match="not an address libpq reads"):
+            psycopg2.connect("postgresql+asyncpg://someone:secret@db.example/other")
         allowed = psycopg2.connect(**psycopg2_params(ours))  # the database it migrates
         allowed.close()
     assert psycopg2.connect is ORIGINAL_CONNECT

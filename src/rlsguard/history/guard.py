@@ -34,7 +34,7 @@ def _same_host(one: str, other: str) -> bool:
 
 def _where(params: Mapping[str, Any]) -> str:
     user = params.get("user") or ""
-    host = params.get("host") or "localhost"
+    host = params.get("hostaddr") or params.get("host") or "localhost"
     port = params.get("port") or 5432
     return f"postgresql://{user}{'@' if user else ''}{host}:{port}/{params.get('dbname') or ''}"
 
@@ -46,17 +46,26 @@ class OnlyThisDatabase:
         self.url = url
         self.env_py = env_py.resolve()
 
-    def check(self, params: Mapping[str, Any]) -> None:
-        host = str(params.get("host") or "")
-        port = int(params.get("port") or 5432)
+    def check(self, dsn: str | None, keywords: Mapping[str, Any]) -> None:
+        """Lets a connection through only to the database rlsguard migrates; an address it
+        cannot read is refused too."""
+        try:
+            params = _address(dsn, keywords)
+        except psycopg2.ProgrammingError:
+            raise self._refusal(f"{redact_text(str(dsn))!r} (not an address libpq reads)") from None
+        host = str(params.get("hostaddr") or params.get("host") or "")
+        port = str(params.get("port") or 5432)
         if (
             params.get("dbname") == self.url.database
-            and port == (self.url.port or 5432)
+            and port == str(self.url.port or 5432)
             and _same_host(host, self.url.host or "")
         ):
             return
-        raise ForeignDatabaseError(
-            f"the migrations tried to connect to {redact_text(_where(params))}, not to the "
+        raise self._refusal(redact_text(_where(params)))
+
+    def _refusal(self, where: str) -> ForeignDatabaseError:
+        return ForeignDatabaseError(
+            f"the migrations tried to connect to {where}, not to the "
             f"database rlsguard migrates ({self.url.database}); the connection was refused "
             f"before it was opened. {self._culprit()}An env.py must use the connection "
             'rlsguard hands it (config.attributes["connection"]) or sqlalchemy.url, and read '
@@ -73,32 +82,32 @@ class OnlyThisDatabase:
     # -- the ways a migration connects ----------------------------------------------------------
 
     def on_engine_connect(self, _dialect: Any, _record: Any, _args: Any, params: Any) -> None:
-        self.check(_address(None, params))
+        self.check(None, params)
 
     def function(self, original: Any) -> Any:
         def connect(dsn: str | None = None, *args: Any, **kwargs: Any) -> Any:
-            self.check(_address(dsn, kwargs))
+            self.check(dsn, kwargs)
             return original(dsn, *args, **kwargs)
 
         return connect
 
     def coroutine(self, original: Any) -> Any:
         async def connect(dsn: str | None = None, *args: Any, **kwargs: Any) -> Any:
-            self.check(_address(dsn, kwargs))
+            self.check(dsn, kwargs)
             return await original(dsn, *args, **kwargs)
 
         return connect
 
     def class_method(self, original: Any) -> Any:
         def connect(cls: type, conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
-            self.check(_address(conninfo, kwargs))
+            self.check(conninfo, kwargs)
             return original.__func__(cls, conninfo, *args, **kwargs)
 
         return classmethod(connect)
 
     def async_class_method(self, original: Any) -> Any:
         async def connect(cls: type, conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
-            self.check(_address(conninfo, kwargs))
+            self.check(conninfo, kwargs)
             return await original.__func__(cls, conninfo, *args, **kwargs)
 
         return classmethod(connect)
@@ -115,7 +124,7 @@ def _address(dsn: str | None, keywords: Mapping[str, Any]) -> dict[str, Any]:
     return psycopg2.extensions.parse_dsn(psycopg2.extensions.make_dsn(dsn or "", **named))
 
 
-ADDRESS_KEYWORDS = ("host", "port", "dbname", "database", "user")
+ADDRESS_KEYWORDS = ("host", "hostaddr", "port", "dbname", "database", "user")
 # The drivers' own connect functions, for an env.py that calls one directly; each is
 # guarded only when its driver is installed (importing it here, so a first import from
 # env.py finds the guarded function).

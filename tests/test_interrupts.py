@@ -79,6 +79,18 @@ def test_interrupted_pytest_session_leaves_nothing(tmp_path: Path, sig: signal.S
     assert scratch_folders_of(session.pid) == []
 
 
+def started_check(project: Path, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """``rlsguard check`` of ``project`` on a server of its own, its report in tmp_path."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(project),
+         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html"), *extra],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
 def check_until_migrating(
     project_copy: Callable[..., Path], tmp_path: Path
 ) -> subprocess.Popen[str]:
@@ -94,14 +106,7 @@ def check_until_migrating(
             )
         }
     )
-    check = subprocess.Popen(
-        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(copy),
-         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html")],
-        cwd=copy,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    check = started_check(copy, tmp_path)
     wait_for(marker.exists, 120, "rlsguard check to reach the sleeping migration")
     time.sleep(0.2)
     return check
@@ -150,15 +155,7 @@ HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
 
 def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
     """``rlsguard check`` of a correct schema, read until its first probe item ended."""
-    check = subprocess.Popen(
-        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(HARDENED_PROJECT),
-         "--backend", "local", "--max-examples", "1000", "-v",  # -v: each item's line
-         "--report", str(tmp_path / "reports" / "report.html")],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    check = started_check(HARDENED_PROJECT, tmp_path, "--max-examples", "1000", "-v")  # -v: items
     assert check.stdout is not None
     seen: list[str] = []
     for line in check.stdout:
@@ -253,14 +250,7 @@ def test_an_interrupt_dropped_inside_a_gc_callback_still_stops_the_probes(
 
 @pytest.mark.parametrize("after", [0.0, 0.4], ids=["initdb", "starting"])
 def test_ctrl_c_while_the_server_starts_leaves_nothing(tmp_path: Path, after: float) -> None:
-    check = subprocess.Popen(
-        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(PROJECT),
-         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html")],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    check = started_check(PROJECT, tmp_path)
     wait_for(lambda: bool(scratch_folders_of(check.pid)), 60, "the server's folder")
     time.sleep(after)
     check.send_signal(signal.SIGINT)
@@ -297,15 +287,7 @@ def test_ctrl_c_while_the_base_is_built_leaves_no_worktree(
          "commit", "-qm", "base"],
         check=True,
     )  # fmt: skip
-    check = subprocess.Popen(
-        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(repository),
-         "--backend", "local", "--base", "HEAD", "--seed", "1",
-         "--report", str(tmp_path / "reports" / "report.html")],
-        cwd=repository,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    check = started_check(repository, tmp_path, "--base", "HEAD", "--seed", "1")
     wait_for(marker.exists, 120, "the base's sleeping migration")
     (worktree,) = Path(tempfile.gettempdir()).glob(f"rlsguard-base-{check.pid}-*")
     check.send_signal(signal.SIGINT)

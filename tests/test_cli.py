@@ -13,12 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from rlsguard import __version__
 from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.server import Server
+from rlsguard.server.databases import connected, refused
 from tests.conftest import (
     PROJECT,
+    execute,
     postgres_processes_of,
     replace_once,
     run_python,
@@ -169,6 +172,8 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
     )
     assert "SQL: CREATE POLICY uber_admin_bypass_users ON users TO no_such_role" in output
     assert "Traceback" not in output
+    assert "The above exception" not in output  # the error alone, not the driver's beneath it
+    assert "rlsguard: FAIL: 1 cause(s) to fix" in output  # one revision, however many it stopped
 
 
 NO_SERVER = textwrap.dedent(
@@ -256,4 +261,36 @@ def test_a_config_the_schema_contradicts_ends_in_one_rlsguard_line(tmp_path: Pat
     assert "`rlsguard init` proposes" in last
     assert "interrupted" not in last
     evidence = json.loads((tmp_path / EVIDENCE_NAME).read_text())
-    assert (evidence["complete"], evidence["incomplete"]) == (False, "2 errors during collection")
+    assert evidence["complete"] is False
+    assert evidence["incomplete"].startswith("could not collect the checks: schema 'nothere'")
+
+
+def test_a_dsn_whose_login_is_no_superuser_is_refused_before_anything_runs(
+    rlsguard_server: Server, tmp_path: Path
+) -> None:
+    execute(
+        rlsguard_server.url,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'not_super') THEN "
+        "CREATE ROLE not_super LOGIN CREATEDB PASSWORD 'pw-of-not-super'; END IF; END $$",
+    )
+    login = rlsguard_server.url.set(username="not_super", password="pw-of-not-super")
+    dsn = login.render_as_string(hide_password=False)
+    code, output = rlsguard("check", "--dsn", dsn, "--project", str(PROJECT), cwd=tmp_path)
+    assert code == 2, output
+    assert "(not_super) is not a superuser: rlsguard creates its own databases" in output
+    assert "pw-of-not-super" not in output
+    assert "Traceback" not in output
+
+
+def test_a_statement_of_rlsguard_the_database_refuses_is_said_with_what_to_change(
+    rlsguard_server: Server,
+) -> None:
+    with connected(rlsguard_server.url) as connection:
+        connection.exec_driver_sql("SET statement_timeout = '10ms'")
+        with pytest.raises(DBAPIError) as cut_short:
+            connection.exec_driver_sql("SELECT pg_sleep(1)")
+    said = str(refused(cut_short.value))
+    assert said.startswith("the database refused a statement of rlsguard: canceling statement")
+    assert "SQL: SELECT pg_sleep(1)" in said
+    assert said.endswith("(it ran longer than statement_timeout: raise it in [tool.rlsguard])")
+    assert refused(ValueError("not the database's")) is None

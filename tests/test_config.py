@@ -84,6 +84,8 @@ def test_values_and_overrides(tmp_path: Path) -> None:
         ('context_functions = {f = "user"}', 'context_functions in .* "tenant" or "principal"'),
         ('lock_timeout = "soon"', "lock_timeout in .* must be a PostgreSQL duration"),
         ('migration_timeout = "5 min"', "migration_timeout in .* must be a PostgreSQL duration"),
+        ("migration_timeout = 3", "migration_timeout in .* needs a unit, such as '3s' or '3min'"),
+        ('lock_timeout = "500"', "lock_timeout in .* '500' alone would be 500 milliseconds"),
         ('until.r1 = {lock_timeout = "1s"}', "until.'r1' in .* cannot set 'lock_timeout'"),
     ],
 )

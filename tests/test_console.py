@@ -4,15 +4,17 @@ no alembic logs unless asked for (-v, or pytest arguments after --)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from rlsguard.config import Allowance
 from rlsguard.findings import Finding, Severity
 from rlsguard.report.evidence.records import ItemRecord
-from rlsguard.report.summary import causes, not_proven, verdict
+from rlsguard.report.summary import causes, not_proven, stale_allowances, verdict
 from rlsguard.server import Server
 from tests.conftest import VERSIONS
 from tests.test_cli import FAST, dsn_of, rlsguard
@@ -178,6 +180,48 @@ def test_one_block_per_cause_with_the_probes_that_confirm_it() -> None:
         "   can TRUNCATE",
         "   can TRIGGER",
         "   Fix (RG506): REVOKE TRUNCATE, TRIGGER",
+    ]
+
+
+def test_a_revision_that_does_not_apply_is_one_cause_for_every_item_it_stopped() -> None:
+    failed = (
+        "upgrade of revision 003 failed: canceling statement due to user request [SQLSTATE "
+        "57014] (it ran longer than migration_timeout 3s)\n    SQL: SELECT pg_sleep(1)"
+    )
+
+    def migration_check(name: str, message: str) -> ItemRecord:
+        return dataclasses.replace(record("migration", name=name), message=message)
+
+    found = causes(
+        [
+            migration_check("test_upgrade_from_empty_to_head", f"MigrationError: {failed}"),
+            migration_check("test_revision_roundtrip[003]", f"MigrationError: {failed}"),
+            migration_check("test_revision_roundtrip[002]", "downgrade of 002 did not restore"),
+        ],
+        [
+            (
+                "suite.py::test_isolation::schema could not be built",
+                f"static checks not run: {failed}",
+            )
+        ],
+    )
+    assert [cause.line() for cause in found] == [
+        "FAIL migration check test_upgrade_from_empty_to_head and 2 more item(s): MigrationError: "
+        + failed.splitlines()[0],
+        "FAIL migration check test_revision_roundtrip[002]: downgrade of 002 did not restore",
+    ]
+    assert found[0].lines(1)[-1] == "       SQL: SELECT pg_sleep(1)"
+
+
+def test_an_allow_entry_that_matched_nothing_is_called_stale() -> None:
+    accepted = record("check", finding("RG401", "public.users", accepted=True))
+    allow = (
+        Allowance("RG401", "public.users", "ids are random"),
+        Allowance("RG403", "public.ghost", "a table since dropped"),
+    )
+    assert stale_allowances(allow, [accepted]) == [
+        "STALE allow entry RG403 public.ghost: it matched no finding in this run (fixed since, "
+        "or naming another object); remove it from [tool.rlsguard] allow"
     ]
 
 

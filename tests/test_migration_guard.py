@@ -5,6 +5,7 @@ database DATABASE_URL names is left as it was."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL
 from rlsguard.errors import RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.migrate import MIGRATION_LOCK, MigrationProject
+from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
@@ -84,6 +86,10 @@ def test_an_env_py_that_reads_database_url_cannot_migrate_that_database(
     assert '"What env.py must do" in docs/configuration.md' in output
     assert str(staging.password) not in output
     assert tables_in(staging) == []  # nothing was created there, not even alembic_version
+    evidence = json.loads((project / "reports" / EVIDENCE_NAME).read_text())
+    assert evidence["incomplete"].startswith(
+        "could not collect the checks: the migrations tried to connect to postgresql://"
+    )
 
 
 def test_an_env_py_that_uses_what_rlsguard_hands_in_still_migrates(
@@ -106,7 +112,9 @@ def test_an_env_py_that_uses_what_rlsguard_hands_in_still_migrates(
     assert code == 0, output
 
 
-def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(rlsguard_server: Server) -> None:
+def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(
+    rlsguard_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ours = rlsguard_server.url
     with only_this_database(ours, Path("env.py")):
         with pytest.raises(ForeignDatabaseError, match=r"127\.0\.0\.1:1/elsewhere"):
@@ -119,6 +127,12 @@ def test_a_plain_psycopg2_connection_elsewhere_is_refused_too(rlsguard_server: S
             psycopg2.connect("postgresql+asyncpg://someone:secret@db.example/other")
         allowed = psycopg2.connect(**psycopg2_params(ours))  # the database it migrates
         allowed.close()
+        # nothing given: libpq's environment says where, and the refusal names it
+        monkeypatch.setenv("PGHOST", "127.0.0.1")
+        monkeypatch.setenv("PGPORT", str(ours.port))
+        monkeypatch.setenv("PGDATABASE", "template1")
+        with pytest.raises(ForeignDatabaseError, match=rf"127\.0\.0\.1:{ours.port}/template1"):
+            psycopg2.connect("")
     assert psycopg2.connect is ORIGINAL_CONNECT
 
 

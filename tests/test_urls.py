@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import ConfigError
-from rlsguard.history.migrate import describe_failure
+from rlsguard.server.databases import describe_failure
 from rlsguard.server.urls import describe, parse_dsn, redact, redact_text
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12)

@@ -362,10 +362,16 @@ def duration_seconds(duration: str) -> float | None:
 
 def _duration(value: Any, key: str, where: str) -> str:
     text = _string(str(value) if isinstance(value, int) else value, key, where)
-    if not _DURATION.fullmatch(text):
+    duration = _DURATION.fullmatch(text)
+    if not duration:
         raise ConfigError(
             f"{key} in {where} must be a PostgreSQL duration such as '5s', '500ms' or '2min' "
             f"('0' turns it off), got {value!r}"
+        )
+    if duration[2] is None and float(duration[1]) != 0:
+        raise ConfigError(
+            f"{key} in {where} needs a unit, such as '{duration[1]}s' or '{duration[1]}min': "
+            f"{value!r} alone would be {duration[1]} milliseconds"
         )
     return text
 

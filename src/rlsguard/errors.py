@@ -25,6 +25,10 @@ class ServerGone(RlsguardError):
         super().__init__(f"the server went away ({said}); the run is incomplete")
 
 
+class DatabaseRefusalError(RlsguardError):
+    """The database refused or cut short a statement of rlsguard's own."""
+
+
 class MigrationError(RlsguardError):
     """An Alembic revision failed to apply."""
 

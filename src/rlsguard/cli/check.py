@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -25,16 +24,23 @@ import pytest
 import rlsguard.suite
 from rlsguard.cli.base_ref import build_baseline
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.config import Settings, find_project_root, load_settings
+from rlsguard.config import Allowance, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError
 from rlsguard.history.migrate import HEAD, MigrationProject
 from rlsguard.options import bridge
 from rlsguard.plugin.console import CheckConsole
-from rlsguard.plugin.evidence import EVIDENCE_NAME, interrupt_reason
+from rlsguard.plugin.evidence import EVIDENCE_NAME, collection_error, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
-from rlsguard.report.summary import causes, header_line, not_proven, reproduce_line, verdict
+from rlsguard.report.summary import (
+    causes,
+    header_line,
+    not_proven,
+    reproduce_line,
+    stale_allowances,
+    verdict,
+)
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import interruptible
 
@@ -79,7 +85,7 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
             exit_code = _run_suite(
                 arguments, report, server, gate_args=extra, watch=watch, console=console
             )
-    return _summarize(exit_code, report, watch, console, quiet=arguments.quiet)
+    return _summarize(exit_code, report, watch, console, settings.allow, quiet=arguments.quiet)
 
 
 def _header(
@@ -111,9 +117,6 @@ def _baseline(
     )
 
 
-ERROR_LINE = re.compile(r"^(E\s+)?[\w.]*(Error|Exception): ")
-
-
 class Stopped:
     """What ended the pytest run early: a collection error (rlsguard could not build its
     items: bad config, nothing to check) or an interrupt (Ctrl-C, SIGTERM, a lost server)."""
@@ -124,13 +127,7 @@ class Stopped:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_error is None:
-            lines = [line for line in report.longreprtext.splitlines() if line.strip()]
-            # the exception's whole message (it may list several problems), else its last line
-            start = next((i for i, line in enumerate(lines) if ERROR_LINE.match(line)), None)
-            if start is not None:
-                self.collection_error = ERROR_LINE.sub("", "\n".join(lines[start:]), count=1)
-            else:
-                self.collection_error = lines[-1].strip() if lines else "a collection error"
+            self.collection_error = collection_error(report)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = interrupt_reason(excinfo.value) or "interrupted"
@@ -183,7 +180,13 @@ def _working_directory(folder: Path) -> Iterator[None]:
 
 
 def _summarize(
-    exit_code: int, report: Path, watch: Stopped, console: CheckConsole, *, quiet: bool
+    exit_code: int,
+    report: Path,
+    watch: Stopped,
+    console: CheckConsole,
+    allow: tuple[Allowance, ...],
+    *,
+    quiet: bool,
 ) -> int:
     """The verdict first, the gate's comparison, then one block (with -q: one line) per
     cause; exit 2 when the run could not happen."""
@@ -196,7 +199,7 @@ def _summarize(
         print_gate(report.parent / EVIDENCE_NAME)
         for number, cause in enumerate(found, 1):
             print(cause.line() if quiet else "\n" + "\n".join(cause.lines(number)))
-        unproven = not_proven(console.records)
+        unproven = not_proven(console.records) + stale_allowances(allow, console.records)
         if unproven and not quiet:
             print()
         for line in unproven:
@@ -206,7 +209,7 @@ def _summarize(
             print(f"\n{reproduce}")
         return EXIT_OK if passed else EXIT_FAILED
     if watch.collection_error is not None:
-        print(f"rlsguard: error: {watch.collection_error}; report: {report}")
+        print(f"rlsguard: error: {watch.collection_error.rstrip('.')}; report: {report}")
         return EXIT_UNABLE
     if exit_code == pytest.ExitCode.INTERRUPTED:
         print(

@@ -37,7 +37,7 @@ from rlsguard.report.document import scan_document
 from rlsguard.report.rules import close_to, explain, named, print_checks
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
-from rlsguard.server.databases import connected, server_gone
+from rlsguard.server.databases import connected, refused, server_gone
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.process import interruptible
 from rlsguard.server.urls import parse_dsn, with_timeouts
@@ -144,9 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_UNABLE
     except Exception as error:  # a bug in rlsguard: show it, but still as "could not run"
-        lost = server_gone(error)
-        if lost is not None:
-            print(f"rlsguard: error: {lost}", file=sys.stderr)
+        said = server_gone(error) or refused(error)
+        if said is not None:
+            print(f"rlsguard: error: {said}", file=sys.stderr)
             return EXIT_UNABLE
         traceback.print_exc()
         return EXIT_UNABLE

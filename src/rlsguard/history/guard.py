@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -121,10 +122,21 @@ def _address(dsn: str | None, keywords: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in keywords.items()
         if key in ADDRESS_KEYWORDS and value is not None
     }
-    return psycopg2.extensions.parse_dsn(psycopg2.extensions.make_dsn(dsn or "", **named))
+    params = psycopg2.extensions.parse_dsn(psycopg2.extensions.make_dsn(dsn or "", **named))
+    for key, variable in LIBPQ_ENVIRONMENT.items():  # what libpq falls back on
+        if not params.get(key) and os.environ.get(variable):
+            params[key] = os.environ[variable]
+    return params
 
 
 ADDRESS_KEYWORDS = ("host", "hostaddr", "port", "dbname", "database", "user")
+LIBPQ_ENVIRONMENT = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+}
 # The drivers' own connect functions, for an env.py that calls one directly; each is
 # guarded only when its driver is installed (importing it here, so a first import from
 # env.py finds the guarded function).

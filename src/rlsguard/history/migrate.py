@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -32,9 +31,8 @@ from rlsguard.history.deadline import RevisionDeadline, RevisionOverran
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.models import explained_differences
 from rlsguard.server.base import Server
-from rlsguard.server.databases import QUERY_CANCELED, connected, server_gone
+from rlsguard.server.databases import QUERY_CANCELED, connected, describe_failure, server_gone
 from rlsguard.server.extensions import lacking_extension, missing_extension
-from rlsguard.server.urls import redacted
 
 ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the terminal
 BASE = "base"
@@ -259,7 +257,9 @@ class MigrationProject:
             reason = lacking_extension(extension, self.server and self.server(), reason)
         overran = isinstance(error, RevisionOverran)
         if overran or getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
-            reason += f" (it ran longer than migration_timeout {self.migration_timeout})"
+            said, newline, statement = reason.partition("\n")
+            longer = f" (it ran longer than migration_timeout {self.migration_timeout})"
+            reason = f"{said}{longer}{newline}{statement}"  # on the line a summary shows
         return reason
 
     def _announce(self, step: Step) -> None:
@@ -308,23 +308,3 @@ def current_heads(connection: Connection, version_table: str) -> tuple[str, ...]
     heads = context.get_current_heads()
     connection.commit()
     return tuple(heads)
-
-
-def describe_failure(error: BaseException) -> str:
-    """The database's own words for a failed migration, and the statement that failed;
-    a URL in them shows no password."""
-    return redacted(_described(error))
-
-
-def _described(error: BaseException) -> str:
-    if isinstance(error, DBAPIError) and error.orig is not None:
-        original: Any = error.orig
-        diagnostics = getattr(original, "diag", None)
-        message = getattr(diagnostics, "message_primary", None) or str(original).strip()
-        code = getattr(original, "pgcode", None)
-        statement = " ".join(str(error.statement or "").split())
-        if len(statement) > 400:
-            statement = statement[:400] + " ..."
-        located = f" [SQLSTATE {code}]" if code else ""
-        return f"{message}{located}\n    SQL: {statement}" if statement else f"{message}{located}"
-    return f"{type(error).__name__}: {error}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,19 @@ EVIDENCE_NAME = "rlsguard-evidence.json"
 RECORD = "rlsguard_record"
 
 
+ERROR_LINE = re.compile(r"^(E\s+)?[\w.]*(Error|Exception): ")
+
+
+def collection_error(report: pytest.CollectReport) -> str:
+    """A failed collection's message: the exception's whole message (it may list several
+    problems), else the last line of what pytest shows."""
+    lines = [line for line in report.longreprtext.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if ERROR_LINE.match(line)), None)
+    if start is not None:
+        return ERROR_LINE.sub("", "\n".join(lines[start:]), count=1)
+    return lines[-1].strip() if lines else "a collection error"
+
+
 def interrupt_reason(value: BaseException) -> str | None:
     """Why pytest stopped early, if more is known than "interrupted": the message of a
     ``pytest.exit`` (a lost server) or of a collection error."""
@@ -57,6 +71,7 @@ class EvidenceCollector:
         self.difference: Difference | None = None
         self.tenant_tables: list[str] = []
         self.incomplete: str | None = None  # why the session ended early
+        self.collection_failed: str | None = None
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -167,9 +182,17 @@ class EvidenceCollector:
             said = html.escape(f"This run is INCOMPLETE: {self.incomplete}.")
             prefix.insert(0, f'<p class="rlsguard-incomplete"><strong>{said}</strong></p>')
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and self.collection_failed is None:
+            self.collection_failed = collection_error(report)
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """Ctrl-C, SIGTERM, or ``pytest.exit`` (a lost server): before sessionfinish."""
-        self.incomplete = interrupt_reason(excinfo.value) or "interrupted (Ctrl-C or SIGTERM)"
+        """Ctrl-C, SIGTERM, ``pytest.exit`` (a lost server), or pytest stopping after a
+        collection error (said as that error): before sessionfinish."""
+        reason = interrupt_reason(excinfo.value) or "interrupted (Ctrl-C or SIGTERM)"
+        if self.collection_failed is not None and reason.endswith("during collection"):
+            reason = f"could not collect the checks: {self.collection_failed.rstrip('.')}"
+        self.incomplete = reason
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
     def pytest_sessionfinish(self) -> None:

@@ -135,7 +135,9 @@ def _fail_cleanly() -> Generator[None, object, object]:
     except ServerGone as error:
         pytest.exit(f"rlsguard: {error}", returncode=pytest.ExitCode.INTERRUPTED)
     except RlsguardError as error:
-        pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+        # its message alone: the driver's and SQLAlchemy's exceptions it was raised from
+        # would otherwise be printed before it, each as a cause of the next
+        raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
     except Exception as error:
         gone = server_gone(error)
         if gone is None:

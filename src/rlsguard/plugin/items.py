@@ -29,7 +29,7 @@ from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.records import UNCHANGED_PREFIX
-from rlsguard.server.databases import server_gone
+from rlsguard.server.databases import refused, server_gone
 
 
 class IsolationChecks:
@@ -115,9 +115,12 @@ class AnalysisCollector(pytest.Collector):
             raise self.CollectError(f"{type(error).__name__}: {error}") from None
         except Exception as error:
             gone = server_gone(error)
-            if gone is None:
+            if gone is not None:
+                raise self.session.Interrupted(f"rlsguard: {gone}") from None
+            said = refused(error)
+            if said is None:
                 raise
-            raise self.session.Interrupted(f"rlsguard: {gone}") from None
+            raise self.CollectError(f"{type(said).__name__}: {said}") from None
         return self.items(analysis)
 
     def items(self, analysis: Analysis) -> list[pytest.Item]:

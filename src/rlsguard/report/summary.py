@@ -4,16 +4,18 @@ records (so it reads the same in one process and under pytest-xdist)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from rlsguard.analyzer import link_of, names_object
-from rlsguard.config import Settings
+from rlsguard.config import Allowance, Settings
 from rlsguard.findings import Outcome
 from rlsguard.report.evidence.records import ItemRecord
 
 PHASES = ("migrations", "static checks", "probes")
+REVISION_FAILED = re.compile(r"(?:up|down)grade of revision \S+ failed: .*")  # a MigrationError
 PHASE_OF_KIND = {"migration": "migrations", "check": "static checks", "probe": "probes"}
 # static checks that say RLS does not apply to the application on a table at all (it is
 # off; the application owns the table and RLS is not forced): every probe failure on that
@@ -100,12 +102,14 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
     ``unrecorded``: (test id, text) of items that failed with an error, not a finding."""
     failing = [record for record in records if record.status is Outcome.FAIL]
     blocks: dict[tuple[str, str], Cause] = {}
-    found = [
-        Cause(f"migration check {record.name}", record.message or "", "", mergeable=False)
+    migrations = [
+        (f"migration check {record.name}", record.message or "")
         for record in failing
         if record.kind == "migration"
     ]
-    found += _errors_in_items(unrecorded)
+    found = _errors_in_items(
+        migrations + [(nodeid.split("::")[-1], text) for nodeid, text in unrecorded]
+    )
     for record in (record for record in failing if record.kind == "check"):
         for finding in _errors(record):
             key = (finding["object"], finding["cause"] or finding["check"])
@@ -156,19 +160,25 @@ def causes(records: list[ItemRecord], unrecorded: list[tuple[str, str]]) -> list
     return found + _merged(list(blocks.values()))
 
 
-def _errors_in_items(unrecorded: list[tuple[str, str]]) -> list[Cause]:
-    """Items that failed with an error rather than a finding: one block per error text."""
+def _errors_in_items(failed: list[tuple[str, str]]) -> list[Cause]:
+    """Migration checks, and items that failed with an error rather than a finding: one
+    block per error; a revision that does not apply is one cause for every item it
+    stopped, whatever each item says around it."""
     names: dict[str, list[str]] = {}
-    for nodeid, text in unrecorded:
-        names.setdefault(text, []).append(nodeid.split("::")[-1])
+    shown: dict[str, str] = {}
+    for name, text in failed:
+        revision_failed = REVISION_FAILED.search(text)
+        key = revision_failed.group(0) if revision_failed else text
+        names.setdefault(key, []).append(name)
+        shown.setdefault(key, text)
     return [
         Cause(
             items[0] + (f" and {len(items) - 1} more item(s)" if len(items) > 1 else ""),
-            text,
+            shown[key],
             "",
             mergeable=False,
         )
-        for text, items in names.items()
+        for key, items in names.items()
     ]
 
 
@@ -210,6 +220,17 @@ def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
         )
         return f"rlsguard: PASS: {held} ({tally or 'nothing ran'})"
     return f"rlsguard: FAIL: {cause_count} cause(s) to fix ({tally})"
+
+
+def stale_allowances(allow: tuple[Allowance, ...], records: list[ItemRecord]) -> list[str]:
+    """``allow`` entries that matched no finding of the run: fixed since, or mistyped."""
+    found = {(finding["check"], finding["object"]) for r in records for finding in r.findings}
+    return [
+        f"STALE allow entry {entry.check} {entry.object}: it matched no finding in this run "
+        "(fixed since, or naming another object); remove it from [tool.rlsguard] allow"
+        for entry in allow
+        if (entry.check, entry.object) not in found
+    ]
 
 
 NAMED = 5  # items named per reason; the report lists every one

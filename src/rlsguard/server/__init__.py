@@ -75,7 +75,7 @@ def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> 
     """Start a server the way ``request`` asks and return it; the caller must stop it."""
     request = request.validated()
     if request.dsn:
-        return ExternalServer(parse_dsn(request.dsn)).start()
+        return ExternalServer(parse_dsn(request.dsn)).start().require_superuser()
     tried: list[str] = [f"dsn:      none given (--rlsguard-dsn / --dsn / {DSN_ENV})"]
     for name, factory in SOURCES:
         if request.backend not in ("auto", name):

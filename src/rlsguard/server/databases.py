@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from rlsguard.errors import ServerGone
-from rlsguard.server.urls import with_database
+from rlsguard.errors import DatabaseRefusalError, ServerGone
+from rlsguard.server.urls import redacted, with_database
 
 MAX_IDENTIFIER = 63
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock not had within lock_timeout
@@ -30,6 +30,11 @@ QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
 # SQLSTATEs of a connection the server ended: admin_shutdown, crash_shutdown,
 # cannot_connect_now, and class 08 (connection exceptions)
 SERVER_ENDED = ("57P01", "57P02", "57P03")
+REFUSAL_HINTS = {
+    QUERY_CANCELED: "\n    (it ran longer than statement_timeout: raise it in [tool.rlsguard])",
+    LOCK_NOT_AVAILABLE: "\n    (another session held a lock longer than lock_timeout allows)",
+    "42501": "\n    (the login lacks a privilege: rlsguard needs a superuser's URL for --dsn)",
+}
 
 
 def is_connection_lost(error: BaseException, connection: Any = None) -> bool:
@@ -42,6 +47,38 @@ def is_connection_lost(error: BaseException, connection: Any = None) -> bool:
     closed = bool(getattr(connection, "closed", 0))
     return closed or (
         not code and isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
+    )
+
+
+def describe_failure(error: BaseException) -> str:
+    """The database's own words for a failed statement, and the statement; a URL in them
+    shows no password."""
+    return redacted(_described(error))
+
+
+def _described(error: BaseException) -> str:
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        original: Any = error.orig
+        diagnostics = getattr(original, "diag", None)
+        message = getattr(diagnostics, "message_primary", None) or str(original).strip()
+        code = getattr(original, "pgcode", None)
+        statement = " ".join(str(error.statement or "").split())
+        if len(statement) > 400:
+            statement = statement[:400] + " ..."
+        located = f" [SQLSTATE {code}]" if code else ""
+        return f"{message}{located}\n    SQL: {statement}" if statement else f"{message}{located}"
+    return f"{type(error).__name__}: {error}"
+
+
+def refused(error: BaseException) -> DatabaseRefusalError | None:
+    """A database error in one of rlsguard's own statements (not a migration's, not a
+    probe's), said as the database said it and what to change; None for any other error."""
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return None
+    code = getattr(error.orig, "pgcode", None)
+    hint = REFUSAL_HINTS.get(code or "", "")
+    return DatabaseRefusalError(
+        f"the database refused a statement of rlsguard: {describe_failure(error)}{hint}"
     )
 
 

@@ -137,15 +137,16 @@ class InterruptSignals:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        InterruptSignals.pending = None
         defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
         for sig, default in defaults.items():
             if signal.getsignal(sig) is default:  # a handler someone else set is theirs
                 signal.signal(sig, self._raise)
                 self._installed.append(sig)
+        if self._installed:  # inside a command's, the plugin's installs (and forgets) nothing
+            InterruptSignals.pending = None
 
     def uninstall(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread() or not self._installed:
             return
         for sig in self._installed:
             signal.signal(
@@ -156,6 +157,8 @@ class InterruptSignals:
 
     @staticmethod
     def _raise(signum: int, _frame: object) -> None:
+        if InterruptSignals.pending is not None:
+            return  # already stopping: a second Ctrl-C must not cut the cleanup short
         interrupt = KeyboardInterrupt() if signum == signal.SIGINT else KeyboardInterrupt("SIGTERM")
         InterruptSignals.pending = interrupt
         raise interrupt
@@ -182,9 +185,13 @@ def interruptible() -> Iterator[None]:
     try:
         yield
     finally:
+        stopping = InterruptSignals.pending is not None
         sys.unraisablehook = previous_hook
         psycopg2.extensions.set_wait_callback(previous_wait)
         signals.uninstall()
+        if stopping:  # what is left is saying so and exiting 2: no later signal changes that
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def raise_if_interrupted() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from rlsguard import __version__
 from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.report.evidence.history import beside
 from rlsguard.server import Server
 from rlsguard.server.databases import connected, refused
 from tests.conftest import (
@@ -90,6 +91,12 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
     assert "RG201 app-not-superuser[postgres]" in html
     assert "PostgreSQL server" in html
     assert 'id="rlsguard-matrix"' in html
+    # the verdict first: before the environment and the matrix, each cause in one line
+    assert html.index('id="rlsguard-verdict"') < html.index('id="rlsguard-environment"')
+    assert html.index('id="rlsguard-verdict"') < html.index('id="rlsguard-matrix"')
+    assert "Verdict: FAIL</h2>" in html
+    assert "<li>FAIL RG101 rls-enabled on public.tenant_configs" in html
+    assert "Alembic head: 004_add_tenant_configs_table</li>" in html
     assert "Evidence (psql transcript)" in html
     assert "Remediation" in html
     evidence = json.loads((copy / "reports" / "rlsguard-evidence.json").read_text())
@@ -100,7 +107,7 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
         "003_add_templates_table, 004_add_tenant_configs_table"
     )
     assert re.fullmatch(r"[0-9a-f]{64}", environment["Schema fingerprint (SHA-256)"])
-    assert '"app_role": "postgres"' in environment["Tenancy config"]
+    assert environment["Tenancy config"]["app_role"] == "postgres"  # a table, not a blob
     assert environment["Hypothesis"].endswith("up to 5 examples per property")
     for key in ("rlsguard", "PostgreSQL server", "Started (UTC)", "Finished (UTC)"):
         assert environment[key], key
@@ -260,7 +267,7 @@ def test_a_config_the_schema_contradicts_ends_in_one_rlsguard_line(tmp_path: Pat
     assert last.startswith("rlsguard: error: schema 'nothere'"), output
     assert "`rlsguard init` proposes" in last
     assert "interrupted" not in last
-    evidence = json.loads((tmp_path / EVIDENCE_NAME).read_text())
+    evidence = json.loads(beside(tmp_path / EVIDENCE_NAME).read_text())
     assert evidence["complete"] is False
     assert evidence["incomplete"].startswith("could not collect the checks: schema 'nothere'")
 

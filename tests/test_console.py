@@ -15,6 +15,7 @@ from rlsguard.config import Allowance
 from rlsguard.findings import Finding, Severity
 from rlsguard.report.evidence.records import ItemRecord
 from rlsguard.report.summary import causes, not_proven, stale_allowances, verdict
+from rlsguard.report.verdict import verdict_html
 from rlsguard.server import Server
 from tests.conftest import VERSIONS
 from tests.test_cli import FAST, dsn_of, rlsguard
@@ -254,3 +255,28 @@ def test_what_could_not_act_is_named_and_a_pass_says_it_is_not_proven() -> None:
         "rlsguard: PASS: every check that acted holds, 8 not proven (1 held, 8 could not act)"
     )
     assert verdict(True, records[-1:], 0) == "rlsguard: PASS: every check holds (1 held)"
+
+
+def test_the_report_opens_with_the_verdict_said_as_the_console_says_it() -> None:
+    hostile = "public.<img src=x onerror=alert(1)>"
+    kept = finding("RG401", "public.keys", "shared hash", accepted=True, reason="random secrets")
+    accepted = dataclasses.replace(record("check", kept), status="accepted")
+    page = verdict_html(
+        [record("check", finding("RG101", hostile)), accepted],
+        {"Alembic head": "004", "Schema fingerprint (SHA-256)": "ab12", "Run": "complete"},
+        incomplete=None,
+        allow=(Allowance("RG403", "public.gone", "old"),),
+        unprobed_tables=["public.audit"],
+    )
+    assert page.startswith('<section id="rlsguard-verdict"><h2 class="rlsguard-verdict-fail">')
+    assert "<img" not in page  # every value escaped
+    assert "<li>FAIL RG101 rg101 on public.&lt;img src=x onerror=alert(1)&gt;: RG101</li>" in page
+    assert "<li>Alembic head: 004</li><li>Schema fingerprint (SHA-256): ab12</li>" in page
+    assert "<li>RG401 rg401 on public.keys: shared hash (accepted: random secrets)</li>" in page
+    assert "STALE allow entry RG403 public.gone" in page
+    assert "<li>NOT PROVEN public.audit: no probe acted on this table</li>" in page
+    stopped = verdict_html([], {}, incomplete="interrupted", allow=(), unprobed_tables=[])
+    assert (
+        "Verdict: INCOMPLETE</h2><p><strong>This run is INCOMPLETE: interrupted.</strong>"
+        in stopped
+    )

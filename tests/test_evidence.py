@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from rlsguard.checks import all_checks
-from rlsguard.config import Membership, Settings
+from rlsguard.config import Allowance, Membership, Settings
 from rlsguard.probes import all_probes
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.environment import ci_run_url, redacted_facts, tenancy_config
+from rlsguard.report.evidence.environment import (
+    ci_run_url,
+    redacted_facts,
+    tenancy_config,
+    tenancy_rows,
+)
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server
@@ -157,3 +162,8 @@ def test_the_evidence_states_how_the_application_entered_a_tenant() -> None:
     }
     assert modelled["admin_context"] == {"app.is_admin": "on"}
     assert modelled["admin_roles"] == ()
+    allowed = Settings(allow=(Allowance("RG401", "public.users", "ids are random"),))
+    rows = tenancy_rows(allowed)
+    assert rows["context"] == "app.current_tenant_id = {tenant}"
+    assert rows["allow"] == "RG401 public.users (ids are random)"
+    assert rows["schemas"] == "public"

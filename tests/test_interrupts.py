@@ -4,6 +4,7 @@ stops its server and removes its folder on the way out."""
 from __future__ import annotations
 
 import gc
+import html
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import pytest
 from hypothesis.control import currently_in_test_context
 
 from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.report.evidence.history import HISTORY_NAME, beside
 from rlsguard.run import Run
 from rlsguard.server.process import InterruptSignals, pid_alive, wait_interruptibly
 from tests.conftest import PROJECT, postgres_processes_of, replace_once, scratch_folders_of
@@ -113,6 +115,9 @@ def check_until_migrating(
 
 
 def assert_judged_nothing(output: str, evidence: dict[str, Any], incomplete: str) -> None:
+    page = Path(evidence["report"]["path"]).read_text()
+    assert "Verdict: INCOMPLETE</h2>" in page
+    assert f"This run is INCOMPLETE: {evidence['incomplete']}" in html.unescape(page)
     assert "FAILED" not in output
     assert "Traceback" not in output
     assert evidence["complete"] is False
@@ -179,7 +184,12 @@ def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str
 
 
 def evidence_of(tmp_path: Path) -> dict[str, Any]:
-    return json.loads((tmp_path / "reports" / EVIDENCE_NAME).read_text())
+    """An incomplete run's evidence: beside where a complete run's goes, never in its place
+    (and never in the history)."""
+    reports = tmp_path / "reports"
+    assert not (reports / EVIDENCE_NAME).exists()
+    assert not (reports / HISTORY_NAME).exists()
+    return json.loads(beside(reports / EVIDENCE_NAME).read_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

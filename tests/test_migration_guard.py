@@ -21,6 +21,7 @@ from rlsguard.errors import RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.migrate import MIGRATION_LOCK, MigrationProject
 from rlsguard.plugin.evidence import EVIDENCE_NAME
+from rlsguard.report.evidence.history import beside
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected
@@ -86,7 +87,7 @@ def test_an_env_py_that_reads_database_url_cannot_migrate_that_database(
     assert '"What env.py must do" in docs/configuration.md' in output
     assert str(staging.password) not in output
     assert tables_in(staging) == []  # nothing was created there, not even alembic_version
-    evidence = json.loads((project / "reports" / EVIDENCE_NAME).read_text())
+    evidence = json.loads(beside(project / "reports" / EVIDENCE_NAME).read_text())
     assert evidence["incomplete"].startswith(
         "could not collect the checks: the migrations tried to connect to postgresql://"
     )
@@ -140,19 +141,22 @@ def test_one_migration_at_a_time_on_a_server(rlsguard_run: Run) -> None:
     """Revisions create roles, which belong to the whole server: two processes (xdist
     workers) migrating their own databases wait for each other instead of racing."""
     server = rlsguard_run.server.url
-    project = MigrationProject(
-        rlsguard_run.settings.alembic_ini_path,
-        rlsguard_run.settings.version_table,
-        migration_timeout="300ms",
-        server=lambda: rlsguard_run.server,
-    )
+
+    def project(migration_timeout: str) -> MigrationProject:
+        return MigrationProject(
+            rlsguard_run.settings.alembic_ini_path,
+            rlsguard_run.settings.version_table,
+            migration_timeout=migration_timeout,
+            server=lambda: rlsguard_run.server,
+        )
+
     target = rlsguard_run.url(rlsguard_run.empty_database("serialized"))
     with connected(server) as other:  # another process, in the middle of its migration
         other.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
         with pytest.raises(RlsguardError, match="another rlsguard process kept migrating"):
-            project.upgrade(target)
+            project("300ms").upgrade(target)  # it waits for the lock that long
         other.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
-    assert project.upgrade(target)  # once it is done, the migration runs
+    assert project("2min").upgrade(target)  # once it is done, the migration runs
 
 
 def refused(attempt: Callable[[], object]) -> str:

@@ -274,6 +274,11 @@ def test_check_passes_on_the_hardened_project(rlsguard_run: Run, tmp_path: Path)
     assert "rlsguard: PASS: every check that acted holds, 1 not proven" in out
     assert "NOT PROVEN migration check test_models_match_migrations: " in out
     assert "RG301 policy-isolates-reads[public.users]" in report.read_text()
+    assert "Verdict: PASS</h2>" in report.read_text()
+    assert "NOT PROVEN migration check test_models_match_migrations" in report.read_text()
+    code, out, err = rlsguard("evidence", "verify", str(tmp_path), cwd=tmp_path)
+    assert (code, err) == (0, ""), out
+    assert "the evidence holds: 1 record(s) in " in out
 
 
 def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_a_migration_that_hangs_stops_at_migration_timeout_and_is_named(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(migrate, "ANNOUNCE_AFTER_SECONDS", 0.5)
-    settings = dataclasses.replace(load_settings(sleeping_project), migration_timeout="2s")
+    settings = dataclasses.replace(load_settings(sleeping_project), migration_timeout="3s")
     run = Run(settings=settings, given_server=rlsguard_server)
     began = time.monotonic()
     try:
@@ -64,14 +64,14 @@ def test_a_migration_that_hangs_stops_at_migration_timeout_and_is_named(
         run.close()
     assert time.monotonic() - began < 60
     assert failure.value.revision == SLOW_REVISION
-    assert "(it ran longer than migration_timeout 2s)" in str(failure.value)
+    assert "(it ran longer than migration_timeout 3s)" in str(failure.value)
     assert "SQL: SELECT pg_sleep(600)" in str(failure.value)
     announced = capfd.readouterr().err
     assert f"rlsguard: the upgrade of revision {SLOW_REVISION} has run for 0.5 s" in announced
 
 
-PATIENT_STATEMENTS = "\n".join(['    op.execute("SELECT pg_sleep(0.8)")'] * 5)
-PYTHON_THAT_WAITS = '    __import__("time").sleep(4)\n    op.execute("SELECT 1")'
+PATIENT_STATEMENTS = "\n".join(['    op.execute("SELECT pg_sleep(1)")'] * 6)
+PYTHON_THAT_WAITS = '    __import__("time").sleep(5)\n    op.execute("SELECT 1")'
 
 
 @pytest.mark.parametrize(
@@ -82,8 +82,8 @@ PYTHON_THAT_WAITS = '    __import__("time").sleep(4)\n    op.execute("SELECT 1")
 def test_migration_timeout_bounds_the_whole_revision(
     project_copy: Callable[..., Path], rlsguard_server: Server, overrun: str
 ) -> None:
-    """Five statements of 0.8 s each, or Python that waits 4 s before its statement: no
-    statement runs for 2 s, the revision does, and it is stopped and rolled back."""
+    """Six statements of 1 s each, or Python that waits 5 s before its statement: no
+    statement runs for 3 s, the revision does, and it is stopped and rolled back."""
     project = project_copy(
         {
             SLOW_REVISION: replace_once(
@@ -91,7 +91,7 @@ def test_migration_timeout_bounds_the_whole_revision(
             )
         }
     )
-    settings = dataclasses.replace(load_settings(project), migration_timeout="2s")
+    settings = dataclasses.replace(load_settings(project), migration_timeout="3s")
     run = Run(settings=settings, given_server=rlsguard_server)
     began = time.monotonic()
     try:
@@ -103,7 +103,7 @@ def test_migration_timeout_bounds_the_whole_revision(
         run.close()
     assert time.monotonic() - began < 30
     assert failure.value.revision == SLOW_REVISION
-    assert "(it ran longer than migration_timeout 2s)" in str(failure.value)
+    assert "(it ran longer than migration_timeout 3s)" in str(failure.value)
     assert landed == (run.project.previous(SLOW_REVISION),)
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import hypothesis
@@ -25,7 +26,7 @@ import rlsguard.suite
 from rlsguard.cli.base_ref import build_baseline
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import Allowance, Settings, find_project_root, load_settings
-from rlsguard.errors import ConfigError
+from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import HEAD, MigrationProject
 from rlsguard.options import bridge
 from rlsguard.plugin.console import CheckConsole
@@ -33,6 +34,8 @@ from rlsguard.plugin.evidence import EVIDENCE_NAME, collection_error, interrupt_
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.evidence.baseline import Baseline
+from rlsguard.report.evidence.history import beside
+from rlsguard.report.evidence.keeping import mark_not_started
 from rlsguard.report.summary import (
     causes,
     header_line,
@@ -53,6 +56,29 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     if not project_root.is_dir():
         raise ConfigError(f"no project folder at {project_root}")
     arguments.project = project_root  # what the pytest run is handed
+    report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
+    started = Started()
+    try:
+        return _checked(arguments, overrides, project_root, report, started)
+    except (RlsguardError, KeyboardInterrupt) as stopped:
+        if not started.suite:
+            reason = str(stopped) or "interrupted (Ctrl-C or SIGTERM)"
+            mark_not_started(report.parent / EVIDENCE_NAME, reason.splitlines()[0])
+        raise
+
+
+@dataclass
+class Started:
+    suite: bool = False  # pytest ran: its own evidence says how it ended
+
+
+def _checked(
+    arguments: argparse.Namespace,
+    overrides: dict[str, object],
+    project_root: Path,
+    report: Path,
+    started: Started,
+) -> int:
     settings = load_settings(project_root, overrides)
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     revision = project.resolve(arguments.revision) if arguments.revision else None
@@ -62,14 +88,13 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
         # the comparison would call it added (or fixed)
         arguments.seed = random.randrange(1, 2**32)
         print(f"rlsguard: --base without --seed: both sides use seed {arguments.seed}")
-    report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
     console = CheckConsole(sys.stdout, quiet=arguments.quiet)
     with interruptible():
-        started = time.monotonic()
+        began = time.monotonic()
         with provision(request) as server, tempfile.TemporaryDirectory() as scratch:
             console.write(_header(project_root, project, revision, settings, server))
             console.write(
-                f"  {'server:':<15}ready in {time.monotonic() - started:.1f} s ({server.where()})"
+                f"  {'server:':<15}ready in {time.monotonic() - began:.1f} s ({server.where()})"
             )
             extra: list[str] = []
             if arguments.base:
@@ -82,6 +107,7 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
                 )
                 extra = [f"--rlsguard-baseline={baseline}"]
             watch = Stopped()
+            started.suite = True
             exit_code = _run_suite(
                 arguments, report, server, gate_args=extra, watch=watch, console=console
             )
@@ -209,12 +235,15 @@ def _summarize(
             print(f"\n{reproduce}")
         return EXIT_OK if passed else EXIT_FAILED
     if watch.collection_error is not None:
-        print(f"rlsguard: error: {watch.collection_error.rstrip('.')}; report: {report}")
+        print(
+            f"rlsguard: error: {watch.collection_error.rstrip('.')}; report (incomplete): "
+            f"{beside(report)}"
+        )
         return EXIT_UNABLE
     if exit_code == pytest.ExitCode.INTERRUPTED:
         print(
             f"rlsguard: {watch.interrupted or 'interrupted'}; the report is marked incomplete:"
-            f" {report}"
+            f" {beside(report)}"
         )
         return EXIT_UNABLE
     print(f"rlsguard: the run could not complete (pytest exit {exit_code}); report: {report}")

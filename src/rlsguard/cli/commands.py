@@ -29,11 +29,13 @@ from rlsguard.config import Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
+from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.probes import all_probes
 from rlsguard.probes.runner import probe_database
 from rlsguard.registration import Rule
 from rlsguard.report.console import print_analysis
 from rlsguard.report.document import scan_document
+from rlsguard.report.evidence.history import HISTORY_NAME, NoHistory, verify
 from rlsguard.report.rules import close_to, explain, named, print_checks
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
@@ -118,6 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_init_arguments(init)
+    evidence = commands.add_parser(
+        "evidence", help="check the evidence runs left: the history's chain and the files"
+    )
+    actions = evidence.add_subparsers(dest="action", required=True, metavar="verify")
+    verify = actions.add_parser(
+        "verify",
+        help="every record of rlsguard-history.jsonl follows the one before, and the last "
+        "run's report, evidence and JUnit are the files it wrote",
+        description="Exit 0: the evidence holds; 1: it does not (the first record that does "
+        "not hold is named); 2: there is no history to verify.",
+    )
+    verify.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT.parent,
+        metavar="DIR",
+        help=f"the folder of the report (default {DEFAULT_REPORT.parent})",
+    )
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
         "explain", help="what a check or probe proves, how to reproduce it, how to fix it"
@@ -152,6 +173,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNABLE
 
 
+def _verify_evidence(folder: Path) -> int:
+    try:
+        held, problem = verify(folder, EVIDENCE_NAME)
+    except NoHistory as missing:
+        print(f"rlsguard: error: {missing}", file=sys.stderr)
+        return EXIT_UNABLE
+    if problem is not None:
+        print(f"rlsguard: the evidence does NOT hold: {problem} ({held} record(s) before hold)")
+        return EXIT_FAILED
+    print(
+        f"rlsguard: the evidence holds: {held} record(s) in {folder / HISTORY_NAME}, each "
+        "following the one before, and the last run's files are the ones it wrote"
+    )
+    return EXIT_OK
+
+
 def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "check":
         return run_check(arguments, command_overrides(arguments))
@@ -159,6 +196,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         return _scan(arguments)
     if arguments.command == "init":
         return run_init(arguments)
+    if arguments.command == "evidence":
+        return _verify_evidence(arguments.folder)
     if arguments.command == "checks":
         print_checks(_documented(), _rules_console())
         return EXIT_OK

@@ -21,19 +21,23 @@ from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
+from rlsguard.report.evidence.history import append_record, beside
 from rlsguard.report.evidence.html import (
     difference_html,
     environment_html,
     record_html,
     timeline_html,
 )
+from rlsguard.report.evidence.keeping import KeptEvidence
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_counts, status_of
 from rlsguard.report.evidence.timeline import RevisionStep, timeline
+from rlsguard.report.verdict import verdict_html
 from rlsguard.run import Run
 from rlsguard.server.urls import redacted
 
 EVIDENCE_NAME = "rlsguard-evidence.json"
+PYTEST_INTERNALS = ("Packages", "Plugins")  # pytest-metadata's: nothing an auditor needs
 RECORD = "rlsguard_record"
 
 
@@ -66,12 +70,15 @@ class EvidenceCollector:
         self.records: list[ItemRecord] = []
         self.started = environment.utc_now()
         self.finished: str | None = None
-        self.facts: dict[str, str] = {}
+        self.facts: dict[str, Any] = {}
         self.steps: list[RevisionStep] = []
         self.difference: Difference | None = None
         self.tenant_tables: list[str] = []
         self.incomplete: str | None = None  # why the session ended early
         self.collection_failed: str | None = None
+        self.kept = KeptEvidence(*_outputs(config))
+        if self.kept.outputs and not _is_xdist_worker(config):
+            self.kept.set_aside()
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -168,19 +175,29 @@ class EvidenceCollector:
         """The environment first, built here with every value escaped; pytest-html's own
         table (values put into the page as HTML) is left empty."""
         metadata = self.config.stash.get(metadata_key, None)
+        facts = {
+            key: value
+            for key, value in (environment.redacted_facts(metadata) if metadata else {}).items()
+            if key not in PYTEST_INTERNALS
+        }
         if metadata:
-            prefix.insert(0, environment_html(environment.redacted_facts(metadata)))
+            prefix.insert(0, environment_html(facts))
             metadata.clear()
+        matrix = Matrix.build(self.records, self.tenant_tables)
+        top = verdict_html(
+            self.records,
+            {key: str(value) for key, value in facts.items()},
+            incomplete=self.incomplete,
+            allow=self.run.settings.allow,
+            unprobed_tables=matrix.not_proven_by_a_probe(self.tenant_tables),
+        )
+        prefix.insert(0, top)  # the verdict first, then the details
         if any(record.kind != "migration" for record in self.records):
-            matrix = Matrix.build(self.records, self.tenant_tables)
             prefix.append(matrix.to_html(self.tenant_tables))
         if self.difference is not None and self.baseline is not None:
             prefix.append(difference_html(self.difference, self.baseline))
         if self.steps:
             prefix.append(timeline_html(self.steps))
-        if self.incomplete:
-            said = html.escape(f"This run is INCOMPLETE: {self.incomplete}.")
-            prefix.insert(0, f'<p class="rlsguard-incomplete"><strong>{said}</strong></p>')
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_failed is None:
@@ -238,26 +255,36 @@ class EvidenceCollector:
                 "Schema fingerprint (SHA-256)": fingerprint,
                 **environment.git_facts(run.settings.project_root),
                 **environment.hypothesis_facts(run.seed, run.max_examples),
-                "Tenancy config": json.dumps(environment.tenancy_config(settings), sort_keys=True),
+                "Tenancy config": environment.tenancy_rows(settings),
             }
         )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256."""
+        """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256;
+        then a complete run's record in the history, or an incomplete run's files moved
+        beside the last complete run's (KeptEvidence)."""
         html_path = config.getoption("htmlpath", None)
         target = config.getoption("rlsguard_evidence", None)
         if (not target and not html_path) or _is_xdist_worker(config):
             return
         path = Path(target) if target else Path(html_path).parent / EVIDENCE_NAME
         report = Path(html_path) if html_path else None
-        document = self.document(report)
+        complete = self.incomplete is None
+        shown = report if complete or report is None else beside(report)
+        document = self.document(report, shown)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2, default=str))
+        self.kept.settle(complete)
+        if complete:
+            append_record(path.parent, document, self.kept.outputs)
 
-    def document(self, report: Path | None) -> dict[str, Any]:
+    def document(self, report: Path | None, shown: Path | None = None) -> dict[str, Any]:
+        """``shown``: where the report ends up (beside the complete one, for an incomplete
+        run), when that is not where it was written."""
         digest = None
         if report is not None and report.is_file():
             digest = hashlib.sha256(report.read_bytes()).hexdigest()
+        report = shown or report
         matrix = Matrix.build(self.records, self.tenant_tables)
         return {
             "rlsguard_evidence": 1,
@@ -284,10 +311,24 @@ class EvidenceCollector:
         }
 
 
-def add_environment(config: pytest.Config, key: str, value: str) -> None:
+def add_environment(config: pytest.Config, key: str, value: Any) -> None:
     """An entry in pytest-html's environment table (kept by pytest-metadata)."""
     if metadata_key in config.stash:
-        config.stash[metadata_key][key] = redacted(value)
+        shown = environment.redacted_facts(value) if isinstance(value, dict) else redacted(value)
+        config.stash[metadata_key][key] = shown
+
+
+def _outputs(config: pytest.Config) -> tuple[list[Path], Path]:
+    """The files this run writes (report, evidence, JUnit), and the evidence among them;
+    none when it writes no evidence."""
+    html_path = config.getoption("htmlpath", None)
+    target = config.getoption("rlsguard_evidence", None)
+    evidence = Path(target) if target else Path(html_path or ".").parent / EVIDENCE_NAME
+    if not html_path and not target:
+        return [], evidence
+    junit = getattr(config.option, "xmlpath", None)
+    written = [Path(html_path) if html_path else None, evidence, Path(junit) if junit else None]
+    return [path for path in written if path is not None], evidence
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

@@ -91,6 +91,21 @@ def tenancy_config(settings: Settings) -> dict[str, Any]:
     return data
 
 
+def tenancy_rows(settings: Settings) -> dict[str, str]:
+    """The tenancy config in force as rows a person reads (one key each), not a JSON blob."""
+    return {key: _said(value) for key, value in tenancy_config(settings).items()}
+
+
+def _said(value: Any) -> str:
+    if isinstance(value, dict) and {"check", "object", "reason"} <= set(value):
+        return f"{value['check']} {value['object']} ({value['reason']})"
+    if isinstance(value, dict):
+        return "; ".join(f"{key} = {_said(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(_said(item) for item in value) or "none"
+    return str(value)
+
+
 def redacted_facts(facts: dict[str, Any]) -> dict[str, Any]:
     """Every text in ``facts`` (and in the tables inside it) redacted."""
     return {

@@ -94,6 +94,8 @@ class EvidenceCollector:
                 report.user_properties.append((RECORD, record.to_json()))
                 if record.status not in (Outcome.PASS, Outcome.CANNOT):
                     _add_html_extra(report, record)
+                if hasattr(report, "wasxfail"):  # its reason, not pytest's source lines
+                    report.longrepr = str(report.wasxfail)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Where the report is written (the xdist controller, or this process)."""

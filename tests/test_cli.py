@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import html as html_module
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import DBAPIError
+from trestle.oscal.assessment_results import AssessmentResults
 
 from rlsguard import __version__
 from rlsguard.plugin.evidence import EVIDENCE_NAME
@@ -126,6 +128,35 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
     )
     assert row["cells"]["RG101"]["status"] == "fail"
     assert (copy / "reports" / "rlsguard-junit.xml").is_file()
+    assert_one_rendering_per_item(html)
+    controls = {(c["framework"], c["control"]): c for c in evidence["controls"]}
+    assert controls[("SOC 2", "CC6.1")]["status"] == "not satisfied"
+    assert controls[("SOC 2", "CC8.1")]["status"] == "not satisfied"  # RG101 at this revision
+    assert html.index('id="rlsguard-verdict"') < html.index('id="rlsguard-controls"')
+    oscal = json.loads((copy / "reports" / "rlsguard-oscal.json").read_text())
+    [result] = AssessmentResults.model_validate(oscal["assessment-results"]).results
+    assert len(result.observations or []) == len(evidence["items"])
+    states = {f.target.target_id: f.target.status.state.value for f in result.findings or []}
+    assert states["soc2-cc6.1"] == "not-satisfied"
+    history = (copy / "reports" / "rlsguard-history.jsonl").read_text().splitlines()
+    assert "rlsguard-oscal.json" in json.loads(history[-1])["files"]
+
+
+def assert_one_rendering_per_item(page: str) -> None:
+    """pytest-html's results: an rlsguard check or probe says what it found once (its
+    record, as an extra), with no pytest traceback or captured log beside it; a probe
+    that could not act says why."""
+    blob = re.search(r'data-jsonblob="([^"]*)"', page)
+    assert blob, "no results in the report"
+    tests = json.loads(html_module.unescape(blob.group(1)))["tests"]
+    rules = [runs[-1] for node, runs in tests.items() if re.search(r"::R[GP]\d{3} ", node)]
+    assert rules
+    for run in rules:
+        assert run["log"] == "" or run["log"].startswith("could not act: "), run["log"][:300]
+    failed = [run for run in rules if run["result"] == "Failed"]
+    assert failed
+    assert all(len(run["extras"]) == 1 for run in failed)
+    assert "Captured log" not in page
 
 
 def test_check_at_head_holds(project_copy: Callable[..., Path]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from rlsguard.report.evidence.environment import (
     tenancy_config,
     tenancy_rows,
 )
-from rlsguard.report.evidence.matrix import Matrix
+from rlsguard.report.evidence.html import difference_html
+from rlsguard.report.evidence.matrix import OTHER_FAMILY, Matrix, family_of
 from rlsguard.report.evidence.records import ItemRecord, status_of
 from rlsguard.server import Server
 from rlsguard.server.urls import redacted
@@ -60,9 +62,28 @@ def test_the_matrix_puts_tenant_tables_first_and_marks_what_does_not_apply() -> 
     assert matrix.status("public.documents", "RG101") == "n/a"
     assert matrix.reason("app", "RG201") == "why"
     rendered = matrix.to_html(["public.users", "public.documents"])
-    assert rendered.count('class="rlsguard-cell rlsguard-na"') == 6
     assert "<script" not in rendered
-    assert "<li>RG201 app: why</li>" in rendered  # reasons shown, not only on hover
+    assert " title=" not in rendered
+    # one table per family, a row only for the objects the family's rules ran on
+    families = re.findall(r"<h3>([^<]*)</h3>", rendered)
+    assert families == ["Checks: tables and ownership", "Checks: roles", "Probes: read"]
+    tables = rendered.split("<h3>")[1:]
+    assert "public.documents" not in tables[0]
+    assert "public.documents" not in tables[1]
+    assert "not act): public.documents</p>" in tables[2]  # no probe acted on it
+    assert ">app <span" in tables[1]
+    assert "public.users" not in tables[1]
+    assert 'id="rule-RG101"' in tables[0]
+    assert "rls-enabled" in tables[0]
+    # a finding is a numbered note under its table, linked from and to its cell
+    assert re.search(r'id="cell-RG201-app"[^>]*>accepted <sup>1</sup>', tables[1])
+    assert '<li value="1"><a href="#cell-RG201-app">RG201 app</a> accepted: why' in tables[1]
+    assert re.search(r'id="cell-RP101-public.users"[^>]*>fail <sup>2</sup>', tables[2])
+
+
+def test_every_rule_has_a_family() -> None:
+    assert not [r.id for r in [*all_checks(), *all_probes()] if family_of(r.id) == OTHER_FAMILY]
+    assert family_of("RG999") == family_of("RP999") == OTHER_FAMILY
 
 
 def test_the_gate_difference() -> None:
@@ -86,6 +107,11 @@ def test_the_gate_difference() -> None:
     # an item that did not run now (deselected with -k, or could not act) fixed nothing
     ran = {("RG101", "t1"), ("RG101", "t3"), ("RG403", "t4")}
     assert Difference.between(baseline, now, ran).fixed == []
+    # the gate's section says which findings are accepted, and why
+    now.append({**finding("RG402", "t5"), "accepted": True, "reason": "<b>by design</b>"})
+    shown = difference_html(Difference.between(baseline, now), baseline)
+    assert "RG402  [error] t5 (accepted: &lt;b&gt;by design&lt;/b&gt;)</li>" in shown
+    assert "RG101  [error] t3</li>" in shown
 
 
 def test_every_probe_names_the_fixes_that_repair_it() -> None:
@@ -162,6 +188,8 @@ def test_the_evidence_states_how_the_application_entered_a_tenant() -> None:
     }
     assert modelled["admin_context"] == {"app.is_admin": "on"}
     assert modelled["admin_roles"] == ()
+    assert "tenant_setting" not in modelled  # it would read as "the tenant is app.user_id"
+    assert plain["tenant_setting"] == "app.current_tenant_id"
     allowed = Settings(allow=(Allowance("RG401", "public.users", "ids are random"),))
     rows = tenancy_rows(allowed)
     assert rows["context"] == "app.current_tenant_id = {tenant}"

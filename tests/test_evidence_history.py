@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from rlsguard.errors import ConfigError
 from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.report.evidence.history import (
     HISTORY_NAME,
@@ -20,6 +24,7 @@ from rlsguard.report.evidence.history import (
     verify,
 )
 from rlsguard.report.evidence.keeping import KeptEvidence
+from rlsguard.report.evidence.signing import SIGNING_KEY_ENV, public_key, signing_key
 from tests.conftest import run_python
 
 REPORT = "rlsguard-report.html"
@@ -179,3 +184,113 @@ def test_a_run_that_never_started_says_so_beside_the_last_complete_one(tmp_path:
     assert said["complete"] is False
     assert said["incomplete"].startswith("the run did not start: migration_timeout in ")
     assert verify(reports, EVIDENCE_NAME) == (1, None)  # the complete run's files, untouched
+
+
+def pem_pair(folder: Path, name: str) -> tuple[str, Path]:
+    """A fresh Ed25519 key: its private PEM text, and the path of its public PEM file."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = folder / f"{name}.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_signed_records_hold_only_for_their_key(tmp_path: Path) -> None:
+    runs, keys = tmp_path / "runs", tmp_path / "keys"
+    runs.mkdir()
+    keys.mkdir()
+    private, public = pem_pair(keys, "ours")
+    _other_private, other_public = pem_pair(keys, "theirs")
+    (keys / "ours.pem").write_text(private)
+    for number, given in ((1, private), (2, str(keys / "ours.pem"))):  # PEM text, or a path
+        evidence = {
+            "environment": {"Finished (UTC)": f"t{number}"},
+            "summary": {"pass": number},
+        }
+        (runs / EVIDENCE_NAME).write_text(json.dumps(evidence))
+        append_record(runs, evidence, [runs / EVIDENCE_NAME], signing_key({SIGNING_KEY_ENV: given}))
+    assert verify(runs, EVIDENCE_NAME, public_key(public)) == (2, None)
+    held, problem = verify(runs, EVIDENCE_NAME, public_key(other_public))
+    assert held == 0
+    assert problem is not None
+    assert problem.startswith("record 1 is signed by key ")
+    # a record rewritten with a consistent chain and files still breaks its signature
+    lines = records_of(runs)
+    last = json.loads(lines[-1])
+    last["counts"] = {"pass": 99}
+    rewrite(runs, [lines[0], json.dumps(last, sort_keys=True)])
+    held, problem = verify(runs, EVIDENCE_NAME, public_key(public))
+    assert (held, problem) == (1, "record 2 (t2) does not match its signature: it was edited")
+
+
+def test_with_a_public_key_an_unsigned_record_does_not_hold(three_runs: Path) -> None:
+    _private, public = pem_pair(three_runs, "ours")
+    assert verify(three_runs, EVIDENCE_NAME) == (3, None)  # the chain alone holds
+    held, problem = verify(three_runs, EVIDENCE_NAME, public_key(public))
+    assert (held, problem) == (0, "record 1 (2026-12-01T10:01:00Z) is not signed")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("/nowhere/key.pem", "is neither PEM text nor a readable file"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+            "not an unencrypted PEM",
+        ),
+        ("rsa", "holds a RSAPrivateKey, not an Ed25519 key"),
+    ],
+    ids=["missing-file", "not-a-key", "not-ed25519"],
+)
+def test_a_signing_key_that_cannot_sign_is_refused(tmp_path: Path, given: str, said: str) -> None:
+    if given == "rsa":
+        given = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            .private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            .decode()
+        )
+    with pytest.raises(ConfigError, match=said):
+        signing_key({SIGNING_KEY_ENV: given})
+    assert signing_key({}) is None
+
+
+def test_a_signed_check_run_verifies_with_its_public_key(tmp_path: Path) -> None:
+    """The whole way: a run signs with the key in the environment; the command checks it,
+    and says so; without the key it says the signatures were not checked."""
+    private, public = pem_pair(tmp_path, "ci")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    evidence = {"environment": {"Finished (UTC)": "t"}, "summary": {"pass": 1}}
+    (folder / EVIDENCE_NAME).write_text(json.dumps(evidence))
+    append_record(
+        folder, evidence, [folder / EVIDENCE_NAME], signing_key({SIGNING_KEY_ENV: private})
+    )
+
+    def command(*extra: str) -> tuple[int, str]:
+        done = run_python(
+            "-m", "rlsguard.cli", "evidence", "verify", str(folder), *extra, cwd=tmp_path
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    code, said = command("--public-key", str(public))
+    assert code == 0, said
+    assert "each signed by key " in said
+    code, said = command()
+    assert code == 0, said
+    assert "signatures not checked (give --public-key)" in said
+    _other, theirs = pem_pair(tmp_path, "theirs")
+    code, said = command("--public-key", str(theirs))
+    assert code == 1, said
+    code, said = command("--public-key", str(tmp_path / "missing.pem"))
+    assert code == 2, said
+    assert "cannot read the public key" in said

@@ -3,6 +3,7 @@ the documented options, fixtures, checks and probes are the ones that exist."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 from rlsguard import plugin
@@ -51,8 +52,18 @@ def test_documented_options_are_exactly_the_real_ones() -> None:
     subcommands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     documented = documented_usages()
     assert set(documented) == set(subcommands)
+
+    def options_of(parser: argparse.ArgumentParser) -> set[str]:
+        """Its options and those of its own subcommands (``evidence verify``)."""
+        found = {option for action in parser._actions for option in action.option_strings}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for nested in action.choices.values():
+                    found |= options_of(nested)
+        return found
+
     for name, parser in subcommands.items():
-        known = {option for action in parser._actions for option in action.option_strings}
+        known = options_of(parser)
         real = {option for option in known if option.startswith("--") and option != "--help"}
         assert documented[name] == real, name
 

@@ -4,6 +4,7 @@ the network, and a screenshot is kept under reports/ as a test artefact."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from rlsguard.server import Server
 from tests.conftest import PROJECT
@@ -120,6 +122,121 @@ def test_the_summary_renders_in_chromium_offline(report: Path, tmp_path: Path) -
         check=True,
     )
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+LEAKY_MIGRATION = """
+from alembic import op
+
+revision = "0002_leaky"
+down_revision = "0001_hardened"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("ALTER TABLE documents DISABLE ROW LEVEL SECURITY")
+
+
+def downgrade():
+    op.execute("ALTER TABLE documents ENABLE ROW LEVEL SECURITY")
+"""
+
+
+@pytest.fixture(scope="module")
+def failing_report(tmp_path_factory: pytest.TempPathFactory, rlsguard_server: Server) -> Path:
+    """The hardened project with RLS switched off on one table, printed to PDF too."""
+    folder = tmp_path_factory.mktemp("failing")
+    project = folder / "fixtures" / "project"  # its migration reads ../../corpus/hardened.sql
+    shutil.copytree(HARDENED, project)
+    shutil.copytree(HARDENED.parents[1] / "corpus", folder / "corpus")
+    (project / "migrations" / "versions" / "0002_leaky.py").write_text(LEAKY_MIGRATION)
+    page = folder / "reports" / "rlsguard-report.html"
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(page), "--pdf", *FAST,
+        "--project", str(project), cwd=folder,
+    )  # fmt: skip
+    assert code == 1, output
+    assert f"rlsguard: PDF: {page.with_suffix('.pdf')}" in output
+    return page
+
+
+def width_at(page: Path, folder: Path, width: int) -> int:
+    """How wide the report's content is when the window is ``width`` pixels wide: a
+    page of the test's own loads it in a frame of that width and writes the width down."""
+    frame = folder / "measure.html"
+    frame.write_text(
+        f'<html><body><iframe id="f" src="{page.as_uri()}" style="width:{width}px;'
+        'height:900px;border:0"></iframe><script>'
+        'document.getElementById("f").onload = () => { const d = document.getElementById("f")'
+        ".contentDocument.documentElement; document.body.dataset.width = d.scrollWidth; };"
+        "</script></body></html>"
+    )
+    dom, _requested = open_offline(
+        frame, folder, "--allow-file-access-from-files", "--virtual-time-budget=10000"
+    )
+    found = re.search(r'data-width="(\d+)"', dom)
+    assert found, dom[-1000:]
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize("which", ["passing", "failing"])
+def test_at_1280_pixels_the_verdict_and_the_matrix_need_no_sideways_scroll(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    page: Path = request.getfixturevalue("report" if which == "passing" else "failing_report")
+    assert width_at(page, tmp_path, 1280) <= 1280
+    dom, _requested = open_offline(page, tmp_path)
+    assert dom.index('id="rlsguard-verdict"') < dom.index('id="rlsguard-controls"')
+    assert dom.index('id="rlsguard-controls"') < dom.index('id="rlsguard-matrix"')
+    word = "PASS" if which == "passing" else "FAIL"
+    assert f"Verdict: {word}</h2>" in dom
+    shot = PROJECT / "reports" / f"rlsguard-report-{which}-1280.png"
+    subprocess.run(
+        [
+            chromium(), *OFFLINE, f"--user-data-dir={tmp_path / 'shot'}",
+            "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri(),
+        ],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_pdf_opens_with_the_verdict(failing_report: Path) -> None:
+    history = (failing_report.parent / "rlsguard-history.jsonl").read_text().splitlines()
+    files = json.loads(history[-1])["files"]
+    assert (
+        files["rlsguard-report.pdf"]
+        == hashlib.sha256(failing_report.with_suffix(".pdf").read_bytes()).hexdigest()
+    )
+    pdf = PdfReader(failing_report.with_suffix(".pdf"))
+    first = pdf.pages[0].extract_text()
+    assert "Verdict: FAIL" in first
+    assert "RG101 rls-enabled on public.documents" in first
+    assert "Show all details" not in "".join(page.extract_text() for page in pdf.pages)
+
+
+def test_a_run_without_pdf_removes_an_earlier_one(tmp_path: Path, rlsguard_server: Server) -> None:
+    page = tmp_path / "reports" / "rlsguard-report.html"
+    page.parent.mkdir()
+    page.with_suffix(".pdf").write_bytes(b"%PDF- an earlier run's")
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(page), *FAST,
+        "--project", str(HARDENED), cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, output
+    assert not page.with_suffix(".pdf").exists()
+    assert "rlsguard: PDF" not in output
+
+
+def test_the_same_page_too_wide_for_1280_pixels_is_caught(report: Path, tmp_path: Path) -> None:
+    """``width_at`` can fail: a report with a 2000-pixel table is measured as that."""
+    wide = tmp_path / "wide.html"
+    wide.write_text(
+        report.read_text().replace(
+            "</body>", '<table style="width:2000px"><tr><td>x</td></tr></table></body>'
+        )
+    )
+    assert width_at(wide, tmp_path, 1280) >= 2000
 
 
 def test_a_page_that_does_load_from_the_network_is_caught(tmp_path: Path) -> None:

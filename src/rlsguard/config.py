@@ -61,6 +61,8 @@ class Settings:
     trusted_settings: tuple[str, ...] = ()  # set by the application itself, never the user
     untrusted_claims: tuple[str, ...] = ("user_metadata",)  # claim paths the user can edit
     preset: str | None = None
+    frameworks: tuple[str, ...] = ()  # the frameworks the report's Controls show (all: empty)
+    control_mappings: tuple[str, ...] = ()  # the project's own control mapping files
 
     @property
     def entry(self) -> tuple[tuple[str, str], ...]:
@@ -133,6 +135,8 @@ _LIST_KEYS = (
     "append_only",
     "trusted_settings",
     "untrusted_claims",
+    "frameworks",
+    "control_mappings",
 )
 _TEMPLATE_KEYS = ("context", "admin_context")
 KNOWN_KEYS = (
@@ -168,6 +172,8 @@ _PROJECT_KEYS = (
     "alembic_ini",
     "version_table",
     "preset",
+    "frameworks",
+    "control_mappings",
     *_DURATION_KEYS,
 )  # the same at every revision
 

@@ -49,6 +49,7 @@ class Option:
     # how `rlsguard check` passes it on to pytest: None, or a flag pytest knows
     bridge_flag: str | None = None
     help_for: tuple[tuple[str, str], ...] = ()  # (command, help) where it means more there
+    switch: bool = False  # a flag that takes no value
 
     @property
     def key(self) -> str:
@@ -65,6 +66,8 @@ class Option:
 
     def arguments(self, command: str) -> dict[str, Any]:
         """The keyword arguments of ``add_argument``/``addoption`` (without the flag)."""
+        if self.switch:
+            return {"action": "store_true", "default": False, "help": self.help}
         found: dict[str, Any] = {
             "action": "append" if self.repeatable else "store",
             "default": self.default,
@@ -117,6 +120,8 @@ OPTIONS = (
            default=FAIL_ON[0]),
     Option("evidence", "where to write the JSON evidence (default: rlsguard-evidence.json "
            "beside the HTML report)", (PYTEST,), metavar="PATH"),
+    Option("pdf", "also print the HTML report to PDF beside it (rlsguard-report.pdf), through a "
+           "headless Chromium", (CHECK, PYTEST), switch=True),
     Option("baseline", "findings of the base schema (written by rlsguard check --base): "
            "findings it already had do not fail the run unless fail-on is any", (PYTEST,),
            metavar="FILE"),
@@ -174,6 +179,9 @@ def bridge(arguments: argparse.Namespace) -> list[str]:
         value = getattr(arguments, option.key, None)
         flag = option.bridge_flag or (option.pytest_flag if PYTEST in option.commands else None)
         if value is None or flag is None:
+            continue
+        if option.switch:
+            found.extend([flag] if value else [])
             continue
         for item in value if option.repeatable else [value]:
             found.append(f"{flag}={item}")

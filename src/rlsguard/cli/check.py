@@ -33,9 +33,12 @@ from rlsguard.plugin.console import CheckConsole
 from rlsguard.plugin.evidence import EVIDENCE_NAME, collection_error, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
+from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.report.evidence.history import beside
 from rlsguard.report.evidence.keeping import mark_not_started
+from rlsguard.report.evidence.signing import signing_key
+from rlsguard.report.pdf import find_chromium, no_chromium
 from rlsguard.report.summary import (
     causes,
     header_line,
@@ -59,7 +62,13 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
     started = Started()
     try:
-        return _checked(arguments, overrides, project_root, report, started)
+        exit_code = _checked(arguments, overrides, project_root, report, started)
+        if arguments.pdf and exit_code in (EXIT_OK, EXIT_FAILED):
+            pdf = report.with_suffix(".pdf")
+            if not pdf.is_file():
+                return EXIT_UNABLE  # the plugin said why
+            print(f"rlsguard: PDF: {pdf}")
+        return exit_code
     except (RlsguardError, KeyboardInterrupt) as stopped:
         if not started.suite:
             reason = str(stopped) or "interrupted (Ctrl-C or SIGTERM)"
@@ -80,6 +89,11 @@ def _checked(
     started: Started,
 ) -> int:
     settings = load_settings(project_root, overrides)
+    # what the report needs, refused before a server starts (the plugin checks them again)
+    frameworks_for(settings.project_root, settings.control_mappings, settings.frameworks)
+    signing_key()
+    if arguments.pdf and find_chromium() is None:
+        raise no_chromium()
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     revision = project.resolve(arguments.revision) if arguments.revision else None
     request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()

@@ -35,7 +35,8 @@ from rlsguard.probes.runner import probe_database
 from rlsguard.registration import Rule
 from rlsguard.report.console import print_analysis
 from rlsguard.report.document import scan_document
-from rlsguard.report.evidence.history import HISTORY_NAME, NoHistory, verify
+from rlsguard.report.evidence.history import HISTORY_NAME, NoHistory, signers, verify
+from rlsguard.report.evidence.signing import SIGNING_KEY_ENV, key_id, public_key
 from rlsguard.report.rules import close_to, explain, named, print_checks
 from rlsguard.report.sarif import sarif_document, schema_artifact
 from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
@@ -139,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"the folder of the report (default {DEFAULT_REPORT.parent})",
     )
+    verify.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help=f"the Ed25519 public key whose private key ({SIGNING_KEY_ENV}) signed the runs: "
+        "every record must carry its valid signature",
+    )
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
         "explain", help="what a check or probe proves, how to reproduce it, how to fix it"
@@ -173,18 +182,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNABLE
 
 
-def _verify_evidence(folder: Path) -> int:
+def _verify_evidence(folder: Path, public_key_file: Path | None) -> int:
+    key = public_key(public_key_file) if public_key_file else None
     try:
-        held, problem = verify(folder, EVIDENCE_NAME)
+        held, problem = verify(folder, EVIDENCE_NAME, key)
     except NoHistory as missing:
         print(f"rlsguard: error: {missing}", file=sys.stderr)
         return EXIT_UNABLE
     if problem is not None:
         print(f"rlsguard: the evidence does NOT hold: {problem} ({held} record(s) before hold)")
         return EXIT_FAILED
+    if key is not None:
+        signing = f", each signed by key {key_id(key)}"
+    else:
+        keys = signers(folder)
+        signing = (
+            f"; signed by key {', '.join(keys)}, signatures not checked (give --public-key)"
+            if keys
+            else ""
+        )
     print(
         f"rlsguard: the evidence holds: {held} record(s) in {folder / HISTORY_NAME}, each "
-        "following the one before, and the last run's files are the ones it wrote"
+        f"following the one before, and the last run's files are the ones it wrote{signing}"
     )
     return EXIT_OK
 
@@ -197,7 +216,7 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command == "init":
         return run_init(arguments)
     if arguments.command == "evidence":
-        return _verify_evidence(arguments.folder)
+        return _verify_evidence(arguments.folder, arguments.public_key)
     if arguments.command == "checks":
         print_checks(_documented(), _rules_console())
         return EXIT_OK

@@ -8,6 +8,7 @@ import hashlib
 import html
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from rlsguard.analyzer import check_remediation, probe_remediation
+from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem
+from rlsguard.report.controls.assessment import assess, controls_html
+from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.report.evidence.history import append_record, beside
@@ -31,7 +35,11 @@ from rlsguard.report.evidence.html import (
 from rlsguard.report.evidence.keeping import KeptEvidence
 from rlsguard.report.evidence.matrix import Matrix
 from rlsguard.report.evidence.records import ItemRecord, status_counts, status_of
+from rlsguard.report.evidence.signing import signing_key
+from rlsguard.report.evidence.style import STYLE
 from rlsguard.report.evidence.timeline import RevisionStep, timeline
+from rlsguard.report.oscal import OSCAL_NAME, assessment_results
+from rlsguard.report.pdf import find_chromium, no_chromium, print_pdf
 from rlsguard.report.verdict import verdict_html
 from rlsguard.run import Run
 from rlsguard.server.urls import redacted
@@ -64,9 +72,20 @@ def interrupt_reason(value: BaseException) -> str | None:
 
 class EvidenceCollector:
     def __init__(self, config: pytest.Config, run: Run, baseline: Baseline | None) -> None:
+        """Raises RlsguardError for a control mapping, a signing key or a PDF the run
+        could not honour, before anything runs."""
+        settings = run.settings
         self.config = config
         self.run = run
         self.baseline = baseline
+        self.mapping = frameworks_for(
+            settings.project_root, settings.control_mappings, settings.frameworks
+        )
+        self.frameworks = self.mapping.shown
+        self.signing_key = signing_key()
+        self.browser = find_chromium() if config.getoption("rlsguard_pdf") else None
+        if config.getoption("rlsguard_pdf") and self.browser is None:
+            raise no_chromium()
         self.records: list[ItemRecord] = []
         self.started = environment.utc_now()
         self.finished: str | None = None
@@ -182,9 +201,6 @@ class EvidenceCollector:
             for key, value in (environment.redacted_facts(metadata) if metadata else {}).items()
             if key not in PYTEST_INTERNALS
         }
-        if metadata:
-            prefix.insert(0, environment_html(facts))
-            metadata.clear()
         matrix = Matrix.build(self.records, self.tenant_tables)
         top = verdict_html(
             self.records,
@@ -193,13 +209,35 @@ class EvidenceCollector:
             allow=self.run.settings.allow,
             unprobed_tables=matrix.not_proven_by_a_probe(self.tenant_tables),
         )
-        prefix.insert(0, top)  # the verdict first, then the details
+        prefix.insert(0, STYLE + top)  # the verdict first, then the details
+        if self.frameworks and self.records:
+            assessments = assess(self.frameworks, self.records)
+            prefix.append(controls_html(assessments, self.mapping.left_out))
         if any(record.kind != "migration" for record in self.records):
             prefix.append(matrix.to_html(self.tenant_tables))
         if self.difference is not None and self.baseline is not None:
             prefix.append(difference_html(self.difference, self.baseline))
         if self.steps:
             prefix.append(timeline_html(self.steps))
+        if metadata:
+            prefix.append(environment_html(facts))
+            metadata.clear()
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """One rendering per item: an rlsguard item's record says what it found (the extra
+        above), so pytest's traceback and captured logs are dropped; a failed migration
+        keeps only rlsguard's message (the statement and the error), a probe that could
+        not act its reason."""
+        properties = getattr(report, "user_properties", ())  # a collection report has none
+        record = next((value for key, value in properties if key == RECORD), None)
+        if not isinstance(record, dict):
+            return
+        kept = []
+        if record["kind"] == "migration" and report.failed:
+            kept = [html.escape(report.longreprtext)]
+        elif record["status"] == Outcome.CANNOT and record.get("reason"):
+            kept = [html.escape(f"could not act: {record['reason']}")]
+        data[:] = kept
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_failed is None:
@@ -265,20 +303,49 @@ class EvidenceCollector:
         """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256;
         then a complete run's record in the history, or an incomplete run's files moved
         beside the last complete run's (KeptEvidence)."""
-        html_path = config.getoption("htmlpath", None)
-        target = config.getoption("rlsguard_evidence", None)
-        if (not target and not html_path) or _is_xdist_worker(config):
+        if not self.kept.outputs or _is_xdist_worker(config):
             return
-        path = Path(target) if target else Path(html_path).parent / EVIDENCE_NAME
+        path = self.kept.evidence
+        html_path = config.getoption("htmlpath", None)
         report = Path(html_path) if html_path else None
         complete = self.incomplete is None
         shown = report if complete or report is None else beside(report)
         document = self.document(report, shown)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2, default=str))
+        oscal = self.oscal(shown.name if shown else None)
+        path.with_name(OSCAL_NAME).write_text(json.dumps(oscal, indent=2))
+        if report is not None:
+            self._print_pdf(report, complete)
         self.kept.settle(complete)
         if complete:
-            append_record(path.parent, document, self.kept.outputs)
+            append_record(path.parent, document, self.kept.outputs, self.signing_key)
+
+    def _print_pdf(self, report: Path, complete: bool) -> None:
+        """The PDF when asked for; a complete run without one removes the PDF of an
+        earlier run, which would no longer agree with the report beside it."""
+        pdf = report.with_suffix(".pdf")
+        if self.browser is None:
+            if complete:
+                pdf.unlink(missing_ok=True)
+            return
+        try:
+            print_pdf(self.browser, report, pdf)
+        except RlsguardError as error:
+            print(f"rlsguard: error: no PDF: {error}", file=sys.stderr)
+
+    def oscal(self, report_name: str | None) -> dict[str, Any]:
+        facts = {**environment.version_facts(), **self.facts}
+        return assessment_results(
+            title=f"rlsguard isolation evidence: {self.run.settings.project_root.name}",
+            version=environment.version_facts()["rlsguard"],
+            started=self.started,
+            finished=self.finished or environment.utc_now(),
+            facts={key: value for key, value in facts.items() if isinstance(value, str)},
+            records=self.records,
+            assessments=assess(self.frameworks, self.records),
+            report_name=report_name,
+        )
 
     def document(self, report: Path | None, shown: Path | None = None) -> dict[str, Any]:
         """``shown``: where the report ends up (beside the complete one, for an incomplete
@@ -297,6 +364,7 @@ class EvidenceCollector:
             "summary": status_counts(self.records),
             "matrix": matrix.to_json(),
             "not_proven_by_a_probe": matrix.not_proven_by_a_probe(self.tenant_tables),
+            "controls": [a.to_json() for a in assess(self.frameworks, self.records)],
             "findings": [f for record in self.records for f in record.findings],
             "items": [record.to_json() for record in self.records],
             "timeline": [step.to_json() for step in self.steps],
@@ -329,7 +397,14 @@ def _outputs(config: pytest.Config) -> tuple[list[Path], Path]:
     if not html_path and not target:
         return [], evidence
     junit = getattr(config.option, "xmlpath", None)
-    written = [Path(html_path) if html_path else None, evidence, Path(junit) if junit else None]
+    pdf = config.getoption("rlsguard_pdf") and html_path
+    written = [
+        Path(html_path) if html_path else None,
+        Path(html_path).with_suffix(".pdf") if pdf else None,
+        evidence,
+        evidence.with_name(OSCAL_NAME),
+        Path(junit) if junit else None,
+    ]
     return [path for path in written if path is not None], evidence
 
 

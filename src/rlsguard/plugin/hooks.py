@@ -74,7 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = Baseline.read(Path(baseline_path)) if baseline_path else None
     if baseline is not None and config.getoption("rlsguard_fail_on") == "new":
         config.stash[BASELINE_KEY] = baseline
-    collector = EvidenceCollector(config, config.stash[RUN_KEY], baseline)
+    try:
+        collector = EvidenceCollector(config, config.stash[RUN_KEY], baseline)
+    except RlsguardError as error:
+        raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(collector, "rlsguard-evidence")
 
 

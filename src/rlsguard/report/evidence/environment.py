@@ -72,6 +72,8 @@ def tenancy_config(settings: Settings) -> dict[str, Any]:
     """The tenancy config in force, as the evidence states it."""
     keys = ("tenant_column", "tenant_setting", "app_role", "admin_roles", "schemas")
     data = {key: getattr(settings, key) for key in keys}
+    if settings.context or settings.context_statement:
+        del data["tenant_setting"]  # derived from the context, which says it in full
     data["global_tables"] = list(settings.global_tables)
     data["append_only"] = list(settings.append_only)
     data["allow"] = [vars(item) for item in settings.allow]

@@ -13,7 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rlsguard.report.evidence.signing import SIGNATURE, signature_problem, signed
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 HISTORY_NAME = "rlsguard-history.jsonl"
 INCOMPLETE = ".incomplete"  # rlsguard-report.html -> rlsguard-report.incomplete.html
@@ -42,8 +50,14 @@ def verdict_of(evidence: dict[str, Any]) -> str:
     return "fail" if evidence.get("summary", {}).get("fail") else "pass"
 
 
-def append_record(folder: Path, evidence: dict[str, Any], files: list[Path]) -> dict[str, Any]:
-    """One record for a complete run whose evidence and files are already written."""
+def append_record(
+    folder: Path,
+    evidence: dict[str, Any],
+    files: list[Path],
+    key: Ed25519PrivateKey | None = None,
+) -> dict[str, Any]:
+    """One record for a complete run whose evidence and files are already written, signed
+    when a key is given."""
     history = folder / HISTORY_NAME
     lines = _lines(history)
     record: dict[str, Any] = {
@@ -55,33 +69,52 @@ def append_record(folder: Path, evidence: dict[str, Any], files: list[Path]) -> 
         "files": {path.name: digest(path.read_bytes()) for path in files if path.is_file()},
         "previous": digest(lines[-1].encode()) if lines else None,
     }
+    if key is not None:
+        record = signed(record, key)
     with history.open("a", encoding="utf-8") as stream:
         stream.write(json.dumps(record, sort_keys=True) + "\n")
     return record
 
 
-def verify(folder: Path, evidence_name: str) -> tuple[int, str | None]:
-    """(records that hold, the first problem); NoHistory when there is nothing to verify."""
+def verify(
+    folder: Path, evidence_name: str, key: Ed25519PublicKey | None = None
+) -> tuple[int, str | None]:
+    """(records that hold, the first problem); NoHistory when there is nothing to verify.
+    With a public key, every record must be signed by it."""
     lines = _lines(folder / HISTORY_NAME)
     if not lines:
         raise NoHistory(f"no {HISTORY_NAME} in {folder}: no complete run wrote evidence there")
     before: str | None = None
-    records: list[dict[str, Any]] = []
+    record: dict[str, Any] = {}
     for number, line in enumerate(lines, 1):
-        problem = _follows(number, line, before)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return number - 1, f"record {number} is not JSON: it was edited"
+        problem = _follows(number, record, before)
+        if problem is None and key is not None:
+            problem = signature_problem(number, record, key)
         if problem is not None:
             return number - 1, problem
-        records.append(json.loads(line))
         before = line
-    problem = _files_hold(folder, len(lines), records[-1], evidence_name)
+    problem = _files_hold(folder, len(lines), record, evidence_name)
     return (len(lines) - 1, problem) if problem else (len(lines), None)
 
 
-def _follows(number: int, line: str, before: str | None) -> str | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return f"record {number} is not JSON: it was edited"
+def signers(folder: Path) -> list[str]:
+    """The key ids the history's records are signed with, in order of first use."""
+    keys = []
+    for line in _lines(folder / HISTORY_NAME):
+        try:
+            signature = json.loads(line).get(SIGNATURE)
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(signature, dict):
+            keys.append(str(signature.get("key")))
+    return list(dict.fromkeys(keys))
+
+
+def _follows(number: int, record: Any, before: str | None) -> str | None:
     if not isinstance(record, dict):
         return f"record {number} is not a record: it was edited"
     sequence = record.get("sequence")

@@ -33,7 +33,9 @@ def difference_html(difference: Difference, baseline: Baseline) -> str:
             return "<li>none</li>"
         return "".join(
             f"<li>{html.escape(str(i.get('check')))} {html.escape(str(i.get('name', '')))} "
-            f"[{html.escape(str(i.get('severity')))}] {html.escape(str(i.get('object')))}</li>"
+            f"[{html.escape(str(i.get('severity')))}] {html.escape(str(i.get('object')))}"
+            + (f" (accepted: {html.escape(str(i.get('reason')))})" if i.get("accepted") else "")
+            + "</li>"
             for i in items
         )
 
@@ -54,7 +56,17 @@ def difference_html(difference: Difference, baseline: Baseline) -> str:
 
 def timeline_html(steps: list[RevisionStep]) -> str:
     def keys(items: list[tuple[str, str, str]]) -> str:
-        return "<br>".join(html.escape(f"{c} {o} ({s})") for c, o, s in items) or "-"
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for check, object, severity in items:
+            grouped.setdefault((check, severity), []).append(object)
+        return (
+            "<br>".join(
+                f"<b>{html.escape(check)}</b> ({html.escape(severity)}): "
+                + html.escape(", ".join(objects))
+                for (check, severity), objects in sorted(grouped.items())
+            )
+            or "-"
+        )
 
     rows = []
     for step in steps:
@@ -65,8 +77,11 @@ def timeline_html(steps: list[RevisionStep]) -> str:
         )
     return (
         '<div id="rlsguard-timeline"><h2>Static findings revision by revision</h2>'
-        '<table style="border-collapse:collapse;font-size:12px" border="1">'
-        "<thead><tr><th>revision</th><th>appeared</th><th>fixed</th><th>findings after it</th>"
+        "<p>The static checks run on the schema after each migration, oldest first: the "
+        "findings (check, object, severity) that revision brought in, those it removed, and "
+        "how many the schema held after it (or why it could not be checked).</p>"
+        "<table><thead><tr><th>revision</th><th>findings it brought in</th>"
+        "<th>findings it removed</th><th>findings after it</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 

@@ -71,58 +71,137 @@ class Matrix:
         }
 
     def to_html(self, tenant_tables: list[str]) -> str:
-        """A self-contained table (inline styles, no script), legend included."""
-        head = "".join(
-            f'<th title="{html.escape(name)}" style="{_TH}">{html.escape(id)}</th>'
-            for id, name in self.columns
-        )
-        body = []
-        for row in self.rows:
-            kind = "tenant table" if row in tenant_tables else "object"
-            cells = "".join(self._cell(row, id) for id, _name in self.columns)
-            body.append(
-                f'<tr><th scope="row" title="{kind}" style="{_TH};text-align:left">'
-                f"{html.escape(row)}</th>{cells}</tr>"
-            )
-        accepted = "".join(
-            f"<li>{html.escape(id)} {html.escape(row)}: {html.escape(record.reason or '')}</li>"
-            for (row, id), record in sorted(self.cells.items())
-            if record.status in (Outcome.ACCEPTED, Outcome.UNCHANGED)
-        )
+        """One table per family of rules (self-contained: no script, no hover needed), with
+        a row for each object a rule of the family ran on; what a cell found is a numbered
+        note below its table."""
+        notes: list[str] = []
+        tables = [
+            self._family_html(family, ids, tenant_tables, notes) for family, ids in self._families()
+        ]
         legend = " ".join(
-            f'<span style="background:{color};{_CELL}">{html.escape(name)}</span>'
+            f'<span class="rlsguard-cell" style="background:{color}">{html.escape(name)}</span>'
             for name, color in COLORS.items()
+            if name is not Outcome.NOT_APPLICABLE
         )
         unproven = self.not_proven_by_a_probe(tenant_tables)
         return (
-            '<div id="rlsguard-matrix"><h2>Isolation matrix</h2>'
-            f"<p>Tenant tables first, then other inspected objects; static checks (RG) and "
-            f"probes (RP) across. Hover a cell for its finding. {legend}</p>"
-            f'<table style="border-collapse:collapse;font-size:12px"><thead><tr>'
-            f'<th style="{_TH}">object</th>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
-            "</table>"
+            '<section id="rlsguard-matrix"><h2>Isolation matrix</h2>'
+            "<p>Static checks (RG) read the catalog; probes (RP) act as tenants on a scratch "
+            "copy. Per family, a row for each object its rules ran on (tenant tables first); "
+            f"a number in a cell points to its note under the table. {legend}; a blank "
+            "cell: the rule does not apply to that object.</p>"
+            + "".join(tables)
             + (
                 "<p><strong>Not proven by a probe</strong> (every probe could not act): "
                 f"{html.escape(', '.join(unproven))}</p>"
                 if unproven
                 else ""
             )
-            + (f"<h3>Accepted and unchanged findings</h3><ul>{accepted}</ul>" if accepted else "")
-            + "</div>"
+            + "</section>"
         )
 
-    def _cell(self, row: str, column: str) -> str:
+    def _families(self) -> list[tuple[str, list[str]]]:
+        ids = [id for id, _name in self.columns]
+        grouped: dict[str, list[str]] = {}
+        for id in ids:
+            grouped.setdefault(family_of(id), []).append(id)
+        order = [*FAMILY_TITLES.values(), OTHER_FAMILY]
+        return sorted(grouped.items(), key=lambda item: order.index(item[0]))
+
+    def _family_html(
+        self, family: str, ids: list[str], tenant_tables: list[str], notes: list[str]
+    ) -> str:
+        names = dict(self.columns)
+        rows = [
+            row
+            for row in self.rows
+            if any(self.status(row, id) is not Outcome.NOT_APPLICABLE for id in ids)
+        ]
+        first_note = len(notes)
+        head = "".join(
+            f'<th id="{rule_anchor(id)}">{html.escape(id)}<br>'
+            f'<span class="rlsguard-rule-name">{html.escape(names[id])}</span></th>'
+            for id in ids
+        )
+        body = "".join(
+            f'<tr><th scope="row" class="rlsguard-object">{html.escape(row)}'
+            + ("" if row in tenant_tables else ' <span class="rlsguard-kind">(object)</span>')
+            + "</th>"
+            + "".join(self._cell(row, id, notes) for id in ids)
+            + "</tr>"
+            for row in rows
+        )
+        listed = "".join(
+            f'<li value="{first_note + n + 1}">{note}</li>'
+            for n, note in enumerate(notes[first_note:])
+        )
+        return (
+            f'<h3>{html.escape(family)}</h3><table class="rlsguard-matrix">'
+            f'<thead><tr><th class="rlsguard-object">object</th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+            + (f'<ol class="rlsguard-notes">{listed}</ol>' if listed else "")
+        )
+
+    def _cell(self, row: str, column: str, notes: list[str]) -> str:
         status = self.status(row, column)
         record = self.cells.get((row, column))
-        detail = ""
-        if record is not None:
+        label = "" if status is Outcome.NOT_APPLICABLE else html.escape(status.value)
+        if record is not None and status is not Outcome.PASS:
             detail = " ".join(filter(None, [record.message, record.reason]))
+            notes.append(
+                f'<a href="#{cell_anchor(column, row)}">{html.escape(column)} '
+                f"{html.escape(row)}</a> {html.escape(status.value)}: {html.escape(detail)}"
+            )
+            label += f" <sup>{len(notes)}</sup>"
+        anchor = f' id="{cell_anchor(column, row)}"' if record is not None else ""
         return (
-            f'<td class="rlsguard-cell rlsguard-{status.replace("/", "")}" '
-            f'title="{html.escape(detail)}" '
-            f'style="background:{COLORS[status]};{_CELL}">{html.escape(status)}</td>'
+            f'<td{anchor} class="rlsguard-cell rlsguard-{status.replace("/", "")}" '
+            f'style="background:{COLORS[status]}">{label}</td>'
         )
 
 
-_TH = "border:1px solid #999;padding:2px 4px;font-weight:600"
-_CELL = "border:1px solid #999;padding:2px 4px;text-align:center"
+FAMILY_TITLES = {
+    "RG1": "Checks: tables and ownership",
+    "RG2": "Checks: roles",
+    "RG3": "Checks: policies",
+    "RG4": "Checks: keys and shared tables",
+    "RG5": "Checks: doors around RLS (views, functions, triggers, privileges)",
+    "RG6": "Checks: admin",
+    "read": "Probes: read",
+    "write": "Probes: write",
+    "context": "Probes: tenant context",
+    "side": "Probes: side channels",
+    "admin": "Probes: admin and roles",
+    "stateful": "Probes: stateful",
+}
+PROBE_FAMILIES = {
+    "read": ("RP101", "RP113", "RP115"),
+    "write": ("RP102", "RP103", "RP104", "RP105", "RP114", "RP123", "RP127"),
+    "context": ("RP106", "RP121", "RP122", "RP126"),
+    "side": ("RP107", "RP108", "RP111", "RP112", "RP124", "RP125"),
+    "admin": ("RP109", "RP110"),
+    "stateful": ("RP120",),
+}
+OTHER_FAMILY = "Other rules"
+
+
+def family_of(rule_id: str) -> str:
+    if rule_id.startswith("RG"):
+        return FAMILY_TITLES.get(rule_id[:3], OTHER_FAMILY)
+    family = next((name for name, ids in PROBE_FAMILIES.items() if rule_id in ids), None)
+    return FAMILY_TITLES[family] if family else OTHER_FAMILY
+
+
+def rule_anchor(rule_id: str) -> str:
+    return f"rule-{_token(rule_id)}"
+
+
+def cell_anchor(rule_id: str, object: str) -> str:
+    """An id for the cell of ``rule_id`` on ``object`` (any object name gives a valid id)."""
+    return f"cell-{_token(rule_id)}-{_token(object)}"
+
+
+def _token(text: str) -> str:
+    return "".join(
+        c if c.isascii() and (c.isalnum() or c in "-_.") else f"_{ord(c):x}_" for c in text
+    )

@@ -1,0 +1,1 @@
+"""Controls of compliance frameworks and the rlsguard results that give evidence for them."""

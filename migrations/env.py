@@ -3,7 +3,8 @@
 Where the database comes from, in this order:
 
 1. a SQLAlchemy ``Connection`` in ``config.attributes["connection"]`` (rlsguard's
-   fixtures and ``rlsguard check`` hand one in; it takes precedence over everything);
+   fixtures and ``rlsguard check`` hand one in; it takes precedence over everything), or
+   an ``Engine`` there (as pytest-alembic hands one in);
 2. the ``RLSGUARD_DATABASE_URL`` environment variable;
 3. ``sqlalchemy.url`` from the Alembic config, when a caller sets it.
 """
@@ -15,7 +16,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from platform_models import Base  # importable through prepend_sys_path in alembic.ini
-from sqlalchemy import Connection, create_engine, make_url, pool
+from sqlalchemy import Connection, Engine, create_engine, make_url, pool
 
 config = context.config
 target_metadata = Base.metadata
@@ -62,6 +63,11 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     if isinstance(handed_in, Connection):
         run_with(handed_in)
+        return
+    if isinstance(handed_in, Engine):
+        with handed_in.connect() as connection:
+            run_with(connection)
+            connection.commit()
         return
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     try:

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, pool
 
 from rlsguard.run import Run
 from tests.conftest import HEAD_REVISION, PROJECT, REVISIONS, query, run_python
@@ -62,3 +65,21 @@ def test_offline_sql_for_the_whole_history() -> None:
     assert "CREATE POLICY tenant_isolation_users ON users" in sql
     assert "Fintech Template" in sql
     assert sql.count("UPDATE alembic_version SET version_num=") == len(REVISIONS) - 1
+
+
+@pytest.mark.slow
+def test_an_engine_handed_in_is_migrated_as_pytest_alembic_does(rlsguard_run: Run) -> None:
+    """pytest-alembic puts an Engine, not a Connection, in ``config.attributes``."""
+    name = rlsguard_run.empty_database("alembic_engine")
+    url = rlsguard_run.url(name)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    config = Config(str(PROJECT / "alembic.ini"))
+    config.attributes["connection"] = engine
+    try:
+        command.upgrade(config, "head")
+        assert query(url, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+        command.downgrade(config, "base")
+        assert rlsguard_run.fingerprint(name).differences(rlsguard_run.empty_fingerprint()) == []
+    finally:
+        engine.dispose()
+        rlsguard_run.drop(name)

@@ -25,7 +25,9 @@ from rlsguard.report.evidence.history import (
 )
 from rlsguard.report.evidence.keeping import KeptEvidence
 from rlsguard.report.evidence.signing import SIGNING_KEY_ENV, public_key, signing_key
+from rlsguard.server import Server
 from tests.conftest import run_python
+from tests.test_cli import FAST, HARDENED_PROJECT, dsn_of, rlsguard
 
 REPORT = "rlsguard-report.html"
 
@@ -264,17 +266,22 @@ def test_a_signing_key_that_cannot_sign_is_refused(tmp_path: Path, given: str, s
     assert signing_key({}) is None
 
 
-def test_a_signed_check_run_verifies_with_its_public_key(tmp_path: Path) -> None:
-    """The whole way: a run signs with the key in the environment; the command checks it,
-    and says so; without the key it says the signatures were not checked."""
+@pytest.mark.slow
+def test_a_signed_check_run_verifies_with_its_public_key(
+    tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """The whole way: ``rlsguard check`` signs with the key the environment names (a path
+    relative to where it was started); the command checks it, and says so; without the
+    key it says the signatures were not checked."""
     private, public = pem_pair(tmp_path, "ci")
+    (tmp_path / "ci.pem").write_text(private)
     folder = tmp_path / "reports"
-    folder.mkdir()
-    evidence = {"environment": {"Finished (UTC)": "t"}, "summary": {"pass": 1}}
-    (folder / EVIDENCE_NAME).write_text(json.dumps(evidence))
-    append_record(
-        folder, evidence, [folder / EVIDENCE_NAME], signing_key({SIGNING_KEY_ENV: private})
-    )
+    code, output = rlsguard(
+        "check", "--dsn", dsn_of(rlsguard_server), "--report", str(folder / REPORT), *FAST,
+        "--project", str(HARDENED_PROJECT), cwd=tmp_path, env={SIGNING_KEY_ENV: "ci.pem"},
+    )  # fmt: skip
+    assert code == 0, output
+    assert "signature" in json.loads(records_of(folder)[-1])
 
     def command(*extra: str) -> tuple[int, str]:
         done = run_python(

@@ -160,23 +160,30 @@ def failing_report(tmp_path_factory: pytest.TempPathFactory, rlsguard_server: Se
     return page
 
 
-def width_at(page: Path, folder: Path, width: int) -> int:
-    """How wide the report's content is when the window is ``width`` pixels wide: a
-    page of the test's own loads it in a frame of that width and writes the width down."""
+def measured(page: Path, folder: Path, width: int) -> tuple[int, int]:
+    """How wide the report's content is when the window is ``width`` pixels wide, and how
+    many log boxes with nothing in them are shown: a page of the test's own loads it in a
+    frame of that width and writes both down."""
     frame = folder / "measure.html"
     frame.write_text(
         f'<html><body><iframe id="f" src="{page.as_uri()}" style="width:{width}px;'
         'height:900px;border:0"></iframe><script>'
         'document.getElementById("f").onload = () => { const d = document.getElementById("f")'
-        ".contentDocument.documentElement; document.body.dataset.width = d.scrollWidth; };"
+        ".contentDocument; document.body.dataset.width = d.documentElement.scrollWidth;"
+        "document.body.dataset.empty = [...d.querySelectorAll('.logwrapper')].filter(w => "
+        "w.getClientRects().length && !(w.querySelector('.log')?.textContent || '')).length; };"
         "</script></body></html>"
     )
     dom, _requested = open_offline(
         frame, folder, "--allow-file-access-from-files", "--virtual-time-budget=10000"
     )
-    found = re.search(r'data-width="(\d+)"', dom)
+    found = re.search(r'data-width="(\d+)" data-empty="(\d+)"', dom)
     assert found, dom[-1000:]
-    return int(found.group(1))
+    return int(found.group(1)), int(found.group(2))
+
+
+def width_at(page: Path, folder: Path, width: int) -> int:
+    return measured(page, folder, width)[0]
 
 
 @pytest.mark.parametrize("which", ["passing", "failing"])
@@ -184,7 +191,9 @@ def test_at_1280_pixels_the_verdict_and_the_matrix_need_no_sideways_scroll(
     which: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     page: Path = request.getfixturevalue("report" if which == "passing" else "failing_report")
-    assert width_at(page, tmp_path, 1280) <= 1280
+    width, empty_logs = measured(page, tmp_path, 1280)
+    assert width <= 1280
+    assert empty_logs == 0  # pytest-html's log box under a row, with nothing in it
     dom, _requested = open_offline(page, tmp_path)
     assert dom.index('id="rlsguard-verdict"') < dom.index('id="rlsguard-controls"')
     assert dom.index('id="rlsguard-controls"') < dom.index('id="rlsguard-matrix"')
@@ -228,7 +237,9 @@ def test_a_run_without_pdf_removes_an_earlier_one(tmp_path: Path, rlsguard_serve
     assert "rlsguard: PDF" not in output
 
 
-def test_the_same_page_too_wide_for_1280_pixels_is_caught(report: Path, tmp_path: Path) -> None:
+def test_a_page_too_wide_for_1280_pixels_or_with_empty_log_boxes_is_caught(
+    report: Path, failing_report: Path, tmp_path: Path
+) -> None:
     """``width_at`` can fail: a report with a 2000-pixel table is measured as that."""
     wide = tmp_path / "wide.html"
     wide.write_text(
@@ -237,6 +248,9 @@ def test_the_same_page_too_wide_for_1280_pixels_is_caught(report: Path, tmp_path
         )
     )
     assert width_at(wide, tmp_path, 1280) >= 2000
+    unstyled = tmp_path / "unstyled.html"
+    unstyled.write_text(failing_report.read_text().replace(".logwrapper:not(:has(.log))", ".none"))
+    assert measured(unstyled, tmp_path, 1280)[1] > 0  # and the empty log boxes are counted
 
 
 def test_a_page_that_does_load_from_the_network_is_caught(tmp_path: Path) -> None:

@@ -37,8 +37,8 @@ from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.report.evidence.history import beside
 from rlsguard.report.evidence.keeping import mark_not_started
-from rlsguard.report.evidence.signing import signing_key
-from rlsguard.report.pdf import find_chromium, no_chromium
+from rlsguard.report.evidence.signing import pin_key_path, signing_key
+from rlsguard.report.pdf import find_chromium, no_chromium, pin_chromium
 from rlsguard.report.summary import (
     causes,
     header_line,
@@ -92,8 +92,12 @@ def _checked(
     # what the report needs, refused before a server starts (the plugin checks them again)
     frameworks_for(settings.project_root, settings.control_mappings, settings.frameworks)
     signing_key()
-    if arguments.pdf and find_chromium() is None:
-        raise no_chromium()
+    pin_key_path()  # the suite runs in another folder
+    if arguments.pdf:
+        browser = find_chromium()
+        if browser is None:
+            raise no_chromium()
+        pin_chromium(browser)
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     revision = project.resolve(arguments.revision) if arguments.revision else None
     request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()

@@ -24,6 +24,11 @@ def find_chromium() -> str | None:
     return next(filter(None, map(shutil.which, BROWSERS)), None)
 
 
+def pin_chromium(browser: str) -> None:
+    """The browser found, by its full path, for a run that changes folder."""
+    os.environ[BROWSER_ENV] = browser
+
+
 def no_chromium() -> RlsguardError:
     named = os.environ.get(BROWSER_ENV)
     tried = f"{BROWSER_ENV}={named} is not a program" if named else ", ".join(BROWSERS)

@@ -106,7 +106,8 @@ def controls_html(assessments: Sequence[Assessment], left_out: Sequence[str] = (
         '<section id="rlsguard-controls"><h2>Controls</h2>'
         "<p>A control is <b>satisfied</b> when every evidence item that ran held (or its "
         "finding was accepted by a reviewer), <b>partly tested</b> when some of them could "
-        "not run, <b>not satisfied</b> when one failed, <b>not tested</b> when none ran. "
+        "not run, <b>not satisfied</b> when one failed, <b>not tested</b> when none ran "
+        "(a warning is counted, and does not make a control not satisfied). "
         "The mapping is rlsguard's reading of the control, not the auditor's opinion.</p>"
         + "".join(sections)
         + (

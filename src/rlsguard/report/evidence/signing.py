@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,13 @@ def signing_key(environ: Mapping[str, str] = os.environ) -> Ed25519PrivateKey | 
         raise ConfigError(f"{SIGNING_KEY_ENV} holds a {type(key).__name__}, not an Ed25519 key")
     private: Ed25519PrivateKey = key
     return private
+
+
+def pin_key_path(environ: MutableMapping[str, str] = os.environ) -> None:
+    """A key given as a relative path, made absolute, for a run that changes folder."""
+    given = environ.get(SIGNING_KEY_ENV, "").strip()
+    if given and not given.startswith("-----BEGIN"):
+        environ[SIGNING_KEY_ENV] = str(Path(given).expanduser().resolve())
 
 
 def public_key(path: Path) -> Ed25519PublicKey:

@@ -7,7 +7,7 @@ body, p, a, td, th, li, .filters button, .collapse button { color: #111; }
 a { color: #0b4f9c; }
 .collapsible td:not(.col-links):hover::after, #environment-header h2:hover::after { color: #444; }
 #environment-header, #environment, .summary__data > h2, .run-count { display: none; }
-.logwrapper:has(.log:empty) { display: none; }
+.logwrapper:not(:has(.log)), .logwrapper:has(.log:empty) { display: none; }
 span.passed, .passed .col-result { color: #14632d; }
 span.skipped, span.xfailed, span.rerun, .skipped .col-result, .xfailed .col-result,
 .rerun .col-result { color: #7a4a00; }

@@ -18,8 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from trestle.oscal.assessment_results import AssessmentResults
 
 from rlsguard import __version__
-from rlsguard.plugin.evidence import EVIDENCE_NAME
-from rlsguard.report.evidence.history import beside
+from rlsguard.report.evidence.history import EVIDENCE_NAME, beside
 from rlsguard.server import Server
 from rlsguard.server.databases import connected, refused
 from tests.conftest import (
@@ -332,3 +331,28 @@ def test_a_statement_of_rlsguard_the_database_refuses_is_said_with_what_to_chang
     assert "SQL: SELECT pg_sleep(1)" in said
     assert said.endswith("(it ran longer than statement_timeout: raise it in [tool.rlsguard])")
     assert refused(ValueError("not the database's")) is None
+
+
+HEAVY = ("sqlalchemy", "hypothesis", "_pytest", "alembic", "pglast", "rich", "psycopg2")
+LOADED = """
+import contextlib, io, sys
+from rlsguard.cli.commands import main
+with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
+    main(sys.argv[1:])
+print(",".join(name for name in {heavy!r} if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [("--version",), ("--help",), ("check", "--help"), ("evidence", "verify", "nowhere")],
+    ids=["version", "help", "check-help", "evidence-verify"],
+)
+def test_commands_that_need_no_database_load_none_of_its_machinery(
+    arguments: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Parsing, and verifying evidence, import no SQLAlchemy, Hypothesis, pytest, Alembic,
+    pglast, rich or driver (bench/bench_startup.py measures what that saves)."""
+    done = run_python("-c", LOADED.format(heavy=HEAVY), *arguments, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", done.stdout

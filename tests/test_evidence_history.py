@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rlsguard.errors import ConfigError
-from rlsguard.plugin.evidence import EVIDENCE_NAME
 from rlsguard.report.evidence.history import (
+    EVIDENCE_NAME,
     HISTORY_NAME,
     NoHistory,
     append_record,

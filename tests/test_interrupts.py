@@ -23,8 +23,7 @@ import psycopg2.extensions
 import pytest
 from hypothesis.control import currently_in_test_context
 
-from rlsguard.plugin.evidence import EVIDENCE_NAME
-from rlsguard.report.evidence.history import HISTORY_NAME, beside
+from rlsguard.report.evidence.history import EVIDENCE_NAME, HISTORY_NAME, beside
 from rlsguard.run import Run
 from rlsguard.server.process import InterruptSignals, pid_alive, wait_interruptibly
 from tests.conftest import PROJECT, postgres_processes_of, replace_once, scratch_folders_of

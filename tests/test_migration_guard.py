@@ -20,8 +20,7 @@ from sqlalchemy.engine import URL
 from rlsguard.errors import RlsguardError
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.migrate import MIGRATION_LOCK, MigrationProject
-from rlsguard.plugin.evidence import EVIDENCE_NAME
-from rlsguard.report.evidence.history import beside
+from rlsguard.report.evidence.history import EVIDENCE_NAME, beside
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.databases import connected

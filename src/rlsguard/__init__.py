@@ -1,10 +1,6 @@
 """rlsguard: prove that a PostgreSQL schema keeps its tenants apart."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("rlsguard")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+# the one place the version is written (pyproject.toml reads it: [tool.setuptools.dynamic])
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -94,6 +94,16 @@ class Settings:
         return dataclasses.replace(self, **dict(nearest.values))
 
 
+# names and defaults the command line's parser shares with the layers below (this module
+# stays light, so ``rlsguard --version`` and ``--help`` load nothing heavy)
+BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
+DSN_ENV = "RLSGUARD_DATABASE_URL"
+PROBE_DSN_ENV = "RLSGUARD_PROBE_DATABASE_URL"
+DEFAULT_IMAGE = "postgres:15-alpine"  # the docker backend's
+SHRINK_SECONDS = 2.0  # time to shrink each failing probe's example
+DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"  # under the project folder
+
+
 TENANT = "{tenant}"
 PRINCIPAL = "{principal}"
 

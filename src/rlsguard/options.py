@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlsguard.probes.runner import SHRINK_SECONDS
-from rlsguard.server import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PROBE_DSN_ENV
+from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PROBE_DSN_ENV, SHRINK_SECONDS
 
 CHECK, SCAN, PYTEST = "check", "scan", "pytest"
 FAIL_ON = ("new", "any")

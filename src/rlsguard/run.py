@@ -22,7 +22,7 @@ import psycopg2.extensions
 from sqlalchemy.engine import URL
 
 from rlsguard.analyzer import Analysis, scan
-from rlsguard.config import Settings
+from rlsguard.config import SHRINK_SECONDS, Settings
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import BASE, HEAD, HEADS, MigrationProject
 from rlsguard.probes.login import (
@@ -31,7 +31,7 @@ from rlsguard.probes.login import (
     probe_connections,
     roles_acted_as,
 )
-from rlsguard.probes.runner import SHRINK_SECONDS, ProbeRunner
+from rlsguard.probes.runner import ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.server import Server, ServerRequest, provision
 from rlsguard.server.databases import Databases, connected

@@ -25,17 +25,17 @@ import pytest
 import rlsguard.suite
 from rlsguard.cli.base_ref import build_baseline
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.config import Allowance, Settings, find_project_root, load_settings
+from rlsguard.config import DEFAULT_REPORT, Allowance, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import HEAD, MigrationProject
 from rlsguard.options import bridge
 from rlsguard.plugin.console import CheckConsole
-from rlsguard.plugin.evidence import EVIDENCE_NAME, collection_error, interrupt_reason
+from rlsguard.plugin.evidence import collection_error, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
 from rlsguard.report.console import print_gate
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence.baseline import Baseline
-from rlsguard.report.evidence.history import beside
+from rlsguard.report.evidence.history import EVIDENCE_NAME, beside
 from rlsguard.report.evidence.keeping import mark_not_started
 from rlsguard.report.evidence.signing import pin_key_path, signing_key
 from rlsguard.report.pdf import find_chromium, no_chromium, pin_chromium
@@ -50,7 +50,6 @@ from rlsguard.report.summary import (
 from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import interruptible
 
-DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"
 JUNIT_NAME = "rlsguard-junit.xml"
 
 

@@ -1,5 +1,5 @@
-"""The ``rlsguard`` command: ``check`` (the main job), ``scan`` (analyze an existing
-database, read-only), ``checks`` (list them) and ``explain ID|NAME`` (one rule's doc).
+"""The ``rlsguard`` command line: the parser and the dispatch to each command's module,
+imported only when it runs, so ``--version`` and ``--help`` load nothing heavy.
 
 Exit status: 0 nothing failed, 1 a check failed, 2 the run could not happen.
 """
@@ -7,43 +7,20 @@ Exit status: 0 nothing failed, 1 a check failed, 2 the run could not happen.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
+import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import hypothesis
-from rich.console import Console
-from sqlalchemy.engine import URL
-
 from rlsguard import __version__
-from rlsguard.analyzer import scan
-from rlsguard.checks import all_checks
-from rlsguard.cli.check import DEFAULT_REPORT, run_check
-from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
-from rlsguard.cli.init import INIT_HELP, add_init_arguments, run_init
-from rlsguard.config import Settings, find_project_root, load_settings
-from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.history.migrate import MigrationProject
-from rlsguard.options import CHECK, SCAN, add_command_options, command_overrides
-from rlsguard.plugin.evidence import EVIDENCE_NAME
-from rlsguard.probes import all_probes
-from rlsguard.probes.runner import probe_database
-from rlsguard.registration import Rule
-from rlsguard.report.console import print_analysis
-from rlsguard.report.document import scan_document
-from rlsguard.report.evidence.history import HISTORY_NAME, NoHistory, signers, verify
-from rlsguard.report.evidence.signing import SIGNING_KEY_ENV, key_id, public_key
-from rlsguard.report.rules import close_to, explain, named, print_checks
-from rlsguard.report.sarif import sarif_document, schema_artifact
-from rlsguard.server import DSN_ENV, PROBE_DSN_ENV
-from rlsguard.server.databases import connected, refused, server_gone
-from rlsguard.server.external import ExternalServer
-from rlsguard.server.process import interruptible
-from rlsguard.server.urls import parse_dsn, with_timeouts
+from rlsguard.cli.exits import EXIT_UNABLE
+from rlsguard.config import DEFAULT_REPORT, DSN_ENV
+from rlsguard.errors import RlsguardError
+from rlsguard.options import CHECK, SCAN, add_command_options
+from rlsguard.report.evidence.signing import SIGNING_KEY_ENV
+
+INIT_HELP = "propose a [tool.rlsguard] from the catalog and the policies"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project", type=Path, default=None, metavar="DIR",
+        help="project folder whose pyproject.toml gets the table (default: the nearest one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dsn", default=None, metavar="URL",
+        help=f"read this database (or {DSN_ENV}) instead of building the project's migrations",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schema", action="append", default=None, metavar="S",
+        help="schema to look at (repeatable; default: those whose tables have policies)",
+    )  # fmt: skip
+    parser.add_argument("--write", action="store_true", help="add the table to pyproject.toml")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
@@ -174,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_UNABLE
     except Exception as error:  # a bug in rlsguard: show it, but still as "could not run"
-        said = server_gone(error) or refused(error)
+        databases = importlib.import_module("rlsguard.server.databases")
+        said = databases.server_gone(error) or databases.refused(error)
         if said is not None:
             print(f"rlsguard: error: {said}", file=sys.stderr)
             return EXIT_UNABLE
@@ -182,126 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNABLE
 
 
-def _verify_evidence(folder: Path, public_key_file: Path | None) -> int:
-    key = public_key(public_key_file) if public_key_file else None
-    try:
-        held, problem = verify(folder, EVIDENCE_NAME, key)
-    except NoHistory as missing:
-        print(f"rlsguard: error: {missing}", file=sys.stderr)
-        return EXIT_UNABLE
-    if problem is not None:
-        print(f"rlsguard: the evidence does NOT hold: {problem} ({held} record(s) before hold)")
-        return EXIT_FAILED
-    if key is not None:
-        signing = f", each signed by key {key_id(key)}"
-    else:
-        keys = signers(folder)
-        signing = (
-            f"; signed by key {', '.join(keys)}, signatures not checked (give --public-key)"
-            if keys
-            else ""
-        )
-    print(
-        f"rlsguard: the evidence holds: {held} record(s) in {folder / HISTORY_NAME}, each "
-        f"following the one before, and the last run's files are the ones it wrote{signing}"
-    )
-    return EXIT_OK
+# the function that runs each command, imported only when that command runs
+RUNNERS = {
+    "check": ("rlsguard.cli.actions", "run_check_command"),
+    "scan": ("rlsguard.cli.actions", "run_scan"),
+    "init": ("rlsguard.cli.init", "run_init"),
+    "evidence": ("rlsguard.cli.verify", "run_verify"),
+    "checks": ("rlsguard.cli.actions", "run_checks"),
+    "explain": ("rlsguard.cli.actions", "run_explain"),
+}
 
 
 def _dispatch(arguments: argparse.Namespace) -> int:
-    if arguments.command == "check":
-        return run_check(arguments, command_overrides(arguments))
-    if arguments.command == "scan":
-        return _scan(arguments)
-    if arguments.command == "init":
-        return run_init(arguments)
-    if arguments.command == "evidence":
-        return _verify_evidence(arguments.folder, arguments.public_key)
-    if arguments.command == "checks":
-        print_checks(_documented(), _rules_console())
-        return EXIT_OK
-    return _explain(arguments.rule)
-
-
-def _scan(arguments: argparse.Namespace) -> int:
-    dsn = arguments.dsn or os.environ.get(DSN_ENV)
-    if not dsn:
-        raise ConfigError(f"scan needs a database: --dsn URL or {DSN_ENV}")
-    project_root = (arguments.project or find_project_root()).resolve()
-    settings = load_settings(project_root, command_overrides(arguments))
-    with interruptible(), ExternalServer(parse_dsn(dsn)) as server:
-        url = with_timeouts(server.url, settings.lock_timeout, settings.statement_timeout)
-        with connected(url) as connection:
-            analysis = scan(connection, settings)
-        if not arguments.static_only:
-            profile = settings_for_probes(arguments.max_examples)
-            with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON document alone
-                results = probe_database(
-                    url,
-                    analysis.tenancy,
-                    profile,
-                    arguments.seed,
-                    arguments.shrink_seconds,
-                    probe_url=_probe_url(arguments, settings),
-                )
-            analysis = analysis.with_probes(results)
-    if arguments.format == "json":
-        print(json.dumps(scan_document(analysis), indent=2))
-    elif arguments.format == "sarif":
-        artifact = schema_artifact(project_root, _newest_migration(settings))
-        print(json.dumps(sarif_document(analysis, _documented(), artifact), indent=2))
-    else:
-        print_analysis(analysis, _console())
-    return EXIT_FAILED if analysis.failed else EXIT_OK
-
-
-def _probe_url(arguments: argparse.Namespace, settings: Settings) -> URL | None:
-    dsn = arguments.probe_dsn or os.environ.get(PROBE_DSN_ENV)
-    if not dsn:
-        return None
-    return with_timeouts(parse_dsn(dsn), settings.lock_timeout, settings.statement_timeout)
-
-
-def _newest_migration(settings: Settings) -> Path | None:
-    """The file of the head revision, when the project has an Alembic history."""
-    try:
-        project = MigrationProject(settings.alembic_ini_path, settings.version_table)
-    except RlsguardError:
-        return None
-    heads = project.heads()
-    script = project.script.get_revision(heads[0]) if len(heads) == 1 else None
-    return Path(script.path) if script is not None else None
-
-
-def settings_for_probes(max_examples: int | None) -> hypothesis.settings:
-    current = hypothesis.settings()
-    return hypothesis.settings(current, max_examples=max_examples or current.max_examples)
-
-
-def _console() -> Console:
-    """A terminal's own width; 160 columns in a CI log or a pipe, where rich would use 80."""
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
-def _rules_console() -> Console:
-    """The terminal's width, or COLUMNS; 100 columns in a pipe when COLUMNS is unset."""
-    wide = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
-    return Console(width=None if wide else 100)
-
-
-def _documented() -> list[Rule]:
-    return [*all_checks(), *all_probes()]
-
-
-def _explain(word: str) -> int:
-    documented = _documented()
-    found = named(documented, word)
-    if not found:
-        close = close_to(documented, word)
-        hint = f"; close matches: {', '.join(close)}" if close else ""
-        raise ConfigError(
-            f"no check or probe has the id or name {word!r}{hint} "
-            "(`rlsguard checks` lists them all)"
-        )
-    print("\n".join(explain(rule) for rule in found), end="")
-    return EXIT_OK
+    module, name = RUNNERS[arguments.command]
+    run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
+    return run(arguments)

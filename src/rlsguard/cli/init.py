@@ -11,35 +11,16 @@ from pathlib import Path
 
 from rlsguard.analyzer import read_only_catalog
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK
-from rlsguard.config import PYPROJECT, Settings, find_project_root, settings_from_table
+from rlsguard.config import DSN_ENV, PYPROJECT, Settings, find_project_root, settings_from_table
 from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.schema.catalog import Catalog
 from rlsguard.schema.proposal import Proposal, propose, wrapped
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.schema.validation import INIT_POINTER
-from rlsguard.server import DSN_ENV
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.urls import parse_dsn, with_timeouts
-
-INIT_HELP = "propose a [tool.rlsguard] from the catalog and the policies"
-
-
-def add_init_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project", type=Path, default=None, metavar="DIR",
-        help="project folder whose pyproject.toml gets the table (default: the nearest one)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--dsn", default=None, metavar="URL",
-        help=f"read this database (or {DSN_ENV}) instead of building the project's migrations",
-    )  # fmt: skip
-    parser.add_argument(
-        "--schema", action="append", default=None, metavar="S",
-        help="schema to look at (repeatable; default: those whose tables have policies)",
-    )  # fmt: skip
-    parser.add_argument("--write", action="store_true", help="add the table to pyproject.toml")
 
 
 def run_init(arguments: argparse.Namespace) -> int:

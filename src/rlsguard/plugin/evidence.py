@@ -25,7 +25,7 @@ from rlsguard.report.controls.assessment import assess, controls_html
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
-from rlsguard.report.evidence.history import append_record, beside
+from rlsguard.report.evidence.history import EVIDENCE_NAME, append_record, beside
 from rlsguard.report.evidence.html import (
     difference_html,
     environment_html,
@@ -44,7 +44,6 @@ from rlsguard.report.verdict import verdict_html
 from rlsguard.run import Run
 from rlsguard.server.urls import redacted
 
-EVIDENCE_NAME = "rlsguard-evidence.json"
 PYTEST_INTERNALS = ("Packages", "Plugins")  # pytest-metadata's: nothing an auditor needs
 RECORD = "rlsguard_record"
 

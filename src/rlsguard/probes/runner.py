@@ -21,6 +21,7 @@ from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from sqlalchemy.engine import URL
 
+from rlsguard.config import SHRINK_SECONDS
 from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
@@ -41,7 +42,6 @@ from rlsguard.server.process import raise_if_interrupted
 # five minutes). A partly shrunk example fails the same way; it is only less small. A
 # seed reproduces the examples; the shrunk transcript is the same whenever shrinking
 # finishes within the budget.
-SHRINK_SECONDS = 2.0
 PROBE_LOGIN_SECTION = '"A login for probes" in docs/probes.md'
 
 

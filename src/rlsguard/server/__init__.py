@@ -8,22 +8,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV
 from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
 from rlsguard.server.base import Server
-from rlsguard.server.docker import DEFAULT_IMAGE, DockerServer
+from rlsguard.server.docker import DockerServer
 from rlsguard.server.embedded import embedded_server
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.local import LocalServer, first_local_server
 from rlsguard.server.urls import parse_dsn
 
-BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
-DSN_ENV = "RLSGUARD_DATABASE_URL"
-PROBE_DSN_ENV = "RLSGUARD_PROBE_DATABASE_URL"
-
 __all__ = [
-    "BACKENDS",
-    "DEFAULT_IMAGE",
-    "DSN_ENV",
     "DockerServer",
     "ExternalServer",
     "LocalServer",

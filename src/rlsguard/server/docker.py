@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
+from rlsguard.config import DEFAULT_IMAGE
 from rlsguard.errors import BackendUnavailable
 from rlsguard.server.base import Server
 from rlsguard.server.urls import DRIVER
 
-DEFAULT_IMAGE = "postgres:15-alpine"
 POSTGRES_PORT = 5432
 TUNING = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
 SOCKET_CANDIDATES = (

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
 
 HISTORY_NAME = "rlsguard-history.jsonl"
+EVIDENCE_NAME = "rlsguard-evidence.json"  # beside the HTML report, unless told otherwise
 INCOMPLETE = ".incomplete"  # rlsguard-report.html -> rlsguard-report.incomplete.html
 # what a record says of its run, and where the evidence JSON says the same
 AGREEING = {

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import BOUND, create_roles, synthetic_schema  # noqa: E402
+from worktree import earlier_tree  # noqa: E402
 
 from rlsguard.server import ServerRequest, provision  # noqa: E402
 from rlsguard.server.databases import Databases, connected  # noqa: E402
@@ -74,20 +75,13 @@ def main() -> None:
     parser.add_argument("--tables", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--pairs", type=int, default=5)
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        base = Path(scratch) / "base"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), arguments.base],
-                       cwd=ROOT, check=True)  # fmt: skip
+    with earlier_tree(arguments.base) as base, tempfile.TemporaryDirectory() as scratch:
         project = Path(scratch) / "project"
         project.mkdir()
         (project / "pyproject.toml").write_text(
             f'[tool.rlsguard]\napp_role = "{APP}"\nadmin_roles = ["{ADMIN}"]\n'
         )
-        try:
-            run(arguments, base, project)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
-                           check=False)  # fmt: skip
+        run(arguments, base, project)
 
 
 def run(arguments: argparse.Namespace, base: Path, project: Path) -> None:

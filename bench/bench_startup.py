@@ -15,11 +15,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from worktree import ROOT, earlier_tree
+
 COMMANDS = (("--version",), ("--help",))
 
 
@@ -38,33 +38,21 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1", help="the earlier commit (default HEAD~1)")
     parser.add_argument("--rounds", type=int, default=15)
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlsguard-startup-") as scratch:
-        earlier = Path(scratch) / "earlier"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(earlier),
-             arguments.base],
-            check=True,
-        )  # fmt: skip
-        try:
-            for command in COMMANDS:
-                now, base, ratios = [], [], []
-                for round_ in range(arguments.rounds):
-                    sides = [(now, ROOT), (base, earlier)]
-                    if round_ % 2:
-                        sides.reverse()
-                    for times, source in sides:
-                        times.append(timed(source, command))
-                    ratios.append(now[-1] / base[-1])
-                print(
-                    f"rlsguard {' '.join(command)}: now {statistics.median(now):.3f} s, "
-                    f"{arguments.base} {statistics.median(base):.3f} s; ratio median "
-                    f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} "
-                    f"over {arguments.rounds} rounds"
-                )
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(earlier)],
-                check=False,
+    with earlier_tree(arguments.base) as earlier:
+        for command in COMMANDS:
+            now, base, ratios = [], [], []
+            for round_ in range(arguments.rounds):
+                sides = [(now, ROOT), (base, earlier)]
+                if round_ % 2:
+                    sides.reverse()
+                for times, source in sides:
+                    times.append(timed(source, command))
+                ratios.append(now[-1] / base[-1])
+            print(
+                f"rlsguard {' '.join(command)}: now {statistics.median(now):.3f} s, "
+                f"{arguments.base} {statistics.median(base):.3f} s; ratio median "
+                f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} "
+                f"over {arguments.rounds} rounds"
             )
 
 

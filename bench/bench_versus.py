@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from worktree import ROOT, earlier_tree
 
 
 def timed_check(source: Path, project: Path, report: Path) -> float:
@@ -40,38 +40,26 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1", help="the earlier commit (default HEAD~1)")
     parser.add_argument("--pairs", type=int, default=3)
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlsguard-versus-") as scratch:
-        earlier = Path(scratch) / "earlier"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(earlier),
-             arguments.base],
-            check=True,
-        )  # fmt: skip
-        try:
-            ratios = []
-            for pair in range(arguments.pairs):
-                sides = [("now", ROOT), ("base", earlier)]
-                if pair % 2:
-                    sides.reverse()
-                times = {
-                    name: timed_check(source, source, Path(scratch) / name / "report.html")
-                    for name, source in sides
-                }
-                ratios.append(times["now"] / times["base"])
-                print(
-                    f"pair {pair + 1}: now {times['now']:.1f} s, {arguments.base} "
-                    f"{times['base']:.1f} s, ratio {ratios[-1]:.2f}",
-                    flush=True,
-                )
+    with earlier_tree(arguments.base) as earlier, tempfile.TemporaryDirectory() as scratch:
+        ratios = []
+        for pair in range(arguments.pairs):
+            sides = [("now", ROOT), ("base", earlier)]
+            if pair % 2:
+                sides.reverse()
+            times = {
+                name: timed_check(source, source, Path(scratch) / name / "report.html")
+                for name, source in sides
+            }
+            ratios.append(times["now"] / times["base"])
             print(
-                f"ratio now/{arguments.base}: median {statistics.median(ratios):.2f}, "
-                f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} pairs"
+                f"pair {pair + 1}: now {times['now']:.1f} s, {arguments.base} "
+                f"{times['base']:.1f} s, ratio {ratios[-1]:.2f}",
+                flush=True,
             )
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(earlier)],
-                check=False,
-            )
+        print(
+            f"ratio now/{arguments.base}: median {statistics.median(ratios):.2f}, "
+            f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} pairs"
+        )
 
 
 if __name__ == "__main__":

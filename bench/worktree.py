@@ -1,0 +1,29 @@
+"""An earlier commit of this repository in a temporary git worktree, for a benchmark that
+runs it side by side with the working tree."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def earlier_tree(ref: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="rlsguard-bench-") as scratch:
+        tree = Path(scratch) / "earlier"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), ref],
+            check=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                check=False,
+            )

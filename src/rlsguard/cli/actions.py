@@ -1,6 +1,6 @@
-"""What ``rlsguard`` does for each command but ``check`` and ``init``: ``scan`` (an
-existing database, read-only), ``evidence verify``, ``checks`` and ``explain``. Loaded only
-when one of them runs (``commands`` parses without it)."""
+"""What ``rlsguard`` does for ``scan`` (an existing database, read-only), ``checks`` and
+``explain``. Loaded only when one of them runs (``commands`` parses without it); it loads
+neither pytest nor, unless SARIF is asked for, Alembic."""
 
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ from sqlalchemy.engine import URL
 
 from rlsguard.analyzer import scan
 from rlsguard.checks import all_checks
-from rlsguard.cli.check import run_check
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK
 from rlsguard.config import DSN_ENV, PROBE_DSN_ENV, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
-from rlsguard.history.migrate import MigrationProject
 from rlsguard.options import command_overrides
 from rlsguard.probes import all_probes
 from rlsguard.probes.runner import probe_database
@@ -77,6 +75,8 @@ def _probe_url(arguments: argparse.Namespace, settings: Settings) -> URL | None:
 
 def _newest_migration(settings: Settings) -> Path | None:
     """The file of the head revision, when the project has an Alembic history."""
+    from rlsguard.history.migrate import MigrationProject  # noqa: PLC0415  (Alembic: SARIF only)
+
     try:
         project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     except RlsguardError:
@@ -124,7 +124,3 @@ def run_explain(arguments: argparse.Namespace) -> int:
 def run_checks(_arguments: argparse.Namespace) -> int:
     print_checks(_documented(), _rules_console())
     return EXIT_OK
-
-
-def run_check_command(arguments: argparse.Namespace) -> int:
-    return run_check(arguments, command_overrides(arguments))

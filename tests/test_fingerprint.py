@@ -114,7 +114,7 @@ CHANGES = {
         "CREATE SCHEMA archive; CREATE TABLE archive.old_notes (id int)",
         "left behind: table archive.old_notes",
     ),
-    "extension": ("CREATE EXTENSION IF NOT EXISTS pgcrypto", "left behind: extension pgcrypto"),
+    "extension": ("CREATE EXTENSION IF NOT EXISTS citext", "left behind: extension citext"),
     "owner": (
         "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fp_owner') THEN "
         "CREATE ROLE fp_owner; END IF; END$$; ALTER TABLE tenants OWNER TO fp_owner",

@@ -26,7 +26,7 @@ from tests.corpus.doors import DOORS_BROKEN, DOORS_DONE_RIGHT
 from tests.corpus.harness import BuildCase, BuiltCase, acting_connections, fill
 from tests.corpus.models import CLAIMS_TRUSTING_USER_METADATA, MEMBERS_JOINING_ANY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.isolation]  # isolation: see test_server_versions.py
 
 CORRECT = [*CORRECT_BASE, DOORS_DONE_RIGHT]
 CASES = {
@@ -95,6 +95,13 @@ BREAKS = [
         "public.documents",
         Outcome.FAIL,
         "to the tenant's own values without WHERE touched",
+    ),
+    (
+        "RP128",
+        "policy-ignores-the-tenant",
+        "public.documents",
+        Outcome.FAIL,
+        "through MERGE",
     ),
     (
         "RP104",
@@ -293,9 +300,15 @@ BREAKS = [
 
 
 @pytest.mark.parametrize("expected", BREAKS, ids=[f"{probe}-{case}" for probe, case, *_ in BREAKS])
-def test_each_probe_catches_its_break(probing: Probe, expected: tuple[str, ...]) -> None:
+def test_each_probe_catches_its_break(
+    probing: Probe, expected: tuple[str, ...], rlsguard_run: Run
+) -> None:
     probe_id, case_name, target, status, message = expected
+    major = rlsguard_run.server.major
+    if major < SINCE.get(probe_id, 0):
+        pytest.skip(f"{probe_id} needs PostgreSQL {SINCE[probe_id]}+; this server is {major}")
     probed = probing(CASES[case_name])
+    assert fill(target, probed.built.names) in PROBES[probe_id].objects(probed.runner.tenancy)
     result = probed.run(probe_id, target)
     assert result.status == status, result.message
     assert fill(message, probed.built.names) in (result.message or "")
@@ -304,6 +317,16 @@ def test_each_probe_catches_its_break(probing: Probe, expected: tuple[str, ...])
     assert "BEGIN;" in transcript
     assert transcript.endswith("ROLLBACK;")
     assert "SET LOCAL" in transcript
+
+
+# probes of what older servers do not have
+SINCE = {"RP128": 15}  # MERGE
+
+
+def test_merge_is_probed_where_the_server_has_it(probing: Probe, rlsguard_run: Run) -> None:
+    tenancy = probing(CASES["policy-ignores-the-tenant"]).runner.tenancy
+    targets = PROBES["RP128"].objects(tenancy)
+    assert bool(targets) == (rlsguard_run.server.major >= 15), targets
 
 
 def test_every_probe_has_a_break() -> None:

@@ -24,7 +24,10 @@ from tests.conftest import execute, query
 @pytest.fixture
 def nothing_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A machine with no Docker, no PostgreSQL binaries and no embedded extra."""
-    for name in ("DOCKER_HOST", "PG_BINDIR", "RLSGUARD_DATABASE_URL"):
+    for name in (
+        "DOCKER_HOST", "PG_BINDIR", "RLSGUARD_DATABASE_URL", "RLSGUARD_PG_VERSION",
+        "RLSGUARD_SERVER_CACHE", "XDG_CACHE_HOME",
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))

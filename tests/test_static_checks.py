@@ -3,6 +3,7 @@ expected, on the right objects) and stays silent on the correct ones."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -11,57 +12,60 @@ from sqlalchemy.engine import URL
 import rlsguard.analyzer
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.checks import all_checks
+from rlsguard.checks.server import release_of
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError
+from rlsguard.findings import Finding, Severity
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
+from tests.conftest import execute
 from tests.corpus.cases import BROKEN as BROKEN_BASE
 from tests.corpus.cases import CORRECT as CORRECT_BASE
 from tests.corpus.cases import Case
 from tests.corpus.doors import DOORS_BROKEN, DOORS_DONE_RIGHT
-from tests.corpus.harness import BuildCase, fill
+from tests.corpus.harness import Analyze, BuildCase, fill
 
 CORRECT = [*CORRECT_BASE, DOORS_DONE_RIGHT]
 BROKEN = [*BROKEN_BASE, *DOORS_BROKEN]
 
-Analyze = Callable[..., tuple[Analysis, dict[str, str]]]
+# judged by the server's release, not the schema: tests/test_server_versions.py proves it
+SERVER_RULES = {"RG701"}
+
+# the isolation tests: tests/test_server_versions.py runs them on every version here
+pytestmark = pytest.mark.isolation
 
 
-@pytest.fixture
-def analyze_case(case_database: BuildCase) -> Analyze:
-    """Build a case's schema in a new database, with roles of its own, and scan it."""
-
-    def run_case(case: Case, **overrides: object) -> tuple[Analysis, dict[str, str]]:
-        built = case_database(case, **overrides)
-        with connected(built.url) as connection:
-            return scan(connection, built.settings), built.names
-
-    return run_case
+def schema_findings(analysis: Analysis) -> list[Finding]:
+    return [finding for finding in analysis.findings if finding.check not in SERVER_RULES]
 
 
 def found(analysis: Analysis) -> set[tuple[str, str]]:
-    return {(finding.check, finding.object) for finding in analysis.findings}
+    return {(finding.check, finding.object) for finding in schema_findings(analysis)}
 
 
 @pytest.mark.parametrize("case", CORRECT, ids=[case.name for case in CORRECT])
 def test_correct_schemas_have_no_findings(analyze_case: Analyze, case: Case) -> None:
     analysis, _names = analyze_case(case)
-    assert [str(finding) for finding in analysis.findings] == []
+    assert [str(finding) for finding in schema_findings(analysis)] == []
     assert len(analysis.inspections) > 10
-    assert all(inspection.outcome == "pass" for inspection in analysis.inspections)
+    assert all(
+        inspection.outcome == "pass"
+        for inspection in analysis.inspections
+        if inspection.check.id not in SERVER_RULES
+    )
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[case.name for case in BROKEN])
 def test_broken_schemas_get_exactly_their_findings(analyze_case: Analyze, case: Case) -> None:
     analysis, names = analyze_case(case)
     expected = {(check, fill(target, names)) for check, target in case.expect}
-    assert found(analysis) == expected, "\n".join(str(finding) for finding in analysis.findings)
+    assert found(analysis) == expected, "\n".join(map(str, schema_findings(analysis)))
     assert all(finding.message for finding in analysis.findings)
 
 
 def test_every_check_is_caught_by_some_broken_schema() -> None:
     caught = {check for case in BROKEN for check, _target in case.expect}
-    assert caught == {check.id for check in all_checks()}
+    assert caught | SERVER_RULES == {check.id for check in all_checks()}
 
 
 def test_every_check_has_a_doc_with_a_fix() -> None:
@@ -73,6 +77,68 @@ def test_every_check_has_a_doc_with_a_fix() -> None:
 
 
 RULES_BEYOND_ATTACKS = {"RG405"}  # configured rules (append_only), not a row of docs/attacks.md
+
+
+# -- what differs between PostgreSQL versions (tests/test_server_versions.py runs these on
+# every version this machine can start) ---------------------------------------------------
+
+# releases of the servers this project's CI runs on, and what RG701 must say of them
+EXPECTED_ON = {
+    (14, 23): ["CVE-2026-14666"],
+    (15, 18): ["CVE-2026-14666"],
+    (16, 14): ["CVE-2026-14666"],
+    (17, 10): ["CVE-2026-14666"],
+    (18, 6): [],
+}
+
+
+def test_the_check_judges_the_running_server(analyze_case: Analyze, rlsguard_run: Run) -> None:
+    release = release_of(rlsguard_run.server.version_num)
+    if release not in EXPECTED_ON:
+        pytest.skip(f"PostgreSQL {release[0]}.{release[1]} is none of the releases CI runs")
+    analysis, _names = analyze_case(Case("server-release"), throwaway_server=True)
+    found = sorted(
+        finding.message.split(" has ", 1)[1].split(" ", 1)[0]
+        for finding in analysis.static_findings
+        if finding.check == "RG701"
+    )
+    assert found == EXPECTED_ON[release]
+    assert all(
+        finding.severity is Severity.WARNING
+        for finding in analysis.static_findings
+        if finding.check == "RG701"
+    )
+
+
+def test_the_public_schema_is_writable_by_everyone_before_15(
+    analyze_case: Analyze, rlsguard_run: Run
+) -> None:
+    """On PostgreSQL 14 every role may create objects in the public schema unless a
+    database revokes it, so a definer function searching public can be hijacked (RG504);
+    from 15 the schema is closed by default."""
+    definer = next(case for case in BROKEN if case.name == "definer-function-of-a-superuser")
+    base = definer.base.replace("REVOKE CREATE ON SCHEMA public FROM PUBLIC;", "")
+    assert base != definer.base
+    analysis, _names = analyze_case(dataclasses.replace(definer, base=base))
+    hijackable = {item for item in found(analysis) if item[0] == "RG504"}
+    assert bool(hijackable) == (rlsguard_run.server.major < 15), hijackable
+
+
+def test_the_view_fix_is_one_this_version_has(case_database: BuildCase, rlsguard_run: Run) -> None:
+    """RG501's fix is security_invoker from PostgreSQL 15, and on 14 (which has none) an
+    owner the policies bind; either way, applying it ends the finding."""
+    built = case_database(next(case for case in BROKEN if case.name == "view-with-owner-rights"))
+
+    def view_findings() -> list[Finding]:
+        with connected(built.url) as connection:
+            analysis = scan(connection, built.settings)
+        return [finding for finding in analysis.findings if finding.check == "RG501"]
+
+    (finding,) = view_findings()
+    invoker = "security_invoker = true" in (finding.fix or "")
+    assert invoker == (rlsguard_run.server.major >= 15), finding.fix
+    execute(built.url, finding.fix or "")
+    assert view_findings() == []
 
 
 # -- the config, checked against the database --------------------------------------------------
@@ -145,11 +211,13 @@ def test_accepted_findings_do_not_fail(analyze_case: Analyze) -> None:
             Allowance("RG101", "public.nowhere", "stale entry"),
         ),
     )
-    (finding,) = analysis.findings
+    (finding,) = schema_findings(analysis)
     assert (finding.accepted, finding.reason) == (True, reason)
     assert not analysis.failed
     assert [item.object for item in analysis.unused_allowances] == ["public.nowhere"]
-    (inspection,) = [item for item in analysis.inspections if item.findings]
+    (inspection,) = [
+        item for item in analysis.inspections if item.findings and item.check.id not in SERVER_RULES
+    ]
     assert inspection.outcome == "accepted"
 
 
@@ -165,13 +233,15 @@ def test_the_catalog_is_read_in_a_handful_of_queries(analyze_case: Analyze) -> N
     assert analysis.tenancy.catalog.queries <= 12
 
 
-def test_the_scan_cannot_write(rlsguard_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_scan_cannot_write(case_database: BuildCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = case_database(HARDENED_CASE)
+
     def writing_reader(connection: object) -> None:
         connection.exec_driver_sql("CREATE TABLE sneaky (x int)")  # type: ignore[attr-defined]
 
     monkeypatch.setattr(rlsguard.analyzer, "read_catalog", writing_reader)
     with (
-        connected(rlsguard_run.url(rlsguard_run.working_database())) as connection,
+        connected(built.url) as connection,
         pytest.raises(Exception, match="cannot execute CREATE TABLE in a read-only transaction"),
     ):
-        scan(connection, rlsguard_run.settings)
+        scan(connection, built.settings)

@@ -63,6 +63,9 @@ class Settings:
     preset: str | None = None
     frameworks: tuple[str, ...] = ()  # the frameworks the report's Controls show (all: empty)
     control_mappings: tuple[str, ...] = ()  # the project's own control mapping files
+    # not a key: set by a run on a server it started itself, which is not where the data
+    # lives (RG701 warns about its release instead of failing)
+    throwaway_server: bool = False
 
     @property
     def entry(self) -> tuple[tuple[str, str], ...]:
@@ -100,6 +103,8 @@ BACKENDS = ("auto", "dsn", "docker", "local", "embedded")
 DSN_ENV = "RLSGUARD_DATABASE_URL"
 PROBE_DSN_ENV = "RLSGUARD_PROBE_DATABASE_URL"
 DEFAULT_IMAGE = "postgres:15-alpine"  # the docker backend's
+PG_VERSION_ENV = "RLSGUARD_PG_VERSION"
+SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 SHRINK_SECONDS = 2.0  # time to shrink each failing probe's example
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"  # under the project folder
 

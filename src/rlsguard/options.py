@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PROBE_DSN_ENV, SHRINK_SECONDS
+from rlsguard.config import (
+    BACKENDS,
+    DEFAULT_IMAGE,
+    DSN_ENV,
+    PG_VERSION_ENV,
+    PROBE_DSN_ENV,
+    SHRINK_SECONDS,
+    SUPPORTED_MAJORS,
+)
 
 CHECK, SCAN, PYTEST = "check", "scan", "pytest"
 FAIL_ON = ("new", "any")
@@ -103,6 +111,9 @@ OPTIONS = (
            metavar="URL"),
     Option("backend", "where the server comes from (default auto: DSN, Docker, local binaries, "
            "embedded)", (CHECK, PYTEST), choices=BACKENDS),
+    Option("pg-version", "the PostgreSQL major version of the server to start or expect "
+           f"({SUPPORTED_MAJORS[0]}-{SUPPORTED_MAJORS[-1]}; or {PG_VERSION_ENV}; default: the "
+           "first server found)", (CHECK, PYTEST), type=positive_int, metavar="N"),
     Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE})",
            (CHECK, PYTEST), metavar="IMAGE"),
     Option("revision", "check the schema as of this revision (default head)", (CHECK, PYTEST),

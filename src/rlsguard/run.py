@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -208,6 +209,8 @@ class Run:
 
     def _analyze(self, revision: str, lenient: bool) -> Analysis:
         settings = self.settings_at(revision)
+        if self.server.backend != "dsn":
+            settings = dataclasses.replace(settings, throwaway_server=True)
         with connected(self.url(self.working_database(revision))) as connection:
             return scan(connection, settings, lenient=lenient)
 

@@ -39,12 +39,20 @@ class Case:
     expect: frozenset[tuple[str, str]] = frozenset()
     base: str = HARDENED
     settings: dict[str, object] = field(default_factory=dict)
+    since: int = 14  # the first PostgreSQL major version that can express the case
 
 
-def case(name: str, sql: str = "", *expect: str, base: str = HARDENED, **settings: object) -> Case:
+def case(
+    name: str,
+    sql: str = "",
+    *expect: str,
+    base: str = HARDENED,
+    since: int = 14,
+    **settings: object,
+) -> Case:
     """``expect`` items read "RG101 public.documents"."""
     pairs = frozenset(tuple(item.split(" ", 1)) for item in expect)
-    return Case(name, sql, pairs, base, settings)  # type: ignore[arg-type]
+    return Case(name, sql, pairs, base, settings, since)  # type: ignore[arg-type]
 
 
 UNSEEN = """
@@ -148,6 +156,31 @@ CORRECT = [
             AS SELECT document_id, title FROM documents;
         GRANT SELECT ON document_titles TO {app};
         """,
+        since=15,
+    ),
+    case(
+        "generated-columns",
+        "ALTER TABLE documents ADD COLUMN title_length int GENERATED ALWAYS AS (length(title)) STORED;",
+    ),
+    case(
+        # PostgreSQL 18's default kind: computed when read, never stored or supplied
+        "virtual-generated-column",
+        "ALTER TABLE documents ADD COLUMN title_words int "
+        "GENERATED ALWAYS AS (array_length(string_to_array(title, ' '), 1)) VIRTUAL;",
+        since=18,
+    ),
+    case(
+        "memberships-that-give-nothing",
+        """
+        ALTER ROLE {group} SUPERUSER;
+        GRANT {group}, {admin} TO {app} WITH INHERIT FALSE, SET FALSE;
+        """,
+        since=16,
+    ),
+    case(
+        "superuser-inherited-but-not-settable",
+        "ALTER ROLE {group} SUPERUSER BYPASSRLS; GRANT {group} TO {app} WITH SET FALSE;",
+        since=16,
     ),
     case(
         "rls-on-no-policy-for-app",  # deny-all is safe
@@ -225,6 +258,34 @@ CORRECT = [
     case("unseen-schema", base=UNSEEN, **UNSEEN_SETTINGS),
 ]
 
+MAINTAIN_BROKEN = [
+    case(
+        "app-holds-maintain",
+        "GRANT MAINTAIN ON documents TO {app};",
+        "RG204 {app}",
+        since=17,
+    ),
+    case("app-in-pg-maintain", "GRANT pg_maintain TO {app};", "RG204 {app}", since=17),
+]
+SUPERUSER_REACHED = (
+    "RG203 {app}",
+    "RG401 public.tenants",
+    "RG404 public.countries",
+    "RG506 public.tenants",
+    "RG506 public.users",
+    "RG506 public.documents",
+)
+ADMIN_REACHED = (
+    "RG203 {app}",
+    "RG301 public.tenants",
+    "RG301 public.users",
+    "RG301 public.documents",
+    "RG302 public.tenants",
+    "RG302 public.users",
+    "RG302 public.documents",
+    "RG401 public.tenants",
+)
+
 BROKEN = [
     case(
         "rls-disabled",
@@ -301,24 +362,24 @@ BROKEN = [
     case(
         "app-can-become-superuser",
         "ALTER ROLE {group} SUPERUSER; GRANT {group} TO {app};",
-        "RG203 {app}",
-        "RG401 public.tenants",
-        "RG404 public.countries",
-        "RG506 public.tenants",
-        "RG506 public.users",
-        "RG506 public.documents",
+        *SUPERUSER_REACHED,
     ),
     case(
         "app-member-of-admin",
         "GRANT {admin} TO {app};",
-        "RG203 {app}",
-        "RG301 public.tenants",
-        "RG301 public.users",
-        "RG301 public.documents",
-        "RG302 public.tenants",
-        "RG302 public.users",
-        "RG302 public.documents",
-        "RG401 public.tenants",
+        *ADMIN_REACHED,
+    ),
+    case(
+        "app-inherits-admin-without-set",
+        "GRANT {admin} TO {app} WITH INHERIT TRUE, SET FALSE;",
+        *ADMIN_REACHED,
+        since=16,
+    ),
+    case(
+        "app-may-set-role-superuser-without-inherit",
+        "ALTER ROLE {group} SUPERUSER; GRANT {group} TO {app} WITH INHERIT FALSE, SET TRUE;",
+        *SUPERUSER_REACHED,
+        since=16,
     ),
     case(
         "permissive-true-for-app",
@@ -568,4 +629,5 @@ BROKEN = [
         "RG506 public.audit_events",
         append_only=("public.audit_events",),
     ),
+    *MAINTAIN_BROKEN,
 ]

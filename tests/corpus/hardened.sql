@@ -1,5 +1,8 @@
 -- A tenant schema rlsguard must find nothing wrong with. {app}, {admin} are role names
 -- (replaced before running; roles already exist), the tables belong to the migration role.
+-- PostgreSQL 15 made the public schema no longer writable by everyone; on 14 a hardened
+-- database does it itself (test_static_checks.py shows what happens when it does not).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 CREATE TABLE tenants (
     tenant_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name text NOT NULL,

@@ -12,6 +12,7 @@ from rlsguard.checks import (  # noqa: F401  registers them
     policies,
     rls,
     roles,
+    server,
 )
 from rlsguard.checks.registry import REGISTRY, Check
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rlsguard.checks.registry import Problem, check
-from rlsguard.checks.remedies import take_away
+from rlsguard.checks.remedies import ident, take_away
 from rlsguard.findings import Severity
 from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import (
@@ -46,6 +46,11 @@ def view_security_invoker(tenancy: Tenancy, view: str) -> Iterator[Problem]:
     Fix (PostgreSQL 15+): let the view check RLS as the caller.
 
         ALTER VIEW document_titles SET (security_invoker = true);
+
+    PostgreSQL 14 has no ``security_invoker``: give the view an owner the tables'
+    policies bind (the application role itself), so that it reads as that role.
+
+        ALTER VIEW document_titles OWNER TO app_user;
     """
     relation = tenancy.catalog.relations[view]
     if relation.option("security_invoker") in ("true", "on", "1") or _filters_by_tenant(
@@ -58,8 +63,22 @@ def view_security_invoker(tenancy: Tenancy, view: str) -> Iterator[Problem]:
             yield Problem(
                 f"view {view} reads {table} with its owner's rights, and {reason}: "
                 f"{tenancy.app.name} sees every tenant's rows through it",
-                fix=f"ALTER VIEW {view} SET (security_invoker = true);",
+                fix=invoker_fix(tenancy, view),
             )
+
+
+SECURITY_INVOKER_SINCE = 150000  # server_version_num of the first release with it
+
+
+def invoker_fix(tenancy: Tenancy, view: str) -> str:
+    """Make ``view`` read its tables as a role RLS binds: as the caller (15+), or, before
+    ``security_invoker`` existed, as the application role by owning it."""
+    if tenancy.catalog.server_version_num >= SECURITY_INVOKER_SINCE:
+        return f"ALTER VIEW {view} SET (security_invoker = true);"
+    return (
+        f"ALTER VIEW {view} OWNER TO {ident(tenancy.app.name)};  -- PostgreSQL "
+        f"{tenancy.catalog.server_version_num // 10000} has no security_invoker"
+    )
 
 
 @check(
@@ -169,7 +188,7 @@ def updatable_views(tenancy: Tenancy, view: str) -> Iterator[Problem]:
             yield Problem(
                 f"{lead} and does not filter by tenant: {tenancy.app.name} writes any "
                 "tenant's rows through it",
-                fix=f"ALTER VIEW {view} SET (security_invoker = true);",
+                fix=invoker_fix(tenancy, view),
             )
         elif not any(item.qualified in checked for item in filtering):
             below = (

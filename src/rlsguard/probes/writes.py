@@ -37,6 +37,7 @@ from rlsguard.schema.targets import (
     tables_with_tenant_column,
     tenant_tables,
 )
+from rlsguard.schema.tenancy import Tenancy
 
 
 @probe(
@@ -219,3 +220,62 @@ def update_moves_row(context: ProbeContext, table: str, example: Example) -> Non
         )
     if judged(moved) or moved.error_code == GENERATED_ALWAYS:
         witness_rows(context, table, own)
+
+
+MERGE_SINCE = 150000  # server_version_num of the first release with MERGE
+
+
+def tenant_tables_merged(tenancy: Tenancy) -> list[str]:
+    """Tenant tables, on a server that has MERGE (PostgreSQL 15+): before, it is no
+    write path at all."""
+    if tenancy.catalog.server_version_num < MERGE_SINCE:
+        return []
+    return tenant_tables(tenancy)
+
+
+@probe(
+    "RP128",
+    "cross-tenant-merge",
+    Severity.ERROR,
+    "As a tenant, the application cannot change another tenant's rows through MERGE",
+    attacks=(6, 24),
+    fixes_from=("RG301", "RG701"),
+    objects=tenant_tables_merged,
+    premise="another tenant's row is in the table, and MERGE's UPDATE and DELETE of it by its "
+    "key touch nothing of it or are refused for lack of rights (none is stopped by a "
+    "constraint)",
+)
+def cross_tenant_merge(context: ProbeContext, table: str, example: Example) -> None:
+    """As tenant A, MERGE a source row that matches a row of tenant B by its key, once
+    WHEN MATCHED THEN UPDATE (setting a column to itself) and once WHEN MATCHED THEN
+    DELETE: neither may touch B's row. MERGE writes through the UPDATE and DELETE
+    policies and matches only rows the SELECT policies show (since the fix of
+    CVE-2023-39418: PostgreSQL 15.0 to 15.3 skipped the UPDATE and SELECT ones), so an
+    open UPDATE policy alone does not open MERGE; one open for every command does.
+    Servers before 15 have no MERGE: the probe has nothing to run on there."""
+    plan = example.planner.plan(table)
+    tenants = several_tenants(example)
+    rows = populate(example, table, tenants, least=1)
+    actor, victim = tenants[0], rows[tenants[1]][0]
+    column = sql.Identifier(noop_column(plan.relation, context.tenancy))
+    context.session.as_role(context.app, actor)
+    condition, values = where_key(plan, victim)
+    verdicts = []
+    for action, done in (
+        (sql.SQL("UPDATE SET {} = {}").format(column, column), "updated"),
+        (sql.SQL("DELETE"), "deleted"),
+    ):
+        answer = context.session.attempt(
+            sql.SQL("MERGE INTO {} USING (SELECT 1) AS source ON {} WHEN MATCHED THEN {}").format(
+                table_identifier(table), condition, action
+            ),
+            values,
+        )
+        if answer.touched:
+            raise failure(
+                f"as tenant {actor}, {context.app} {done} a row of another tenant in {table} "
+                "through MERGE"
+            )
+        verdicts.append(judged(answer))
+    if all(verdicts):
+        witness_rows(context, table, [victim])

@@ -55,7 +55,7 @@ class Column:
     not_null: bool
     default: str | None
     identity: str  # "" | "a" (ALWAYS) | "d" (BY DEFAULT)
-    generated: str  # "" | "s" (STORED)
+    generated: str  # "" | "s" (STORED) | "v" (VIRTUAL, PostgreSQL 18+)
     element_type: str | None = None  # of an array
     domain_base: str | None = None  # format_type of a domain's base type
     enum_labels: tuple[str, ...] = ()
@@ -176,6 +176,8 @@ class Role:
     inherit: bool
     login: bool
     member_of: tuple[str, ...] = ()  # roles granted to this one
+    may_set: tuple[str, ...] = ()  # of those, the ones it may SET ROLE to
+    inherits: tuple[str, ...] = ()  # of those, the ones whose privileges it has without SET
 
 
 @dataclass(frozen=True)
@@ -372,8 +374,19 @@ def read_catalog(connection: Connection) -> Catalog:
         )
 
     roles = {
-        row[0]: Role(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
-        for row in reader.rows(queries.ROLES)
+        row[0]: Role(
+            name=row[0],
+            superuser=row[1],
+            bypassrls=row[2],
+            inherit=row[3],
+            login=row[4],
+            member_of=tuple(row[5]),
+            may_set=tuple(row[6]),
+            inherits=tuple(row[7]),
+        )
+        for row in reader.rows(
+            queries.ROLES_SINCE_16 if version_num >= 160000 else queries.ROLES_BEFORE_16
+        )
     }
     functions = {}
     for row in reader.rows(queries.FUNCTIONS):

@@ -123,11 +123,25 @@ JOIN pg_namespace n ON n.oid = v.relnamespace
 WHERE {USER_NAMESPACE}
 """
 
-# rlsguard's own probe logins (probes/login.py) are not part of the schema under test
-ROLES = """
+# rlsguard's own probe logins (probes/login.py) are not part of the schema under test.
+# Each role's grants, then those it may SET ROLE to, then those whose privileges it
+# inherits: from PostgreSQL 16 each grant says (WITH SET, WITH INHERIT); before, every
+# membership allows SET ROLE and a role inherits unless it is NOINHERIT.
+_GRANTED = """ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid{condition})"""
+ROLES_SINCE_16 = f"""
 SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
-       ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-             WHERE m.member = r.oid)
+       {_GRANTED.format(condition="")},
+       {_GRANTED.format(condition=" AND m.set_option")},
+       {_GRANTED.format(condition=" AND m.inherit_option")}
+FROM pg_roles r
+WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
+"""
+ROLES_BEFORE_16 = f"""
+SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
+       {_GRANTED.format(condition="")},
+       {_GRANTED.format(condition="")},
+       {_GRANTED.format(condition=" AND r.rolinherit")}
 FROM pg_roles r
 WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
 """

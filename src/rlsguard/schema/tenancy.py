@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -271,9 +271,8 @@ class Tenancy(ConfigChecks):
 
     # -- roles -----------------------------------------------------------------------------------
 
-    def closure(self, role: str) -> set[str]:
-        """The role and every role it is a member of: all it can act as (SET ROLE)."""
-        reached, pending = set(), [role]
+    def _following(self, roles: Iterable[str], edges: Callable[[Role], Iterable[str]]) -> set[str]:
+        reached, pending = set(), list(roles)
         while pending:
             current = pending.pop()
             if current in reached:
@@ -281,8 +280,18 @@ class Tenancy(ConfigChecks):
             reached.add(current)
             known = self.catalog.roles.get(current)
             if known is not None:
-                pending.extend(known.member_of)
+                pending.extend(edges(known))
         return reached
+
+    def becomes(self, role: str) -> set[str]:
+        """The role and every role it may SET ROLE to: whose attributes (SUPERUSER,
+        BYPASSRLS) it can take on."""
+        return self._following([role], lambda known: known.may_set)
+
+    def closure(self, role: str) -> set[str]:
+        """Every role whose privileges, ownerships and policies ``role`` has, as itself or
+        after a SET ROLE: the roles it becomes, and those they inherit from."""
+        return self._following(self.becomes(role), lambda known: known.inherits)
 
     def reachable_roles(self, role: str) -> list[Role]:
         return [
@@ -291,16 +300,29 @@ class Tenancy(ConfigChecks):
             if name in self.catalog.roles
         ]
 
+    def how_reached(self, role: str, reached: str) -> str:
+        if reached in self.becomes(role):
+            return f"which {role} can become"
+        return f"whose privileges {role} inherits"
+
     def superuser_among(self, role: str) -> Role | None:
-        return next((reached for reached in self.reachable_roles(role) if reached.superuser), None)
+        return next(
+            (reached for reached in self.reachable_roles(role) if self.takes_on(role, reached)),
+            None,
+        )
+
+    def takes_on(self, role: str, reached: Role) -> bool:
+        """Does ``role`` get ``reached``'s SUPERUSER attribute (by becoming it)?"""
+        return reached.superuser and reached.name in self.becomes(role)
 
     def rls_bypass(self, role: str, relation: Relation) -> str | None:
         """Why ``role`` (or a role it can become) is not subject to RLS on ``relation``."""
+        becomes = self.becomes(role)
         for reached in self.reachable_roles(role):
-            via = "" if reached.name == role else f" (which {role} can become)"
-            if reached.superuser:
+            via = "" if reached.name == role else f" ({self.how_reached(role, reached.name)})"
+            if reached.superuser and reached.name in becomes:
                 return f"{reached.name}{via} is a superuser"
-            if reached.bypassrls:
+            if reached.bypassrls and reached.name in becomes:
                 return f"{reached.name}{via} has BYPASSRLS"
             if reached.name == relation.owner and not relation.rls_forced:
                 return (

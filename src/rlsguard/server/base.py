@@ -28,6 +28,7 @@ class Server(abc.ABC):
     def __init__(self) -> None:
         self._url: URL | None = None
         self.server_version = ""
+        self.version_num = 0
         self.started_in = 0.0
 
     @property
@@ -56,6 +57,7 @@ class Server(abc.ABC):
         try:
             self._url = self._start()
             self.server_version, version_num = read_server_version(self._url)
+            self.version_num = version_num
             if version_num < MINIMUM_VERSION_NUM:
                 raise ProvisionError(
                     f"PostgreSQL {self.server_version} at {self.where()} is too old: "
@@ -70,6 +72,11 @@ class Server(abc.ABC):
     def stop(self) -> None:
         self._stop()
         self._url = None
+
+    @property
+    def major(self) -> int:
+        """The server's major version (PostgreSQL 10 and later number them by one part)."""
+        return self.version_num // 10000
 
     def describe(self) -> str:
         version = f"PostgreSQL {self.server_version}, " if self.server_version else ""

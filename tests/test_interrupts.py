@@ -26,7 +26,13 @@ from hypothesis.control import currently_in_test_context
 from rlsguard.report.evidence.history import EVIDENCE_NAME, HISTORY_NAME, beside
 from rlsguard.run import Run
 from rlsguard.server.process import InterruptSignals, pid_alive, wait_interruptibly
-from tests.conftest import PROJECT, postgres_processes_of, replace_once, scratch_folders_of
+from tests.conftest import (
+    OWN_BACKEND,
+    PROJECT,
+    postgres_processes_of,
+    replace_once,
+    scratch_folders_of,
+)
 from tests.corpus.cases import CORRECT
 from tests.corpus.harness import BuildCase, run_probe
 
@@ -60,7 +66,7 @@ def test_interrupted_pytest_session_leaves_nothing(tmp_path: Path, sig: signal.S
     (tmp_path / "test_sleeper.py").write_text(textwrap.dedent(SLEEPER))
     session = subprocess.Popen(
         [sys.executable, "-m", "pytest", "test_sleeper.py", "-p", "no:cacheprovider", "-q",
-         "--rlsguard-backend", "local", "-c", "pyproject.toml", "--rootdir", str(tmp_path)],
+         "--rlsguard-backend", OWN_BACKEND, "-c", "pyproject.toml", "--rootdir", str(tmp_path)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -84,7 +90,7 @@ def started_check(project: Path, tmp_path: Path, *extra: str) -> subprocess.Pope
     """``rlsguard check`` of ``project`` on a server of its own, its report in tmp_path."""
     return subprocess.Popen(
         [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(project),
-         "--backend", "local", "--report", str(tmp_path / "reports" / "report.html"), *extra],
+         "--backend", OWN_BACKEND, "--report", str(tmp_path / "reports" / "report.html"), *extra],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -357,7 +363,7 @@ def test_a_server_that_dies_while_the_catalog_is_read_is_said_not_judged(tmp_pat
     killed (the read is wrapped to kill it first; the error is the server's own)."""
     check = subprocess.run(
         [sys.executable, "-c", KILL_THE_SERVER_AT_THE_CATALOG_READ, "check",
-         "--project", str(PROJECT), "--backend", "local",
+         "--project", str(PROJECT), "--backend", OWN_BACKEND,
          "--report", str(tmp_path / "reports" / "report.html")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

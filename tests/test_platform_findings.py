@@ -56,6 +56,7 @@ PROBES_EXPECTED = (
     | {("RP110", "postgres")}
     | pairs("RP114", *ALL_TENANT_TABLES)
     | pairs("RP127", *ALL_TENANT_TABLES)  # a superuser attaches triggers anywhere
+    | pairs("RP128", *ALL_TENANT_TABLES)  # MERGE: as a superuser, past every policy
     | {("RP120", "tenant-tables")}
 )
 

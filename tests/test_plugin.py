@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 
 from rlsguard.server import Server
-from tests.conftest import PROJECT, rlsguard_databases, run_python
+from tests.conftest import OWN_BACKEND, PROJECT, rlsguard_databases, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -203,7 +203,7 @@ def test_two_sessions_at_once_do_not_collide(
     options = (
         ["--rlsguard-dsn", dsn_of(rlsguard_server)]
         if backend == "dsn"
-        else ["--rlsguard-backend", "local"]
+        else ["--rlsguard-backend", OWN_BACKEND]
     )
     sessions = []
     for number in (1, 2):

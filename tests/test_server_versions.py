@@ -19,11 +19,16 @@ from typing import Any
 
 import pytest
 
-from rlsguard.checks.server import release_of, security_fixes, server_rls_fixes
+from rlsguard.checks.server import (
+    missing_fixes,
+    release_of,
+    security_fixes,
+    server_rls_fixes,
+    the_server,
+)
 from rlsguard.cli.servers import every_binaries
-from rlsguard.config import SUPPORTED_MAJORS, Settings
+from rlsguard.config import SUPPORTED_MAJORS
 from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
-from rlsguard.findings import Severity
 from rlsguard.run import Run
 from rlsguard.server import ServerRequest, provision, request_from
 from rlsguard.server.fetched import cached_binaries, fetch, newest_release, unpack
@@ -31,17 +36,15 @@ from rlsguard.server.local import Binaries
 from tests.conftest import PROJECT
 from tests.corpus.cases import CORRECT
 from tests.corpus.harness import BuildCase
+from tests.test_cli import FAST, rlsguard
 
 HARDENED = next(case for case in CORRECT if case.name == "hardened")
 
 # -- RG701: the server's release against the table of fixes ----------------------------------
 
 
-def judged(version_num: int, *, throwaway: bool = False) -> list[Any]:
-    server = SimpleNamespace(
-        catalog=SimpleNamespace(server_version_num=version_num),
-        settings=Settings(throwaway_server=throwaway),
-    )
+def judged(version_num: int) -> list[Any]:
+    server = SimpleNamespace(catalog=SimpleNamespace(server_version_num=version_num))
     return list(server_rls_fixes(server, "server"))  # type: ignore[arg-type]
 
 
@@ -80,11 +83,13 @@ def test_the_finding_names_the_release_to_move_to() -> None:
     assert problem.severity is None  # the check's own: an error
 
 
-def test_on_a_server_rlsguard_started_it_is_a_warning() -> None:
-    (problem,) = judged(180005, throwaway=True)
-    assert problem.severity is Severity.WARNING
-    assert "the server rlsguard started for this run" in problem.message
-    assert "a production server of this release has the bug too" in problem.message
+def test_a_server_rlsguard_started_itself_is_not_judged() -> None:
+    def tenancy(throwaway: bool) -> Any:
+        return SimpleNamespace(catalog=SimpleNamespace(throwaway_server=throwaway))
+
+    assert the_server(tenancy(throwaway=False)) == ["server"]
+    assert the_server(tenancy(throwaway=True)) == []
+    assert [fix.cve for fix in missing_fixes(150018)] == ["CVE-2026-14666"]
 
 
 def test_the_table_covers_every_supported_major() -> None:
@@ -289,3 +294,48 @@ def test_a_case_a_version_cannot_express_is_skipped_with_its_reason(
     future = dataclasses.replace(HARDENED, since=rlsguard_run.server.major + 1)
     with pytest.raises(pytest.skip.Exception, match=r"needs PostgreSQL \d+\+; this server is"):
         case_database(future)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_server_list_names_each_major_and_what_is_missing() -> None:
+    code, output = rlsguard("server", "list", cwd=PROJECT)
+    assert code == 0, output
+    majors = available_majors()
+    for major, label in majors.items():
+        assert label in output
+        assert f"(PostgreSQL {major}." in output
+    missing = [str(major) for major in SUPPORTED_MAJORS if major not in majors]
+    assert (
+        ("not here: PostgreSQL " + ", ".join(missing)) in output
+        if missing
+        else "not here" not in output
+    )
+
+
+@pytest.mark.slow
+def test_the_platform_on_14_fails_at_its_first_revision_that_needs_15(
+    project_copy: Any,
+) -> None:
+    """The shipped platform needs PostgreSQL 15 (revision 007: ON DELETE SET NULL of one
+    column); on 14 the run fails there, names the server, and calls no allow entry stale."""
+    if 14 not in available_majors():
+        pytest.skip("no PostgreSQL 14 on this machine: `rlsguard server fetch 14` gets one")
+    copy = project_copy()
+    code, output = rlsguard("check", "--pg-version", "14", *FAST, cwd=copy)
+    assert code == 1, output
+    assert "on PostgreSQL 14." in output
+    assert "upgrade of revision 007_tenant_scoped_keys failed" in output
+    assert "STALE" not in output
+    facts = json.loads((copy / "reports" / "rlsguard-evidence.json").read_text())["environment"]
+    assert facts["PostgreSQL server"].startswith("PostgreSQL 14.")
+
+
+def test_every_command_that_starts_a_server_refuses_an_unsupported_version() -> None:
+    for command in (["check", "--pg-version"], ["init", "--pg-version"], ["server", "fetch"]):
+        code, output = rlsguard(*command, "12", cwd=PROJECT)
+        assert code == 2, (command, output)
+        assert (
+            "PostgreSQL 12 is not one rlsguard supports: choose one of 14, 15, 16, 17, 18" in output
+        )

@@ -28,38 +28,31 @@ from tests.corpus.harness import Analyze, BuildCase, fill
 CORRECT = [*CORRECT_BASE, DOORS_DONE_RIGHT]
 BROKEN = [*BROKEN_BASE, *DOORS_BROKEN]
 
-# judged by the server's release, not the schema: tests/test_server_versions.py proves it
+# judged by the server's release, not the schema: proven on version numbers
+# (tests/test_server_versions.py) and on the running server (below)
 SERVER_RULES = {"RG701"}
 
 # the isolation tests: tests/test_server_versions.py runs them on every version here
 pytestmark = pytest.mark.isolation
 
 
-def schema_findings(analysis: Analysis) -> list[Finding]:
-    return [finding for finding in analysis.findings if finding.check not in SERVER_RULES]
-
-
 def found(analysis: Analysis) -> set[tuple[str, str]]:
-    return {(finding.check, finding.object) for finding in schema_findings(analysis)}
+    return {(finding.check, finding.object) for finding in analysis.findings}
 
 
 @pytest.mark.parametrize("case", CORRECT, ids=[case.name for case in CORRECT])
 def test_correct_schemas_have_no_findings(analyze_case: Analyze, case: Case) -> None:
     analysis, _names = analyze_case(case)
-    assert [str(finding) for finding in schema_findings(analysis)] == []
+    assert [str(finding) for finding in analysis.findings] == []
     assert len(analysis.inspections) > 10
-    assert all(
-        inspection.outcome == "pass"
-        for inspection in analysis.inspections
-        if inspection.check.id not in SERVER_RULES
-    )
+    assert all(inspection.outcome == "pass" for inspection in analysis.inspections)
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[case.name for case in BROKEN])
 def test_broken_schemas_get_exactly_their_findings(analyze_case: Analyze, case: Case) -> None:
     analysis, names = analyze_case(case)
     expected = {(check, fill(target, names)) for check, target in case.expect}
-    assert found(analysis) == expected, "\n".join(map(str, schema_findings(analysis)))
+    assert found(analysis) == expected, "\n".join(map(str, analysis.findings))
     assert all(finding.message for finding in analysis.findings)
 
 
@@ -92,22 +85,26 @@ EXPECTED_ON = {
 }
 
 
-def test_the_check_judges_the_running_server(analyze_case: Analyze, rlsguard_run: Run) -> None:
+def test_the_check_judges_the_running_server_once_it_is_not_rlsguards_own(
+    case_database: BuildCase, rlsguard_run: Run
+) -> None:
+    """rlsguard's own servers say so (``rlsguard.server``), and RG701 leaves them alone;
+    a database whose sessions do not say so is judged like any server pointed at."""
     release = release_of(rlsguard_run.server.version_num)
     if release not in EXPECTED_ON:
         pytest.skip(f"PostgreSQL {release[0]}.{release[1]} is none of the releases CI runs")
-    analysis, _names = analyze_case(Case("server-release"), throwaway_server=True)
-    found = sorted(
-        finding.message.split(" has ", 1)[1].split(" ", 1)[0]
-        for finding in analysis.static_findings
-        if finding.check == "RG701"
-    )
-    assert found == EXPECTED_ON[release]
-    assert all(
-        finding.severity is Severity.WARNING
-        for finding in analysis.static_findings
-        if finding.check == "RG701"
-    )
+    built = case_database(Case("server-release"))
+
+    def server_findings() -> list[Finding]:
+        with connected(built.url) as connection:
+            analysis = scan(connection, built.settings)
+        return [finding for finding in analysis.findings if finding.check == "RG701"]
+
+    assert server_findings() == []
+    execute(built.url, f"ALTER DATABASE {built.url.database} SET rlsguard.server = 'production'")
+    judged = server_findings()
+    assert sorted(finding.cause or "" for finding in judged) == EXPECTED_ON[release]
+    assert all(finding.severity is Severity.ERROR for finding in judged)
 
 
 def test_the_public_schema_is_writable_by_everyone_before_15(
@@ -211,13 +208,11 @@ def test_accepted_findings_do_not_fail(analyze_case: Analyze) -> None:
             Allowance("RG101", "public.nowhere", "stale entry"),
         ),
     )
-    (finding,) = schema_findings(analysis)
+    (finding,) = analysis.findings
     assert (finding.accepted, finding.reason) == (True, reason)
     assert not analysis.failed
     assert [item.object for item in analysis.unused_allowances] == ["public.nowhere"]
-    (inspection,) = [
-        item for item in analysis.inspections if item.findings and item.check.id not in SERVER_RULES
-    ]
+    (inspection,) = [item for item in analysis.inspections if item.findings]
     assert inspection.outcome == "accepted"
 
 

@@ -63,9 +63,6 @@ class Settings:
     preset: str | None = None
     frameworks: tuple[str, ...] = ()  # the frameworks the report's Controls show (all: empty)
     control_mappings: tuple[str, ...] = ()  # the project's own control mapping files
-    # not a key: set by a run on a server it started itself, which is not where the data
-    # lives (RG701 warns about its release instead of failing)
-    throwaway_server: bool = False
 
     @property
     def entry(self) -> tuple[tuple[str, str], ...]:

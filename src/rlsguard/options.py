@@ -32,6 +32,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def supported_major(text: str) -> int:
+    """A PostgreSQL major version rlsguard supports, as a flag gives it."""
+    if not text.strip().isdigit() or int(text) not in SUPPORTED_MAJORS:
+        raise argparse.ArgumentTypeError(
+            f"PostgreSQL {text} is not one rlsguard supports: choose one of "
+            f"{', '.join(map(str, SUPPORTED_MAJORS))}"
+        )
+    return int(text)
+
+
 def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -113,8 +123,9 @@ OPTIONS = (
            "embedded)", (CHECK, PYTEST), choices=BACKENDS),
     Option("pg-version", "the PostgreSQL major version of the server to start or expect "
            f"({SUPPORTED_MAJORS[0]}-{SUPPORTED_MAJORS[-1]}; or {PG_VERSION_ENV}; default: the "
-           "first server found)", (CHECK, PYTEST), type=positive_int, metavar="N"),
-    Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE})",
+           "first server found)", (CHECK, PYTEST), type=supported_major, metavar="N"),
+    Option("pg-image", f"Docker image for the docker backend (default {DEFAULT_IMAGE}, or "
+           "postgres:N-alpine with --pg-version N)",
            (CHECK, PYTEST), metavar="IMAGE"),
     Option("revision", "check the schema as of this revision (default head)", (CHECK, PYTEST),
            metavar="REV"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -209,8 +208,6 @@ class Run:
 
     def _analyze(self, revision: str, lenient: bool) -> Analysis:
         settings = self.settings_at(revision)
-        if self.server.backend != "dsn":
-            settings = dataclasses.replace(settings, throwaway_server=True)
         with connected(self.url(self.working_database(revision))) as connection:
             return scan(connection, settings, lenient=lenient)
 

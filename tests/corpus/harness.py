@@ -87,7 +87,6 @@ def case_database(rlsguard_run: Run, tmp_path: Path) -> Iterator[BuildCase]:
             "project_root": tmp_path,
             "app_role": names["app"],
             "admin_roles": (names["admin"],),
-            "throwaway_server": True,  # rlsguard's own server: RG701 warns of its release
             **case.settings,
             **overrides,
         }

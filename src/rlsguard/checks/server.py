@@ -24,6 +24,9 @@ class SecurityFix:
     summary: str
     fixed: dict[int, tuple[int, int]]  # affected major -> first fixed (major, minor)
 
+    def first_fixed(self, major: int) -> str:
+        return "{}.{}".format(*self.fixed[major])
+
     def affects(self, major: int, minor: int) -> bool:
         first_fixed = self.fixed.get(major)
         return first_fixed is not None and (major, minor) < first_fixed
@@ -54,8 +57,16 @@ def release_of(version_num: int) -> tuple[int, int]:
     return version_num // 10000, version_num % 10000
 
 
-def the_server(_tenancy: Tenancy) -> list[str]:
-    return [SERVER]
+def the_server(tenancy: Tenancy) -> list[str]:
+    """The server, when it is one the user pointed rlsguard at: a server rlsguard
+    started for the run holds no one's data, and its release is only in the evidence."""
+    return [] if tenancy.catalog.throwaway_server else [SERVER]
+
+
+def missing_fixes(version_num: int) -> list[SecurityFix]:
+    """The row security fixes a server of ``server_version_num`` lacks."""
+    major, minor = release_of(version_num)
+    return [fix for fix in security_fixes() if fix.affects(major, minor)]
 
 
 @check(
@@ -78,8 +89,9 @@ def server_rls_fixes(tenancy: Tenancy, _server: str) -> Iterator[Problem]:
     s.document_id WHEN MATCHED THEN UPDATE SET title = 'x'`` on a 15.3 server changes
     another tenant's row.
 
-    On a server rlsguard started for the run (``rlsguard check`` without ``--dsn``) it is
-    a warning: the release tested on is not necessarily the one production runs.
+    It judges the servers rlsguard is pointed at (``scan``, ``check --dsn``). A server
+    rlsguard starts for the run holds nobody's data and is not judged; the evidence names
+    the fixes its release lacks.
 
     Fix: update the server to the minor release named (a minor update keeps the data
     folder as it is: install the new binaries and restart).
@@ -87,16 +99,11 @@ def server_rls_fixes(tenancy: Tenancy, _server: str) -> Iterator[Problem]:
         SELECT version();  -- after the update
     """
     major, minor = release_of(tenancy.catalog.server_version_num)
-    throwaway = tenancy.settings.throwaway_server
-    which = "the server rlsguard started for this run" if throwaway else "the server"
-    for fix in security_fixes():
-        if fix.affects(major, minor):
-            first = "{}.{}".format(*fix.fixed[major])
-            yield Problem(
-                f"{which}, PostgreSQL {major}.{minor}, has {fix.cve} ({fix.title}): "
-                f"{fix.summary} Update to {first} or later"
-                + (" (a production server of this release has the bug too)" if throwaway else ""),
-                severity=Severity.WARNING if throwaway else None,
-                cause=fix.cve,
-                fix=f"-- install PostgreSQL {first} or later and restart",
-            )
+    for fix in missing_fixes(tenancy.catalog.server_version_num):
+        first = fix.first_fixed(major)
+        yield Problem(
+            f"the server, PostgreSQL {major}.{minor}, has {fix.cve} ({fix.title}): "
+            f"{fix.summary} Update to {first} or later.",
+            cause=fix.cve,
+            fix=f"-- install PostgreSQL {first} or later and restart",
+        )

@@ -17,7 +17,7 @@ from rlsguard import __version__
 from rlsguard.cli.exits import EXIT_UNABLE
 from rlsguard.config import DEFAULT_REPORT, DSN_ENV
 from rlsguard.errors import RlsguardError
-from rlsguard.options import CHECK, SCAN, add_command_options
+from rlsguard.options import CHECK, SCAN, add_command_options, supported_major
 from rlsguard.report.evidence.signing import SIGNING_KEY_ENV
 
 FETCH_CACHE_HINT = "$RLSGUARD_SERVER_CACHE, else ~/.cache/rlsguard/postgresql"
@@ -156,7 +156,11 @@ def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "there. Exit 0: every one is there; 2: one could not be fetched.",
     )
     fetch.add_argument(
-        "majors", nargs="+", type=int, metavar="N", help="major versions: 14 15 16 17 18"
+        "majors",
+        nargs="+",
+        type=supported_major,
+        metavar="N",
+        help="major versions, 14 to 18",
     )
 
 
@@ -172,6 +176,10 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--schema", action="append", default=None, metavar="S",
         help="schema to look at (repeatable; default: those whose tables have policies)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pg-version", type=supported_major, default=None, metavar="N",
+        help="without --dsn: build the migrations on PostgreSQL N (or RLSGUARD_PG_VERSION)",
     )  # fmt: skip
     parser.add_argument("--write", action="store_true", help="add the table to pyproject.toml")
 

@@ -18,6 +18,7 @@ from rlsguard.schema.catalog import Catalog
 from rlsguard.schema.proposal import Proposal, propose, wrapped
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.schema.validation import INIT_POINTER
+from rlsguard.server import request_from
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.urls import parse_dsn, with_timeouts
@@ -47,7 +48,8 @@ def _catalog(arguments: argparse.Namespace, project_root: Path) -> Catalog:
             url = with_timeouts(server.url, settings.lock_timeout, settings.statement_timeout)
             with connected(url) as connection:
                 return read_only_catalog(connection)
-    run = Run(settings=_project_settings(project_root))
+    request = request_from("auto", None, None, arguments.pg_version).validated()
+    run = Run(settings=_project_settings(project_root), request=request)
     try:
         with connected(run.url(run.template())) as connection:
             return read_only_catalog(connection)

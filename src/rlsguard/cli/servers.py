@@ -39,24 +39,20 @@ def _list() -> int:
     majors = {binaries.major() for _backend, binaries in found}
     missing = [str(major) for major in SUPPORTED_MAJORS if major not in majors]
     if missing:
-        print(f"not here: PostgreSQL {', '.join(missing)} (rlsguard server fetch N)")
+        print(
+            f"not here: PostgreSQL {', '.join(missing)} (rlsguard server fetch {' '.join(missing)})"
+        )
     return EXIT_OK if found else EXIT_UNABLE
 
 
 def _fetch(majors: list[int]) -> int:
     status = EXIT_OK
     for major in majors:
-        if major not in SUPPORTED_MAJORS:
-            print(
-                f"rlsguard: error: PostgreSQL {major} is not one rlsguard supports", file=sys.stderr
-            )
-            status = EXIT_UNABLE
-            continue
         try:
             binaries = fetch(major)
         except BackendUnavailable as error:
             print(f"rlsguard: error: PostgreSQL {major}: {error}", file=sys.stderr)
             status = EXIT_UNABLE
             continue
-        print(f"PostgreSQL {binaries.major()}: {binaries.bindir}")
+        print(f"PostgreSQL {binaries.release()}: {binaries.bindir}")
     return status

@@ -18,6 +18,7 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from rlsguard.analyzer import check_remediation, probe_remediation
+from rlsguard.checks.server import missing_fixes
 from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem
@@ -256,6 +257,14 @@ class EvidenceCollector:
         if _is_xdist_worker(self.config):
             return
         self.facts["Run"] = f"INCOMPLETE: {self.incomplete}" if self.incomplete else "complete"
+        if self.run.server_started:  # named even when the schema could not be built on it
+            self.facts["PostgreSQL server"] = self.run.server.describe()
+            lacking = missing_fixes(self.run.server.version_num)
+            if lacking:
+                self.facts["Row security fixes this release lacks"] = ", ".join(
+                    f"{fix.cve} (fixed in {fix.first_fixed(self.run.server.major)})"
+                    for fix in lacking
+                )
         if any(record.kind != "migration" for record in self.records):
             self._pin_the_schema()
         if self.baseline is not None:
@@ -288,7 +297,6 @@ class EvidenceCollector:
         settings = run.settings_at(revision)
         self.facts.update(
             {
-                "PostgreSQL server": run.server.describe(),
                 "Alembic head": revision,
                 "Revisions applied": ", ".join(applied),
                 "Schema fingerprint (SHA-256)": fingerprint,

@@ -90,12 +90,8 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
     only touch A's rows): once setting a plain column to a constant, once setting the
     columns that say whose a row is to A's own values, which a WITH CHECK bound to the
     tenant lets through when the USING is not."""
-    plan = example.planner.plan(table)
-    tenants = several_tenants(example)
-    rows = populate(example, table, tenants, least=1)
-    actor, victim = tenants[0], rows[tenants[1]][0]
+    plan, rows, actor, victim = aim_at_another_tenant(context, table, example)
     column = sql.Identifier(noop_column(plan.relation, context.tenancy))
-    context.session.as_role(context.app, actor)
     condition, values = where_key(plan, victim)
     touched = context.session.attempt(
         sql.SQL("UPDATE {} SET {} = {} WHERE {}").format(
@@ -123,6 +119,18 @@ def cross_tenant_update(context: ProbeContext, table: str, example: Example) -> 
         verdicts.append(_update_every_row(context, plan, taken, rows[actor], what))
     if all(verdicts):  # a blanket UPDATE stopped by a constraint judged nothing
         witness_rows(context, table, [victim])
+
+
+def aim_at_another_tenant(
+    context: ProbeContext, table: str, example: Example
+) -> tuple[TablePlan, dict[Any, list[Row]], Any, Row]:
+    """Rows of several tenants (at least one each), and the application acting as the
+    first of them: the plan, the rows by tenant, the actor and a row of another tenant."""
+    plan = example.planner.plan(table)
+    tenants = several_tenants(example)
+    rows = populate(example, table, tenants, least=1)
+    context.session.as_role(context.app, tenants[0])
+    return plan, rows, tenants[0], rows[tenants[1]][0]
 
 
 def _update_every_row(
@@ -253,12 +261,8 @@ def cross_tenant_merge(context: ProbeContext, table: str, example: Example) -> N
     CVE-2023-39418: PostgreSQL 15.0 to 15.3 skipped the UPDATE and SELECT ones), so an
     open UPDATE policy alone does not open MERGE; one open for every command does.
     Servers before 15 have no MERGE: the probe has nothing to run on there."""
-    plan = example.planner.plan(table)
-    tenants = several_tenants(example)
-    rows = populate(example, table, tenants, least=1)
-    actor, victim = tenants[0], rows[tenants[1]][0]
+    plan, _rows, actor, victim = aim_at_another_tenant(context, table, example)
     column = sql.Identifier(noop_column(plan.relation, context.tenancy))
-    context.session.as_role(context.app, actor)
     condition, values = where_key(plan, victim)
     verdicts = []
     for action, done in (

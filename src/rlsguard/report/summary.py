@@ -223,13 +223,16 @@ def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
 
 
 def stale_allowances(allow: tuple[Allowance, ...], records: list[ItemRecord]) -> list[str]:
-    """``allow`` entries that matched no finding of the run: fixed since, or mistyped."""
+    """``allow`` entries that matched no finding of the run: fixed since, or mistyped. An
+    entry of a rule that did not act in the run (its schema was never built) is not
+    called stale: nothing was looked at."""
     found = {(finding["check"], finding["object"]) for r in records for finding in r.findings}
+    acted = {record.check for record in records if record.status is not Outcome.CANNOT}
     return [
         f"STALE allow entry {entry.check} {entry.object}: it matched no finding in this run "
         "(fixed since, or naming another object); remove it from [tool.rlsguard] allow"
         for entry in allow
-        if (entry.check, entry.object) not in found
+        if entry.check in acted and (entry.check, entry.object) not in found
     ]
 
 

@@ -238,6 +238,7 @@ class Catalog:
     defaults: tuple[Default, ...] = ()
     leakproof_builtins: frozenset[str] = frozenset()
     queries: int = 0
+    throwaway_server: bool = False  # a server rlsguard started for a run (rlsguard.server)
 
     def relation(self, qualified: str) -> Relation | None:
         return self.relations.get(qualified)
@@ -281,7 +282,7 @@ def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
 def read_catalog(connection: Connection) -> Catalog:
     """Everything rlsguard needs to know about the database, in one pass."""
     reader = _Reader(connection)
-    database, version_num, leakproof_builtins = reader.rows(queries.DATABASE)[0]
+    database, version_num, throwaway, leakproof_builtins = reader.rows(queries.DATABASE)[0]
 
     columns: dict[int, list[Column]] = defaultdict(list)
     for row in reader.rows(queries.COLUMNS):
@@ -419,6 +420,7 @@ def read_catalog(connection: Connection) -> Catalog:
     return Catalog(
         database=database,
         server_version_num=version_num,
+        throwaway_server=throwaway,
         relations=relations,
         roles=roles,
         functions=functions,

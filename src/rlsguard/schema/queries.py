@@ -8,6 +8,7 @@ from rlsguard.schema.sql_fragments import (
     in_user_schema,
     not_from_extension,
 )
+from rlsguard.server.base import THROWAWAY_SETTING
 
 USER_NAMESPACE = in_user_schema()
 RELATION_ACL = (
@@ -129,22 +130,21 @@ WHERE {USER_NAMESPACE}
 # membership allows SET ROLE and a role inherits unless it is NOINHERIT.
 _GRANTED = """ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
              WHERE m.member = r.oid{condition})"""
-ROLES_SINCE_16 = f"""
+
+
+def _roles(may_set: str, inherits: str) -> str:
+    return f"""
 SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
        {_GRANTED.format(condition="")},
-       {_GRANTED.format(condition=" AND m.set_option")},
-       {_GRANTED.format(condition=" AND m.inherit_option")}
+       {_GRANTED.format(condition=may_set)},
+       {_GRANTED.format(condition=inherits)}
 FROM pg_roles r
 WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
 """
-ROLES_BEFORE_16 = f"""
-SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolinherit, r.rolcanlogin,
-       {_GRANTED.format(condition="")},
-       {_GRANTED.format(condition="")},
-       {_GRANTED.format(condition=" AND r.rolinherit")}
-FROM pg_roles r
-WHERE r.rolname NOT LIKE 'rlsguard\\_probe\\_%%'
-"""
+
+
+ROLES_SINCE_16 = _roles(may_set=" AND m.set_option", inherits=" AND m.inherit_option")
+ROLES_BEFORE_16 = _roles(may_set="", inherits=" AND r.rolinherit")
 
 FUNCTIONS = f"""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
@@ -190,8 +190,9 @@ LEFT JOIN pg_roles r ON r.oid = s.setrole
 WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
 
-DATABASE = """
+DATABASE = f"""
 SELECT current_database(), current_setting('server_version_num')::int,
+       coalesce(current_setting('{THROWAWAY_SETTING}', true), '') = 'throwaway',
        ARRAY(SELECT DISTINCT proname FROM pg_proc
              WHERE proleakproof AND pronamespace = 'pg_catalog'::regnamespace)
 """

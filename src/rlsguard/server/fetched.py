@@ -173,8 +173,13 @@ def fetch(
         return _binaries(final)
     tarball = download(dist["tarball"])
     verify_integrity(tarball, dist.get("integrity", ""))
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
+    except OSError as error:
+        raise BackendUnavailable(
+            f"cannot write the cache folder {root} ({CACHE_ENV}): {error.strerror or error}"
+        ) from None
     try:
         unpack(tarball, staging)
         if not _binaries(staging).is_complete():

@@ -25,7 +25,7 @@ from typing import IO
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import BackendUnavailable, ProvisionError
-from rlsguard.server.base import Server, try_connect
+from rlsguard.server.base import THROWAWAY_SETTING, Server, try_connect
 from rlsguard.server.process import (
     die_with_parent,
     run_in_own_group,
@@ -44,6 +44,7 @@ SERVER_SETTINGS = {
     "full_page_writes": "off",
     "autovacuum": "off",  # its locks would make RP114/RP127 "cannot" now and then
     "TimeZone": "UTC",
+    THROWAWAY_SETTING: "throwaway",  # read by RG701: a server that holds nobody's data
 }
 PORT_ATTEMPTS = 5
 _BIND_FAILURE = re.compile(
@@ -68,17 +69,20 @@ class Binaries:
     def is_complete(self) -> bool:
         return all(os.access(self.bindir / name, os.X_OK) for name in ("initdb", "postgres"))
 
+    def release(self) -> str | None:
+        """The PostgreSQL release of these binaries, "16.14" (None: ``postgres`` did not say)."""
+        return postgres_release(self.bindir)
+
     def major(self) -> int | None:
-        """The PostgreSQL major version of these binaries (None: ``postgres`` did not say)."""
-        return postgres_major(self.bindir)
+        release = self.release()
+        return int(release.split(".")[0]) if release else None
 
     def label(self) -> str:
-        major = self.major()
-        return f"{self.bindir} (PostgreSQL {major if major else '?'}, found by {self.found_by})"
+        return f"{self.bindir} (PostgreSQL {self.release() or '?'}, found by {self.found_by})"
 
 
 @cache
-def postgres_major(bindir: Path) -> int | None:
+def postgres_release(bindir: Path) -> str | None:
     try:
         result = subprocess.run(
             [str(bindir / "postgres"), "--version"],
@@ -86,8 +90,8 @@ def postgres_major(bindir: Path) -> int | None:
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    found = re.search(r"\(PostgreSQL\)\s+(\d+)", result.stdout)
-    return int(found.group(1)) if found else None
+    found = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", result.stdout)
+    return found.group(1) if found else None
 
 
 def of_major(found: list[Binaries], major: int | None, where: str) -> Binaries:

@@ -102,6 +102,20 @@ PROBE_DSN_ENV = "RLSGUARD_PROBE_DATABASE_URL"
 DEFAULT_IMAGE = "postgres:15-alpine"  # the docker backend's
 PG_VERSION_ENV = "RLSGUARD_PG_VERSION"
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
+
+
+def major_problem(text: str) -> str | None:
+    """Why ``text`` names no PostgreSQL major version rlsguard supports (None: it does)."""
+    if not text.strip().isdigit():
+        return f"a PostgreSQL major version is a number such as 16, not {text!r}"
+    if int(text) not in SUPPORTED_MAJORS:
+        return (
+            f"PostgreSQL {text.strip()} is not one rlsguard supports: choose one of "
+            f"{', '.join(map(str, SUPPORTED_MAJORS))}"
+        )
+    return None
+
+
 SHRINK_SECONDS = 2.0  # time to shrink each failing probe's example
 DEFAULT_REPORT = Path("reports") / "rlsguard-report.html"  # under the project folder
 

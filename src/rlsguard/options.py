@@ -19,6 +19,7 @@ from rlsguard.config import (
     PROBE_DSN_ENV,
     SHRINK_SECONDS,
     SUPPORTED_MAJORS,
+    major_problem,
 )
 
 CHECK, SCAN, PYTEST = "check", "scan", "pytest"
@@ -34,11 +35,9 @@ def positive_int(text: str) -> int:
 
 def supported_major(text: str) -> int:
     """A PostgreSQL major version rlsguard supports, as a flag gives it."""
-    if not text.strip().isdigit() or int(text) not in SUPPORTED_MAJORS:
-        raise argparse.ArgumentTypeError(
-            f"PostgreSQL {text} is not one rlsguard supports: choose one of "
-            f"{', '.join(map(str, SUPPORTED_MAJORS))}"
-        )
+    problem = major_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return int(text)
 
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PG_VERSION_ENV, SUPPORTED_MAJORS
+from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PG_VERSION_ENV, major_problem
 from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
 from rlsguard.server.base import Server
 from rlsguard.server.docker import DockerServer
@@ -35,11 +35,9 @@ class ServerRequest:
     pg_version: int | None = None  # the major version asked for; None: whichever is found
 
     def validated(self) -> ServerRequest:
-        if self.pg_version is not None and self.pg_version not in SUPPORTED_MAJORS:
-            raise ConfigError(
-                f"PostgreSQL {self.pg_version} is not one rlsguard supports: choose one of "
-                f"{', '.join(map(str, SUPPORTED_MAJORS))} ({ASKED_BY})"
-            )
+        problem = None if self.pg_version is None else major_problem(str(self.pg_version))
+        if problem is not None:
+            raise ConfigError(f"{problem} ({ASKED_BY})")
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
@@ -127,13 +125,9 @@ def request_from(
     if not dsn and backend in ("auto", "dsn"):
         dsn = os.environ.get(DSN_ENV) or None
     if pg_version is None and os.environ.get(PG_VERSION_ENV):
-        pg_version = major_version(os.environ[PG_VERSION_ENV])
+        problem = major_problem(os.environ[PG_VERSION_ENV])
+        if problem is not None:
+            raise ConfigError(f"{problem} ({PG_VERSION_ENV})")
+        pg_version = int(os.environ[PG_VERSION_ENV])
     image = pg_image or (f"postgres:{pg_version}-alpine" if pg_version else DEFAULT_IMAGE)
     return ServerRequest(backend=backend, dsn=dsn, pg_image=image, pg_version=pg_version)
-
-
-def major_version(text: str) -> int:
-    """A major version as the flag or the environment gives it: ``16``."""
-    if not text.strip().isdigit():
-        raise ConfigError(f"a PostgreSQL major version is a number such as 16, not {text!r}")
-    return int(text)

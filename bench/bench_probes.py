@@ -112,21 +112,28 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(
-    urls: tuple[Any, Any], tenancy: Any, profile: settings, shrink: float, salt: Any
+    urls: tuple[Any, Any], tenancy: Any, profile: settings, budget: Budget, salt: Any
 ) -> None:
+    _WORKER["alone"] = budget.alone
     connections = probe_connections(*urls)
     with salt.get_lock():
         salt.value += 1
         own_salt = salt.value
     _WORKER["runner"] = ProbeRunner(
-        tenancy, connections, profile, shrink_seconds=shrink, salt=own_salt
+        tenancy, connections, profile, shrink_seconds=budget.shrink, salt=own_salt
     )
 
 
 def _run_one(item: tuple[str, str]) -> Summary:
     runner: ProbeRunner = _WORKER["runner"]
     probe_id, target = item
-    return Summary.of(runner.run(PROBES[probe_id], target))
+    company = None if _WORKER["alone"] else list(PROBES.sorted())
+    return Summary.of(runner.run(PROBES[probe_id], target, company=company))
+
+
+def _run_group(items: list[tuple[str, str]]) -> list[Summary]:
+    """The probes of one object, in one worker (so those that share rows can)."""
+    return [_run_one(item) for item in items]
 
 
 def run_probes(
@@ -137,15 +144,19 @@ def run_probes(
     profile = settings(profile, max_examples=budget.examples)
     salt = multiprocessing.Value("q", 0x5EED)
     targets = [(probe.id, target) for probe, target in ProbeRunner.targets_of(tenancy)]
+    by_object: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for item in targets:
+        by_object[item[1]].append(item)
     began = time.perf_counter()
     if budget.workers == 1:
-        _start_worker(urls, tenancy, profile, budget.shrink, salt)
+        _start_worker(urls, tenancy, profile, budget, salt)
         summaries = [_run_one(item) for item in targets]
     else:
         context = multiprocessing.get_context("fork")  # the workers inherit the tenancy
-        arguments = (urls, tenancy, profile, budget.shrink, salt)
+        arguments = (urls, tenancy, profile, budget, salt)
         with context.Pool(budget.workers, _start_worker, arguments) as pool:
-            summaries = list(pool.imap_unordered(_run_one, targets))
+            groups = pool.imap_unordered(_run_group, list(by_object.values()))
+            summaries = [summary for group in groups for summary in group]
     return summaries, time.perf_counter() - began
 
 
@@ -155,6 +166,7 @@ class Budget:
     shrink: float
     examples: int
     workers: int
+    alone: bool = False
 
 
 def bench_project(server: object, project: Path, revisions: dict[str, str], budget: Budget) -> None:
@@ -215,9 +227,16 @@ def main() -> None:
     parser.add_argument("--shrink-seconds", type=float, default=SHRINK_SECONDS)
     parser.add_argument("--max-examples", type=int, default=100, help="per probe (default 100)")
     parser.add_argument("--workers", type=int, default=1, help="processes running probes")
+    parser.add_argument(
+        "--alone", action="store_true", help="no rows shared between the properties of a table"
+    )
     arguments = parser.parse_args()
     budget = Budget(
-        arguments.profiles, arguments.shrink_seconds, arguments.max_examples, arguments.workers
+        arguments.profiles,
+        arguments.shrink_seconds,
+        arguments.max_examples,
+        arguments.workers,
+        arguments.alone,
     )
     with provision(ServerRequest()) as server:
         print(f"rlsguard probe benchmark on {server.describe()}")

@@ -17,6 +17,8 @@ from rlsguard.probes import all_probes
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.probes.stateful import VIEWS_CHECKED
+from rlsguard.probes.together import SAVEPOINT as SHARED_SAVEPOINT
+from rlsguard.probes.together import prove_together
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
@@ -321,6 +323,51 @@ def test_each_probe_catches_its_break(
 
 # probes of what older servers do not have
 SINCE = {"RP128": 15}  # MERGE
+SHARED_BREAKS = [expected for expected in BREAKS if PROBES[expected[0]].shares_rows]
+
+
+@pytest.mark.parametrize(
+    "expected", SHARED_BREAKS, ids=[f"{probe}-{case}" for probe, case, *_ in SHARED_BREAKS]
+)
+def test_properties_sharing_rows_catch_each_break_on_the_shared_rows(
+    probing: Probe, expected: tuple[str, ...], rlsguard_run: Run
+) -> None:
+    """The shared examples themselves find the failure (not the run alone that follows)."""
+    probe_id, case_name, target, _, message = expected
+    major = rlsguard_run.server.major
+    if major < SINCE.get(probe_id, 0):
+        pytest.skip(f"{probe_id} needs PostgreSQL {SINCE[probe_id]}+; this server is {major}")
+    probed = probing(CASES[case_name])
+    runner, table = probed.runner, fill(target, probed.built.names)
+    sharing = [
+        item for item in all_probes() if item.shares_rows and table in item.objects(runner.tenancy)
+    ]
+    assert len(sharing) > 1
+    tallies = {
+        tally.probe.id: tally
+        for tally in prove_together(table, sharing, runner.sharing(PROBES[probe_id]))
+    }
+    found = tallies[probe_id].failure
+    assert found is not None, tallies[probe_id]
+    assert fill(message, probed.built.names) in found.message
+    assert found.transcript.startswith(f"-- rlsguard {PROBES[probe_id].label(table)}")
+    assert f"SAVEPOINT {SHARED_SAVEPOINT};" in found.transcript
+
+
+def test_a_failure_on_shared_rows_stands_when_the_probe_alone_finds_none(
+    probing: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probed = probing(CASES["permissive-true-for-app"])
+    runner, table = probed.runner, fill("public.documents", probed.built.names)
+
+    def passing(probe: object, target: str) -> ProbeResult:
+        return ProbeResult(probe, target, Outcome.PASS, None, None, 7, 0.1, None, 7)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_run_alone", passing)
+    result = runner.run(PROBES["RP101"], table, company=all_probes())
+    assert result.status is Outcome.FAIL
+    assert "alone, 7 example(s) did not find it again" in (result.message or "")
+    assert f"SAVEPOINT {SHARED_SAVEPOINT};" in (result.transcript or "")
 
 
 def test_merge_is_probed_where_the_server_has_it(probing: Probe, rlsguard_run: Run) -> None:
@@ -338,6 +385,9 @@ def test_every_probe_holds_on_the_correct_schemas(probing: Probe, case: Case) ->
     runner = probing(case, examples=10).runner
     results = runner.run_all()
     assert len(results) >= 15
+    shared = {result.probe.id for result in results if result.shared_with}
+    assert shared == {result.probe.id for result in results if result.probe.shares_rows}
+    assert len(shared) > 1
     broken = [
         f"{result.label} ({result.status}): {result.message}"
         for result in results

@@ -52,16 +52,19 @@ def roundtrip_problems(run: Run, revision: str) -> list[str]:
     project = run.project
     previous = project.previous(revision)
     start = run.empty_database(f"roundtrip_{revision}") if previous == BASE else run.clone(previous)
-    with run.disposable(start) as name:
-        url = run.url(name)
-        before = run.fingerprint(name)
-        project.upgrade(url, revision)
-        after_up = run.fingerprint(name)
-        project.step_down(url, revision)
+    # one connection for the whole walk; the start is a copy of the previous revision's
+    # template, so its fingerprint is that revision's (read once per run)
+    with run.disposable(start) as name, project.migrating(run.url(name)) as connection:
+        before = run.revision_fingerprint(previous, connection)
+        project.upgrade_on(connection, revision)
+        after_up = run.fingerprint_on(connection)
+        project.step_down_on(connection, revision)
         problems = _differences(
-            f"downgrade of {revision} did not restore the schema", before, run.fingerprint(name)
+            f"downgrade of {revision} did not restore the schema",
+            before,
+            run.fingerprint_on(connection),
         )
-        landed = project.current(url)
+        landed = project.current_on(connection)
         expected_version = () if previous == BASE else (previous,)
         if previous != "-1" and landed != expected_version:
             problems.append(
@@ -69,11 +72,13 @@ def roundtrip_problems(run: Run, revision: str) -> list[str]:
                 f"expected {expected_version or '(empty)'}"
             )
         try:
-            project.upgrade(url, revision)
+            project.upgrade_on(connection, revision)
         except MigrationError as error:
             return [*problems, f"upgrading {revision} again failed: {error.reason}"]
         return problems + _differences(
-            f"upgrading {revision} again built a different schema", after_up, run.fingerprint(name)
+            f"upgrading {revision} again built a different schema",
+            after_up,
+            run.fingerprint_on(connection),
         )
 
 

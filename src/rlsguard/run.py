@@ -19,7 +19,7 @@ from typing import TypeVar
 import hypothesis
 import psycopg2
 import psycopg2.extensions
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import SHRINK_SECONDS, Settings
@@ -60,6 +60,7 @@ class Run:
         self._working: dict[str, str] = {}
         self._failures: dict[str, RlsguardError] = {}
         self._empty_fingerprint: Fingerprint | None = None
+        self._revision_fingerprints: dict[str, Fingerprint] = {}
         self._analyses: dict[str, Analysis] = {}
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
@@ -185,7 +186,19 @@ class Run:
 
     def fingerprint(self, name: str) -> Fingerprint:
         with connected(self.url(name)) as connection:
-            return read_fingerprint(connection, (self.settings.version_table,))
+            return self.fingerprint_on(connection)
+
+    def fingerprint_on(self, connection: Connection) -> Fingerprint:
+        fingerprint = read_fingerprint(connection, (self.settings.version_table,))
+        connection.rollback()
+        return fingerprint
+
+    def revision_fingerprint(self, revision: str, copy: Connection) -> Fingerprint:
+        """The schema of ``revision``'s template, read (once) through ``copy``, a
+        connection to a fresh copy of it (a template itself takes no connections)."""
+        if revision not in self._revision_fingerprints:
+            self._revision_fingerprints[revision] = self.fingerprint_on(copy)
+        return self._revision_fingerprints[revision]
 
     def empty_fingerprint(self) -> Fingerprint:
         if self._empty_fingerprint is None:

@@ -149,7 +149,10 @@ class MigrationProject:
 
     def current(self, url: URL) -> tuple[str, ...]:
         with connected(url) as connection:
-            return current_heads(connection, self.version_table)
+            return self.current_on(connection)
+
+    def current_on(self, connection: Connection) -> tuple[str, ...]:
+        return current_heads(connection, self.version_table)
 
     # -- moving through history --------------------------------------------------------------
 
@@ -173,7 +176,7 @@ class MigrationProject:
                 _unlock(holder)
 
     @contextmanager
-    def _migrating(self, url: URL) -> Iterator[Connection]:
+    def migrating(self, url: URL) -> Iterator[Connection]:
         """A connection whose statements may wait and run for ``migration_timeout``, while
         no other rlsguard process migrates on the same server."""
         with self._one_at_a_time(), connected(url) as connection:
@@ -184,19 +187,23 @@ class MigrationProject:
 
     def upgrade(self, url: URL, target: str = HEAD) -> list[Step]:
         """Apply every revision up to ``target``, each in its own Alembic run and commit."""
+        with self.migrating(url) as connection:
+            return self.upgrade_on(connection, target)
+
+    def upgrade_on(self, connection: Connection, target: str = HEAD) -> list[Step]:
+        """``upgrade`` on a connection of ``migrating``."""
         target = self.resolve(target)
-        with self._migrating(url) as connection:
-            current = current_heads(connection, self.version_table)
-            pending = list(reversed(list(self.script.iterate_revisions(target, current or BASE))))
-            steps = [Step(script.revision, "upgrade", script.revision) for script in pending]
-            for step in steps:
-                self._run(connection, step)
+        current = current_heads(connection, self.version_table)
+        pending = list(reversed(list(self.script.iterate_revisions(target, current or BASE))))
+        steps = [Step(script.revision, "upgrade", script.revision) for script in pending]
+        for step in steps:
+            self._run(connection, step)
         return steps
 
     def downgrade(self, url: URL, target: str = BASE) -> list[Step]:
         """Revert revisions one at a time until ``target`` is the current revision."""
         target = self.resolve(target)
-        with self._migrating(url) as connection:
+        with self.migrating(url) as connection:
             current = current_heads(connection, self.version_table)
             if not current:
                 return []
@@ -211,10 +218,10 @@ class MigrationProject:
                 self._run(connection, step)
         return steps
 
-    def step_down(self, url: URL, revision: str) -> Step:
+    def step_down_on(self, connection: Connection, revision: str) -> Step:
+        """Revert ``revision`` (the current one), on a connection of ``migrating``."""
         step = Step(revision, "downgrade", self.previous(revision))
-        with self._migrating(url) as connection:
-            self._run(connection, step)
+        self._run(connection, step)
         return step
 
     @property

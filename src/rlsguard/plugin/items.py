@@ -172,7 +172,12 @@ class ProbeItem(pytest.Item):
 
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY]
-        result = run.prober().run(self.probe, self.target)
+        company = [
+            item.probe
+            for item in self.session.items
+            if isinstance(item, ProbeItem) and item.target == self.target
+        ]
+        result = run.prober().run(self.probe, self.target, company=company)
         self.user_properties.append(
             (
                 "rlsguard_probe",
@@ -182,6 +187,7 @@ class ProbeItem(pytest.Item):
                     "witnessed": result.witnessed,
                     "seconds": result.seconds,
                     "seed": result.seed,
+                    "rows_shared_with": list(result.shared_with),
                 },
             )
         )

@@ -37,6 +37,7 @@ INTEGRITY = "23"  # SQLSTATE class of constraint violations (a CHECK the drawn r
     attacks=(22,),
     fixes_from=("RG601",),
     objects=admin_tables,
+    shares_rows=True,
     premise="rows of several tenants are in the table",
 )
 def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:

@@ -14,6 +14,7 @@ from rlsguard.probes.registry import ProbeContext, ProbeFailure
 from rlsguard.probes.rows import (
     Example,
     Row,
+    World,
     insert_statement,
     table_identifier,
 )
@@ -25,12 +26,18 @@ from rlsguard.schema.tenancy import Tenancy
 
 def several_tenants(example: Example, least: int = 2) -> list[Any]:
     """``least`` or one more tenants, for properties about what several tenants see."""
+    world = example.world
+    if world is not None and len(world.tenants) >= least:
+        return list(world.tenants)
     count = example.data.draw(st.integers(least, least + 1), label="tenants")
     return [example.new_tenant() for _ in range(count)]
 
 
 def two_tenants(example: Example) -> tuple[Any, Any]:
     """An actor and another tenant: all a property about one against the other needs."""
+    if example.world is not None:
+        actor, other = example.world.tenants[:2]
+        return actor, other
     return example.new_tenant(), example.new_tenant()
 
 
@@ -39,6 +46,14 @@ def populate(
 ) -> dict[Any, list[Row]]:
     """Rows of ``table`` for each tenant (the tenant root's rows are the tenants; the
     principal's row and its membership are what make a principal act for a tenant)."""
+    world = example.world
+    if (
+        world is not None
+        and world.table == table
+        and least <= WORLD_ROWS
+        and all(tenant in world.rows for tenant in tenants)
+    ):
+        return {tenant: list(world.rows[tenant]) for tenant in tenants}
     tenancy = example.tenancy
     made_with_tenant = {
         relation.qualified
@@ -56,6 +71,16 @@ def populate(
         drawn = example.data.draw(plan.rows_strategy(min(least, most), most))
         rows[tenant] = [example.insert(table, tenant, drawn=row) for row in drawn]
     return rows
+
+
+WORLD_ROWS = 1  # the least rows each tenant of a shared example's world has
+
+
+def make_world(example: Example, table: str) -> World:
+    """Several tenants and rows of ``table`` for each, as the properties that share them
+    would make them themselves."""
+    tenants = several_tenants(example)
+    return World(table, tenants, populate(example, table, tenants, least=WORLD_ROWS))
 
 
 # a refusal that proves isolation: no privilege, or a row level security policy

@@ -83,6 +83,9 @@ class Probe(Rule):
     # it logs in as the application on a superuser connection; only for probes that run
     # none of the database's own code (no table, trigger or function of it)
     needs_authority: bool = False
+    # its example starts with several tenants and their rows of the table, made on "main"
+    # and nothing else: it may act on rows made once for several properties of the table
+    shares_rows: bool = False
 
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
@@ -104,6 +107,7 @@ def probe(
     deterministic: bool = False,
     own_engine: bool = False,
     needs_authority: bool = False,
+    shares_rows: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
         head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
@@ -116,6 +120,7 @@ def probe(
                 deterministic=deterministic,
                 own_engine=own_engine,
                 needs_authority=needs_authority,
+                shares_rows=shares_rows,
             )
         )
         return function

@@ -64,6 +64,15 @@ def _referencing_itself(plan: TablePlan, values: dict[str, Any], given: set[str]
     return values
 
 
+@dataclass(frozen=True)
+class World:
+    """Tenants and their rows of ``table`` made once for several properties of it."""
+
+    table: str
+    tenants: list[Any]
+    rows: dict[Any, list[Row]]
+
+
 @dataclass
 class Example:
     """The rows of one Hypothesis example."""
@@ -75,6 +84,7 @@ class Example:
     tenants: list[Any] = field(default_factory=list)
     serial: int = 0
     salt: int = 0x5EED
+    world: World | None = None  # rows made before the property, shared with others
 
     def __post_init__(self) -> None:
         self.attach(self.session)
@@ -128,6 +138,16 @@ class Example:
             principal.tenant,
             {membership.principal: principal.values[key], membership.tenant: principal.tenant},
         )
+
+    def saved(self) -> tuple[dict[str, list[Row]], list[Any]]:
+        return {table: list(rows) for table, rows in self.rows.items()}, list(self.tenants)
+
+    def restore(self, saved: tuple[dict[str, list[Row]], list[Any]]) -> None:
+        """Forget rows made since ``saved()`` (their savepoint was rolled back); serials
+        go on, so keys made later are still new."""
+        rows, tenants = saved
+        self.rows = {table: list(made) for table, made in rows.items()}
+        self.tenants = list(tenants)
 
     def next_serial(self) -> int:
         self.serial += 1

@@ -9,7 +9,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import hypothesis
@@ -31,6 +31,7 @@ from rlsguard.probes.login import probe_connections
 from rlsguard.probes.plans import Planner
 from rlsguard.probes.registry import AUTHORITY, Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.rows import Example
+from rlsguard.probes.together import Sharing, prove_together
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy
@@ -67,6 +68,7 @@ class ProbeResult:
     seconds: float
     seed: int | None
     witnessed: int = 0  # examples whose premise held: the ones a pass rests on
+    shared_with: tuple[str, ...] = ()  # probes whose examples' rows this pass shared
 
     @property
     def label(self) -> str:
@@ -148,6 +150,9 @@ class ProbeRunner:
             self.planner.existing = read_existing(connections["main"], tenancy)
         self.no_authority = _why_no_authority(connections)
         self.left_out = left_out or {}
+        self._proven: dict[tuple[str, str], ProbeResult] = {}  # passes on shared rows
+        self._found: dict[tuple[str, str], ProbeFailure] = {}  # failures on shared rows
+        self._shared: set[str] = set()  # objects whose properties were proven together
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
         return self.targets_of(self.tenancy, probes)
@@ -162,13 +167,84 @@ class ProbeRunner:
         ]
 
     def run_all(self, probes: Iterable[Probe] | None = None) -> list[ProbeResult]:
-        return [self.run(item, target) for item, target in self.targets(probes)]
+        targets = self.targets(probes)
+        chosen = [item for item, _ in targets]
+        return [self.run(item, target, company=chosen) for item, target in targets]
 
-    def run(self, probe: Probe, target: str) -> ProbeResult:
+    def run(self, probe: Probe, target: str, company: Iterable[Probe] | None = None) -> ProbeResult:
+        """``probe`` on ``target``; ``company``: the probes that will run on it too. Those
+        that share rows are proven together on the first of them, and their passes kept."""
         raise_if_interrupted()
         unable = self.no_authority if probe.needs_authority else self.unavailable
         if unable is not None:
             return ProbeResult(probe, target, Outcome.CANNOT, unable, None, 0, 0.0, None)
+        proven = self._proven.pop((probe.id, target), None)
+        if proven is not None:
+            return proven
+        sharing = [
+            item
+            for item in dict.fromkeys(company or ())
+            if item.shares_rows and target in item.objects(self.tenancy)
+        ]
+        if probe in sharing and len(sharing) > 1 and target not in self._shared:
+            self._shared.add(target)
+            self._prove_together(target, sharing)
+            proven = self._proven.pop((probe.id, target), None)
+            if proven is not None:
+                return proven
+        alone = self._run_alone(probe, target)
+        found = self._found.pop((probe.id, target), None)
+        if found is None or alone.status is not Outcome.PASS:
+            return alone
+        # the shared rows showed a failure its own examples did not find again: it stands
+        status = (
+            Outcome.WARNING
+            if (found.severity or probe.severity) is Severity.WARNING
+            else (Outcome.FAIL)
+        )
+        message = (
+            f"{found.message} (on rows shared with other properties of {target}; alone, "
+            f"{alone.examples} example(s) did not find it again)"
+        )
+        return replace(alone, status=status, message=message, transcript=found.transcript)
+
+    def sharing(self, probe: Probe) -> Sharing:
+        """What examples shared by ``probe`` and others are made with."""
+        chosen = self._settings_for(probe)
+        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
+        return Sharing(self.planner, self.sessions, chosen, run_seed, self.salt)
+
+    def _prove_together(self, target: str, probes: list[Probe]) -> None:
+        sharing = self.sharing(probes[0])
+        run_seed = sharing.run_seed
+        tallies = prove_together(target, probes, sharing)
+        self._raise_if_lost()
+        names = tuple(tally.probe.id for tally in tallies)
+        for tally in tallies:
+            if tally.failure is not None:
+                self._found[(tally.probe.id, target)] = tally.failure
+            if tally.passed:
+                others = tuple(name for name in names if name != tally.probe.id)
+                context = tally.context
+                self._proven[(tally.probe.id, target)] = ProbeResult(
+                    tally.probe,
+                    target,
+                    Outcome.PASS,
+                    None,
+                    None,
+                    context.examples,
+                    tally.seconds,
+                    run_seed,
+                    context.witnessed,
+                    others,
+                )
+
+    def _raise_if_lost(self) -> None:
+        lost = next((session.lost for session in self.sessions.values() if session.lost), None)
+        if lost is not None:  # whatever Hypothesis made of it (a failure, Flaky), it is not one
+            raise lost
+
+    def _run_alone(self, probe: Probe, target: str) -> ProbeResult:
         chosen = self._settings_for(probe)
         run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
@@ -238,9 +314,7 @@ class ProbeRunner:
             return result(Outcome.PASS)
 
         judgement = judged()
-        lost = next((session.lost for session in self.sessions.values() if session.lost), None)
-        if lost is not None:  # whatever Hypothesis made of it (a failure, Flaky), it is not one
-            raise lost
+        self._raise_if_lost()
         return judgement
 
     def _example_body(

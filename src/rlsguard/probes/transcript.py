@@ -182,6 +182,20 @@ class Session:
         except psycopg2.Error as error:
             raise self._lost_or(error) from None
 
+    def mark(self, name: str) -> int:
+        """A savepoint after what is pending (one round trip); what ``back_to`` returns to.
+        The setup's refusal raises SetupFailed. Returns the transcript's length there."""
+        self.execute(f"SAVEPOINT {name}")
+        return len(self.transcript.steps)
+
+    def back_to(self, name: str, steps: int) -> None:
+        """Undo everything since ``mark(name)`` (rows, role, settings: all were local to
+        the savepoint), with the next statement; the transcript forgets it too."""
+        self._clear_pending()
+        self._pending.append(f"ROLLBACK TO SAVEPOINT {name}")
+        self.identity = "setup"
+        del self.transcript.steps[steps:]
+
     def defer(self, table: str, statement: str | sql.Composable, params: Params) -> None:
         """A setup INSERT that goes out with the next statement."""
         text = self._text(statement, params)

@@ -48,6 +48,7 @@ from rlsguard.schema.tenancy import Tenancy
     attacks=(4,),
     fixes_from=("RG302",),
     objects=tenant_tables,
+    shares_rows=True,
     premise="the INSERT of another tenant's row goes through or is refused for lack of rights "
     "(SQLSTATE 42501), not by a constraint",
 )
@@ -80,6 +81,7 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
+    shares_rows=True,
     premise="another tenant's row is in the table, and the UPDATEs (of it by its key, and of "
     "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
     "stopped by a constraint)",
@@ -157,6 +159,7 @@ def _update_every_row(
     attacks=(6,),
     fixes_from=("RG301",),
     objects=tenant_tables,
+    shares_rows=True,
     premise="another tenant's row is in the table, and the DELETEs (of it by its key, and of "
     "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
     "stopped by a constraint)",
@@ -191,6 +194,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     attacks=(5,),
     fixes_from=("RG302",),
     objects=tables_with_tenant_column,
+    shares_rows=True,
     premise="the tenant's own row is in the table, and the UPDATE moving it touches nothing or "
     "is refused for lack of rights, or for everyone (a GENERATED ALWAYS tenant column, "
     "SQLSTATE 428C9), not by a constraint",
@@ -249,6 +253,7 @@ def tenant_tables_merged(tenancy: Tenancy) -> list[str]:
     attacks=(6, 24),
     fixes_from=("RG301", "RG701"),
     objects=tenant_tables_merged,
+    shares_rows=True,
     premise="another tenant's row is in the table, and MERGE's UPDATE and DELETE of it by its "
     "key touch nothing of it or are refused for lack of rights (none is stopped by a "
     "constraint)",

@@ -42,6 +42,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "witnessed": result.witnessed,
                 "seconds": round(result.seconds, 3),
                 "seed": result.seed,
+                "rows_shared_with": list(result.shared_with),
             }
             for result in analysis.probe_results
         ],

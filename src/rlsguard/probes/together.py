@@ -1,0 +1,171 @@
+"""Several properties of one table proven on the same examples.
+
+Each example makes one set of tenants and their rows of the table (what each of these
+properties would make first on its own), then runs every property on it in a savepoint
+that is rolled back before the next one. A property judges exactly what it judges alone;
+the rows are only made once instead of once per property. Only a clean pass is taken
+from here: a property that failed, could not act or never met its premise is run alone,
+which shrinks its example and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+import psycopg2
+from hypothesis import given, reject, seed
+from hypothesis import strategies as st
+from hypothesis.errors import FailedHealthCheck, FlakyStrategyDefinition, Unsatisfiable
+
+from rlsguard.errors import ServerGone
+from rlsguard.probes.moves import make_world
+from rlsguard.probes.plans import Planner
+from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
+from rlsguard.probes.rows import Example
+from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
+from rlsguard.probes.values import CannotGenerate
+from rlsguard.server.databases import is_connection_lost
+from rlsguard.server.process import raise_if_interrupted
+
+SAVEPOINT = "rlsguard_shared_rows"
+
+
+@dataclass
+class Tally:
+    """What the shared examples showed of one property."""
+
+    probe: Probe
+    context: ProbeContext
+    seconds: float = 0.0
+    failure: ProbeFailure | None = None
+    unable: str | None = None  # it could not act: run alone, it says why
+    refusals: list[str] = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.failure is None and self.unable is None
+
+    @property
+    def passed(self) -> bool:
+        return self.open and self.context.witnessed > 0
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """What the examples of a shared run are made with."""
+
+    planner: Planner
+    sessions: dict[str, Session]
+    settings: hypothesis.settings
+    run_seed: int | None
+    salt: int
+
+
+def prove_together(target: str, probes: list[Probe], sharing: Sharing) -> list[Tally]:
+    """Every probe of ``probes`` on ``target``, on examples whose rows they share."""
+    tallies = [
+        Tally(
+            item,
+            ProbeContext(
+                sharing.planner.tenancy,
+                sharing.planner,
+                sharing.sessions,
+                sharing.settings,
+                sharing.run_seed,
+            ),
+        )
+        for item in probes
+    ]
+    test: Any = given(st.data())(
+        hypothesis.settings(sharing.settings)(_example_body(target, tallies, sharing))
+    )
+    if sharing.run_seed is not None:
+        test = seed(sharing.run_seed)(test)
+    # Unsatisfiable: no example could be made, and each property, run alone, says why.
+    # Decided: nothing left to learn; Hypothesis, taking it for a failure, may have
+    # called it flaky (the replay stops drawing earlier). Either way no pass is lost:
+    # only a property still open can pass, and none is.
+    with contextlib.suppress(Unsatisfiable, FailedHealthCheck, Decided, FlakyStrategyDefinition):
+        test()
+    return tallies
+
+
+class Decided(Exception):
+    """Every property has failed or cannot act: further examples teach nothing."""
+
+
+def _example_body(
+    target: str, tallies: list[Tally], sharing: Sharing
+) -> Callable[[st.DataObject], None]:
+    session = sharing.sessions["main"]
+
+    def example_of(data: st.DataObject) -> None:
+        raise_if_interrupted()
+        if not any(tally.open for tally in tallies):
+            raise Decided
+        # every property runs in every example, decided or not: what an example draws must
+        # depend on its data alone (Hypothesis replays examples)
+        began = time.perf_counter()
+        session.begin()
+        example = Example(session, sharing.planner, data, salt=sharing.salt)
+        interrupted = False
+        try:
+            try:
+                example.world = make_world(example, target)
+                steps = session.mark(SAVEPOINT)
+            except (SetupFailed, CannotGenerate):
+                reject()
+            share = (time.perf_counter() - began) / len(tallies)
+            saved = example.saved()
+            for tally in tallies:
+                started = time.perf_counter()
+                _one_property(tally, target, example, session)
+                session.back_to(SAVEPOINT, steps)
+                example.restore(saved)
+                tally.seconds += share + time.perf_counter() - started
+        except KeyboardInterrupt:
+            interrupted = True  # psycopg2 closes a connection whose wait was interrupted
+            raise
+        finally:
+            if not interrupted:
+                for each in sharing.sessions.values():
+                    each.end()
+
+    return example_of
+
+
+def _one_property(tally: Tally, target: str, example: Example, session: Session) -> None:
+    """One example of one property; after its first failure or inability it is only run
+    for the sake of the draws, and its counts stay as they were."""
+    context = tally.context
+    counting = tally.open
+    context.examples += counting
+    context.held = False
+    witnessed = context.witnessed
+    try:
+        tally.probe.run(context, target, example)
+    except SetupFailed as error:
+        tally.refusals.append(str(error))
+        context.rejected += counting
+        context.witnessed = witnessed  # a rejected example proves nothing
+    except ProbeFailure as failure:
+        if counting:
+            context.witness()
+            failure.transcript = failure.transcript or session.transcript.render(
+                f"rlsguard {tally.probe.label(target)}: {failure.message}",
+                made=example.recognizer(),
+            )
+            tally.failure = failure
+    except (CannotGenerate, StatementCancelled) as error:
+        tally.unable = tally.unable or str(error)
+    except psycopg2.Error as error:
+        if is_connection_lost(error):
+            raise ServerGone(str(error).strip().splitlines()[0]) from None
+        tally.unable = tally.unable or str(error)
+    if not counting:
+        context.witnessed = witnessed

@@ -25,6 +25,7 @@ from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import SHRINK_SECONDS, Settings
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import BASE, HEAD, HEADS, MigrationProject
+from rlsguard.history.walk import Walk
 from rlsguard.probes.login import (
     ProbeLogin,
     ProbeLoginUnavailable,
@@ -65,6 +66,7 @@ class Run:
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
         self._login: ProbeLogin | None = None
+        self._walk: Walk | None = None
         _open_runs.add(self)
 
     # -- lazily started parts ---------------------------------------------------------------
@@ -184,6 +186,16 @@ class Run:
         finally:
             self.drop(name)
 
+    def roundtrip_walk(self) -> Walk:
+        """The revisions' roundtrips walked on one database of this run."""
+        if self._walk is None:
+            self._walk = Walk(
+                self.project,
+                lambda: self.url(self.empty_database("roundtrip_walk")),
+                self.fingerprint_on,
+            )
+        return self._walk
+
     def fingerprint(self, name: str) -> Fingerprint:
         with connected(self.url(name)) as connection:
             return self.fingerprint_on(connection)
@@ -273,6 +285,9 @@ class Run:
         self._probe_connections.clear()
         self._probers.clear()
         login, self._login = self._login, None
+        walk, self._walk = self._walk, None
+        if walk is not None:
+            walk.close()
         try:
             if login is not None:
                 with contextlib.suppress(ProbeLoginUnavailable):  # the server may be gone

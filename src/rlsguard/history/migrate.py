@@ -157,7 +157,8 @@ class MigrationProject:
     # -- moving through history --------------------------------------------------------------
 
     @contextmanager
-    def _one_at_a_time(self) -> Iterator[None]:
+    def exclusive(self) -> Iterator[None]:
+        """No other rlsguard process migrates on the same server meanwhile."""
         if self.server is None:
             yield
             return
@@ -179,7 +180,13 @@ class MigrationProject:
     def migrating(self, url: URL) -> Iterator[Connection]:
         """A connection whose statements may wait and run for ``migration_timeout``, while
         no other rlsguard process migrates on the same server."""
-        with self._one_at_a_time(), connected(url) as connection:
+        with self.exclusive(), self.connection_for_migrations(url) as connection:
+            yield connection
+
+    @contextmanager
+    def connection_for_migrations(self, url: URL) -> Iterator[Connection]:
+        """A connection whose statements may wait and run for ``migration_timeout``."""
+        with connected(url) as connection:
             for setting in ("lock_timeout", "statement_timeout"):
                 connection.exec_driver_sql(f"SET {setting} = '{self.migration_timeout}'")
             connection.commit()

@@ -163,6 +163,8 @@ class EvidenceCollector:
                 remediation=probe_remediation(item.probe, item.related) if findings else None,
                 seed=probe.get("seed"),
                 examples=probe.get("examples"),
+                witnessed=probe.get("witnessed"),
+                rows_shared_with=list(probe.get("rows_shared_with", [])),
                 **common,
             )
         function = getattr(item, "function", None)

@@ -13,12 +13,14 @@ from hypothesis import settings
 
 from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
-from rlsguard.probes import all_probes
+from rlsguard.probes import all_probes, together
 from rlsguard.probes.registry import PROBES
+from rlsguard.probes.rows import Example, World
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.probes.stateful import VIEWS_CHECKED
 from rlsguard.probes.together import SAVEPOINT as SHARED_SAVEPOINT
 from rlsguard.probes.together import prove_together
+from rlsguard.probes.transcript import StatementCancelled
 from rlsguard.run import Run
 from rlsguard.server.databases import connected
 from rlsguard.server.local import discover_local_binaries
@@ -355,6 +357,30 @@ def test_properties_sharing_rows_catch_each_break_on_the_shared_rows(
     assert fill(message, probed.built.names) in found.message
     assert found.transcript.startswith(f"-- rlsguard {PROBES[probe_id].label(table)}")
     assert f"SAVEPOINT {SHARED_SAVEPOINT};" in found.transcript
+
+
+def test_each_property_runs_alone_when_the_shared_examples_stop(
+    probing: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared run that stops half way (here: a statement cancelled while the fourth
+    example's rows are made) vouches for nothing, not even what its first examples
+    witnessed; each property is then judged on its own examples."""
+    probed = probing(CASES["hardened"])
+    runner, table = probed.runner, fill("public.documents", probed.built.names)
+    made = []
+    make_world = together.make_world
+
+    def cancelled_at_the_fourth(example: Example, table: str) -> World:
+        made.append(table)
+        if len(made) > 3:
+            raise StatementCancelled("a statement was cancelled (canceling statement ...)")
+        return make_world(example, table)
+
+    monkeypatch.setattr(together, "make_world", cancelled_at_the_fourth)
+    result = runner.run(PROBES["RP101"], table, company=all_probes())
+    assert result.status is Outcome.PASS, result.message
+    assert result.shared_with == ()
+    assert result.witnessed >= 1
 
 
 def test_a_failure_on_shared_rows_stands_when_the_probe_alone_finds_none(

@@ -10,7 +10,6 @@ which shrinks its example and says why.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import hypothesis
 import psycopg2
 from hypothesis import given, reject, seed
 from hypothesis import strategies as st
-from hypothesis.errors import FailedHealthCheck, FlakyStrategyDefinition, Unsatisfiable
+from hypothesis.errors import FailedHealthCheck, HypothesisException, Unsatisfiable
 
 from rlsguard.errors import ServerGone
 from rlsguard.probes.moves import make_world
@@ -86,12 +85,15 @@ def prove_together(target: str, probes: list[Probe], sharing: Sharing) -> list[T
     )
     if sharing.run_seed is not None:
         test = seed(sharing.run_seed)(test)
-    # Unsatisfiable: no example could be made, and each property, run alone, says why.
-    # Decided: nothing left to learn; Hypothesis, taking it for a failure, may have
-    # called it flaky (the replay stops drawing earlier). Either way no pass is lost:
-    # only a property still open can pass, and none is.
-    with contextlib.suppress(Unsatisfiable, FailedHealthCheck, Decided, FlakyStrategyDefinition):
+    try:
         test()
+    except (Unsatisfiable, FailedHealthCheck, Decided):
+        pass  # no example could be made (each property, run alone, says why), or no need
+    except (HypothesisException, StatementCancelled, psycopg2.Error) as error:
+        # the run stopped half way (Decided may come back as flaky, since its replay
+        # stops drawing earlier): no pass is taken from it, each property runs alone
+        for tally in tallies:
+            tally.unable = tally.unable or f"the shared examples stopped: {error}"
     return tallies
 
 

@@ -197,22 +197,18 @@ class ProbeRunner:
         if found is None or alone.status is not Outcome.PASS:
             return alone
         # the shared rows showed a failure its own examples did not find again: it stands
-        status = (
-            Outcome.WARNING
-            if (found.severity or probe.severity) is Severity.WARNING
-            else (Outcome.FAIL)
-        )
         message = (
             f"{found.message} (on rows shared with other properties of {target}; alone, "
             f"{alone.examples} example(s) did not find it again)"
         )
-        return replace(alone, status=status, message=message, transcript=found.transcript)
+        return replace(
+            alone, status=_status_of(found, probe), message=message, transcript=found.transcript
+        )
 
     def sharing(self, probe: Probe) -> Sharing:
         """What examples shared by ``probe`` and others are made with."""
         chosen = self._settings_for(probe)
-        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
-        return Sharing(self.planner, self.sessions, chosen, run_seed, self.salt)
+        return Sharing(self.planner, self.sessions, chosen, self._seed_for(chosen), self.salt)
 
     def _prove_together(self, target: str, probes: list[Probe]) -> None:
         sharing = self.sharing(probes[0])
@@ -244,9 +240,12 @@ class ProbeRunner:
         if lost is not None:  # whatever Hypothesis made of it (a failure, Flaky), it is not one
             raise lost
 
+    def _seed_for(self, chosen: hypothesis.settings) -> int | None:
+        return None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
+
     def _run_alone(self, probe: Probe, target: str) -> ProbeResult:
         chosen = self._settings_for(probe)
-        run_seed = None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
+        run_seed = self._seed_for(chosen)
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
         refusals: list[str] = []
 
@@ -279,12 +278,7 @@ class ProbeRunner:
                     else:
                         test()
             except ProbeFailure as failure:
-                status = (
-                    Outcome.WARNING
-                    if (failure.severity or probe.severity) is Severity.WARNING
-                    else Outcome.FAIL
-                )
-                return result(status, failure.message, failure.transcript)
+                return result(_status_of(failure, probe), failure.message, failure.transcript)
             except (CannotGenerate, StatementCancelled, SetupFailed) as error:
                 return result(Outcome.CANNOT, str(error))
             except (Unsatisfiable, FailedHealthCheck):
@@ -370,6 +364,11 @@ class ProbeRunner:
         if self.fixed_seed is not None:  # an explicit seed wins over a derandomized profile
             chosen = hypothesis.settings(chosen, derandomize=False)
         return chosen
+
+
+def _status_of(failure: ProbeFailure, probe: Probe) -> Outcome:
+    warning = (failure.severity or probe.severity) is Severity.WARNING
+    return Outcome.WARNING if warning else Outcome.FAIL
 
 
 def _why_unable(connection: psycopg2.extensions.connection, tenancy: Tenancy) -> str | None:

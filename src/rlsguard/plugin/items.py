@@ -172,11 +172,15 @@ class ProbeItem(pytest.Item):
 
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY]
-        company = [
-            item.probe
-            for item in self.session.items
-            if isinstance(item, ProbeItem) and item.target == self.target
-        ]
+        company = (  # the probes that may share rows with this one (probes/together.py)
+            [
+                item.probe
+                for item in self.session.items
+                if isinstance(item, ProbeItem) and item.target == self.target
+            ]
+            if self.probe.shares_rows
+            else None
+        )
         result = run.prober().run(self.probe, self.target, company=company)
         self.user_properties.append(
             (

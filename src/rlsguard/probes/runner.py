@@ -181,17 +181,18 @@ class ProbeRunner:
         proven = self._proven.pop((probe.id, target), None)
         if proven is not None:
             return proven
-        sharing = [
-            item
-            for item in dict.fromkeys(company or ())
-            if item.shares_rows and target in item.objects(self.tenancy)
-        ]
-        if probe in sharing and len(sharing) > 1 and target not in self._shared:
-            self._shared.add(target)
-            self._prove_together(target, sharing)
-            proven = self._proven.pop((probe.id, target), None)
-            if proven is not None:
-                return proven
+        if probe.shares_rows and target not in self._shared:
+            sharing = [
+                item
+                for item in dict.fromkeys(company or ())
+                if item.shares_rows and target in item.objects(self.tenancy)
+            ]
+            if probe in sharing and len(sharing) > 1:
+                self._shared.add(target)
+                self._prove_together(target, sharing)
+                proven = self._proven.pop((probe.id, target), None)
+                if proven is not None:
+                    return proven
         alone = self._run_alone(probe, target)
         found = self._found.pop((probe.id, target), None)
         if found is None or alone.status is not Outcome.PASS:

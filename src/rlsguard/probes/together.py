@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
@@ -43,7 +43,6 @@ class Tally:
     seconds: float = 0.0
     failure: ProbeFailure | None = None
     unable: str | None = None  # it could not act: run alone, it says why
-    refusals: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -151,8 +150,7 @@ def _one_property(tally: Tally, target: str, example: Example, session: Session)
     witnessed = context.witnessed
     try:
         tally.probe.run(context, target, example)
-    except SetupFailed as error:
-        tally.refusals.append(str(error))
+    except SetupFailed:
         context.rejected += counting
         context.witnessed = witnessed  # a rejected example proves nothing
     except ProbeFailure as failure:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
 from synthetic import create_roles, synthetic_schema
-from worktree import ROOT
+from worktree import ROOT, compiled
 
 from rlsguard.config import load_settings
 from rlsguard.run import Run
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, nargs="*", default=[100, 500])
     parser.add_argument("--rounds", type=int, default=7)
     arguments = parser.parse_args()
+    compiled(ROOT)
     with provision(ServerRequest()) as server:
         with platform_at_head(server) as (dsn, options):
             compare("the platform at head (8 tables)", dsn, options, arguments.pgrls,

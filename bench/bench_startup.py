@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from synthetic import create_roles, synthetic_schema
-from worktree import ROOT, earlier_tree
+from worktree import ROOT, compiled, earlier_tree
 
 from rlsguard.server import ServerRequest, provision
 from rlsguard.server.databases import Databases, connected
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--scan", action="store_true", help="also a static scan (a server)")
     arguments = parser.parse_args()
+    compiled(ROOT)
     with contextlib.ExitStack() as stack:
         earlier = stack.enter_context(earlier_tree(arguments.base))
         commands: list[tuple[str, ...]] = list(COMMANDS)

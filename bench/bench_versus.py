@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from worktree import ROOT, earlier_tree
+from worktree import ROOT, compiled, earlier_tree
 
 
 def timed_check(source: Path, project: Path, report: Path) -> float:
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1", help="the earlier commit (default HEAD~1)")
     parser.add_argument("--pairs", type=int, default=3)
     arguments = parser.parse_args()
+    compiled(ROOT)
     with earlier_tree(arguments.base) as earlier, tempfile.TemporaryDirectory() as scratch:
         ratios = []
         for pair in range(arguments.pairs):

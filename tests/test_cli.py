@@ -368,3 +368,17 @@ def test_commands_that_need_no_database_load_none_of_its_machinery(
     done = run_python("-c", LOADED.format(heavy=HEAVY), *arguments, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments", [("checks",), ("explain", "RP101")], ids=["checks", "explain"]
+)
+def test_the_rules_documentation_loads_no_probe_or_database_machinery(
+    arguments: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``checks`` and ``explain`` register every rule, probes included, without loading
+    SQLAlchemy, Hypothesis, pytest or Alembic (the probes load Hypothesis when they run)."""
+    heavy = ("sqlalchemy", "hypothesis", "_pytest", "alembic")
+    done = run_python("-c", LOADED.format(heavy=heavy), *arguments, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", done.stdout

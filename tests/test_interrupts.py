@@ -25,7 +25,8 @@ from hypothesis.control import currently_in_test_context
 
 from rlsguard.report.evidence.history import EVIDENCE_NAME, HISTORY_NAME, beside
 from rlsguard.run import Run
-from rlsguard.server.process import InterruptSignals, pid_alive, wait_interruptibly
+from rlsguard.server.children import pid_alive
+from rlsguard.server.process import InterruptSignals, wait_interruptibly
 from tests.conftest import (
     OWN_BACKEND,
     PROJECT,

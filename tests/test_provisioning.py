@@ -15,9 +15,10 @@ from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
 from rlsguard.server import ServerRequest, local, provision, request_from
 from rlsguard.server import embedded as embedded_module
 from rlsguard.server.docker import DockerServer, docker_endpoint
+from rlsguard.server.dsn import connection_params
 from rlsguard.server.external import ExternalServer
 from rlsguard.server.local import LocalServer, discover_local_binaries
-from rlsguard.server.urls import parse_dsn, redact
+from rlsguard.server.urls import parse_dsn, psycopg2_params, redact
 from tests.conftest import execute, query
 
 
@@ -154,6 +155,24 @@ def test_a_dsn_is_used_as_is_and_never_stopped(rlsguard_server: Any) -> None:
 )
 def test_dsn_spellings(dsn: str, expected: str) -> None:
     assert redact(parse_dsn(dsn)) == expected
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:p@h/d?options=-c+lock_timeout%3D5s",  # as SQLAlchemy renders it
+        "postgresql://u:p@h/d?options=-c%20lock_timeout%3D5s",
+        "host=h user=u password=p dbname=d options='-c lock_timeout=5s'",
+    ],
+)
+def test_a_dsn_means_the_same_to_the_driver_and_to_sqlalchemy(dsn: str) -> None:
+    """One parser (libpq's) reads every DSN: the driver's parameters for a static scan and
+    the SQLAlchemy URL for everything else agree, a query's + being a space."""
+    params = connection_params(dsn)
+    assert params == {
+        "host": "h", "user": "u", "password": "p", "dbname": "d", "options": "-c lock_timeout=5s"
+    }  # fmt: skip
+    assert psycopg2_params(parse_dsn(dsn)) == params
 
 
 @pytest.mark.parametrize(

@@ -418,19 +418,27 @@ def test_ctrl_c_while_the_catalog_read_waits_for_a_lock_stops_the_scan(
 WAITING_FOR_A_LOCK = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
 
 
-def test_a_static_scan_loads_neither_pytest_nor_alembic(
+def test_a_static_scan_loads_no_probe_or_test_machinery(
     hardened_database: str, tmp_path: Path
 ) -> None:
-    """``scan --static-only`` (text or JSON) imports no test machinery, and Alembic only
-    for SARIF, which names the newest migration."""
+    """``scan --static-only`` reads the catalog on a driver connection: no SQLAlchemy,
+    Hypothesis or pytest; rich only for text, Alembic (and SQLAlchemy with it) only for
+    SARIF, which names the newest migration and documents every rule; the probes' modules
+    only for SARIF, since no allowance names a probe (bench/bench_pgrls.py measures it)."""
+    heavy = ("sqlalchemy", "hypothesis", "_pytest", "alembic", "rich", "rlsguard.probes")
     loaded = (
         "import contextlib, io, sys\n"
         "from rlsguard.cli.commands import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    code = main(sys.argv[1:])\n"
-        "print(code, ','.join(m for m in ('_pytest', 'alembic') if m in sys.modules))\n"
+        f"print(code, ','.join(m for m in {heavy!r} if m in sys.modules))\n"
     )
     common = ("scan", "--static-only", "--dsn", hardened_database, *ROLES)
-    for format, expected in (("text", "0 "), ("json", "0 "), ("sarif", "0 alembic")):
+    expectations = (
+        ("text", "0 rich"),
+        ("json", "0 "),
+        ("sarif", "0 sqlalchemy,alembic,rlsguard.probes"),
+    )
+    for format, expected in expectations:
         done = run_python("-c", loaded, *common, "--format", format, cwd=tmp_path)
         assert done.stdout.strip() == expected.strip(), (format, done.stdout, done.stderr[-2000:])

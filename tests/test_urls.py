@@ -11,7 +11,8 @@ from sqlalchemy.engine import URL
 
 from rlsguard.errors import ConfigError
 from rlsguard.server.databases import describe_failure
-from rlsguard.server.urls import describe, parse_dsn, redact, redact_text
+from rlsguard.server.dsn import redact_text
+from rlsguard.server.urls import describe, parse_dsn, redact
 
 names = st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12)
 passwords = st.text(

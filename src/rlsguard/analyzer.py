@@ -9,20 +9,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
+import psycopg2
 
 from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.findings import Finding, Outcome, Severity, by_cause, grouped, not_proven
-from rlsguard.probes import all_probes
-from rlsguard.probes.registry import Probe
-from rlsguard.probes.runner import ProbeResult
-from rlsguard.schema.catalog import Catalog, read_catalog
+from rlsguard.schema.catalog import Catalog, DriverConnection, driver_of, read_catalog
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.databases import LOCK_NOT_AVAILABLE, QUERY_CANCELED
+from rlsguard.server.driver import LOCK_NOT_AVAILABLE, QUERY_CANCELED
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from rlsguard.probes.registry import Probe
+    from rlsguard.probes.runner import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,9 @@ def analyze(
     lenient: bool = False,
 ) -> Analysis:
     registered = all_checks()
-    known = {item.id for item in registered} | {item.id for item in all_probes()}
+    known = {item.id for item in registered}
+    if any(allowance.check not in known for allowance in settings.allow):
+        known |= _probe_ids()
     for allowance in settings.allow:
         if allowance.check not in known:
             raise ConfigError(
@@ -321,30 +326,46 @@ UNEXPLAINED = (
 )
 
 
-def read_only_catalog(connection: Connection) -> Catalog:
-    """The catalog, read in a READ ONLY transaction that is then rolled back."""
-    if connection.in_transaction():
+def _probe_ids() -> set[str]:
+    """The probes' ids; the probes are loaded only when an allowance may name one, so a
+    static scan of a config that allows no probe's finding does without them."""
+    from rlsguard.probes import all_probes  # noqa: PLC0415
+
+    return {item.id for item in all_probes()}
+
+
+def read_only_catalog(connection: Connection | DriverConnection) -> Catalog:
+    """The catalog, read in a READ ONLY transaction that is then rolled back (a
+    transaction the connection was in is rolled back first)."""
+    if not isinstance(connection, DriverConnection) and connection.in_transaction():
         connection.rollback()
-    with connection.begin() as transaction:
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-        try:
-            catalog = read_catalog(connection)
-        except OperationalError as error:
-            code = getattr(error.orig, "pgcode", None)
-            if code not in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
-                raise
-            waited = "a lock another session holds" if code == LOCK_NOT_AVAILABLE else "its end"
-            raise RlsguardError(
-                f"the catalog of {connection.engine.url.database} could not be read: it waited "
-                f"for {waited} longer than lock_timeout/statement_timeout allow "
-                f"({str(error.orig).strip().splitlines()[0]}); try again when the database is "
-                "less busy, or raise them in [tool.rlsguard]"
-            ) from None
-        transaction.rollback()
-    return catalog
+    driver = driver_of(connection)
+    driver.rollback()
+    autocommit = driver.autocommit
+    driver.autocommit = False
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+        return read_catalog(driver)
+    except psycopg2.OperationalError as error:
+        if error.pgcode not in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
+            raise
+        waited = "a lock another session holds" if error.pgcode == LOCK_NOT_AVAILABLE else "its end"
+        raise RlsguardError(
+            f"the catalog of {driver.info.dbname} could not be read: it waited "
+            f"for {waited} longer than lock_timeout/statement_timeout allow "
+            f"({str(error).strip().splitlines()[0]}); try again when the database is "
+            "less busy, or raise them in [tool.rlsguard]"
+        ) from None
+    finally:
+        if not driver.closed:
+            driver.rollback()
+            driver.autocommit = autocommit
 
 
-def scan(connection: Connection, settings: Settings, *, lenient: bool = False) -> Analysis:
+def scan(
+    connection: Connection | DriverConnection, settings: Settings, *, lenient: bool = False
+) -> Analysis:
     """``lenient``: tables named in the config that do not exist (yet) are left out, for
     analysing earlier revisions of a history."""
     return analyze(read_only_catalog(connection), settings, lenient=lenient)

@@ -214,8 +214,8 @@ RUNNERS = {
     "init": ("rlsguard.cli.init", "run_init"),
     "evidence": ("rlsguard.cli.verify", "run_verify"),
     "server": ("rlsguard.cli.servers", "run_server"),
-    "checks": ("rlsguard.cli.actions", "run_checks"),
-    "explain": ("rlsguard.cli.actions", "run_explain"),
+    "checks": ("rlsguard.cli.rules", "run_checks"),
+    "explain": ("rlsguard.cli.rules", "run_explain"),
 }
 
 

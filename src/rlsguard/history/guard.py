@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
 from rlsguard.errors import ConfigError
-from rlsguard.server.urls import redact_text
+from rlsguard.server.dsn import redact_text
 
 LOOPBACK = {"", "localhost", "127.0.0.1", "::1", "[::1]"}
 ENV_PY_SECTION = '"What env.py must do" in docs/configuration.md'

@@ -31,7 +31,8 @@ from rlsguard.history.deadline import RevisionDeadline, RevisionOverran
 from rlsguard.history.guard import ForeignDatabaseError, only_this_database
 from rlsguard.history.models import explained_differences
 from rlsguard.server.base import Server
-from rlsguard.server.databases import QUERY_CANCELED, connected, describe_failure, server_gone
+from rlsguard.server.databases import connected, describe_failure, server_gone
+from rlsguard.server.driver import QUERY_CANCELED
 from rlsguard.server.extensions import lacking_extension, missing_extension
 
 ANNOUNCE_AFTER_SECONDS = 10.0  # a revision running longer is named on the terminal

@@ -32,7 +32,7 @@ from rlsguard.schema.targets import (
     app_readable_views_of_either_kind,
     tenant_tables,
 )
-from rlsguard.server.databases import LOCK_NOT_AVAILABLE
+from rlsguard.server.driver import LOCK_NOT_AVAILABLE
 
 
 @probe(

@@ -27,7 +27,7 @@ from rlsguard.errors import RlsguardError
 from rlsguard.probes.registry import AUTHORITY
 from rlsguard.schema.targets import app_readable_views_of_either_kind
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.databases import quote_ident
+from rlsguard.server.driver import quote_ident
 from rlsguard.server.urls import psycopg2_params
 
 LOGIN_PREFIX = "rlsguard_probe_"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.lazy import st
 from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, ProbeFailure
 from rlsguard.probes.rows import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import strategies as st
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.doors import argument_types, nobody_has, type_family
+from rlsguard.probes.lazy import st
 from rlsguard.probes.moves import (
     attempt_insert,
     failure,

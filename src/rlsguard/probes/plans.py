@@ -9,9 +9,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import strategies as st
-
 from rlsguard.probes.existing import Existing
+from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import tenant_id_floor
 from rlsguard.probes.values import (
     CannotGenerate,

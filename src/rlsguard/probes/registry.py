@@ -5,11 +5,10 @@ static checks; ``run`` is one Hypothesis example of the property."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
-import hypothesis
+from dataclasses import dataclass
 
 from rlsguard.findings import Severity
+from rlsguard.probes.lazy import hypothesis
 from rlsguard.probes.plans import Planner
 from rlsguard.probes.rows import Example
 from rlsguard.probes.transcript import Session
@@ -32,7 +31,7 @@ class ProbeContext:
     tenancy: Tenancy
     planner: Planner
     sessions: dict[str, Session]
-    profile: hypothesis.settings = field(default_factory=hypothesis.settings)
+    profile: hypothesis.settings
     seed: int | None = None  # None: derandomized (or Hypothesis's own choice)
     current: str = "main"
     examples: int = 0  # Hypothesis examples run (state machine runs, for a stateful probe)

@@ -17,16 +17,16 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
-from hypothesis import strategies as st
 from psycopg2 import sql
 
+from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import route
 from rlsguard.probes.plans import Planner, TablePlan
 from rlsguard.probes.transcript import Session, SetupFailed, refusal_of
 from rlsguard.probes.values import CannotGenerate, adapt, make_unique
 from rlsguard.schema.catalog import Column
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.databases import quote_ident
+from rlsguard.server.driver import quote_ident
 
 psycopg2.extras.register_uuid()  # type: ignore[no-untyped-call]
 

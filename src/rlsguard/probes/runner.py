@@ -35,7 +35,7 @@ from rlsguard.probes.together import Sharing, prove_together
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.databases import is_connection_lost
+from rlsguard.server.driver import is_connection_lost
 from rlsguard.server.process import raise_if_interrupted
 
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
 from rlsguard.findings import Severity
+from rlsguard.probes.lazy import st
 from rlsguard.probes.moves import (
     FOREIGN_KEY_VIOLATION,
     REFUSED_BY_RIGHTS,

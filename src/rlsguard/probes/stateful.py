@@ -9,21 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import hypothesis
-from hypothesis import seed
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    multiple,
-    rule,
-    run_state_machine_as_test,
-)
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.lazy import hypothesis, st, state_machines
 from rlsguard.probes.moves import key_list, noop_column, present, where_key
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
 from rlsguard.probes.rows import Example, Row, insert_statement, table_identifier
@@ -84,8 +73,8 @@ def stateful(context: ProbeContext, _target: str, _example: Example | None) -> N
     machine = _machine(context)
     base = context.profile
     if context.seed is not None:
-        machine = seed(context.seed)(machine)
-    run_state_machine_as_test(
+        machine = hypothesis.seed(context.seed)(machine)
+    state_machines.run_state_machine_as_test(
         machine,
         settings=hypothesis.settings(
             base,
@@ -95,7 +84,7 @@ def stateful(context: ProbeContext, _target: str, _example: Example | None) -> N
     )
 
 
-def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
+def _machine(context: ProbeContext) -> type[state_machines.RuleBasedStateMachine]:
     tenancy = context.tenancy
 
     def by_principal(table: str) -> bool:
@@ -105,8 +94,8 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
     deletable = [table for table in tables if table not in _referenced(context)]
     root = context.tenancy.tenant_root
 
-    class TenantsAndRows(RuleBasedStateMachine):
-        tenants = Bundle("tenants")
+    class TenantsAndRows(state_machines.RuleBasedStateMachine):
+        tenants = state_machines.Bundle("tenants")
 
         def __init__(self) -> None:
             super().__init__()
@@ -134,11 +123,11 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             if row.table in context.tenancy.tenant_tables:  # global parents are everyone's
                 self.model.setdefault(row.table, []).append(row)
 
-        @initialize(target=tenants, data=st.data())
+        @state_machines.initialize(target=tenants, data=st.data())
         def first_tenants(self, data: st.DataObject) -> Any:
-            return multiple(self.new_tenant(data), self.new_tenant(data))
+            return state_machines.multiple(self.new_tenant(data), self.new_tenant(data))
 
-        @rule(target=tenants, data=st.data())
+        @state_machines.rule(target=tenants, data=st.data())
         def new_tenant(self, data: st.DataObject) -> Any:
             example = self._example(data)
             tenant = example.new_tenant()
@@ -147,11 +136,11 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             self.known_tenants.append(tenant)
             return tenant
 
-        @rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
+        @state_machines.rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
         def tenant_inserts(self, tenant: Any, data: st.DataObject, table: str) -> None:
             self._insert(context.app, tenant, data, table)
 
-        @rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
+        @state_machines.rule(tenant=tenants, data=st.data(), table=st.sampled_from(tables or ["-"]))
         def admin_inserts(self, tenant: Any, data: st.DataObject, table: str) -> None:
             for admin in context.admins[:1]:
                 self._insert(admin, tenant, data, table)
@@ -180,7 +169,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                     Row(table, tenant, dict(zip(plan.returning, outcome.rows[0], strict=True)))
                 )
 
-        @rule(tenant=tenants, data=st.data())
+        @state_machines.rule(tenant=tenants, data=st.data())
         def tenant_updates(self, tenant: Any, data: st.DataObject) -> None:
             candidates = [row for rows in self.model.values() for row in rows]
             if not candidates:
@@ -198,7 +187,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
                     f"{row.table}"
                 )
 
-        @rule(tenant=tenants, data=st.data())
+        @state_machines.rule(tenant=tenants, data=st.data())
         def tenant_deletes(self, tenant: Any, data: st.DataObject) -> None:
             candidates = [row for table in deletable for row in self.model.get(table, [])]
             if not candidates:
@@ -225,7 +214,7 @@ def _machine(context: ProbeContext) -> type[RuleBasedStateMachine]:
             context.session.as_setup()
             return 0 if outcome.failed else outcome.rowcount
 
-        @invariant()
+        @state_machines.invariant()
         def everyone_sees_exactly_their_rows(self) -> None:
             if self.example is None:
                 return

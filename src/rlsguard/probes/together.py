@@ -28,7 +28,7 @@ from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.rows import Example
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
-from rlsguard.server.databases import is_connection_lost
+from rlsguard.server.driver import is_connection_lost
 from rlsguard.server.process import raise_if_interrupted
 
 SAVEPOINT = "rlsguard_shared_rows"

@@ -20,7 +20,7 @@ from psycopg2 import sql
 
 from rlsguard.errors import ServerGone
 from rlsguard.probes.entry import Entry
-from rlsguard.server.databases import QUERY_CANCELED, is_connection_lost, quote_ident
+from rlsguard.server.driver import QUERY_CANCELED, is_connection_lost, quote_ident
 
 Params = Sequence[Any] | dict[str, Any] | None
 Shown = Callable[[tuple[Any, ...]], bool]  # is this row one the probe made?

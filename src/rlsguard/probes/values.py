@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import ipaddress
 import re
 import uuid
@@ -22,16 +23,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg2.extras
-from hypothesis import strategies as st
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 
+from rlsguard.probes.lazy import st
 from rlsguard.schema.catalog import Column, Constraint
-from rlsguard.server.databases import quote_ident
+from rlsguard.server.driver import quote_ident
 
 # Letters, digits, a quote, a space and a few non-ASCII letters: enough to catch
 # quoting and encoding mistakes, cheap to draw, readable in a transcript.
-TEXT_ALPHABET = st.sampled_from(tuple("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 '-_.éß中"))
+TEXT_LETTERS = tuple("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 '-_.éß中")
 MAX_TEXT = 8
 INTEGER_RANGES = {
     "int2": (-(2**15), 2**15 - 1),
@@ -62,6 +63,11 @@ class Restriction:
 
 
 # -- CHECK constraints ----------------------------------------------------------------------
+
+
+@functools.cache
+def text_alphabet() -> st.SearchStrategy[str]:
+    return st.sampled_from(TEXT_LETTERS)
 
 
 def restrictions(constraints: tuple[Constraint, ...]) -> tuple[dict[str, Restriction], list[str]]:
@@ -351,7 +357,7 @@ def _text(type_name: str, restriction: Restriction) -> st.SearchStrategy[str]:
         raise CannotGenerate(
             f"a text column compared with constants ({type_name}) is not understood"
         )
-    return st.text(TEXT_ALPHABET, min_size=minimum, max_size=limit)
+    return st.text(text_alphabet(), min_size=minimum, max_size=limit)
 
 
 def _integers(low: int, high: int, restriction: Restriction) -> st.SearchStrategy[int]:
@@ -388,9 +394,9 @@ def _float(value: Any, default: float) -> float:
 
 def _json() -> st.SearchStrategy[Any]:
     scalars = (
-        st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(TEXT_ALPHABET, max_size=6)
+        st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(text_alphabet(), max_size=6)
     )
-    return st.dictionaries(st.text(TEXT_ALPHABET, max_size=4), scalars, max_size=2) | st.lists(
+    return st.dictionaries(st.text(text_alphabet(), max_size=4), scalars, max_size=2) | st.lists(
         scalars, max_size=2
     )
 

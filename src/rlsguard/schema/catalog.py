@@ -15,11 +15,16 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection
+import psycopg2.extensions
 
 from rlsguard.schema import queries
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+DriverConnection = psycopg2.extensions.connection
 
 PUBLIC = "PUBLIC"
 _RANDOM_UUID_DEFAULT = re.compile(r"\b(gen_random_uuid|uuid_generate_v4|uuidv4|uuidv7)\s*\(")
@@ -261,14 +266,23 @@ def _grants(encoded: Sequence[str] | None) -> tuple[Grant, ...]:
     return tuple(grants)
 
 
+def driver_of(connection: Connection | DriverConnection) -> DriverConnection:
+    """psycopg2's own connection: the one given, or the one under a SQLAlchemy Connection
+    (in whatever transaction that one is)."""
+    if isinstance(connection, DriverConnection):
+        return connection
+    return cast(DriverConnection, connection.connection.driver_connection)
+
+
 class _Reader:
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+    def __init__(self, connection: Connection | DriverConnection) -> None:
+        self.cursor = driver_of(connection).cursor()
         self.queries = 0
 
     def rows(self, sql: str) -> list[Sequence[Any]]:
         self.queries += 1
-        return [tuple(row) for row in self.connection.exec_driver_sql(sql, {})]
+        self.cursor.execute(sql, {})  # parameters given, so that %% is read as %
+        return [tuple(row) for row in self.cursor.fetchall()]
 
 
 def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
@@ -279,7 +293,7 @@ def _kind(relkind: str, is_partition: bool, parents: tuple[str, ...]) -> str:
     return KINDS[relkind]
 
 
-def read_catalog(connection: Connection) -> Catalog:
+def read_catalog(connection: Connection | DriverConnection) -> Catalog:
     """Everything rlsguard needs to know about the database, in one pass."""
     reader = _Reader(connection)
     database, version_num, throwaway, leakproof_builtins = reader.rows(queries.DATABASE)[0]
@@ -417,6 +431,7 @@ def read_catalog(connection: Connection) -> Catalog:
         for item in config or ()
         if "=" in item
     )
+    reader.cursor.close()
     return Catalog(
         database=database,
         server_version_num=version_num,

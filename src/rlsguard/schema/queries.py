@@ -8,7 +8,7 @@ from rlsguard.schema.sql_fragments import (
     in_user_schema,
     not_from_extension,
 )
-from rlsguard.server.base import THROWAWAY_SETTING
+from rlsguard.server.driver import THROWAWAY_SETTING
 
 USER_NAMESPACE = in_user_schema()
 RELATION_ACL = (

@@ -11,12 +11,8 @@ import psycopg2
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import ProvisionError
-from rlsguard.server.urls import describe, psycopg2_params, redact
-
-MINIMUM_VERSION_NUM = 130000  # DROP DATABASE ... WITH (FORCE)
-# set on every server rlsguard starts itself (``-c rlsguard.server=throwaway``), so that
-# any connection to it, a DSN's included, can tell it holds nobody's data
-THROWAWAY_SETTING = "rlsguard.server"
+from rlsguard.server.driver import MINIMUM_VERSION_NUM, refusal_reason, too_old, unreachable
+from rlsguard.server.urls import psycopg2_params, redact
 
 
 class Server(abc.ABC):
@@ -62,10 +58,7 @@ class Server(abc.ABC):
             self.server_version, version_num = read_server_version(self._url)
             self.version_num = version_num
             if version_num < MINIMUM_VERSION_NUM:
-                raise ProvisionError(
-                    f"PostgreSQL {self.server_version} at {self.where()} is too old: "
-                    "rlsguard needs 13 or newer"
-                )
+                raise ProvisionError(too_old(self.server_version, self.where()))
         except BaseException:
             self.stop()
             raise
@@ -120,17 +113,10 @@ def try_connect(url: URL, timeout_seconds: int = 5) -> str | None:
     try:
         connection = psycopg2.connect(connect_timeout=timeout_seconds, **psycopg2_params(url))
     except psycopg2.Error as error:
-        return _first_line(str(error), url)
+        return refusal_reason(error, url.password)
     connection.close()
     return None
 
 
-def _first_line(message: str, url: URL) -> str:
-    text = " ".join(line.strip() for line in message.strip().splitlines() if line.strip())
-    if url.password:
-        text = text.replace(url.password, "***")
-    return text or "connection refused"
-
-
 def unreachable_message(url: URL, reason: str) -> str:
-    return f"cannot connect to PostgreSQL as {describe(url)}: {reason}"
+    return unreachable(psycopg2_params(url), reason)

@@ -13,41 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg2
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from rlsguard.errors import DatabaseRefusalError, ServerGone
+from rlsguard.server.driver import (
+    LOCK_NOT_AVAILABLE,
+    QUERY_CANCELED,
+    is_connection_lost,
+    quote_ident,
+)
 from rlsguard.server.urls import redacted, with_database
 
 MAX_IDENTIFIER = 63
-LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock not had within lock_timeout
-QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
-
-
-# SQLSTATEs of a connection the server ended: admin_shutdown, crash_shutdown,
-# cannot_connect_now, and class 08 (connection exceptions)
-SERVER_ENDED = ("57P01", "57P02", "57P03")
 REFUSAL_HINTS = {
     QUERY_CANCELED: "\n    (it ran longer than statement_timeout: raise it in [tool.rlsguard])",
     LOCK_NOT_AVAILABLE: "\n    (another session held a lock longer than lock_timeout allows)",
     "42501": "\n    (the login lacks a privilege: rlsguard needs a superuser's URL for --dsn)",
 }
-
-
-def is_connection_lost(error: BaseException, connection: Any = None) -> bool:
-    """A psycopg2 error that means the server or the connection is gone, not a refusal."""
-    if not isinstance(error, psycopg2.Error):
-        return False
-    code = error.pgcode or ""
-    if code in SERVER_ENDED or code.startswith("08"):
-        return True
-    closed = bool(getattr(connection, "closed", 0))
-    return closed or (
-        not code and isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
-    )
 
 
 def describe_failure(error: BaseException) -> str:
@@ -142,10 +127,6 @@ class Databases:
     def _execute(self, statement: str) -> None:
         with self._admin.connect() as connection:
             connection.exec_driver_sql(statement)
-
-
-def quote_ident(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @contextmanager

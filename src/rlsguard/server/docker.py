@@ -18,7 +18,8 @@ from sqlalchemy.engine import URL
 
 from rlsguard.config import DEFAULT_IMAGE
 from rlsguard.errors import BackendUnavailable
-from rlsguard.server.base import THROWAWAY_SETTING, Server
+from rlsguard.server.base import Server
+from rlsguard.server.driver import THROWAWAY_SETTING
 from rlsguard.server.urls import DRIVER
 
 POSTGRES_PORT = 5432

@@ -25,13 +25,10 @@ from typing import IO
 from sqlalchemy.engine import URL
 
 from rlsguard.errors import BackendUnavailable, ProvisionError
-from rlsguard.server.base import THROWAWAY_SETTING, Server, try_connect
-from rlsguard.server.process import (
-    die_with_parent,
-    run_in_own_group,
-    signals_deferred,
-    terminate,
-)
+from rlsguard.server.base import Server, try_connect
+from rlsguard.server.children import die_with_parent, run_in_own_group, terminate
+from rlsguard.server.driver import THROWAWAY_SETTING
+from rlsguard.server.process import signals_deferred
 from rlsguard.server.scratch import make_scratch_dir
 from rlsguard.server.urls import DRIVER
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlsguard.server.process import pid_alive
+from rlsguard.server.children import pid_alive
 
 PREFIX = "rlsguard-pg-"
 BASE_PREFIX = "rlsguard-base-"

@@ -5,60 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from psycopg2.extensions import parse_dsn as parse_libpq
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
-from rlsguard.errors import ConfigError
+from rlsguard.server.dsn import connection_params, describe_params, timeout_options
 
 DRIVER = "postgresql+psycopg2"
 
 
 def parse_dsn(dsn: str) -> URL:
-    """Accept ``postgresql://``, ``postgres://``, ``postgresql+psycopg2://`` or a libpq
-    keyword string (``host=... dbname=...``) and return a psycopg2 SQLAlchemy URL."""
-    text = dsn.strip()
-    if not text:
-        raise ConfigError("the database URL is empty")
-    if "://" not in text:
-        return _from_keywords(text)
-    text = _at_signs_in_password_escaped(text)
-    try:
-        url = make_url(text)
-    except ArgumentError as error:
-        raise ConfigError(f"not a database URL: {redact_text(text)} ({error})") from None
-    except ValueError:  # SQLAlchemy reads the port with int()
-        raise ConfigError(f"the port in {redact_text(text)} is not a number") from None
-    if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise ConfigError(
-            f"rlsguard needs a PostgreSQL URL, got {url.get_backend_name()!r}: {redact(url)}"
-        )
-    if url.port is not None and not 0 < url.port < 65536:
-        raise ConfigError(f"the port in {redact(url)} is out of range (1 to 65535)")
-    return url.set(drivername=DRIVER)
-
-
-def _at_signs_in_password_escaped(text: str) -> str:
-    """``user:p@ss@host``: the host follows the last @ before the path, so an @ in the
-    password is percent-encoded rather than read as the start of the host."""
-    scheme, _, rest = text.partition("://")
-    authority, slash, path = rest.partition("/")
-    credentials, at, host = authority.rpartition("@")
-    if not at or "@" not in credentials:
-        return text
-    user, colon, password = credentials.partition(":")
-    escaped = f"{user}{colon}{password.replace('@', '%40')}"
-    return f"{scheme}://{escaped}@{host}{slash}{path}"
-
-
-def _from_keywords(text: str) -> URL:
-    try:
-        params = parse_libpq(text)
-    except Exception as error:
-        raise ConfigError(f"not a database URL or libpq connection string: {error}") from None
+    """The DSN (see ``dsn.connection_params``) as a psycopg2 SQLAlchemy URL."""
+    params = connection_params(dsn)
     port = params.pop("port", None)
-    if port and not port.isdigit():
-        raise ConfigError(f"the port in the connection string is not a number: {port!r}")
     return URL.create(
         DRIVER,
         username=params.pop("user", None),
@@ -75,23 +32,9 @@ def redact(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def redact_text(text: str) -> str:
-    """Hide a password in a URL-looking string that could not be parsed."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}" if ":" in credentials else text
-
-
 def describe(url: URL) -> str:
     """Where a URL points, for error messages: ``user@host:port/database``."""
-    host = url.host or url.query.get("host") or "localhost (Unix socket)"
-    port = url.port or 5432
-    return (
-        f"{url.username or '(default user)'}@{host}:{port}/{url.database or '(default database)'}"
-    )
+    return describe_params(psycopg2_params(url))
 
 
 def with_database(url: URL, database: str) -> URL:
@@ -117,8 +60,8 @@ def with_timeouts(url: URL, lock_timeout: str, statement_timeout: str) -> URL:
     statement for at most ``statement_timeout`` (libpq ``options``, kept from ``url``)."""
     given = url.query.get("options", "")
     kept = given if isinstance(given, str) else " ".join(given)
-    options = f"-c lock_timeout={lock_timeout} -c statement_timeout={statement_timeout}"
-    return url.update_query_dict({"options": f"{kept} {options}".strip()})
+    options = timeout_options(kept, lock_timeout, statement_timeout)
+    return url.update_query_dict({"options": options})
 
 
 # user:password@ in a URL, and query parameters whose name says they carry a secret

@@ -135,6 +135,9 @@ OPTIONS = (
            default=SHRINK_SECONDS, metavar="S"),
     Option("seed", "Hypothesis seed for the probes", (CHECK, SCAN), type=int, metavar="N",
            bridge_flag="--hypothesis-seed"),
+    Option("workers", "run the checks in N pytest-xdist worker processes that share one server "
+           "and template, a table's probes on one worker (default 1: this process; needs "
+           "pytest-xdist, the parallel extra)", (CHECK,), type=positive_int, metavar="N"),
     Option("fail-on", "with a baseline (--base): fail on new error-level findings only "
            "(default) or on any error at head", (CHECK, PYTEST), choices=FAIL_ON,
            default=FAIL_ON[0]),

@@ -151,6 +151,15 @@ class Run:
             self.project.upgrade(self.url(name), revision)
         return name
 
+    def built_templates(self) -> dict[str, str]:
+        """The templates built so far, by revision id (for a run that shares them)."""
+        return dict(self._templates)
+
+    def adopt_templates(self, templates: dict[str, str]) -> None:
+        """Copy from templates another run of the same session built (on the same server):
+        this run neither builds nor drops them."""
+        self._templates.update(templates)
+
     def clone(self, revision: str = HEAD, label: str = "clone") -> str:
         """A fresh copy of the migrated template, for a test that must commit."""
         return self.databases.create(label, template=self.template(revision))

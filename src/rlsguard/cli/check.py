@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import random
 import sys
@@ -211,11 +212,22 @@ def _run_suite(
         pytest_args += ["-q" if arguments.quiet else "-v", "-rfEx"]
     else:
         pytest_args += ["-p", "no:terminal"]
-    pytest_args += [*bridge(arguments), *gate_args]
+    pytest_args += [*bridge(arguments), *gate_args, *_workers(arguments.workers)]
     report.parent.mkdir(parents=True, exist_ok=True)
     with _working_directory(suite.parent):  # test ids then read suite.py::test_...
         plugins = [ProvidedServer(server), watch, console]
         return int(pytest.main(pytest_args + extra, plugins=plugins))
+
+
+def _workers(count: int | None) -> list[str]:
+    """pytest-xdist's flags for ``--workers``: the table-keeping group scheduling."""
+    if not count or count == 1:
+        return []
+    if importlib.util.find_spec("xdist") is None:
+        raise ConfigError(
+            "--workers needs pytest-xdist: pip install 'rlsguard[parallel]' (or pytest-xdist)"
+        )
+    return ["-n", str(count), "--dist", "loadgroup"]
 
 
 @contextlib.contextmanager

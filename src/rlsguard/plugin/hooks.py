@@ -22,6 +22,12 @@ from rlsguard.plugin.items import (
     ProbeCollector,
 )
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGNALS_KEY
+from rlsguard.plugin.workers import (
+    WorkersShare,
+    is_controller,
+    shared_server,
+    shared_with_this_worker,
+)
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import Server, request_from
@@ -56,7 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = _settings(config)
     except RlsguardError as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[RUN_KEY] = Run(
+    shared = shared_with_this_worker(config)
+    given = provided.server if provided else shared_server(shared)
+    config.stash[RUN_KEY] = run = Run(
         settings=settings,
         request=request_from(
             config.getoption("rlsguard_backend"),
@@ -64,12 +72,16 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("rlsguard_pg_image"),
             config.getoption("rlsguard_pg_version"),
         ),
-        given_server=provided.server if provided else None,
+        given_server=given,
         revision=config.getoption("rlsguard_revision") or HEAD,
         seed=_hypothesis_seed(config),
         max_examples=config.getoption("rlsguard_max_examples"),
         shrink_seconds=config.getoption("rlsguard_shrink_seconds"),
     )
+    if shared:
+        run.adopt_templates(shared["templates"])
+    elif is_controller(config):
+        config.pluginmanager.register(WorkersShare(run), "rlsguard-workers")
     add_environment(config, "rlsguard", __version__)
     baseline_path = config.getoption("rlsguard_baseline")
     baseline = Baseline.read(Path(baseline_path)) if baseline_path else None

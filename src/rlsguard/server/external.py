@@ -43,3 +43,17 @@ class ExternalServer(Server):
 
     def where(self) -> str:
         return f"DSN {redact(self._given)}"
+
+
+class SharedServer(ExternalServer):
+    """The server of another process of the same run (pytest-xdist's controller, for its
+    workers): used as is and never stopped here; its owner stops it."""
+
+    backend = "shared"
+
+    def __init__(self, url: URL, owner_where: str) -> None:
+        super().__init__(url)
+        self._owner_where = owner_where
+
+    def where(self) -> str:
+        return f"{self._owner_where}, shared with pytest-xdist's workers"

@@ -1,0 +1,128 @@
+"""pytest-xdist's workers share the controller's server and template, and keep a table's
+probes (and the revisions' roundtrips) on one worker, with the results of one process."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from rlsguard.cli import check
+from rlsguard.errors import ConfigError
+from rlsguard.plugin.workers import probe_target
+from rlsguard.probes import all_probes
+from tests.conftest import OWN_BACKEND, run_python
+
+HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
+
+# each item, in the process that runs it, and each process's server and templates
+RECORDER = """
+import json, os
+from rlsguard.plugin.stash import RUN_KEY
+
+def _record(config, **fields):
+    run = config.stash[RUN_KEY]
+    server = run.server if run.server_started else None
+    fields.update(
+        process=os.environ.get("PYTEST_XDIST_WORKER", "controller"),
+        backend=server.backend if server else None,
+        port=server.url.port if server else None,
+        templates=run.built_templates(),
+    )
+    with open(os.environ["RECORDS"], "a") as records:
+        records.write(json.dumps(fields) + "\\n")
+
+def pytest_runtest_teardown(item):
+    _record(item.config, item=item.nodeid, target=getattr(item, "target", None))
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):
+        _record(session.config, item=None, target=None)
+"""
+
+
+def _check(project: Path, *extra: str) -> tuple[dict[str, str], list[dict[str, object]]]:
+    """Each item's outcome in the JUnit file, and the records of the processes."""
+    records = project / f"records{len(extra)}.jsonl"
+    junit = project / f"junit{len(extra)}.xml"
+    result = run_python(
+        "-m", "pytest", "-p", "no:cacheprovider", "-p", "recorder", "-q",
+        "--rlsguard-backend", OWN_BACKEND, "--rlsguard-max-examples", "5",
+        f"--junitxml={junit}", *extra,
+        cwd=project,
+        env={"PYTHONPATH": str(project), "RECORDS": str(records)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    outcomes = {
+        f"{case.get('classname')}::{case.get('name')}": next(
+            (child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed"
+        )
+        for case in ElementTree.parse(junit).getroot().iter("testcase")
+    }
+    return outcomes, [json.loads(line) for line in records.read_text().splitlines()]
+
+
+@pytest.mark.timeout(600)
+def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
+        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n'
+    )
+    (project / "test_isolation.py").write_text("from rlsguard.suite import *  # noqa: F403\n")
+    (project / "recorder.py").write_text(RECORDER)
+
+    alone, _ = _check(project)
+    together, records = _check(project, "-n", "2", "--dist", "loadgroup")
+    assert together == alone  # the same items, each with the same outcome
+
+    controller = next(record for record in records if record["process"] == "controller")
+    ran = [record for record in records if record["item"] is not None]
+    assert {record["process"] for record in ran} == {"gw0", "gw1"}
+    assert {(record["backend"], record["port"]) for record in ran} == {
+        ("shared", controller["port"])
+    }, "every worker works on the controller's server"
+    head = next(iter(controller["templates"].items()))
+    assert all(head in record["templates"].items() for record in ran), "and copies its template"
+
+    workers_by_group: dict[str, set[object]] = defaultdict(set)
+    for record in ran:
+        item = str(record["item"])
+        if record["target"] is not None:
+            workers_by_group[f"probes of {record['target']}"].add(record["process"])
+        elif "test_revision_roundtrip[" in item:
+            workers_by_group["roundtrips"].add(record["process"])
+    assert "roundtrips" in workers_by_group
+    assert len(workers_by_group) > 3
+    assert {group: len(workers) for group, workers in workers_by_group.items()} == dict.fromkeys(
+        workers_by_group, 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "target"),
+    [
+        ("suite.py::test_probes::rls[public.documents-cross-tenant-read]", "public.documents"),
+        ("t.py::test_probes::rls[public.a-b-cross-tenant-read]", "public.a-b"),
+        ("t.py::test_probes::rls[public.f(x text)-definer-function-leak]", "public.f(x text)"),
+        ("t.py::test_probes::rls[tenant-tables-stateful]", "tenant-tables"),
+        ("t.py::test_probes::rls[public.documents-no-such-probe]", None),
+        ("t.py::test_isolation::RG101 rls-enabled[public.documents]", None),
+    ],
+)
+def test_a_probe_items_object_is_read_from_its_name(nodeid: str, target: str | None) -> None:
+    suffixes = sorted((f"-{probe.name}]" for probe in all_probes()), key=len, reverse=True)
+    assert probe_target(nodeid, suffixes) == target
+
+
+def test_workers_without_pytest_xdist_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check.importlib.util, "find_spec", lambda _name: None)
+    with pytest.raises(ConfigError, match=r"--workers needs pytest-xdist: pip install"):
+        check._workers(2)
+    assert check._workers(1) == []

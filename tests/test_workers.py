@@ -4,6 +4,7 @@ probes (and the revisions' roundtrips) on one worker, with the results of one pr
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from xml.etree import ElementTree
@@ -44,25 +45,28 @@ def pytest_sessionfinish(session):
 """
 
 
-def _check(project: Path, *extra: str) -> tuple[dict[str, str], list[dict[str, object]]]:
-    """Each item's outcome in the JUnit file, and the records of the processes."""
-    records = project / f"records{len(extra)}.jsonl"
-    junit = project / f"junit{len(extra)}.xml"
+def _check(project: Path, workers: int) -> tuple[dict[str, str], list[dict[str, object]], str]:
+    """``rlsguard check --workers N``: each item's outcome in its JUnit file, the records
+    of the processes, and its console."""
+    records = project / f"records{workers}.jsonl"
+    report = project / f"reports{workers}" / "report.html"
     result = run_python(
-        "-m", "pytest", "-p", "no:cacheprovider", "-p", "recorder", "-q",
-        "--rlsguard-backend", OWN_BACKEND, "--rlsguard-max-examples", "5",
-        f"--junitxml={junit}", *extra,
+        "-m", "rlsguard.cli", "check", "--project", str(project), "--report", str(report),
+        "--backend", OWN_BACKEND, "--max-examples", "5", "--workers", str(workers),
+        "--", "-p", "recorder",
         cwd=project,
         env={"PYTHONPATH": str(project), "RECORDS": str(records)},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    junit = report.parent / "rlsguard-junit.xml"
     outcomes = {
         f"{case.get('classname')}::{case.get('name')}": next(
             (child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed"
         )
         for case in ElementTree.parse(junit).getroot().iter("testcase")
     }
-    return outcomes, [json.loads(line) for line in records.read_text().splitlines()]
+    logged = [json.loads(line) for line in records.read_text().splitlines()]
+    return outcomes, logged, result.stdout
 
 
 @pytest.mark.timeout(600)
@@ -78,9 +82,14 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
     (project / "test_isolation.py").write_text("from rlsguard.suite import *  # noqa: F403\n")
     (project / "recorder.py").write_text(RECORDER)
 
-    alone, _ = _check(project)
-    together, records = _check(project, "-n", "2", "--dist", "loadgroup")
+    alone, _, console = _check(project, 1)
+    together, records, console_of_workers = _check(project, 2)
     assert together == alone  # the same items, each with the same outcome
+    assert "probes:" in console
+    assert "of work on the workers" not in console
+    assert re.search(
+        r"probes: +\d+ run: .* \([\d.]+ s of work on the workers\)", console_of_workers
+    )
 
     controller = next(record for record in records if record["process"] == "controller")
     ran = [record for record in records if record["item"] is not None]

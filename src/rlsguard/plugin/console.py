@@ -5,7 +5,7 @@ Registered by the command only; a plain ``pytest`` keeps pytest's own console.""
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import TextIO
 
 import pytest
@@ -28,6 +28,7 @@ class CheckConsole:
         self.remaining: Counter[str] = Counter()
         self.printed: set[str] = set()
         self.since = time.monotonic()
+        self.took: defaultdict[str, float] = defaultdict(float)  # seconds per item, by test id
 
     def write(self, line: str) -> None:
         if self.quiet:
@@ -60,6 +61,7 @@ class CheckConsole:
             self.counts[self.phase_of.get(report.nodeid, PHASES[0])][Outcome.FAIL] += 1
         if report.failed and not any(_says_why(value) for value in recorded):
             self.unrecorded.append((report.nodeid, report.longreprtext))
+        self.took[report.nodeid] += report.duration
         ended = self.phase_of.get(report.nodeid) if report.when == "teardown" else None
         if ended is not None and ended in self.remaining:
             self.remaining[ended] -= 1
@@ -67,17 +69,23 @@ class CheckConsole:
                 self._phase_done(ended)
 
     def pytest_sessionfinish(self) -> None:
-        """Phases whose end was not seen (pytest-xdist runs them side by side)."""
+        """Phases whose end was not seen: pytest-xdist's workers ran them side by side (its
+        controller collects nothing), so each says the time its items took."""
         for phase in PHASES:
             if sum(self.counts[phase].values()):
-                self._phase_done(phase)
+                self._phase_done(phase, side_by_side=True)
 
-    def _phase_done(self, phase: str) -> None:
+    def _phase_done(self, phase: str, *, side_by_side: bool = False) -> None:
         if phase in self.printed:
             return
         self.printed.add(phase)
         now = time.monotonic()
-        self.write(phase_line(phase, self.counts[phase], now - self.since))
+        seconds = (
+            sum(took for item, took in self.took.items() if self.phase_of.get(item) == phase)
+            if side_by_side
+            else now - self.since
+        )
+        self.write(phase_line(phase, self.counts[phase], seconds, side_by_side=side_by_side))
         self.since = now
 
 

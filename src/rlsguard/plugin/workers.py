@@ -60,10 +60,11 @@ class WorkersShare:
 
 
 def is_controller(config: pytest.Config) -> bool:
-    """pytest-xdist's controller of workers (not a worker, not a run without -n)."""
+    """pytest-xdist's controller of workers (``-n N``, or ``--tx`` specs with ``--dist``),
+    not a worker and not a run in one process."""
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
         return False
-    return bool(getattr(config.option, "numprocesses", None))
+    return getattr(config.option, "dist", "no") != "no"
 
 
 def shared_with_this_worker(config: pytest.Config) -> dict[str, Any]:

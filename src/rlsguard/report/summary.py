@@ -58,12 +58,17 @@ def tenancy_line(settings: Settings) -> str:
     return "; ".join(parts)
 
 
-def phase_line(phase: str, counts: Counter[Outcome], seconds: float) -> str:
+def phase_line(
+    phase: str, counts: Counter[Outcome], seconds: float, *, side_by_side: bool = False
+) -> str:
+    """``side_by_side``: the phases ran at once on workers, and ``seconds`` is the time
+    the phase's items took on them (the wall time is not the phase's own)."""
     total = sum(counts.values())
     said = ", ".join(
         f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
     )
-    return f"  {phase + ':':<15}{total} run: {said or 'none'} ({seconds:.1f} s)"
+    took = f"{seconds:.1f} s of work on the workers" if side_by_side else f"{seconds:.1f} s"
+    return f"  {phase + ':':<15}{total} run: {said or 'none'} ({took})"
 
 
 @dataclass

@@ -3,10 +3,12 @@ probes (and the revisions' roundtrips) on one worker, with the results of one pr
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -45,21 +47,29 @@ def pytest_sessionfinish(session):
 """
 
 
-def _check(project: Path, workers: int) -> tuple[dict[str, str], list[dict[str, object]], str]:
-    """``rlsguard check --workers N``: each item's outcome in its JUnit file, the records
-    of the processes, and its console."""
-    records = project / f"records{workers}.jsonl"
-    report = project / f"reports{workers}" / "report.html"
+def _check(
+    project: Path, label: str, *flags: str
+) -> tuple[dict[str, str], list[dict[str, Any]], str]:
+    """``rlsguard check`` with ``flags`` (``-- `` before pytest's): each item's outcome in
+    its JUnit file and its evidence, the records of the processes, and its console."""
+    records = project / f"records-{label}.jsonl"
+    report = project / f"reports-{label}" / "report.html"
+    split = flags.index("--") if "--" in flags else len(flags)
+    check_flags, pytest_flags = flags[:split], flags[split + 1 :]
     result = run_python(
         "-m", "rlsguard.cli", "check", "--project", str(project), "--report", str(report),
-        "--backend", OWN_BACKEND, "--max-examples", "5", "--workers", str(workers),
-        "--", "-p", "recorder",
+        "--backend", OWN_BACKEND, "--max-examples", "5", *check_flags,
+        "--", "-p", "recorder", *pytest_flags,
         cwd=project,
         env={"PYTHONPATH": str(project), "RECORDS": str(records)},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     junit = report.parent / "rlsguard-junit.xml"
+    evidence = json.loads((report.parent / "rlsguard-evidence.json").read_text())
     outcomes = {
+        f"evidence of {item['nodeid']}": f"{item['kind']} {item['status']}"
+        for item in evidence["items"]
+    } | {
         f"{case.get('classname')}::{case.get('name')}": next(
             (child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed"
         )
@@ -79,26 +89,36 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
         f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
         'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n'
     )
-    (project / "test_isolation.py").write_text("from rlsguard.suite import *  # noqa: F403\n")
     (project / "recorder.py").write_text(RECORDER)
 
-    alone, _, console = _check(project, 1)
-    together, records, console_of_workers = _check(project, 2)
-    assert together == alone  # the same items, each with the same outcome
+    alone, _, console = _check(project, "alone")
     assert "probes:" in console
     assert "of work on the workers" not in console
-    assert re.search(
-        r"probes: +\d+ run: .* \([\d.]+ s of work on the workers\)", console_of_workers
-    )
+    # pytest-xdist's workers, as rlsguard check starts them, and as --tx specs (which
+    # stand in for other hosts: execnet gateways, each a python of its own)
+    for label, flags in (
+        ("workers", ("--workers", "2")),
+        ("tx", ("--", "--tx", "2*popen", "--dist", "loadgroup")),
+    ):
+        together, records, console_of_workers = _check(project, label, *flags)
+        assert together == alone, label  # the same items, outcomes and evidence
+        assert re.search(
+            r"probes: +\d+ run: .* \([\d.]+ s of work on the workers\)", console_of_workers
+        )
+        _assert_shared_and_grouped(records)
 
+
+def _assert_shared_and_grouped(records: list[dict[str, Any]]) -> None:
     controller = next(record for record in records if record["process"] == "controller")
     ran = [record for record in records if record["item"] is not None]
     assert {record["process"] for record in ran} == {"gw0", "gw1"}
     assert {(record["backend"], record["port"]) for record in ran} == {
         ("shared", controller["port"])
     }, "every worker works on the controller's server"
-    head = next(iter(controller["templates"].items()))
-    assert all(head in record["templates"].items() for record in ran), "and copies its template"
+    templates = controller["templates"]
+    assert isinstance(templates, dict)
+    head = next(iter(templates.items()))
+    assert all(head in record["templates"].items() for record in ran), "and its template"
 
     workers_by_group: dict[str, set[object]] = defaultdict(set)
     for record in ran:
@@ -131,7 +151,7 @@ def test_a_probe_items_object_is_read_from_its_name(nodeid: str, target: str | N
 
 
 def test_workers_without_pytest_xdist_are_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check.importlib.util, "find_spec", lambda _name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)
     with pytest.raises(ConfigError, match=r"--workers needs pytest-xdist: pip install"):
         check._workers(2)
     assert check._workers(1) == []

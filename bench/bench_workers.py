@@ -5,6 +5,10 @@ The machine is shared and noisy, so the two run alternately (which one goes firs
 every pair) and the figure is the ratio within each pair, with its spread.
 
     .venv/bin/python bench/bench_workers.py --workers 2 --pairs 3
+    .venv/bin/python bench/bench_workers.py --tables 10 100 --pairs 1   # synthetic projects
+
+``--tables``: an Alembic project of its own per size, one migration that builds the
+synthetic schema of bench/synthetic.py (tenant tables in a tree of composite foreign keys).
 """
 
 from __future__ import annotations
@@ -17,12 +21,55 @@ import tempfile
 import time
 from pathlib import Path
 
+from synthetic import synthetic_schema
 from worktree import ROOT, compiled
 
+HARDENED = ROOT / "tests" / "fixtures" / "hardened_project"
+APP, ADMIN = "bench_app", "bench_admin"
+MIGRATION = """from pathlib import Path
 
-def timed_check(report: Path, workers: int) -> float:
+from alembic import op
+
+revision = "0001_synthetic"
+down_revision = None
+
+
+def upgrade():
+    for name in ("{app}", "{admin}"):
+        op.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{{name}}') "
+            f"THEN CREATE ROLE {{name}}; END IF; END $$"
+        )
+    op.execute((Path(__file__).parent / "schema.sql").read_text())
+
+
+def downgrade():
+    op.execute("DROP TABLE {tables} CASCADE")
+    op.execute("REVOKE USAGE ON SCHEMA public FROM {app}, {admin}")
+"""
+
+
+def synthetic_project(folder: Path, tables: int) -> Path:
+    """An Alembic project whose one migration builds ``tables`` synthetic tenant tables."""
+    versions = folder / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    for name in ("alembic.ini", "migrations/env.py", "migrations/script.py.mako"):
+        (folder / name).write_text((HARDENED / name).read_text())
+    names = ", ".join([*(f"t{number:04d}" for number in range(tables, 0, -1)), "tenants"])
+    (versions / "schema.sql").write_text(synthetic_schema(tables, APP, ADMIN, "tree"))
+    (versions / "0001_synthetic.py").write_text(
+        MIGRATION.format(app=APP, admin=ADMIN, tables=names)
+    )
+    (folder / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "alembic.ini"\napp_role = "{APP}"\n'
+        f'admin_roles = ["{ADMIN}"]\n'
+    )
+    return folder
+
+
+def timed_check(report: Path, workers: int, project: Path = ROOT) -> float:
     command = [sys.executable, "-m", "rlsguard.cli", "check", "-q", "--backend", "local",
-               "--project", str(ROOT), "--report", str(report)]  # fmt: skip
+               "--project", str(project), "--report", str(report)]  # fmt: skip
     if workers > 1:
         command += ["--workers", str(workers)]
     began = time.perf_counter()
@@ -38,29 +85,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--tables", type=int, nargs="*", default=[],
+                        help="synthetic projects of these sizes instead of this one")  # fmt: skip
     arguments = parser.parse_args()
     compiled(ROOT)
     with tempfile.TemporaryDirectory() as scratch:
-        ratios = []
-        for pair in range(arguments.pairs):
-            sides = [arguments.workers, 1]
-            if pair % 2:
-                sides.reverse()
-            times = {
-                workers: timed_check(Path(scratch) / str(workers) / "report.html", workers)
-                for workers in sides
+        projects = {"the platform": ROOT}
+        if arguments.tables:
+            projects = {
+                f"{tables} synthetic tables": synthetic_project(Path(scratch) / str(tables), tables)
+                for tables in arguments.tables
             }
-            ratios.append(times[arguments.workers] / times[1])
-            print(
-                f"pair {pair + 1}: {arguments.workers} workers {times[arguments.workers]:.1f} s, "
-                f"one process {times[1]:.1f} s, ratio {ratios[-1]:.2f}",
-                flush=True,
-            )
+        for label, project in projects.items():
+            compare(label, project, arguments.workers, arguments.pairs, Path(scratch) / "reports")
+
+
+def compare(label: str, project: Path, workers: int, pairs: int, reports: Path) -> None:
+    ratios = []
+    for pair in range(pairs):
+        sides = [workers, 1]
+        if pair % 2:
+            sides.reverse()
+        times = {
+            count: timed_check(reports / f"{label}-{count}" / "report.html", count, project)
+            for count in sides
+        }
+        ratios.append(times[workers] / times[1])
         print(
-            f"ratio {arguments.workers} workers / one process: median "
-            f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} "
-            f"over {len(ratios)} pairs"
+            f"{label}, pair {pair + 1}: {workers} workers {times[workers]:.1f} s, "
+            f"one process {times[1]:.1f} s, ratio {ratios[-1]:.2f}",
+            flush=True,
         )
+    print(
+        f"{label}: ratio {workers} workers / one process: median "
+        f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} "
+        f"over {len(ratios)} pairs",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

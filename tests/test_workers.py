@@ -30,7 +30,7 @@ def _record(config, **fields):
     run = config.stash[RUN_KEY]
     server = run.server if run.server_started else None
     fields.update(
-        process=os.environ.get("PYTEST_XDIST_WORKER", "controller"),
+        process=getattr(config, "workerinput", {}).get("workerid", "controller"),
         backend=server.backend if server else None,
         port=server.url.port if server else None,
         templates=run.built_templates(),

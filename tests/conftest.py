@@ -96,6 +96,20 @@ def migration(revision: str, down: str, upgrade: list[str], downgrade: list[str]
     )
 
 
+HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
+
+
+def hardened_user_project(folder: Path, more_config: str = "") -> Path:
+    """A user's project folder whose ``[tool.rlsguard]`` points at the hardened fixture's
+    migrations (``more_config`` is added to its pyproject.toml)."""
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text(
+        f'[tool.rlsguard]\nalembic_ini = "{HARDENED_PROJECT / "alembic.ini"}"\n'
+        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n' + more_config
+    )
+    return folder
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Callable[..., Path]:
     def make(mutations: dict[str, Mutation] | None = None) -> Path:

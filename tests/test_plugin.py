@@ -14,7 +14,13 @@ from xml.etree import ElementTree
 import pytest
 
 from rlsguard.server import Server
-from tests.conftest import OWN_BACKEND, PROJECT, rlsguard_databases, run_python
+from tests.conftest import (
+    OWN_BACKEND,
+    PROJECT,
+    hardened_user_project,
+    rlsguard_databases,
+    run_python,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -223,9 +229,6 @@ def test_two_sessions_at_once_do_not_collide(
         assert "1 passed" in output
 
 
-HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
-
-
 def readme_reports_block() -> str:
     """The pytest config the docs say to add for the report files, verbatim."""
     readme = (PROJECT / "docs" / "evidence.md").read_text()
@@ -240,12 +243,7 @@ def test_plain_pytest_with_the_readme_config_writes_the_reports_of_rlsguard_chec
     """A user's project: a test module importing rlsguard.suite, [tool.rlsguard], and the
     README's block; plain ``pytest`` in its folder writes the HTML report, the JSON
     evidence and JUnit where ``rlsguard check`` does."""
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
-        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n\n' + readme_reports_block()
-    )
+    project = hardened_user_project(tmp_path / "project", "\n" + readme_reports_block())
     (project / "tests").mkdir()
     (project / "tests" / "test_isolation.py").write_text(
         "from rlsguard.suite import *  # noqa: F403\n"
@@ -272,12 +270,7 @@ def test_without_the_readme_config_plain_pytest_leaves_no_files(
     tmp_path: Path, rlsguard_server: Server
 ) -> None:
     """What the README says: rlsguard does not add report options on its own."""
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
-        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n'
-    )
+    project = hardened_user_project(tmp_path / "project")
     (project / "test_heads.py").write_text("from rlsguard.suite import test_single_head\n")
     result = run_python(
         "-m", "pytest", "-p", "no:cacheprovider", "-q",

@@ -19,9 +19,9 @@ import pytest
 
 from rlsguard.errors import ProvisionError
 from rlsguard.server import local
+from rlsguard.server.children import pid_alive
 from rlsguard.server.embedded import embedded_binaries
 from rlsguard.server.local import Binaries, LocalServer, discover_local_binaries, server_account
-from rlsguard.server.process import pid_alive
 from rlsguard.server.scratch import PREFIX, sweep_stale
 from tests.conftest import query
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import psycopg2.extensions
 import pytest
 from sqlalchemy.engine import URL
 
@@ -231,8 +232,9 @@ def test_the_catalog_is_read_in_a_handful_of_queries(analyze_case: Analyze) -> N
 def test_the_scan_cannot_write(case_database: BuildCase, monkeypatch: pytest.MonkeyPatch) -> None:
     built = case_database(HARDENED_CASE)
 
-    def writing_reader(connection: object) -> None:
-        connection.exec_driver_sql("CREATE TABLE sneaky (x int)")  # type: ignore[attr-defined]
+    def writing_reader(connection: psycopg2.extensions.connection) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE sneaky (x int)")
 
     monkeypatch.setattr(rlsguard.analyzer, "read_catalog", writing_reader)
     with (

@@ -17,9 +17,7 @@ from rlsguard.cli import check
 from rlsguard.errors import ConfigError
 from rlsguard.plugin.workers import probe_target
 from rlsguard.probes import all_probes
-from tests.conftest import OWN_BACKEND, run_python
-
-HARDENED = Path(__file__).parent / "fixtures" / "hardened_project"
+from tests.conftest import OWN_BACKEND, hardened_user_project, run_python
 
 # each item, in the process that runs it, and each process's server and templates
 RECORDER = """
@@ -83,12 +81,7 @@ def _check(
 def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together(
     tmp_path: Path,
 ) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        f'[tool.rlsguard]\nalembic_ini = "{HARDENED / "alembic.ini"}"\n'
-        'app_role = "hardened_app"\nadmin_roles = ["hardened_admin"]\n'
-    )
+    project = hardened_user_project(tmp_path / "project")
     (project / "recorder.py").write_text(RECORDER)
 
     alone, _, console = _check(project, "alone")

@@ -18,13 +18,14 @@ from typing import TypeVar
 
 import hypothesis
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy.engine import URL, Connection
 
 from rlsguard.analyzer import Analysis, scan
 from rlsguard.config import SHRINK_SECONDS, Settings
 from rlsguard.errors import RlsguardError
-from rlsguard.history.migrate import BASE, HEAD, HEADS, MigrationProject
+from rlsguard.history.migrate import BASE, HEAD, HEADS, MIGRATION_LOCK, MigrationProject
 from rlsguard.history.walk import Walk
 from rlsguard.probes.login import (
     ProbeLogin,
@@ -34,13 +35,19 @@ from rlsguard.probes.login import (
 )
 from rlsguard.probes.runner import ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
+from rlsguard.schema.queries import ROLE_STATE
 from rlsguard.server import Server, ServerRequest, provision
-from rlsguard.server.databases import Databases, connected
-from rlsguard.server.urls import with_timeouts
+from rlsguard.server.databases import Databases, connected, server_gone
+from rlsguard.server.urls import psycopg2_params, with_timeouts
 
 T = TypeVar("T")
 
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+ROLES_CHANGED = (
+    "the server's roles are not as the schema's migrations leave them: a migration check "
+    "changed a role (roles are shared by every database on the server) and replaying the "
+    "migrations did not set it back"
+)
 
 
 @dataclass(eq=False)
@@ -63,6 +70,8 @@ class Run:
         self._empty_fingerprint: Fingerprint | None = None
         self._revision_fingerprints: dict[str, Fingerprint] = {}
         self._analyses: dict[str, Analysis] = {}
+        self._role_states: dict[str, str] = {}  # the server's roles, as each analysis met them
+        self._sentinel: psycopg2.extensions.connection | None = None
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
         self._login: ProbeLogin | None = None
@@ -243,7 +252,58 @@ class Run:
     def _analyze(self, revision: str, lenient: bool) -> Analysis:
         settings = self.settings_at(revision)
         with connected(self.url(self.working_database(revision))) as connection:
-            return scan(connection, settings, lenient=lenient)
+            analysis = scan(connection, settings, lenient=lenient)
+            self._role_states.setdefault(revision, _role_state_of(self._sentinel_cursor()))
+            return analysis
+
+    @contextmanager
+    def roles_as_analysed(self, revision: str | None = None) -> Iterator[str | None]:
+        """While held, no rlsguard process migrates on this server, and its roles (shared
+        by every database on it) are as the analysis at ``revision`` met them: yields None,
+        or why they are not. A migration check may have changed them (a downgrade that
+        takes BYPASSRLS back): the migrations to ``revision`` are then replayed on a
+        database of their own, which sets them again."""
+        resolved = self.resolve(revision or self.revision)
+        self.analysis(resolved)
+        expected = self._role_states[resolved]
+        sentinel = self._sentinel_cursor()
+        held = False
+        try:
+            for _attempt in range(3):  # another process's migration check may come between
+                if _role_state_of(sentinel) != expected:
+                    with self.disposable(self.empty_database("roles_again")) as name:
+                        self.project.upgrade(self.url(name), resolved)
+                self._migration_lock(sentinel, "pg_advisory_lock_shared")
+                held = True
+                if _role_state_of(sentinel) == expected:
+                    break
+                self._migration_lock(sentinel, "pg_advisory_unlock_shared")
+                held = False
+            yield None if held else ROLES_CHANGED
+        finally:
+            if held and not sentinel.connection.closed:
+                self._migration_lock(sentinel, "pg_advisory_unlock_shared")
+
+    def _migration_lock(self, sentinel: psycopg2.extensions.cursor, function: str) -> None:
+        try:
+            _said(sentinel, f"SELECT {function}(%s)", (MIGRATION_LOCK,))
+        except psycopg2.errors.LockNotAvailable as error:
+            raise RlsguardError(
+                "an rlsguard process kept migrating on this server for longer than "
+                f"migration_timeout ({self.settings.migration_timeout}): {error}"
+            ) from None
+
+    def _sentinel_cursor(self) -> psycopg2.extensions.cursor:
+        """A connection of the run's own to the server, kept open: it reads the roles and
+        holds the migration lock shared while a probe acts."""
+        if self._sentinel is None or self._sentinel.closed:
+            url = self.server.url
+            self._sentinel = psycopg2.connect(connect_timeout=10, **psycopg2_params(url))
+            self._sentinel.autocommit = True
+            self._probe_connections.append(self._sentinel)
+            with self._sentinel.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = '{self.settings.migration_timeout}'")
+        return self._sentinel.cursor()
 
     def settings_at(self, revision: str | None = None) -> Settings:
         """The config for the schema at ``revision``, ``[tool.rlsguard.until]`` applied."""
@@ -315,3 +375,20 @@ class Run:
 def _close_open_runs() -> None:
     for run in list(_open_runs):
         run.close()
+
+
+def _role_state_of(cursor: psycopg2.extensions.cursor) -> str:
+    _said(cursor, ROLE_STATE)
+    row = cursor.fetchone()
+    return str(row[0]) if row else ""
+
+
+def _said(cursor: psycopg2.extensions.cursor, sql: str, params: tuple[object, ...] = ()) -> None:
+    """A statement on the run's own connection; a lost server is said as one."""
+    try:
+        cursor.execute(sql, params or None)
+    except psycopg2.Error as error:
+        gone = server_gone(error)
+        if gone is not None:
+            raise gone from None
+        raise

@@ -181,7 +181,10 @@ class ProbeItem(pytest.Item):
             if self.probe.shares_rows
             else None
         )
-        result = run.prober().run(self.probe, self.target, company=company)
+        with run.roles_as_analysed() as changed:
+            if changed is not None:
+                pytest.skip(f"cannot: {changed}")
+            result = run.prober().run(self.probe, self.target, company=company)
         self.user_properties.append(
             (
                 "rlsguard_probe",

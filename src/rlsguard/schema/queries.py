@@ -196,3 +196,21 @@ SELECT current_database(), current_setting('server_version_num')::int,
        ARRAY(SELECT DISTINCT proname FROM pg_proc
              WHERE proleakproof AND pronamespace = 'pg_catalog'::regnamespace)
 """
+
+# the server's roles as the probes meet them: attributes, memberships and server-wide
+# settings, one digest (rlsguard's own probe logins left out, since runs add and drop them)
+ROLE_STATE = """
+SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item), '')) FROM (
+    SELECT 'role ' || rolname || ' ' || rolsuper || rolinherit || rolbypassrls || rolcanlogin
+           || rolcreaterole || rolcreatedb AS item
+    FROM pg_roles WHERE rolname !~ '^(pg_|rlsguard_probe_)'
+  UNION ALL
+    SELECT 'member ' || m.roleid::regrole || ' ' || m.member::regrole || ' '
+           || (to_jsonb(m) - 'oid' - 'roleid' - 'member' - 'grantor')::text
+    FROM pg_auth_members m
+    WHERE m.member::regrole::text !~ '^"?rlsguard_probe_'
+  UNION ALL
+    SELECT 'setting ' || s.setrole || ' ' || s.setconfig::text
+    FROM pg_db_role_setting s WHERE s.setdatabase = 0
+) AS state
+"""

@@ -70,7 +70,8 @@ class Run:
         self._empty_fingerprint: Fingerprint | None = None
         self._revision_fingerprints: dict[str, Fingerprint] = {}
         self._analyses: dict[str, Analysis] = {}
-        self._role_states: dict[str, str] = {}  # the server's roles, as each analysis met them
+        # the roles the probes act as, and their digest, as each analysis met them
+        self._role_states: dict[str, tuple[list[str], str]] = {}
         self._sentinel: psycopg2.extensions.connection | None = None
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
@@ -253,7 +254,9 @@ class Run:
         settings = self.settings_at(revision)
         with connected(self.url(self.working_database(revision))) as connection:
             analysis = scan(connection, settings, lenient=lenient)
-            self._role_states.setdefault(revision, _role_state_of(self._sentinel_cursor()))
+            roles = [analysis.tenancy.app.name, *(admin.name for admin in analysis.tenancy.admins)]
+            state = _role_state_of(self._sentinel_cursor(), roles)
+            self._role_states.setdefault(revision, (roles, state))
             return analysis
 
     @contextmanager
@@ -265,17 +268,17 @@ class Run:
         database of their own, which sets them again."""
         resolved = self.resolve(revision or self.revision)
         self.analysis(resolved)
-        expected = self._role_states[resolved]
+        roles, expected = self._role_states[resolved]
         sentinel = self._sentinel_cursor()
         held = False
         try:
             for _attempt in range(3):  # another process's migration check may come between
-                if _role_state_of(sentinel) != expected:
+                if _role_state_of(sentinel, roles) != expected:
                     with self.disposable(self.empty_database("roles_again")) as name:
                         self.project.upgrade(self.url(name), resolved)
                 self._migration_lock(sentinel, "pg_advisory_lock_shared")
                 held = True
-                if _role_state_of(sentinel) == expected:
+                if _role_state_of(sentinel, roles) == expected:
                     break
                 self._migration_lock(sentinel, "pg_advisory_unlock_shared")
                 held = False
@@ -377,13 +380,17 @@ def _close_open_runs() -> None:
         run.close()
 
 
-def _role_state_of(cursor: psycopg2.extensions.cursor) -> str:
-    _said(cursor, ROLE_STATE)
+def _role_state_of(cursor: psycopg2.extensions.cursor, roles: list[str]) -> str:
+    _said(cursor, ROLE_STATE, {"roles": roles})
     row = cursor.fetchone()
     return str(row[0]) if row else ""
 
 
-def _said(cursor: psycopg2.extensions.cursor, sql: str, params: tuple[object, ...] = ()) -> None:
+def _said(
+    cursor: psycopg2.extensions.cursor,
+    sql: str,
+    params: tuple[object, ...] | dict[str, object] = (),
+) -> None:
     """A statement on the run's own connection; a lost server is said as one."""
     try:
         cursor.execute(sql, params or None)

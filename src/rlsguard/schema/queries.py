@@ -197,20 +197,30 @@ SELECT current_database(), current_setting('server_version_num')::int,
              WHERE proleakproof AND pronamespace = 'pg_catalog'::regnamespace)
 """
 
-# the server's roles as the probes meet them: attributes, memberships and server-wide
-# settings, one digest (rlsguard's own probe logins left out, since runs add and drop them)
+# the roles the probes act as, as they meet them: the application's and the admins', the
+# roles those are members of (recursively), their attributes, memberships and server-wide
+# settings, as one digest; other roles on the server (other projects', rlsguard's own
+# probe logins) are left out. %(roles)s: the role names the tenancy names.
 ROLE_STATE = """
+WITH RECURSIVE reach(oid) AS (
+    SELECT oid FROM pg_roles WHERE rolname = ANY(%(roles)s)
+  UNION
+    SELECT m.roleid FROM pg_auth_members m JOIN reach ON m.member = reach.oid
+)
 SELECT md5(coalesce(string_agg(item, E'\\n' ORDER BY item), '')) FROM (
     SELECT 'role ' || rolname || ' ' || rolsuper || rolinherit || rolbypassrls || rolcanlogin
            || rolcreaterole || rolcreatedb AS item
-    FROM pg_roles WHERE rolname !~ '^(pg_|rlsguard_probe_)'
+    FROM pg_roles WHERE oid IN (SELECT oid FROM reach)
   UNION ALL
     SELECT 'member ' || m.roleid::regrole || ' ' || m.member::regrole || ' '
            || (to_jsonb(m) - 'oid' - 'roleid' - 'member' - 'grantor')::text
-    FROM pg_auth_members m
-    WHERE m.member::regrole::text !~ '^"?rlsguard_probe_'
+    FROM pg_auth_members m WHERE m.member IN (SELECT oid FROM reach)
   UNION ALL
     SELECT 'setting ' || s.setrole || ' ' || s.setconfig::text
-    FROM pg_db_role_setting s WHERE s.setdatabase = 0
+    FROM pg_db_role_setting s
+    WHERE s.setdatabase = 0 AND (s.setrole = 0 OR s.setrole IN (SELECT oid FROM reach))
+  UNION ALL
+    SELECT 'missing ' || name FROM unnest(%(roles)s::text[]) AS name
+    WHERE name NOT IN (SELECT rolname FROM pg_roles)
 ) AS state
 """

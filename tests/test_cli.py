@@ -128,6 +128,19 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
     assert bypass["status"] == "pass"
     assert 1 <= bypass["witnessed"] <= bypass["examples"]
     assert "RP101" in bypass["rows_shared_with"]
+    # users' row security is documents' at 004: a pass proven there holds here, and says so;
+    # what failed there is probed here
+    items = {(item["check"], item["object"]): item for item in evidence["items"]}
+    alike = items[("RP109", "public.users")]
+    assert (alike["status"], alike["proven_on"], alike["examples"]) == (
+        "pass",
+        "public.documents",
+        0,
+    )
+    assert items[("RP101", "public.users")]["status"] == "fail"
+    assert items[("RP101", "public.users")]["proven_on"] is None
+    assert bypass["proven_on"] is None
+    assert "proven on public.documents, whose row security is the same" in html
     # the app is a superuser that owns the table: the policies' fix would change nothing
     assert read["remediation"].startswith("Fix (RG102):\n")
     assert "Fix (RG201):\nALTER ROLE postgres NOSUPERUSER;" in read["remediation"]
@@ -174,7 +187,9 @@ def test_check_at_head_holds(project_copy: Callable[..., Path]) -> None:
     assert code == 0, output
     assert "rlsguard check: project at revision head (008_api_key_tenant_lookup)" in output
     assert re.search(r"^  migrations: +12 run: 12 held \(", output, re.M), output
-    assert re.search(r"^  probes: +\d+ run: \d+ held, 2 accepted \(", output, re.M), output
+    # users and tenant_configs have documents' row security: 9 properties each proven there
+    said = r"^  probes: +\d+ run: \d+ held \(18 of them proven on an alike table\), 2 accepted \("
+    assert re.search(said, output, re.M), output
     assert re.search(r"^rlsguard: PASS: every check holds \(\d+ held, 4 accepted\)", output, re.M)
 
 

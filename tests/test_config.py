@@ -87,11 +87,18 @@ def test_values_and_overrides(tmp_path: Path) -> None:
         ("migration_timeout = 3", "migration_timeout in .* needs a unit, such as '3s' or '3min'"),
         ('lock_timeout = "500"', "lock_timeout in .* '500' alone would be 500 milliseconds"),
         ('until.r1 = {lock_timeout = "1s"}', "until.'r1' in .* cannot set 'lock_timeout'"),
+        ('probe_every_table = "yes"', "probe_every_table in .* must be true or false, got 'yes'"),
+        ("until.r1 = {probe_every_table = true}", "until.'r1' in .* cannot set 'probe_every"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, table))
+
+
+def test_probing_every_table_is_a_switch(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "")).probe_every_table is False
+    assert load_settings(write(tmp_path, "probe_every_table = true")).probe_every_table is True
 
 
 def test_timeouts_have_defaults_and_take_durations(tmp_path: Path) -> None:

@@ -81,6 +81,23 @@ def test_the_matrix_puts_tenant_tables_first_and_marks_what_does_not_apply() -> 
     assert re.search(r'id="cell-RP101-public.users"[^>]*>fail <sup>2</sup>', tables[2])
 
 
+def test_a_pass_proven_on_an_alike_table_says_where_in_the_matrix() -> None:
+    records = [
+        ItemRecord("a", "probe", "pass", "RP101", "cross-tenant-read", "public.users"),
+        ItemRecord(
+            "b", "probe", "pass", "RP101", "cross-tenant-read", "public.notes",
+            proven_on="public.users",
+        ),
+    ]  # fmt: skip
+    rendered = Matrix.build(records, ["public.notes", "public.users"]).to_html([])
+    assert re.search(r'id="cell-RP101-public.notes"[^>]*>pass <sup>1</sup>', rendered)
+    assert re.search(r'id="cell-RP101-public.users"[^>]*>pass</td>', rendered)
+    assert (
+        '<a href="#cell-RP101-public.notes">RP101 public.notes</a> pass: proven on public.users, '
+        "whose row security is the same (not probed itself" in rendered
+    )
+
+
 def test_every_rule_has_a_family() -> None:
     assert not [r.id for r in [*all_checks(), *all_probes()] if family_of(r.id) == OTHER_FAMILY]
     assert family_of("RG999") == family_of("RP999") == OTHER_FAMILY

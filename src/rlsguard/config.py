@@ -63,6 +63,8 @@ class Settings:
     preset: str | None = None
     frameworks: tuple[str, ...] = ()  # the frameworks the report's Controls show (all: empty)
     control_mappings: tuple[str, ...] = ()  # the project's own control mapping files
+    # probe each tenant table, even one whose row security is another's (probes/alike.py)
+    probe_every_table: bool = False
 
     @property
     def entry(self) -> tuple[tuple[str, str], ...]:
@@ -165,9 +167,11 @@ _LIST_KEYS = (
     "control_mappings",
 )
 _TEMPLATE_KEYS = ("context", "admin_context")
+_SWITCH_KEYS = ("probe_every_table",)
 KNOWN_KEYS = (
     *_STRING_KEYS,
     *_DURATION_KEYS,
+    *_SWITCH_KEYS,
     *_LIST_KEYS,
     *_TEMPLATE_KEYS,
     "membership",
@@ -201,6 +205,7 @@ _PROJECT_KEYS = (
     "frameworks",
     "control_mappings",
     *_DURATION_KEYS,
+    *_SWITCH_KEYS,
 )  # the same at every revision
 
 
@@ -272,6 +277,11 @@ def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key in _DURATION_KEYS:
         if key in table:
             values[key] = _duration(table[key], key, where)
+    for key in _SWITCH_KEYS:
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{key} in {where} must be true or false, got {table[key]!r}")
+            values[key] = table[key]
     for key in _LIST_KEYS:
         if key in table:
             given = table[key]

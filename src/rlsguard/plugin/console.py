@@ -29,6 +29,7 @@ class CheckConsole:
         self.printed: set[str] = set()
         self.since = time.monotonic()
         self.took: defaultdict[str, float] = defaultdict(float)  # seconds per item, by test id
+        self.alike: Counter[str] = Counter()  # passes proven on an alike table, by phase
 
     def write(self, line: str) -> None:
         if self.quiet:
@@ -57,6 +58,7 @@ class CheckConsole:
             phase = PHASE_OF_KIND.get(record.kind, PHASES[0])
             self.phase_of.setdefault(report.nodeid, phase)
             self.counts[phase][record.status] += 1
+            self.alike[phase] += record.proven_on is not None and record.status is Outcome.PASS
         if report.failed and not recorded:
             self.counts[self.phase_of.get(report.nodeid, PHASES[0])][Outcome.FAIL] += 1
         if report.failed and not any(_says_why(value) for value in recorded):
@@ -85,7 +87,15 @@ class CheckConsole:
             if side_by_side
             else now - self.since
         )
-        self.write(phase_line(phase, self.counts[phase], seconds, side_by_side=side_by_side))
+        self.write(
+            phase_line(
+                phase,
+                self.counts[phase],
+                seconds,
+                side_by_side=side_by_side,
+                alike=self.alike[phase],
+            )
+        )
         self.since = now
 
 

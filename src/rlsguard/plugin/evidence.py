@@ -165,6 +165,7 @@ class EvidenceCollector:
                 examples=probe.get("examples"),
                 witnessed=probe.get("witnessed"),
                 rows_shared_with=list(probe.get("rows_shared_with", [])),
+                proven_on=probe.get("proven_on"),
                 **common,
             )
         function = getattr(item, "function", None)

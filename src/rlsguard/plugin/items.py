@@ -195,6 +195,7 @@ class ProbeItem(pytest.Item):
                     "seconds": result.seconds,
                     "seed": result.seed,
                     "rows_shared_with": list(result.shared_with),
+                    "proven_on": result.proven_on,
                 },
             )
         )

@@ -1,20 +1,24 @@
 """pytest-xdist's workers on one server and template: the controller starts the run's
 server and builds the migrated template once, and every worker copies from them instead
 of starting a server and migrating of its own. With ``--dist loadgroup`` the probes of a
-table go to one worker, so the properties that share rows still do: the scheduler reads
-the table from the item's name (xdist's own group suffix, which ``xdist_group`` marks
-make, no longer reaches it under pytest 9.2: pytest-xdist issue 1386).
+table go to one worker, so the properties that share rows still do, and so do those of
+the tables whose row security is the same (probes/alike.py), so that a proof is made
+once: the scheduler reads the table from the item's name (xdist's own group suffix, which
+``xdist_group`` marks make, no longer reaches it under pytest 9.2: pytest-xdist issue 1386).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from rlsguard.errors import RlsguardError
 from rlsguard.probes import all_probes
+from rlsguard.probes.alike import AlikeTables
 from rlsguard.run import Run
+from rlsguard.schema.targets import tenant_tables
 from rlsguard.server.base import Server
 from rlsguard.server.external import SharedServer
 from rlsguard.server.urls import parse_dsn
@@ -28,12 +32,26 @@ class WorkersShare:
     def __init__(self, run: Run) -> None:
         self.run = run
         self._shared: dict[str, Any] | None = None
+        self._alike: dict[str, str | None] | None = None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getvalue("dist") != "loadgroup":
             return None
-        return by_table(config, log, self.run.project.revision_ids())
+        return by_table(config, log, self.run.project.revision_ids(), self._model_of)
+
+    def _model_of(self, table: str) -> str | None:
+        """The table whose proofs hold for ``table`` (None also when the schema cannot be
+        analysed here: each worker then says why)."""
+        if self._alike is None:
+            try:
+                tenancy = self.run.analysis().tenancy
+            except RlsguardError:
+                self._alike = {}
+            else:
+                alike = AlikeTables(tenancy, tenant_tables(tenancy))
+                self._alike = {name: alike.model_of(name) for name in tenant_tables(tenancy)}
+        return self._alike.get(table)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -85,9 +103,15 @@ def shared_server(shared: dict[str, Any]) -> Server | None:
         return None
 
 
-def by_table(config: pytest.Config, log: Any, revisions: list[str]) -> Any:
-    """pytest-xdist's group scheduling, where a probe item's group is its object and a
-    test parametrized by revisions is one group (the roundtrip walk is then done once)."""
+def by_table(
+    config: pytest.Config,
+    log: Any,
+    revisions: list[str],
+    model_of: Callable[[str], str | None] = lambda _table: None,
+) -> Any:
+    """pytest-xdist's group scheduling, where a probe item's group is its object (or the
+    alike table its proofs are made on, ``model_of``) and a test parametrized by revisions
+    is one group (the roundtrip walk is then done once)."""
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]  # noqa: PLC0415
 
     suffixes = sorted((f"-{probe.name}]" for probe in all_probes()), key=len, reverse=True)
@@ -101,7 +125,9 @@ def by_table(config: pytest.Config, log: Any, revisions: list[str]) -> Any:
             if nodeid.endswith(by_revision):
                 return nodeid.rpartition("[")[0]
             target = probe_target(nodeid, suffixes)
-            return f"probes of {target}" if target else nodeid
+            if target is None:
+                return nodeid
+            return f"probes of {model_of(target) or target}"
 
     return ByTable(config, log)
 

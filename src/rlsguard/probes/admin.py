@@ -38,6 +38,7 @@ INTEGRITY = "23"  # SQLSTATE class of constraint violations (a CHECK the drawn r
     fixes_from=("RG601",),
     objects=admin_tables,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="rows of several tenants are in the table",
 )
 def admin_bypass(context: ProbeContext, table: str, example: Example) -> None:

@@ -49,6 +49,7 @@ CAST_ERRORS = {"22P02", "22007", "22008", "42704", "22023"}  # bad input, unset 
     fixes_from=("RG305", "RG306", "RG510", "RG301"),
     objects=tenant_tables,
     premise="a tenant's row is in the table",
+    same_on_alike_tables=True,
 )
 def no_context(context: ProbeContext, table: str, example: Example) -> None:
     """With the setting never set (a fresh connection, with the defaults the database

@@ -31,6 +31,7 @@ from rlsguard.schema.targets import (
     fixes_from=("RG101", "RG102", "RG301"),
     objects=tenant_tables,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="rows the probe made for another tenant are in the table",
 )
 def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> None:
@@ -65,6 +66,7 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
     fixes_from=("RG601",),
     objects=tables_open_to_app_reads,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="the viewing tenant's own rows are in the table",
 )
 def own_rows_visible(context: ProbeContext, table: str, example: Example) -> None:

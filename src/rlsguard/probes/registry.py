@@ -85,6 +85,8 @@ class Probe(Rule):
     # its example starts with several tenants and their rows of the table, made on "main"
     # and nothing else: it may act on rows made once for several properties of the table
     shares_rows: bool = False
+    # row security alone decides it: proven on one table, it holds on an alike one
+    same_on_alike_tables: bool = False
 
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
@@ -107,6 +109,7 @@ def probe(
     own_engine: bool = False,
     needs_authority: bool = False,
     shares_rows: bool = False,
+    same_on_alike_tables: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
         head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
@@ -120,6 +123,7 @@ def probe(
                 own_engine=own_engine,
                 needs_authority=needs_authority,
                 shares_rows=shares_rows,
+                same_on_alike_tables=same_on_alike_tables,
             )
         )
         return function

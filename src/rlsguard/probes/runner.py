@@ -25,6 +25,7 @@ from rlsguard.config import SHRINK_SECONDS
 from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
+from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
 from rlsguard.probes.login import probe_connections
@@ -34,6 +35,7 @@ from rlsguard.probes.rows import Example
 from rlsguard.probes.together import Sharing, prove_together
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
 from rlsguard.probes.values import CannotGenerate
+from rlsguard.schema.targets import tenant_tables
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.driver import is_connection_lost
 from rlsguard.server.process import raise_if_interrupted
@@ -69,6 +71,7 @@ class ProbeResult:
     seed: int | None
     witnessed: int = 0  # examples whose premise held: the ones a pass rests on
     shared_with: tuple[str, ...] = ()  # probes whose examples' rows this pass shared
+    proven_on: str | None = None  # the alike table this pass was proven on (probes/alike.py)
 
     @property
     def label(self) -> str:
@@ -153,6 +156,9 @@ class ProbeRunner:
         self._proven: dict[tuple[str, str], ProbeResult] = {}  # passes on shared rows
         self._found: dict[tuple[str, str], ProbeFailure] = {}  # failures on shared rows
         self._shared: set[str] = set()  # objects whose properties were proven together
+        self.alike = AlikeTables(tenancy, tenant_tables(tenancy))
+        self._results: dict[tuple[str, str], ProbeResult] = {}  # every judgement, kept
+        self._ahead: dict[tuple[str, str], ProbeResult] = {}  # judged before its own turn
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
         return self.targets_of(self.tenancy, probes)
@@ -178,6 +184,33 @@ class ProbeRunner:
         unable = self.no_authority if probe.needs_authority else self.unavailable
         if unable is not None:
             return ProbeResult(probe, target, Outcome.CANNOT, unable, None, 0, 0.0, None)
+        judged = self._ahead.pop((probe.id, target), None) or self._on_alike_table(
+            probe, target, company
+        )
+        if judged is None:
+            judged = self._judge(probe, target, company)
+        self._results[(probe.id, target)] = judged
+        return judged
+
+    def _on_alike_table(
+        self, probe: Probe, target: str, company: Iterable[Probe] | None
+    ) -> ProbeResult | None:
+        """A pass proven on the table ``target``'s row security is the same as, if any
+        (proven there now, when that table's turn has not come yet)."""
+        model = self.alike.model_of(target) if probe.same_on_alike_tables else None
+        if model is None or model not in probe.objects(self.tenancy):
+            return None
+        proof = self._results.get((probe.id, model))
+        if proof is None:
+            proof = self._ahead[(probe.id, model)] = self._judge(probe, model, company)
+            self._results[(probe.id, model)] = proof
+        if proof.status is not Outcome.PASS:
+            return None
+        return ProbeResult(
+            probe, target, Outcome.PASS, None, None, 0, 0.0, proof.seed, proven_on=model
+        )
+
+    def _judge(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> ProbeResult:
         proven = self._proven.pop((probe.id, target), None)
         if proven is not None:
             return proven

@@ -49,6 +49,7 @@ from rlsguard.schema.tenancy import Tenancy
     fixes_from=("RG302",),
     objects=tenant_tables,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="the INSERT of another tenant's row goes through or is refused for lack of rights "
     "(SQLSTATE 42501), not by a constraint",
 )
@@ -82,6 +83,7 @@ def cross_tenant_insert(context: ProbeContext, table: str, example: Example) -> 
     fixes_from=("RG301",),
     objects=tenant_tables,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="another tenant's row is in the table, and the UPDATEs (of it by its key, and of "
     "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
     "stopped by a constraint)",
@@ -160,6 +162,7 @@ def _update_every_row(
     fixes_from=("RG301",),
     objects=tenant_tables,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="another tenant's row is in the table, and the DELETEs (of it by its key, and of "
     "every row without WHERE) touch nothing of it or are refused for lack of rights (none is "
     "stopped by a constraint)",
@@ -195,6 +198,7 @@ def cross_tenant_delete(context: ProbeContext, table: str, example: Example) -> 
     fixes_from=("RG302",),
     objects=tables_with_tenant_column,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="the tenant's own row is in the table, and the UPDATE moving it touches nothing or "
     "is refused for lack of rights, or for everyone (a GENERATED ALWAYS tenant column, "
     "SQLSTATE 428C9), not by a constraint",
@@ -254,6 +258,7 @@ def tenant_tables_merged(tenancy: Tenancy) -> list[str]:
     fixes_from=("RG301", "RG701"),
     objects=tenant_tables_merged,
     shares_rows=True,
+    same_on_alike_tables=True,
     premise="another tenant's row is in the table, and MERGE's UPDATE and DELETE of it by its "
     "key touch nothing of it or are refused for lack of rights (none is stopped by a "
     "constraint)",

@@ -57,12 +57,14 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
     held = sum(1 for result in probes if result.status is Outcome.PASS)
     unable = sum(1 for result in probes if result.status is Outcome.CANNOT)
     examples = sum(result.witnessed for result in probes)
+    alike = sum(1 for result in probes if result.proven_on and result.status is Outcome.PASS)
     console.print(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
         f"{passed} of {len(analysis.inspections)} inspections clean"
         + (
-            f"; {held} of {len(probes)} probes held over {examples} witnessed examples, "
-            f"{unable} could not act"
+            f"; {held} of {len(probes)} probes held over {examples} witnessed examples"
+            + (f" ({alike} of them proven on an alike table)" if alike else "")
+            + f", {unable} could not act"
             if probes
             else ""
         )

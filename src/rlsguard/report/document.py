@@ -43,6 +43,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "seconds": round(result.seconds, 3),
                 "seed": result.seed,
                 "rows_shared_with": list(result.shared_with),
+                "proven_on": result.proven_on,
             }
             for result in analysis.probe_results
         ],

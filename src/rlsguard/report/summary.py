@@ -59,13 +59,26 @@ def tenancy_line(settings: Settings) -> str:
 
 
 def phase_line(
-    phase: str, counts: Counter[Outcome], seconds: float, *, side_by_side: bool = False
+    phase: str,
+    counts: Counter[Outcome],
+    seconds: float,
+    *,
+    side_by_side: bool = False,
+    alike: int = 0,
 ) -> str:
     """``side_by_side``: the phases ran at once on workers, and ``seconds`` is the time
-    the phase's items took on them (the wall time is not the phase's own)."""
+    the phase's items took on them (the wall time is not the phase's own); ``alike``: the
+    passes proven on an alike table (probes/alike.py)."""
     total = sum(counts.values())
     said = ", ".join(
-        f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
+        f"{counts[outcome]} {word}"
+        + (
+            f" ({alike} of them proven on an alike table)"
+            if outcome is Outcome.PASS and alike
+            else ""
+        )
+        for outcome, word in OUTCOME_WORDS.items()
+        if counts[outcome]
     )
     took = f"{seconds:.1f} s of work on the workers" if side_by_side else f"{seconds:.1f} s"
     return f"  {phase + ':':<15}{total} run: {said or 'none'} ({took})"

@@ -152,6 +152,7 @@ class Relation:
     # a user trigger on INSERT or an INSERT rule: an INSERT without error may store nothing
     insert_rewritten: bool = False
     triggers: tuple[Trigger, ...] = ()
+    has_rules: bool = False  # a rule rewrites some command on it (pg_class.relhasrules)
     writable: tuple[str, ...] = ()  # of a view: the commands it takes (INSERT, UPDATE, DELETE)
 
     @property
@@ -386,6 +387,7 @@ def read_catalog(connection: Connection | DriverConnection) -> Catalog:
             insert_rewritten=bool(row[14]),
             triggers=tuple(triggers.get(oid, ())),
             writable=tuple(command for bit, command in UPDATABLE if row[15] & bit),
+            has_rules=bool(row[16]),
         )
 
     roles = {

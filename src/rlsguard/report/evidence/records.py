@@ -27,6 +27,7 @@ class ItemRecord:
     examples: int | None = None
     witnessed: int | None = None  # a probe's examples whose premise held
     rows_shared_with: list[str] = field(default_factory=list)  # see "Rows shared" in probes.md
+    proven_on: str | None = None  # see "Alike tables" in probes.md
     findings: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
 

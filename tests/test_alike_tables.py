@@ -1,0 +1,206 @@
+"""Tenant tables whose row security is the same are probed once (probes/alike.py): a
+property that row security alone decides, proven on one of them, holds on the others; a
+table that differs in anything that may decide its rows is probed on its own, and a broken
+one still fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg2.extensions
+import pytest
+from hypothesis import settings
+
+from rlsguard.analyzer import scan
+from rlsguard.findings import Outcome
+from rlsguard.probes import all_probes
+from rlsguard.probes.alike import AlikeTables
+from rlsguard.probes.registry import PROBES, Probe
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.run import Run
+from rlsguard.schema.targets import tenant_tables
+from rlsguard.server.databases import connected
+from tests.corpus.cases import BOUND, case, tenant_bound
+from tests.corpus.harness import BuildCase, acting_connections
+
+pytestmark = [pytest.mark.slow]
+
+
+def _table(name: str, extra: str = "") -> str:
+    return (
+        f"CREATE TABLE {name} (\n"
+        f"    {name}_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n"
+        "    tenant_id uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,\n"
+        f"    body text NOT NULL{extra}\n);\n"
+    )
+
+
+ALIKE = case(
+    "alike-tables",
+    _table("notes")
+    + tenant_bound("notes")
+    # the same policies' names and grants, but the application's policy lets every row through
+    + _table("leaky")
+    + "ALTER TABLE leaky ENABLE ROW LEVEL SECURITY; ALTER TABLE leaky FORCE ROW LEVEL SECURITY;\n"
+    "CREATE POLICY leaky_app ON leaky TO {app} USING (true) WITH CHECK (true);\n"
+    "CREATE POLICY leaky_admin ON leaky TO {admin} USING (true) WITH CHECK (true);\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON leaky TO {app}, {admin};\n"
+    # alike in its policies, but a trigger, or a CHECK that runs the database's own function
+    + _table("triggered")
+    + tenant_bound("triggered")
+    + "CREATE FUNCTION untouched() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RETURN NEW; END $$;\n"
+    "CREATE TRIGGER triggered_untouched BEFORE UPDATE ON triggered "
+    "FOR EACH ROW EXECUTE FUNCTION untouched();\n"
+    "CREATE FUNCTION tenant_known(uuid) RETURNS boolean LANGUAGE sql IMMUTABLE AS "
+    "$$ SELECT $1 IS NOT NULL $$;\n"
+    + _table("guarded", ",\n    CHECK (tenant_known(tenant_id))")
+    + tenant_bound("guarded"),
+)
+
+# tables whose rows something besides the compared facts may decide
+ODD = case(
+    "odd-row-security",
+    _table("ruled")
+    + tenant_bound("ruled")
+    + "CREATE RULE ruled_said AS ON DELETE TO ruled DO ALSO NOTIFY ruled;\n"
+    + "".join(
+        _table(name) + f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n"
+        f"CREATE POLICY {name}_app ON {name} TO {{app}} USING ({BOUND} AND tableoid > 0);\n"
+        for name in ("by_oid", "by_oid_too")
+    )
+    # the same text, but on self_read it reads the table itself
+    + "".join(
+        _table(name) + f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n"
+        f"CREATE POLICY {name}_app ON {name} TO {{app}} USING ({BOUND} AND EXISTS "
+        "(SELECT FROM self_read s WHERE s.body = 'x'));\n"
+        for name in ("self_read", "reads_self_read")
+    )
+    + _table("parent")
+    + tenant_bound("parent")
+    + "CREATE TABLE child () INHERITS (parent);\n"
+    + tenant_bound("child")
+    + _table("narrowed")
+    + tenant_bound("narrowed")
+    + "GRANT SELECT (body) ON narrowed TO {group};\n"
+    # the tenants' table, and one with its shape and row security
+    + "CREATE TABLE tenant_twins (tenant_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+    "name text NOT NULL);\n"
+    "ALTER TABLE tenant_twins ENABLE ROW LEVEL SECURITY;\n"
+    "ALTER TABLE tenant_twins FORCE ROW LEVEL SECURITY;\n"
+    f"CREATE POLICY tenant_twins_app ON tenant_twins FOR SELECT TO {{app}} USING ({BOUND});\n"
+    "CREATE POLICY tenant_twins_admin ON tenant_twins TO {admin} USING (true) "
+    "WITH CHECK (true);\n"
+    "GRANT SELECT ON tenant_twins TO {app};\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_twins TO {admin};\n"
+    + _table("twin")
+    + tenant_bound("twin"),
+)
+ALIKE_PROBES = [probe for probe in all_probes() if probe.same_on_alike_tables]
+
+
+@pytest.fixture
+def runner_for(rlsguard_run: Run, case_database: BuildCase) -> Iterator[object]:
+    opened: list[psycopg2.extensions.connection] = []
+
+    def make(built_case: object, **overrides: object) -> ProbeRunner:
+        built = case_database(built_case, **overrides)
+        with connected(built.url) as connection:
+            tenancy = scan(connection, built.settings).tenancy
+        connections = acting_connections(rlsguard_run, built.url, tenancy)
+        opened.extend(connections.values())
+        return ProbeRunner(tenancy, connections, settings(max_examples=8))
+
+    yield make
+    for connection in opened:
+        connection.close()
+
+
+def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: object) -> None:
+    runner = runner_for(ALIKE)  # type: ignore[operator]
+    alike = runner.alike
+    assert {table: alike.model_of(table) for table in tenant_tables(runner.tenancy)} == {
+        "public.documents": None,  # the first of its group
+        "public.notes": "public.documents",
+        "public.users": "public.documents",
+        "public.leaky": None,
+        "public.triggered": None,
+        "public.guarded": None,
+        "public.tenants": None,  # the tenants' own table is made differently
+    }
+
+
+def test_what_else_may_decide_rows_keeps_a_table_to_itself(runner_for: object) -> None:
+    tenancy = runner_for(ODD).tenancy  # type: ignore[operator]
+    alike = AlikeTables(tenancy, tenant_tables(tenancy))
+    models = {table: alike.model_of(table) for table in tenant_tables(tenancy)}
+    assert models["public.twin"] == "public.documents"  # the control: alike
+    assert "public.child" not in models  # an inheritance child is probed through its parent
+    for table in ("ruled", "by_oid", "by_oid_too", "self_read", "parent", "narrowed", "tenants"):
+        assert models[f"public.{table}"] is None, table
+
+
+def test_a_pass_is_proven_once_and_a_broken_alike_table_still_fails(runner_for: object) -> None:
+    runner = runner_for(ALIKE)  # type: ignore[operator]
+    judged: list[tuple[str, str]] = []
+    judge = runner._judge
+
+    def counted(probe: Probe, target: str, company: object) -> ProbeResult:
+        judged.append((probe.id, target))
+        return judge(probe, target, company)
+
+    runner._judge = counted
+    results = {
+        (probe.id, table): runner.run(probe, f"public.{table}", company=ALIKE_PROBES)
+        for table in ("notes", "documents", "leaky", "triggered", "guarded")
+        for probe in ALIKE_PROBES
+    }
+    for probe in ALIKE_PROBES:
+        # notes comes first: its model is proven then, and its own turn reuses that proof
+        notes, documents = results[(probe.id, "notes")], results[(probe.id, "documents")]
+        assert documents.status is Outcome.PASS, documents.message
+        assert documents.proven_on is None
+        assert documents.witnessed >= 1
+        assert notes.status is Outcome.PASS
+        assert notes.proven_on == "public.documents"
+        assert notes.examples == 0
+        assert notes.seed == documents.seed
+        for table in ("triggered", "guarded"):
+            own = results[(probe.id, table)]
+            assert (own.proven_on, own.examples >= 1) == (None, True), (probe.id, table)
+    assert sorted(judged) == sorted(
+        (probe.id, f"public.{table}")
+        for table in ("documents", "leaky", "triggered", "guarded")
+        for probe in ALIKE_PROBES
+    )  # each judged once, notes never
+    leaky = results[("RP101", "leaky")]
+    assert leaky.status is Outcome.FAIL
+    assert leaky.proven_on is None
+    assert "public.leaky that are not its own" in (leaky.message or "")
+
+
+def test_every_table_is_probed_when_the_config_says_so(runner_for: object) -> None:
+    runner = runner_for(ALIKE, probe_every_table=True)  # type: ignore[operator]
+    assert all(runner.alike.model_of(table) is None for table in tenant_tables(runner.tenancy))
+    result = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
+    assert result.status is Outcome.PASS
+    assert result.proven_on is None
+    assert result.witnessed >= 1
+
+
+def test_a_failure_on_the_first_table_leaves_each_alike_table_to_its_own_probe(
+    runner_for: object,
+) -> None:
+    broken = case(
+        "alike-but-all-open",
+        _table("notes")
+        + tenant_bound("notes")
+        + "CREATE POLICY documents_open ON documents TO {app} USING (true);\n"
+        "CREATE POLICY notes_open ON notes TO {app} USING (true);\n",
+    )
+    runner = runner_for(broken)  # type: ignore[operator]
+    assert runner.alike.model_of("public.notes") == "public.documents"
+    notes = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
+    assert notes.status is Outcome.FAIL
+    assert notes.proven_on is None
+    assert "public.notes that are not its own" in (notes.message or "")

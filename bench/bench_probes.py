@@ -11,18 +11,22 @@ table: a binary tree by default (--shape tree, about log2(N) deep), or a chain N
 (--shape chain: a row of table N needs N - 1 parent rows).
 
 Profiles: "default" (Hypothesis's default: 100 examples a probe, random) and "ci"
-(derandomized, as CI=true selects). A failing probe also spends up to
+(derandomized, as CI=true selects). ``--alike both`` runs each schema with the proofs of
+alike tables carried over (docs/probes.md, "Alike tables") and with every table probed
+(``probe_every_table``), alternating for ``--rounds`` rounds, and prints the ratio. A failing probe also spends up to
 --shrink-seconds shrinking its example; the examples it runs while shrinking count.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +82,12 @@ def report(label: str, results: list[Summary], wall: float) -> None:
     total = sum(item.examples for item in results)
     witnessed = sum(item.witnessed for item in results)
     acted = sum(item.status != "cannot" for item in results)
+    alike = sum(item.proven_on is not None for item in results)
     median = statistics.median(rates) if rates else 0
     print(
-        f"  all: {total} examples, {witnessed} witnessed; {acted} of {len(results)} items acted;"
-        f" passing probes median {median:.0f} examples/s"
+        f"  all: {total} examples, {witnessed} witnessed; {acted} of {len(results)} items acted"
+        f" ({alike} passes proven on an alike table); passing probes median {median:.0f}"
+        " examples/s"
     )
 
 
@@ -95,6 +101,7 @@ class Summary:
     examples: int
     seconds: float
     witnessed: int
+    proven_on: str | None
 
     @classmethod
     def of(cls, result: ProbeResult) -> Summary:
@@ -105,6 +112,7 @@ class Summary:
             result.examples,
             result.seconds,
             result.witnessed,
+            result.proven_on,
         )
 
 
@@ -167,6 +175,32 @@ class Budget:
     examples: int
     workers: int
     alone: bool = False
+    alike: str = "on"  # "on", "off" (probe_every_table), or "both", alternating
+    rounds: int = 1
+
+
+def measured(
+    label: str, tenancy: Any, run: Callable[[], tuple[list[Summary], float]], budget: Budget
+) -> None:
+    """``run`` with the proofs of alike tables carried over, without, or both in turn."""
+    modes = ["on", "off"] if budget.alike == "both" else [budget.alike]
+    walls: dict[str, list[float]] = defaultdict(list)
+    settings_ = tenancy.settings
+    for round_ in range(budget.rounds):
+        for mode in modes if round_ % 2 == 0 else modes[::-1]:
+            tenancy.settings = dataclasses.replace(settings_, probe_every_table=mode == "off")
+            results, wall = run()
+            walls[mode].append(wall)
+            every = ", every table probed" if mode == "off" else ""
+            report(f"{label}{every}, round {round_ + 1}", results, wall)
+    tenancy.settings = settings_
+    if len(modes) == 2:
+        ratios = [on / off for on, off in zip(walls["on"], walls["off"], strict=True)]
+        print(
+            f"\n{label}: alike tables {statistics.median(walls['on']):.1f} s, every table "
+            f"{statistics.median(walls['off']):.1f} s; ratio {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) over {len(ratios)} rounds"
+        )
 
 
 def bench_project(server: object, project: Path, revisions: dict[str, str], budget: Budget) -> None:
@@ -179,8 +213,12 @@ def bench_project(server: object, project: Path, revisions: dict[str, str], budg
             login.admit(roles_acted_as(tenancy))
             for name in budget.profiles:
                 urls = (url, login.url_for(url))
-                results, wall = run_probes(urls, tenancy, PROFILES[name], budget)
-                report(f"{label}, profile {name}", results, wall)
+                measured(
+                    f"{label}, profile {name}",
+                    tenancy,
+                    lambda: run_probes(urls, tenancy, PROFILES[name], budget),  # noqa: B023
+                    budget,
+                )
     finally:
         run.close()
 
@@ -205,9 +243,13 @@ def bench_synthetic(server: object, tables: list[int], shape: str, budget: Budge
                 tenancy = scan(connection, settings_).tenancy
             for profile in budget.profiles:
                 urls = (url, login.url_for(url))
-                results, wall = run_probes(urls, tenancy, PROFILES[profile], budget)
                 label = f"synthetic schema, {count} tenant tables ({shape}), profile {profile}"
-                report(label, results, wall)
+                measured(
+                    label,
+                    tenancy,
+                    lambda: run_probes(urls, tenancy, PROFILES[profile], budget),  # noqa: B023
+                    budget,
+                )
             databases.drop(name)
     finally:
         databases.close()
@@ -230,6 +272,13 @@ def main() -> None:
     parser.add_argument(
         "--alone", action="store_true", help="no rows shared between the properties of a table"
     )
+    parser.add_argument(
+        "--alike",
+        choices=["on", "off", "both"],
+        default="on",
+        help="carry proofs between alike tables (on), probe every table (off), or both in turn",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --alike both")
     arguments = parser.parse_args()
     budget = Budget(
         arguments.profiles,
@@ -237,6 +286,8 @@ def main() -> None:
         arguments.max_examples,
         arguments.workers,
         arguments.alone,
+        arguments.alike,
+        arguments.rounds,
     )
     with provision(ServerRequest()) as server:
         print(f"rlsguard probe benchmark on {server.describe()}")

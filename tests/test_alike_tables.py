@@ -5,6 +5,7 @@ one still fails."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import psycopg2.extensions
@@ -16,7 +17,7 @@ from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.registry import PROBES, Probe
-from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.probes.runner import ALIKE_EXAMPLES, ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.schema.targets import tenant_tables
 from rlsguard.server.databases import connected
@@ -55,7 +56,10 @@ ALIKE = case(
     "CREATE FUNCTION tenant_known(uuid) RETURNS boolean LANGUAGE sql IMMUTABLE AS "
     "$$ SELECT $1 IS NOT NULL $$;\n"
     + _table("guarded", ",\n    CHECK (tenant_known(tenant_id))")
-    + tenant_bound("guarded"),
+    + tenant_bound("guarded")
+    # alike, but the database refuses every row the probes make of it
+    + _table("refusing", ",\n    CHECK (md5(body) = 'never')")
+    + tenant_bound("refusing"),
 )
 
 # tables whose rows something besides the compared facts may decide
@@ -94,7 +98,13 @@ ODD = case(
     "GRANT SELECT ON tenant_twins TO {app};\n"
     "GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_twins TO {admin};\n"
     + _table("twin")
-    + tenant_bound("twin"),
+    + tenant_bound("twin")
+    # the same policy on a column that compares otherwise (a collation of its own)
+    + "".join(
+        _table(name, extra) + f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n"
+        f"CREATE POLICY {name}_app ON {name} TO {{app}} USING ({BOUND} AND body <> 'x');\n"
+        for name, extra in (("labelled", ""), ("labelled_c", ' COLLATE "C"'))
+    ),
 )
 ALIKE_PROBES = [probe for probe in all_probes() if probe.same_on_alike_tables]
 
@@ -126,6 +136,7 @@ def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: object)
         "public.leaky": None,
         "public.triggered": None,
         "public.guarded": None,
+        "public.refusing": "public.documents",
         "public.tenants": None,  # the tenants' own table is made differently
     }
 
@@ -136,7 +147,9 @@ def test_what_else_may_decide_rows_keeps_a_table_to_itself(runner_for: object) -
     models = {table: alike.model_of(table) for table in tenant_tables(tenancy)}
     assert models["public.twin"] == "public.documents"  # the control: alike
     assert "public.child" not in models  # an inheritance child is probed through its parent
-    for table in ("ruled", "by_oid", "by_oid_too", "self_read", "parent", "narrowed", "tenants"):
+    for table in (
+        "ruled", "by_oid", "by_oid_too", "self_read", "parent", "narrowed", "tenants", "labelled_c"
+    ):  # fmt: skip
         assert models[f"public.{table}"] is None, table
 
 
@@ -152,27 +165,34 @@ def test_a_pass_is_proven_once_and_a_broken_alike_table_still_fails(runner_for: 
     runner._judge = counted
     results = {
         (probe.id, table): runner.run(probe, f"public.{table}", company=ALIKE_PROBES)
-        for table in ("notes", "documents", "leaky", "triggered", "guarded")
+        for table in ("notes", "documents", "leaky", "triggered", "guarded", "refusing")
         for probe in ALIKE_PROBES
+        if table != "refusing" or probe.id == "RP101"
     }
     for probe in ALIKE_PROBES:
-        # notes comes first: its model is proven then, and its own turn reuses that proof
+        # notes comes first: its model is proven in full then (and its own turn reuses that
+        # proof), and notes itself in a few examples
         notes, documents = results[(probe.id, "notes")], results[(probe.id, "documents")]
         assert documents.status is Outcome.PASS, documents.message
         assert documents.proven_on is None
         assert documents.witnessed >= 1
         assert notes.status is Outcome.PASS
         assert notes.proven_on == "public.documents"
-        assert notes.examples == 0
-        assert notes.seed == documents.seed
+        assert 1 <= notes.witnessed <= notes.examples <= ALIKE_EXAMPLES < documents.examples
         for table in ("triggered", "guarded"):
             own = results[(probe.id, table)]
             assert (own.proven_on, own.examples >= 1) == (None, True), (probe.id, table)
-    assert sorted(judged) == sorted(
+    in_full = [
         (probe.id, f"public.{table}")
         for table in ("documents", "leaky", "triggered", "guarded")
         for probe in ALIKE_PROBES
-    )  # each judged once, notes never
+    ]
+    assert sorted(judged) == sorted([*in_full, ("RP101", "public.refusing")])  # notes never
+    # a table alike to documents whose rows cannot be made is not proven by documents
+    refusing = results[("RP101", "refusing")]
+    assert refusing.status is Outcome.CANNOT
+    assert refusing.proven_on is None
+    assert "violates check constraint" in (refusing.message or "")
     leaky = results[("RP101", "leaky")]
     assert leaky.status is Outcome.FAIL
     assert leaky.proven_on is None
@@ -204,3 +224,21 @@ def test_a_failure_on_the_first_table_leaves_each_alike_table_to_its_own_probe(
     assert notes.status is Outcome.FAIL
     assert notes.proven_on is None
     assert "public.notes that are not its own" in (notes.message or "")
+
+
+def test_only_a_pass_is_carried(runner_for: object) -> None:
+    """Had documents failed, notes is probed in full, whatever its few examples show."""
+    runner = runner_for(ALIKE)  # type: ignore[operator]
+    judge = runner._judge
+
+    def failing_on_documents(probe: Probe, target: str, company: object) -> ProbeResult:
+        result = judge(probe, target, company)
+        if target != "public.documents":
+            return result
+        return dataclasses.replace(result, status=Outcome.FAIL, message="made up")
+
+    runner._judge = failing_on_documents
+    notes = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
+    assert notes.status is Outcome.PASS
+    assert notes.proven_on is None
+    assert notes.examples > ALIKE_EXAMPLES

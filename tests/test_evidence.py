@@ -86,7 +86,7 @@ def test_a_pass_proven_on_an_alike_table_says_where_in_the_matrix() -> None:
         ItemRecord("a", "probe", "pass", "RP101", "cross-tenant-read", "public.users"),
         ItemRecord(
             "b", "probe", "pass", "RP101", "cross-tenant-read", "public.notes",
-            proven_on="public.users",
+            examples=5, proven_on="public.users",
         ),
     ]  # fmt: skip
     rendered = Matrix.build(records, ["public.notes", "public.users"]).to_html([])
@@ -94,7 +94,7 @@ def test_a_pass_proven_on_an_alike_table_says_where_in_the_matrix() -> None:
     assert re.search(r'id="cell-RP101-public.users"[^>]*>pass</td>', rendered)
     assert (
         '<a href="#cell-RP101-public.notes">RP101 public.notes</a> pass: proven on public.users, '
-        "whose row security is the same (not probed itself" in rendered
+        "whose row security is the same, and in 5 example(s) of its own" in rendered
     )
 
 
@@ -212,3 +212,4 @@ def test_the_evidence_states_how_the_application_entered_a_tenant() -> None:
     assert rows["context"] == "app.current_tenant_id = {tenant}"
     assert rows["allow"] == "RG401 public.users (ids are random)"
     assert rows["schemas"] == "public"
+    assert rows["probe_every_table"] == "False"  # proofs were carried between alike tables

@@ -60,6 +60,20 @@ def test_the_export_is_valid_oscal_with_an_observation_per_item() -> None:
     assert failing.relevant_evidence[0].href == ("rlsguard-report.html#cell-RP101-public.notes")
 
 
+def test_a_pass_carried_from_an_alike_table_says_so() -> None:
+    carried = ItemRecord(
+        "t::RP109", "probe", "pass", "RP109", "admin-bypass", "public.tags",
+        examples=5, witnessed=5, proven_on="public.notes",
+    )  # fmt: skip
+    [result] = validated(document([*RECORDS, carried])).results
+    observation = next(o for o in result.observations or [] if "RP109" in (o.title or ""))
+    assert observation.methods == ["TEST", "EXAMINE"]
+    assert ("proven-on", "public.notes") in [(p.name, p.value) for p in observation.props or []]
+    assert observation.description.startswith(
+        "proven on public.notes, whose row security is the same, and in 5 example(s) of its own"
+    )
+
+
 def test_a_failing_item_makes_its_controls_findings_not_satisfied() -> None:
     [result] = validated(document()).results
     by_control = {f.target.target_id: f for f in result.findings or []}

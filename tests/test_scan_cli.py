@@ -87,7 +87,14 @@ def test_scan_json_of_a_correct_schema(
     probes = document["probes"]
     assert len(probes) > 20
     assert {probe["status"] for probe in probes} == {"pass"}
-    assert all(1 <= probe["witnessed"] <= probe["examples"] for probe in probes)
+    # a pass rests on examples: its own, or those of the alike table it was proven on
+    by_item = {(probe["probe"], probe["object"]): probe for probe in probes}
+    proofs = [by_item[(probe["probe"], probe["proven_on"] or probe["object"])] for probe in probes]
+    assert all(proof["proven_on"] is None for proof in proofs)
+    assert all(1 <= proof["witnessed"] <= proof["examples"] for proof in proofs)
+    carried = [probe for probe in probes if probe["proven_on"]]
+    assert {probe["object"] for probe in carried} == {"public.users"}  # documents' alike
+    assert all(1 <= probe["witnessed"] <= probe["examples"] for probe in carried)  # its own
 
 
 def test_scan_through_a_superuser_alone_probes_nothing_but_says_so(

@@ -137,4 +137,5 @@ def _column_facts(column: Column) -> tuple[Any, ...]:
         column.identity,
         column.generated,
         column.domain_checks,
+        column.collation,  # a nondeterministic one makes "=" match other texts
     )

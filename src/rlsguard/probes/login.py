@@ -122,3 +122,50 @@ def roles_acted_as(tenancy: Tenancy) -> list[str]:
         owner for owner in owners if owner in catalog.roles and not catalog.roles[owner].superuser
     }
     return sorted({tenancy.app.name, *(admin.name for admin in tenancy.admins), *owners})
+
+
+PROBE_LOGIN_SECTION = '"A login for probes" in docs/probes.md'
+
+
+def why_unable(connection: psycopg2.extensions.connection, tenancy: Tenancy) -> str | None:
+    """The probes act through a login that makes rows past RLS and becomes the application,
+    and is not a superuser: the database's own code runs with the rights of that session."""
+    app = tenancy.app.name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT session_user, rolsuper, rolbypassrls, pg_has_role(session_user, %s, 'MEMBER')"
+            " FROM pg_roles WHERE rolname = session_user",
+            (app,),
+        )
+        user, superuser, bypassrls, can_act = cursor.fetchone() or ("?", False, False, False)
+    connection.rollback()
+    if superuser:
+        return (
+            f"probes not run: connected as {user}, a superuser; the database's triggers, "
+            "defaults and policy functions would run with superuser rights. Give the probes "
+            f"a login that is not (scan: --probe-dsn; see {PROBE_LOGIN_SECTION})"
+        )
+    if not bypassrls:
+        return (
+            f"probes not run: {user} cannot make the examples' rows past row level security "
+            f"(it needs BYPASSRLS; see {PROBE_LOGIN_SECTION})"
+        )
+    if not can_act:
+        return f"probes not run: {user} cannot act as the application role {app} (GRANT it)"
+    return None
+
+
+def why_no_authority(connections: dict[str, psycopg2.extensions.connection]) -> str | None:
+    authority = connections.get(AUTHORITY)
+    if authority is None:
+        return (
+            "needs a superuser connection to log in as the application for the whole session; "
+            "none was given"
+        )
+    with authority.cursor() as cursor:
+        cursor.execute("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
+        user, superuser = cursor.fetchone() or ("?", False)
+    authority.rollback()
+    if superuser:
+        return None
+    return f"needs a superuser connection to log in as the application; {user} is not one"

@@ -28,9 +28,9 @@ from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
-from rlsguard.probes.login import probe_connections
+from rlsguard.probes.login import probe_connections, why_no_authority, why_unable
 from rlsguard.probes.plans import Planner
-from rlsguard.probes.registry import AUTHORITY, Probe, ProbeContext, ProbeFailure
+from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
 from rlsguard.probes.rows import Example
 from rlsguard.probes.together import Sharing, prove_together
 from rlsguard.probes.transcript import Session, SetupFailed, StatementCancelled
@@ -40,12 +40,14 @@ from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.driver import is_connection_lost
 from rlsguard.server.process import raise_if_interrupted
 
+# a pass proven on an alike table also holds in this many examples on the table itself
+ALIKE_EXAMPLES = 5
+
 # Shrinking a failure re-runs the example hundreds of times, each a transaction's worth
 # of statements, so it gets a time budget per failing probe (Hypothesis's own default is
 # five minutes). A partly shrunk example fails the same way; it is only less small. A
 # seed reproduces the examples; the shrunk transcript is the same whenever shrinking
 # finishes within the budget.
-PROBE_LOGIN_SECTION = '"A login for probes" in docs/probes.md'
 
 
 @contextlib.contextmanager
@@ -148,10 +150,10 @@ class ProbeRunner:
         self.fixed_seed = fixed_seed
         # generated keys carry the salt: runners sharing a database use different ones
         self.salt = (salt or fixed_seed or 0x5EED) & 0xFFFFFFFFFFFF
-        self.unavailable = unavailable or _why_unable(connections["main"], tenancy)
+        self.unavailable = unavailable or why_unable(connections["main"], tenancy)
         if self.unavailable is None:
             self.planner.existing = read_existing(connections["main"], tenancy)
-        self.no_authority = _why_no_authority(connections)
+        self.no_authority = why_no_authority(connections)
         self.left_out = left_out or {}
         self._proven: dict[tuple[str, str], ProbeResult] = {}  # passes on shared rows
         self._found: dict[tuple[str, str], ProbeFailure] = {}  # failures on shared rows
@@ -159,6 +161,7 @@ class ProbeRunner:
         self.alike = AlikeTables(tenancy, tenant_tables(tenancy))
         self._results: dict[tuple[str, str], ProbeResult] = {}  # every judgement, kept
         self._ahead: dict[tuple[str, str], ProbeResult] = {}  # judged before its own turn
+        self._few: dict[tuple[str, str], ProbeResult | None] = {}  # passes in ALIKE_EXAMPLES
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
         return self.targets_of(self.tenancy, probes)
@@ -195,8 +198,9 @@ class ProbeRunner:
     def _on_alike_table(
         self, probe: Probe, target: str, company: Iterable[Probe] | None
     ) -> ProbeResult | None:
-        """A pass proven on the table ``target``'s row security is the same as, if any
-        (proven there now, when that table's turn has not come yet)."""
+        """A pass proven in full on the table ``target``'s row security is the same as
+        (proven there now, when that table's turn has not come yet), that also holds in a
+        few examples on ``target`` itself; None when either does not pass."""
         model = self.alike.model_of(target) if probe.same_on_alike_tables else None
         if model is None or model not in probe.objects(self.tenancy):
             return None
@@ -206,26 +210,50 @@ class ProbeRunner:
             self._results[(probe.id, model)] = proof
         if proof.status is not Outcome.PASS:
             return None
-        return ProbeResult(
-            probe, target, Outcome.PASS, None, None, 0, 0.0, proof.seed, proven_on=model
-        )
+        own = self._exercised(probe, target, company)
+        return None if own is None else replace(own, proven_on=model)
+
+    def _exercised(
+        self, probe: Probe, target: str, company: Iterable[Probe] | None
+    ) -> ProbeResult | None:
+        """``probe``'s pass on ``target`` in ALIKE_EXAMPLES examples, or None."""
+        key = (probe.id, target)
+        if key not in self._few:
+            sharing = self._sharing_company(probe, target, company)
+            if sharing:
+                passes, _failures = self._prove_together(target, sharing, ALIKE_EXAMPLES)
+                self._few.update({(item.id, target): passes.get(item.id) for item in sharing})
+            else:
+                alone = self._run_alone(probe, target, ALIKE_EXAMPLES)
+                self._few[key] = alone if alone.status is Outcome.PASS else None
+        return self._few.get(key)
+
+    def _sharing_company(
+        self, probe: Probe, target: str, company: Iterable[Probe] | None
+    ) -> list[Probe]:
+        """The probes ``probe`` shares rows with on ``target`` (none: it runs alone)."""
+        if not probe.shares_rows:
+            return []
+        sharing = [
+            item
+            for item in dict.fromkeys(company or ())
+            if item.shares_rows and target in item.objects(self.tenancy)
+        ]
+        return sharing if probe in sharing and len(sharing) > 1 else []
 
     def _judge(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> ProbeResult:
         proven = self._proven.pop((probe.id, target), None)
         if proven is not None:
             return proven
-        if probe.shares_rows and target not in self._shared:
-            sharing = [
-                item
-                for item in dict.fromkeys(company or ())
-                if item.shares_rows and target in item.objects(self.tenancy)
-            ]
-            if probe in sharing and len(sharing) > 1:
-                self._shared.add(target)
-                self._prove_together(target, sharing)
-                proven = self._proven.pop((probe.id, target), None)
-                if proven is not None:
-                    return proven
+        sharing = self._sharing_company(probe, target, company)
+        if sharing and target not in self._shared:
+            self._shared.add(target)
+            passes, failures = self._prove_together(target, sharing)
+            self._proven.update({(name, target): result for name, result in passes.items()})
+            self._found.update({(name, target): found for name, found in failures.items()})
+            proven = self._proven.pop((probe.id, target), None)
+            if proven is not None:
+                return proven
         alone = self._run_alone(probe, target)
         found = self._found.pop((probe.id, target), None)
         if found is None or alone.status is not Outcome.PASS:
@@ -239,24 +267,30 @@ class ProbeRunner:
             alone, status=_status_of(found, probe), message=message, transcript=found.transcript
         )
 
-    def sharing(self, probe: Probe) -> Sharing:
-        """What examples shared by ``probe`` and others are made with."""
-        chosen = self._settings_for(probe)
+    def sharing(self, probe: Probe, examples: int | None = None) -> Sharing:
+        """What examples shared by ``probe`` and others are made with (at most
+        ``examples`` of them, when given)."""
+        chosen = self._settings_for(probe, examples)
         return Sharing(self.planner, self.sessions, chosen, self._seed_for(chosen), self.salt)
 
-    def _prove_together(self, target: str, probes: list[Probe]) -> None:
-        sharing = self.sharing(probes[0])
+    def _prove_together(
+        self, target: str, probes: list[Probe], examples: int | None = None
+    ) -> tuple[dict[str, ProbeResult], dict[str, ProbeFailure]]:
+        """The passes and the failures, by probe id, of ``probes`` on shared rows."""
+        sharing = self.sharing(probes[0], examples)
         run_seed = sharing.run_seed
         tallies = prove_together(target, probes, sharing)
         self._raise_if_lost()
         names = tuple(tally.probe.id for tally in tallies)
+        passes: dict[str, ProbeResult] = {}
+        failures: dict[str, ProbeFailure] = {}
         for tally in tallies:
             if tally.failure is not None:
-                self._found[(tally.probe.id, target)] = tally.failure
+                failures[tally.probe.id] = tally.failure
             if tally.passed:
                 others = tuple(name for name in names if name != tally.probe.id)
                 context = tally.context
-                self._proven[(tally.probe.id, target)] = ProbeResult(
+                passes[tally.probe.id] = ProbeResult(
                     tally.probe,
                     target,
                     Outcome.PASS,
@@ -268,6 +302,7 @@ class ProbeRunner:
                     context.witnessed,
                     others,
                 )
+        return passes, failures
 
     def _raise_if_lost(self) -> None:
         lost = next((session.lost for session in self.sessions.values() if session.lost), None)
@@ -277,8 +312,8 @@ class ProbeRunner:
     def _seed_for(self, chosen: hypothesis.settings) -> int | None:
         return None if chosen.derandomize else (self.fixed_seed or random.getrandbits(48))
 
-    def _run_alone(self, probe: Probe, target: str) -> ProbeResult:
-        chosen = self._settings_for(probe)
+    def _run_alone(self, probe: Probe, target: str, examples: int | None = None) -> ProbeResult:
+        chosen = self._settings_for(probe, examples)
         run_seed = self._seed_for(chosen)
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
         refusals: list[str] = []
@@ -389,8 +424,10 @@ class ProbeRunner:
         reasons = [why for role, why in self.left_out.items() if f'"{role}"' in said]
         return "; ".join([said, *reasons])
 
-    def _settings_for(self, probe: Probe) -> hypothesis.settings:
+    def _settings_for(self, probe: Probe, examples: int | None = None) -> hypothesis.settings:
         chosen = self.settings
+        if examples is not None and examples < chosen.max_examples:
+            chosen = hypothesis.settings(chosen, max_examples=examples)
         if probe.deterministic:
             chosen = hypothesis.settings(
                 chosen, max_examples=1, phases=[p for p in chosen.phases if p is not Phase.shrink]
@@ -403,50 +440,6 @@ class ProbeRunner:
 def _status_of(failure: ProbeFailure, probe: Probe) -> Outcome:
     warning = (failure.severity or probe.severity) is Severity.WARNING
     return Outcome.WARNING if warning else Outcome.FAIL
-
-
-def _why_unable(connection: psycopg2.extensions.connection, tenancy: Tenancy) -> str | None:
-    """The probes act through a login that makes rows past RLS and becomes the application,
-    and is not a superuser: the database's own code runs with the rights of that session."""
-    app = tenancy.app.name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT session_user, rolsuper, rolbypassrls, pg_has_role(session_user, %s, 'MEMBER')"
-            " FROM pg_roles WHERE rolname = session_user",
-            (app,),
-        )
-        user, superuser, bypassrls, can_act = cursor.fetchone() or ("?", False, False, False)
-    connection.rollback()
-    if superuser:
-        return (
-            f"probes not run: connected as {user}, a superuser; the database's triggers, "
-            "defaults and policy functions would run with superuser rights. Give the probes "
-            f"a login that is not (scan: --probe-dsn; see {PROBE_LOGIN_SECTION})"
-        )
-    if not bypassrls:
-        return (
-            f"probes not run: {user} cannot make the examples' rows past row level security "
-            f"(it needs BYPASSRLS; see {PROBE_LOGIN_SECTION})"
-        )
-    if not can_act:
-        return f"probes not run: {user} cannot act as the application role {app} (GRANT it)"
-    return None
-
-
-def _why_no_authority(connections: dict[str, psycopg2.extensions.connection]) -> str | None:
-    authority = connections.get(AUTHORITY)
-    if authority is None:
-        return (
-            "needs a superuser connection to log in as the application for the whole session; "
-            "none was given"
-        )
-    with authority.cursor() as cursor:
-        cursor.execute("SELECT session_user, rolsuper FROM pg_roles WHERE rolname = session_user")
-        user, superuser = cursor.fetchone() or ("?", False)
-    authority.rollback()
-    if superuser:
-        return None
-    return f"needs a superuser connection to log in as the application; {user} is not one"
 
 
 def probe_database(

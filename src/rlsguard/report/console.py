@@ -62,9 +62,9 @@ def print_analysis(analysis: Analysis, console: Console) -> None:
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['accepted']} accepted; "
         f"{passed} of {len(analysis.inspections)} inspections clean"
         + (
-            f"; {held} of {len(probes)} probes held over {examples} witnessed examples"
+            f"; {held} of {len(probes)} probes held"
             + (f" ({alike} of them proven on an alike table)" if alike else "")
-            + f", {unable} could not act"
+            + f" over {examples} witnessed examples, {unable} could not act"
             if probes
             else ""
         )

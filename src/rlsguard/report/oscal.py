@@ -114,7 +114,7 @@ def _observation(
 ) -> dict[str, Any]:
     what = " ".join(filter(None, [record.check, record.name]))
     on = f" on {record.object}" if record.object else ""
-    said = record.message or record.reason or f"{record.status.value}"
+    said = record.message or record.reason or record.alike_note or f"{record.status.value}"
     observation: dict[str, Any] = {
         "uuid": id,
         "title": f"{what}{on}: {record.status.value}",
@@ -123,10 +123,12 @@ def _observation(
             _prop("status", record.status.value),
             _prop("pytest-node-id", record.nodeid),
         ],
-        "methods": [METHOD.get(record.kind, "TEST")],
+        "methods": [METHOD.get(record.kind, "TEST")] + (["EXAMINE"] if record.proven_on else []),
         "subjects": [{"subject-uuid": schema, "type": "component"}],
         "collected": collected,
     }
+    if record.proven_on:
+        observation["props"].append(_prop("proven-on", record.proven_on))
     if record.status in FAILING or record.status is Outcome.WARNING:
         observation["types"] = ["finding"]
     if report_name and record.check and record.object:

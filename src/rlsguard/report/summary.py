@@ -70,16 +70,7 @@ def phase_line(
     the phase's items took on them (the wall time is not the phase's own); ``alike``: the
     passes proven on an alike table (probes/alike.py)."""
     total = sum(counts.values())
-    said = ", ".join(
-        f"{counts[outcome]} {word}"
-        + (
-            f" ({alike} of them proven on an alike table)"
-            if outcome is Outcome.PASS and alike
-            else ""
-        )
-        for outcome, word in OUTCOME_WORDS.items()
-        if counts[outcome]
-    )
+    said = tally_of(counts, alike)
     took = f"{seconds:.1f} s of work on the workers" if side_by_side else f"{seconds:.1f} s"
     return f"  {phase + ':':<15}{total} run: {said or 'none'} ({took})"
 
@@ -224,11 +215,27 @@ def _merged(blocks: list[Cause]) -> list[Cause]:
     return kept
 
 
+def tally_of(counts: Counter[Outcome], alike: int = 0) -> str:
+    """Such as "61 held (9 of them proven on an alike table), 9 failed"; ``alike``: the
+    passes proven on an alike table (probes/alike.py)."""
+    return ", ".join(
+        f"{counts[outcome]} {word}"
+        + (
+            f" ({alike} of them proven on an alike table)"
+            if outcome is Outcome.PASS and alike
+            else ""
+        )
+        for outcome, word in OUTCOME_WORDS.items()
+        if counts[outcome]
+    )
+
+
 def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
     counts = Counter(record.status for record in records)
-    tally = ", ".join(
-        f"{counts[outcome]} {word}" for outcome, word in OUTCOME_WORDS.items() if counts[outcome]
+    alike = sum(
+        record.status is Outcome.PASS and record.proven_on is not None for record in records
     )
+    tally = tally_of(counts, alike)
     if passed:
         unproven = counts[Outcome.CANNOT]
         held = (

@@ -66,6 +66,7 @@ class Column:
     enum_labels: tuple[str, ...] = ()
     grants: tuple[Grant, ...] = ()
     domain_checks: tuple[str, ...] = ()  # of a domain: its CHECKs, "CHECK (VALUE > 0)"
+    collation: str = ""  # COLLATE of the column, when not its type's default
 
     @property
     def random_default(self) -> bool:
@@ -318,6 +319,7 @@ def read_catalog(connection: Connection | DriverConnection) -> Catalog:
                 enum_labels=tuple(row[13] or ()),
                 grants=_grants(row[14]),
                 domain_checks=tuple(row[15] or ()),
+                collation=row[16],
             )
         )
     constraints: dict[int, list[Constraint]] = defaultdict(list)

@@ -49,7 +49,9 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t
        {encoded_grants("a.attacl")},
        CASE WHEN t.typtype = 'd' THEN ARRAY(
             SELECT pg_get_constraintdef(dc.oid) FROM pg_constraint dc
-            WHERE dc.contypid = t.oid AND dc.contype = 'c' ORDER BY dc.conname) END
+            WHERE dc.contypid = t.oid AND dc.contype = 'c' ORDER BY dc.conname) END,
+       coalesce((SELECT co.collname FROM pg_collation co
+                 WHERE co.oid = a.attcollation AND a.attcollation <> t.typcollation), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -77,6 +77,7 @@ def tenancy_config(settings: Settings) -> dict[str, Any]:
     data["global_tables"] = list(settings.global_tables)
     data["append_only"] = list(settings.append_only)
     data["allow"] = [vars(item) for item in settings.allow]
+    data["probe_every_table"] = settings.probe_every_table  # or proofs shared by alike tables
     # how the application enters a tenant, and who the admins are: what the proof assumed
     data["context"] = dict(settings.entry)
     model = {

@@ -147,7 +147,7 @@ class Matrix:
         record = self.cells.get((row, column))
         label = "" if status is Outcome.NOT_APPLICABLE else html.escape(status.value)
         if record is not None and (status is not Outcome.PASS or record.proven_on):
-            detail = " ".join(filter(None, [record.message, record.reason, _proof(record)]))
+            detail = " ".join(filter(None, [record.message, record.reason, record.alike_note]))
             notes.append(
                 f'<a href="#{cell_anchor(column, row)}">{html.escape(column)} '
                 f"{html.escape(row)}</a> {html.escape(status.value)}: {html.escape(detail)}"
@@ -205,13 +205,4 @@ def cell_anchor(rule_id: str, object: str) -> str:
 def _token(text: str) -> str:
     return "".join(
         c if c.isascii() and (c.isalnum() or c in "-_.") else f"_{ord(c):x}_" for c in text
-    )
-
-
-def _proof(record: ItemRecord) -> str | None:
-    if record.proven_on is None:
-        return None
-    return (
-        f"proven on {record.proven_on}, whose row security is the same (not probed itself; "
-        "docs/probes.md, Alike tables)"
     )

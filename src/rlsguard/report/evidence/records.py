@@ -37,6 +37,16 @@ class ItemRecord:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status.value}
 
+    @property
+    def alike_note(self) -> str | None:
+        """What a pass carried from an alike table rests on (docs/probes.md)."""
+        if self.proven_on is None:
+            return None
+        return (
+            f"proven on {self.proven_on}, whose row security is the same, and in "
+            f"{self.examples} example(s) of its own (docs/probes.md, Alike tables)"
+        )
+
 
 def status_of(outcome: str, wasxfail: bool, findings: list[dict[str, Any]], reason: str) -> Outcome:
     """A pytest outcome read as evidence: an xfail is an accepted finding (or one the gate's

@@ -16,7 +16,7 @@ from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
 from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
-from rlsguard.probes.registry import PROBES, Probe
+from rlsguard.probes.registry import PROBES, Probe, ProbeFailure
 from rlsguard.probes.runner import ALIKE_EXAMPLES, ProbeResult, ProbeRunner
 from rlsguard.run import Run
 from rlsguard.schema.targets import tenant_tables
@@ -242,3 +242,26 @@ def test_only_a_pass_is_carried(runner_for: object) -> None:
     assert notes.status is Outcome.PASS
     assert notes.proven_on is None
     assert notes.examples > ALIKE_EXAMPLES
+
+
+def test_a_failure_in_an_alike_tables_own_examples_stands(runner_for: object) -> None:
+    """A failure the few examples of notes showed stands, even when its full run does not
+    find it again (here the few examples' failure is made up)."""
+    runner = runner_for(ALIKE)  # type: ignore[operator]
+    together = runner._prove_together
+
+    def failing_in_few(
+        target: str, probes: list[Probe], examples: int | None = None
+    ) -> tuple[dict[str, ProbeResult], dict[str, ProbeFailure]]:
+        passes, failures = together(target, probes, examples)
+        if target == "public.notes" and examples == ALIKE_EXAMPLES:
+            passes.pop("RP101", None)
+            failures["RP101"] = ProbeFailure("made up: tenant A read a row of tenant B")
+        return passes, failures
+
+    runner._prove_together = failing_in_few
+    notes = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
+    assert notes.status is Outcome.FAIL
+    assert notes.proven_on is None
+    assert "made up" in (notes.message or "")
+    assert "did not find it again" in (notes.message or "")

@@ -212,4 +212,4 @@ def test_the_evidence_states_how_the_application_entered_a_tenant() -> None:
     assert rows["context"] == "app.current_tenant_id = {tenant}"
     assert rows["allow"] == "RG401 public.users (ids are random)"
     assert rows["schemas"] == "public"
-    assert rows["probe_every_table"] == "False"  # proofs were carried between alike tables
+    assert rows["probe_every_table"] == "false"  # proofs were carried between alike tables

@@ -211,21 +211,24 @@ class ProbeRunner:
         if proof.status is not Outcome.PASS:
             return None
         own = self._exercised(probe, target, company)
-        return None if own is None else replace(own, proven_on=model)
+        if own is None or own.status is Outcome.CANNOT:
+            return None  # judged in full: more examples may make its rows
+        return replace(own, proven_on=model) if own.status is Outcome.PASS else own
 
     def _exercised(
         self, probe: Probe, target: str, company: Iterable[Probe] | None
     ) -> ProbeResult | None:
-        """``probe``'s pass on ``target`` in ALIKE_EXAMPLES examples, or None."""
+        """``probe`` on ``target`` in ALIKE_EXAMPLES examples: its result, or None when
+        it shared rows and did not pass (a failure then stands in its full judgement)."""
         key = (probe.id, target)
         if key not in self._few:
             sharing = self._sharing_company(probe, target, company)
             if sharing:
-                passes, _failures = self._prove_together(target, sharing, ALIKE_EXAMPLES)
+                passes, failures = self._prove_together(target, sharing, ALIKE_EXAMPLES)
                 self._few.update({(item.id, target): passes.get(item.id) for item in sharing})
+                self._found.update({(name, target): found for name, found in failures.items()})
             else:
-                alone = self._run_alone(probe, target, ALIKE_EXAMPLES)
-                self._few[key] = alone if alone.status is Outcome.PASS else None
+                self._few[key] = self._run_alone(probe, target, ALIKE_EXAMPLES)
         return self._few.get(key)
 
     def _sharing_company(
@@ -242,18 +245,16 @@ class ProbeRunner:
         return sharing if probe in sharing and len(sharing) > 1 else []
 
     def _judge(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> ProbeResult:
-        proven = self._proven.pop((probe.id, target), None)
-        if proven is not None:
-            return proven
+        key = (probe.id, target)
         sharing = self._sharing_company(probe, target, company)
-        if sharing and target not in self._shared:
+        if key not in self._proven and sharing and target not in self._shared:
             self._shared.add(target)
             passes, failures = self._prove_together(target, sharing)
             self._proven.update({(name, target): result for name, result in passes.items()})
             self._found.update({(name, target): found for name, found in failures.items()})
-            proven = self._proven.pop((probe.id, target), None)
-            if proven is not None:
-                return proven
+        proven = self._proven.pop(key, None)
+        if proven is not None and key not in self._found:
+            return proven  # a failure other examples showed is not undone by a pass
         alone = self._run_alone(probe, target)
         found = self._found.pop((probe.id, target), None)
         if found is None or alone.status is not Outcome.PASS:

@@ -100,6 +100,8 @@ def tenancy_rows(settings: Settings) -> dict[str, str]:
 
 
 def _said(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the config writes it
     if isinstance(value, dict) and {"check", "object", "reason"} <= set(value):
         return f"{value['check']} {value['object']} ({value['reason']})"
     if isinstance(value, dict):

@@ -40,6 +40,13 @@ ALIKE = case(
     "alike-tables",
     _table("notes")
     + tenant_bound("notes")
+    # alike too, with a foreign key whose side channel (RP108) is probed on each table
+    + _table(
+        "drafts",
+        ",\n    user_id uuid NOT NULL,\n"
+        "    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, user_id)",
+    )
+    + tenant_bound("drafts")
     # the same policies' names and grants, but the application's policy lets every row through
     + _table("leaky")
     + "ALTER TABLE leaky ENABLE ROW LEVEL SECURITY; ALTER TABLE leaky FORCE ROW LEVEL SECURITY;\n"
@@ -132,6 +139,7 @@ def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: object)
     assert {table: alike.model_of(table) for table in tenant_tables(runner.tenancy)} == {
         "public.documents": None,  # the first of its group
         "public.notes": "public.documents",
+        "public.drafts": "public.documents",
         "public.users": "public.documents",
         "public.leaky": None,
         "public.triggered": None,
@@ -265,3 +273,31 @@ def test_a_failure_in_an_alike_tables_own_examples_stands(runner_for: object) ->
     assert notes.proven_on is None
     assert "made up" in (notes.message or "")
     assert "did not find it again" in (notes.message or "")
+
+
+def test_an_alike_tables_carried_properties_share_no_full_run(runner_for: object) -> None:
+    """On drafts, the properties documents proves run in a few shared examples, and those
+    it does not prove (the side channel RP108) in full without them."""
+    runner = runner_for(ALIKE)  # type: ignore[operator]
+    together = runner._prove_together
+    runs: list[tuple[str, int | None, tuple[str, ...]]] = []
+
+    def recorded(
+        target: str, probes: list[Probe], examples: int | None = None
+    ) -> tuple[dict[str, ProbeResult], dict[str, ProbeFailure]]:
+        runs.append((target, examples, tuple(sorted(probe.id for probe in probes))))
+        return together(target, probes, examples)
+
+    runner._prove_together = recorded
+    company = list(all_probes())
+    on_drafts = [probe for probe in company if "public.drafts" in probe.objects(runner.tenancy)]
+    assert PROBES["RP108"] in on_drafts
+    results = [runner.run(probe, "public.drafts", company=company) for probe in on_drafts]
+    assert all(result.status is Outcome.PASS for result in results), results
+    carried = tuple(sorted(probe.id for probe in ALIKE_PROBES if probe.shares_rows))
+    drafts_runs = [(examples, ids) for target, examples, ids in runs if target == "public.drafts"]
+    assert (ALIKE_EXAMPLES, carried) in drafts_runs
+    assert all(
+        examples == ALIKE_EXAMPLES or set(ids).isdisjoint(carried) for examples, ids in drafts_runs
+    )
+    assert [target for target, examples, _ in runs if examples is None] == ["public.documents"]

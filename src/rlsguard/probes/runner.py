@@ -162,6 +162,7 @@ class ProbeRunner:
         self._results: dict[tuple[str, str], ProbeResult] = {}  # every judgement, kept
         self._ahead: dict[tuple[str, str], ProbeResult] = {}  # judged before its own turn
         self._few: dict[tuple[str, str], ProbeResult | None] = {}  # passes in ALIKE_EXAMPLES
+        self._objects: dict[str, frozenset[str]] = {}  # each probe's objects, read once
 
     def targets(self, probes: Iterable[Probe] | None = None) -> list[tuple[Probe, str]]:
         return self.targets_of(self.tenancy, probes)
@@ -202,7 +203,7 @@ class ProbeRunner:
         (proven there now, when that table's turn has not come yet), that also holds in a
         few examples on ``target`` itself; None when either does not pass."""
         model = self.alike.model_of(target) if probe.same_on_alike_tables else None
-        if model is None or model not in probe.objects(self.tenancy):
+        if model is None or model not in self._objects_of(probe):
             return None
         proof = self._results.get((probe.id, model))
         if proof is None:
@@ -222,7 +223,7 @@ class ProbeRunner:
         it shared rows and did not pass (a failure then stands in its full judgement)."""
         key = (probe.id, target)
         if key not in self._few:
-            sharing = self._sharing_company(probe, target, company)
+            sharing = self._sharing_company(probe, target, company, carried=True)
             if sharing:
                 passes, failures = self._prove_together(target, sharing, ALIKE_EXAMPLES)
                 self._few.update({(item.id, target): passes.get(item.id) for item in sharing})
@@ -232,22 +233,38 @@ class ProbeRunner:
         return self._few.get(key)
 
     def _sharing_company(
-        self, probe: Probe, target: str, company: Iterable[Probe] | None
+        self, probe: Probe, target: str, company: Iterable[Probe] | None, *, carried: bool = False
     ) -> list[Probe]:
-        """The probes ``probe`` shares rows with on ``target`` (none: it runs alone)."""
+        """The probes ``probe`` shares rows with on ``target`` (none: it runs alone):
+        with ``carried``, those an alike table may prove; else those it does not prove."""
         if not probe.shares_rows:
             return []
         sharing = [
             item
             for item in dict.fromkeys(company or ())
-            if item.shares_rows and target in item.objects(self.tenancy)
+            if item.shares_rows
+            and target in self._objects_of(item)
+            and (item.same_on_alike_tables if carried else not self._carried(item, target, company))
         ]
         return sharing if probe in sharing and len(sharing) > 1 else []
 
+    def _carried(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> bool:
+        """Is ``probe``'s pass on ``target`` proven on an alike table?"""
+        if not probe.same_on_alike_tables or self.alike.model_of(target) is None:
+            return False
+        result = self._on_alike_table(probe, target, company)
+        return result is not None and result.proven_on is not None
+
+    def _objects_of(self, probe: Probe) -> frozenset[str]:
+        if probe.id not in self._objects:
+            self._objects[probe.id] = frozenset(probe.objects(self.tenancy))
+        return self._objects[probe.id]
+
     def _judge(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> ProbeResult:
         key = (probe.id, target)
-        sharing = self._sharing_company(probe, target, company)
-        if key not in self._proven and sharing and target not in self._shared:
+        fresh = key not in self._proven and target not in self._shared
+        sharing = self._sharing_company(probe, target, company) if fresh else []
+        if sharing:
             self._shared.add(target)
             passes, failures = self._prove_together(target, sharing)
             self._proven.update({(name, target): result for name, result in passes.items()})

@@ -6,7 +6,7 @@ one still fails."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg2.extensions
 import pytest
@@ -114,10 +114,11 @@ ODD = case(
     ),
 )
 ALIKE_PROBES = [probe for probe in all_probes() if probe.same_on_alike_tables]
+MakeRunner = Callable[..., ProbeRunner]
 
 
 @pytest.fixture
-def runner_for(rlsguard_run: Run, case_database: BuildCase) -> Iterator[object]:
+def runner_for(rlsguard_run: Run, case_database: BuildCase) -> Iterator[MakeRunner]:
     opened: list[psycopg2.extensions.connection] = []
 
     def make(built_case: object, **overrides: object) -> ProbeRunner:
@@ -133,8 +134,8 @@ def runner_for(rlsguard_run: Run, case_database: BuildCase) -> Iterator[object]:
         connection.close()
 
 
-def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: object) -> None:
-    runner = runner_for(ALIKE)  # type: ignore[operator]
+def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: MakeRunner) -> None:
+    runner = runner_for(ALIKE)
     alike = runner.alike
     assert {table: alike.model_of(table) for table in tenant_tables(runner.tenancy)} == {
         "public.documents": None,  # the first of its group
@@ -149,8 +150,8 @@ def test_alike_tables_are_grouped_by_what_decides_their_rows(runner_for: object)
     }
 
 
-def test_what_else_may_decide_rows_keeps_a_table_to_itself(runner_for: object) -> None:
-    tenancy = runner_for(ODD).tenancy  # type: ignore[operator]
+def test_what_else_may_decide_rows_keeps_a_table_to_itself(runner_for: MakeRunner) -> None:
+    tenancy = runner_for(ODD).tenancy
     alike = AlikeTables(tenancy, tenant_tables(tenancy))
     models = {table: alike.model_of(table) for table in tenant_tables(tenancy)}
     assert models["public.twin"] == "public.documents"  # the control: alike
@@ -161,8 +162,8 @@ def test_what_else_may_decide_rows_keeps_a_table_to_itself(runner_for: object) -
         assert models[f"public.{table}"] is None, table
 
 
-def test_a_pass_is_proven_once_and_a_broken_alike_table_still_fails(runner_for: object) -> None:
-    runner = runner_for(ALIKE)  # type: ignore[operator]
+def test_a_pass_is_proven_once_and_a_broken_alike_table_still_fails(runner_for: MakeRunner) -> None:
+    runner = runner_for(ALIKE)
     judged: list[tuple[str, str]] = []
     judge = runner._judge
 
@@ -207,8 +208,8 @@ def test_a_pass_is_proven_once_and_a_broken_alike_table_still_fails(runner_for: 
     assert "public.leaky that are not its own" in (leaky.message or "")
 
 
-def test_every_table_is_probed_when_the_config_says_so(runner_for: object) -> None:
-    runner = runner_for(ALIKE, probe_every_table=True)  # type: ignore[operator]
+def test_every_table_is_probed_when_the_config_says_so(runner_for: MakeRunner) -> None:
+    runner = runner_for(ALIKE, probe_every_table=True)
     assert all(runner.alike.model_of(table) is None for table in tenant_tables(runner.tenancy))
     result = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
     assert result.status is Outcome.PASS
@@ -217,7 +218,7 @@ def test_every_table_is_probed_when_the_config_says_so(runner_for: object) -> No
 
 
 def test_a_failure_on_the_first_table_leaves_each_alike_table_to_its_own_probe(
-    runner_for: object,
+    runner_for: MakeRunner,
 ) -> None:
     broken = case(
         "alike-but-all-open",
@@ -226,7 +227,7 @@ def test_a_failure_on_the_first_table_leaves_each_alike_table_to_its_own_probe(
         + "CREATE POLICY documents_open ON documents TO {app} USING (true);\n"
         "CREATE POLICY notes_open ON notes TO {app} USING (true);\n",
     )
-    runner = runner_for(broken)  # type: ignore[operator]
+    runner = runner_for(broken)
     assert runner.alike.model_of("public.notes") == "public.documents"
     notes = runner.run(PROBES["RP101"], "public.notes", company=ALIKE_PROBES)
     assert notes.status is Outcome.FAIL
@@ -234,9 +235,9 @@ def test_a_failure_on_the_first_table_leaves_each_alike_table_to_its_own_probe(
     assert "public.notes that are not its own" in (notes.message or "")
 
 
-def test_only_a_pass_is_carried(runner_for: object) -> None:
+def test_only_a_pass_is_carried(runner_for: MakeRunner) -> None:
     """Had documents failed, notes is probed in full, whatever its few examples show."""
-    runner = runner_for(ALIKE)  # type: ignore[operator]
+    runner = runner_for(ALIKE)
     judge = runner._judge
 
     def failing_on_documents(probe: Probe, target: str, company: object) -> ProbeResult:
@@ -252,10 +253,10 @@ def test_only_a_pass_is_carried(runner_for: object) -> None:
     assert notes.examples > ALIKE_EXAMPLES
 
 
-def test_a_failure_in_an_alike_tables_own_examples_stands(runner_for: object) -> None:
+def test_a_failure_in_an_alike_tables_own_examples_stands(runner_for: MakeRunner) -> None:
     """A failure the few examples of notes showed stands, even when its full run does not
     find it again (here the few examples' failure is made up)."""
-    runner = runner_for(ALIKE)  # type: ignore[operator]
+    runner = runner_for(ALIKE)
     together = runner._prove_together
 
     def failing_in_few(
@@ -275,10 +276,10 @@ def test_a_failure_in_an_alike_tables_own_examples_stands(runner_for: object) ->
     assert "did not find it again" in (notes.message or "")
 
 
-def test_an_alike_tables_carried_properties_share_no_full_run(runner_for: object) -> None:
+def test_an_alike_tables_carried_properties_share_no_full_run(runner_for: MakeRunner) -> None:
     """On drafts, the properties documents proves run in a few shared examples, and those
     it does not prove (the side channel RP108) in full without them."""
-    runner = runner_for(ALIKE)  # type: ignore[operator]
+    runner = runner_for(ALIKE)
     together = runner._prove_together
     runs: list[tuple[str, int | None, tuple[str, ...]]] = []
 

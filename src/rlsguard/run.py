@@ -254,9 +254,11 @@ class Run:
         settings = self.settings_at(revision)
         with connected(self.url(self.working_database(revision))) as connection:
             analysis = scan(connection, settings, lenient=lenient)
-            roles = [analysis.tenancy.app.name, *(admin.name for admin in analysis.tenancy.admins)]
-            state = _role_state_of(self._sentinel_cursor(), roles)
-            self._role_states.setdefault(revision, (roles, state))
+            if revision not in self._role_states:  # as the first analysis met them
+                tenancy = analysis.tenancy
+                roles = [tenancy.app.name, *(admin.name for admin in tenancy.admins)]
+                state = _role_state_of(self._sentinel_cursor(), roles)
+                self._role_states[revision] = (roles, state)
             return analysis
 
     @contextmanager

@@ -32,7 +32,7 @@ class WorkersShare:
     def __init__(self, run: Run) -> None:
         self.run = run
         self._shared: dict[str, Any] | None = None
-        self._alike: dict[str, str | None] | None = None
+        self._model_of_table: Callable[[str], str | None] | None = None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -43,15 +43,14 @@ class WorkersShare:
     def _model_of(self, table: str) -> str | None:
         """The table whose proofs hold for ``table`` (None also when the schema cannot be
         analysed here: each worker then says why)."""
-        if self._alike is None:
+        if self._model_of_table is None:
             try:
                 tenancy = self.run.analysis().tenancy
             except RlsguardError:
-                self._alike = {}
+                self._model_of_table = lambda _table: None
             else:
-                alike = AlikeTables(tenancy, tenant_tables(tenancy))
-                self._alike = {name: alike.model_of(name) for name in tenant_tables(tenancy)}
-        return self._alike.get(table)
+                self._model_of_table = AlikeTables(tenancy, tenant_tables(tenancy)).model_of
+        return self._model_of_table(table)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

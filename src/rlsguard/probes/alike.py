@@ -12,6 +12,11 @@ else that can decide a row's fate makes a table be probed on its own: a trigger,
 inheritance or partitions, a policy that names the table itself or reads its
 ``tableoid``, or being the tenants',
 principals' or memberships' table (the probes make those rows differently).
+
+A property marked ``alike_by_foreign_keys`` also depends on the table's foreign keys to
+other tenant tables (a foreign key's check ignores row security): it is carried only
+between tables whose such keys agree as well (their columns, the referenced columns and
+table's row security, MATCH and deferral).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from rlsguard.schema.catalog import Column, Grant, Relation
+from rlsguard.schema.catalog import Column, Constraint, Grant, Relation
+from rlsguard.schema.targets import tenant_foreign_keys
 from rlsguard.schema.tenancy import Tenancy
 
 _WORD = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
@@ -30,23 +36,53 @@ class AlikeTables:
     """For each tenant table that is not the first of its group, the first one."""
 
     def __init__(self, tenancy: Tenancy, tables: Iterable[str]) -> None:
-        groups: dict[tuple[Any, ...], list[str]] = {}
+        by_policies: dict[tuple[Any, ...], list[str]] = {}
+        by_keys: dict[tuple[Any, ...], list[str]] = {}
         if not tenancy.settings.probe_every_table:
+            security = _RowSecurities(tenancy)
             for table in tables:
-                facts = row_security(tenancy, tenancy.catalog.relations[table])
+                facts = security.of(table)
                 if facts is not None:
-                    groups.setdefault(facts, []).append(table)
-        self._model = {table: group[0] for group in groups.values() for table in group[1:]}
+                    by_policies.setdefault(facts, []).append(table)
+                    keys = _foreign_keys(tenancy, tenancy.catalog.relations[table], security)
+                    by_keys.setdefault((facts, keys), []).append(table)
+        self._model = _firsts(by_policies)
+        self._model_by_keys = _firsts(by_keys)
 
-    def model_of(self, table: str) -> str | None:
-        """The table whose proofs hold for ``table``; None when it is probed itself."""
-        return self._model.get(table)
+    def model_of(self, table: str, *, foreign_keys: bool = False) -> str | None:
+        """The table whose proofs hold for ``table`` (with ``foreign_keys``, for the
+        properties its foreign keys to tenant tables decide as well); None when it is probed
+        itself."""
+        return (self._model_by_keys if foreign_keys else self._model).get(table)
 
 
-def row_security(tenancy: Tenancy, relation: Relation) -> tuple[Any, ...] | None:
+def _firsts(groups: dict[tuple[Any, ...], list[str]]) -> dict[str, str]:
+    return {table: group[0] for group in groups.values() for table in group[1:]}
+
+
+class _RowSecurities:
+    """``row_security`` of each table, worked out once."""
+
+    def __init__(self, tenancy: Tenancy) -> None:
+        self.tenancy = tenancy
+        relations = tenancy.catalog.relations.values()
+        self._inherited = frozenset(parent for item in relations for parent in item.parents)
+        self._known: dict[str, tuple[Any, ...] | None] = {}
+
+    def of(self, table: str) -> tuple[Any, ...] | None:
+        if table not in self._known:
+            relation = self.tenancy.catalog.relations[table]
+            self._known[table] = row_security(self.tenancy, relation, self._inherited)
+        return self._known[table]
+
+
+def row_security(
+    tenancy: Tenancy, relation: Relation, inherited: frozenset[str]
+) -> tuple[Any, ...] | None:
     """What decides which rows of ``relation`` a role sees and writes, without the table's
-    name; None when something else may decide it as well."""
-    if not _decided_by_policies_alone(tenancy, relation):
+    name; None when something else may decide it as well (``inherited``: the tables that
+    have children)."""
+    if not _decided_by_policies_alone(tenancy, relation) or relation.qualified in inherited:
         return None
     texts = [text for policy in relation.policies for text in (policy.using, policy.check) if text]
     named = set().union(*(words(text) for text in texts))
@@ -95,6 +131,45 @@ def row_security(tenancy: Tenancy, relation: Relation) -> tuple[Any, ...] | None
     )
 
 
+def _foreign_keys(
+    tenancy: Tenancy, relation: Relation, security: _RowSecurities
+) -> tuple[Any, ...]:
+    """What a row's foreign keys to tenant tables let it point at, without table names
+    (a referenced table is told by its row security; one that has none of its own, by its
+    name)."""
+    keys = []
+    for key in tenant_foreign_keys(tenancy, relation):
+        assert key.references is not None
+        parent = tenancy.catalog.relations[key.references]
+        if parent.qualified == relation.qualified:
+            referenced: object = "itself"
+        else:
+            referenced = security.of(parent.qualified) or parent.qualified
+        keys.append(
+            (
+                _facts_of(relation, key.columns),
+                _facts_of(parent, key.referenced_columns),
+                referenced,
+                _checked_when(key),
+            )
+        )
+    return tuple(sorted(keys, key=repr))
+
+
+def _facts_of(relation: Relation, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(
+        _column_facts(column) if (column := relation.column(name)) else name for name in names
+    )
+
+
+def _checked_when(key: Constraint) -> tuple[str, ...]:
+    """MATCH FULL or PARTIAL, and DEFERRABLE and INITIALLY DEFERRED, as the definition
+    says them."""
+    return tuple(
+        sorted(words(key.definition) & {"match", "full", "partial", "deferrable", "deferred"})
+    )
+
+
 def words(text: str) -> set[str]:
     """The identifiers and keywords of an expression (a quoted name as it is spelt)."""
     return {
@@ -109,13 +184,9 @@ def _decided_by_policies_alone(tenancy: Tenancy, relation: Relation) -> bool:
         for item in (tenancy.tenant_root, tenancy.principal_table, tenancy.membership_table)
         if item is not None
     }
-    has_children = any(
-        relation.qualified in other.parents for other in tenancy.catalog.relations.values()
-    )
     return (
         relation.kind == "table"
         and not relation.parents
-        and not has_children
         and not relation.triggers
         and not relation.has_rules
         and not relation.insert_rewritten

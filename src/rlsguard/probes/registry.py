@@ -87,6 +87,8 @@ class Probe(Rule):
     shares_rows: bool = False
     # row security alone decides it: proven on one table, it holds on an alike one
     same_on_alike_tables: bool = False
+    # and its foreign keys to tenant tables: carried only where those are alike too
+    alike_by_foreign_keys: bool = False
 
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
@@ -110,6 +112,7 @@ def probe(
     needs_authority: bool = False,
     shares_rows: bool = False,
     same_on_alike_tables: bool = False,
+    alike_by_foreign_keys: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
         head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
@@ -123,7 +126,8 @@ def probe(
                 own_engine=own_engine,
                 needs_authority=needs_authority,
                 shares_rows=shares_rows,
-                same_on_alike_tables=same_on_alike_tables,
+                same_on_alike_tables=same_on_alike_tables or alike_by_foreign_keys,
+                alike_by_foreign_keys=alike_by_foreign_keys,
             )
         )
         return function

@@ -202,8 +202,8 @@ class ProbeRunner:
         """A pass proven in full on the table ``target``'s row security is the same as
         (proven there now, when that table's turn has not come yet), that also holds in a
         few examples on ``target`` itself; None when either does not pass."""
-        model = self.alike.model_of(target) if probe.same_on_alike_tables else None
-        if model is None or model not in self._objects_of(probe):
+        model = self._model_for(probe, target)
+        if model is None:
             return None
         proof = self._results.get((probe.id, model))
         if proof is None:
@@ -244,16 +244,25 @@ class ProbeRunner:
             for item in dict.fromkeys(company or ())
             if item.shares_rows
             and target in self._objects_of(item)
-            and (item.same_on_alike_tables if carried else not self._carried(item, target, company))
+            and (
+                self._model_for(item, target) is not None
+                if carried
+                else not self._carried(item, target, company)
+            )
         ]
         return sharing if probe in sharing and len(sharing) > 1 else []
 
     def _carried(self, probe: Probe, target: str, company: Iterable[Probe] | None) -> bool:
         """Is ``probe``'s pass on ``target`` proven on an alike table?"""
-        if not probe.same_on_alike_tables or self.alike.model_of(target) is None:
-            return False
         result = self._on_alike_table(probe, target, company)
         return result is not None and result.proven_on is not None
+
+    def _model_for(self, probe: Probe, target: str) -> str | None:
+        """The table whose proof of ``probe`` may hold on ``target``."""
+        if not probe.same_on_alike_tables:
+            return None
+        model = self.alike.model_of(target, foreign_keys=probe.alike_by_foreign_keys)
+        return model if model in self._objects_of(probe) else None
 
     def _objects_of(self, probe: Probe) -> frozenset[str]:
         if probe.id not in self._objects:

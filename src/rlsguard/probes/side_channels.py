@@ -70,6 +70,7 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     fixes_from=("RG402", "RG302"),
     objects=tables_with_tenant_parents,
     shares_rows=True,
+    alike_by_foreign_keys=True,
     premise="another tenant's parent row is there, and the INSERT pointing at it is refused "
     "for lack of rights or by the foreign key (SQLSTATE 42501 or 23503)",
 )

@@ -6,6 +6,10 @@ every pair) and the figure is the ratio within each pair, with its spread.
 
     .venv/bin/python bench/bench_workers.py --workers 2 --pairs 3
     .venv/bin/python bench/bench_workers.py --tables 10 100 --pairs 1   # synthetic projects
+    .venv/bin/python bench/bench_workers.py --tables 10 100 1000 --hosts --pairs 1
+
+``--hosts``: the workers are pytest-xdist ``--tx N*popen`` gateways (execnet), standing in
+for other hosts, instead of ``--workers N``.
 
 ``--tables``: an Alembic project of its own per size, one migration that builds the
 synthetic schema of bench/synthetic.py (tenant tables in a tree of composite foreign keys).
@@ -67,10 +71,12 @@ def synthetic_project(folder: Path, tables: int) -> Path:
     return folder
 
 
-def timed_check(report: Path, workers: int, project: Path = ROOT) -> float:
+def timed_check(report: Path, workers: int, project: Path = ROOT, hosts: bool = False) -> float:
     command = [sys.executable, "-m", "rlsguard.cli", "check", "-q", "--backend", "local",
                "--project", str(project), "--report", str(report)]  # fmt: skip
-    if workers > 1:
+    if workers > 1 and hosts:
+        command += ["--", "--tx", f"{workers}*popen", "--dist", "loadgroup"]
+    elif workers > 1:
         command += ["--workers", str(workers)]
     began = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -87,6 +93,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--tables", type=int, nargs="*", default=[],
                         help="synthetic projects of these sizes instead of this one")  # fmt: skip
+    parser.add_argument("--hosts", action="store_true", help="--tx N*popen, not --workers N")
     arguments = parser.parse_args()
     compiled(ROOT)
     with tempfile.TemporaryDirectory() as scratch:
@@ -97,22 +104,27 @@ def main() -> None:
                 for tables in arguments.tables
             }
         for label, project in projects.items():
-            compare(label, project, arguments.workers, arguments.pairs, Path(scratch) / "reports")
+            reports = Path(scratch) / "reports"
+            compare(
+                label, project, arguments.workers, arguments.pairs, reports, hosts=arguments.hosts
+            )
 
 
-def compare(label: str, project: Path, workers: int, pairs: int, reports: Path) -> None:
+def compare(
+    label: str, project: Path, workers: int, pairs: int, reports: Path, *, hosts: bool = False
+) -> None:
     ratios = []
     for pair in range(pairs):
         sides = [workers, 1]
         if pair % 2:
             sides.reverse()
         times = {
-            count: timed_check(reports / f"{label}-{count}" / "report.html", count, project)
+            count: timed_check(reports / f"{label}-{count}" / "report.html", count, project, hosts)
             for count in sides
         }
         ratios.append(times[workers] / times[1])
         print(
-            f"{label}, pair {pair + 1}: {workers} workers {times[workers]:.1f} s, "
+            f"{label}, pair {pair + 1}: {workers} {'hosts' if hosts else 'workers'} {times[workers]:.1f} s, "
             f"one process {times[1]:.1f} s, ratio {ratios[-1]:.2f}",
             flush=True,
         )

@@ -131,6 +131,13 @@ ODD = case(
         for name, extra in (("labelled", ""), ("labelled_c", ' COLLATE "C"'))
     ),
 )
+# documents, users and 20 notes tables: one group, cut into parts when spread over workers
+MANY = case(
+    "many-alike-tables",
+    "".join(
+        _table(f"note_{number:02d}") + tenant_bound(f"note_{number:02d}") for number in range(1, 21)
+    ),
+)
 ALIKE_PROBES = [
     probe
     for probe in all_probes()
@@ -143,13 +150,14 @@ MakeRunner = Callable[..., ProbeRunner]
 def runner_for(rlsguard_run: Run, case_database: BuildCase) -> Iterator[MakeRunner]:
     opened: list[psycopg2.extensions.connection] = []
 
-    def make(built_case: object, **overrides: object) -> ProbeRunner:
+    def make(built_case: object, spread_over: int = 1, **overrides: object) -> ProbeRunner:
         built = case_database(built_case, **overrides)
         with connected(built.url) as connection:
             tenancy = scan(connection, built.settings).tenancy
         connections = acting_connections(rlsguard_run, built.url, tenancy)
         opened.extend(connections.values())
-        return ProbeRunner(tenancy, connections, settings(max_examples=8))
+        profile = settings(max_examples=8)
+        return ProbeRunner(tenancy, connections, profile, spread_over=spread_over)
 
     yield make
     for connection in opened:
@@ -350,3 +358,29 @@ def test_an_alike_tables_carried_properties_share_no_full_run(runner_for: MakeRu
         examples == ALIKE_EXAMPLES or set(ids).isdisjoint(carried)
         for examples, ids in pointing_runs
     )
+
+
+def test_spread_over_workers_a_big_group_is_proven_once_a_part(runner_for: MakeRunner) -> None:
+    """With two workers the group of 22 tables is cut into two parts of consecutive tables,
+    each proven on its own first table, so that a worker proves what it reports."""
+    runner = runner_for(MANY, spread_over=2)
+    tables = tenant_tables(runner.tenancy)
+    alone = AlikeTables(runner.tenancy, tables)
+    group = [table for table in tables if alone.model_of(table) == "public.documents"]
+    group.insert(0, "public.documents")
+    assert len(group) == 22
+    assert AlikeTables(runner.tenancy, tables, spread_over=1).model_of(group[-1]) == group[0]
+    spread = runner.alike
+    firsts = [table for table in group if spread.model_of(table) is None]
+    assert firsts == [group[0], group[11]]
+    part_of = {table: firsts[index >= 11] for index, table in enumerate(group)}
+    for table in group:
+        assert spread.model_of(table) in (None, part_of[table]), table
+        by_keys = spread.model_of(table, foreign_keys=True)
+        assert by_keys is None or part_of[by_keys] == part_of[table], table
+
+    member = group[12]
+    result = runner.run(PROBES["RP101"], member, company=ALIKE_PROBES)
+    assert result.status is Outcome.PASS, result.message
+    assert result.proven_on == group[11]
+    assert ("RP101", "public.documents") not in runner._results  # the other part's

@@ -135,6 +135,14 @@ def test_a_throwaway_server_runs_no_autovacuum(rlsguard_server: Any) -> None:
     assert query(rlsguard_server.url, "SHOW autovacuum") == [("off",)]
 
 
+def test_a_throwaway_server_takes_a_migration_of_thousands_of_tables(rlsguard_server: Any) -> None:
+    """Dropping 1,000 tables with their indexes in one transaction holds about 8,000
+    locks, more than PostgreSQL's default lock table (64 a connection, 6,400) takes; here
+    20,000 advisory locks stand in for them."""
+    held = "SELECT count(pg_advisory_xact_lock(key)) FROM generate_series(1, 20000) AS key"
+    assert query(rlsguard_server.url, held) == [(20000,)]
+
+
 def test_a_dsn_is_used_as_is_and_never_stopped(rlsguard_server: Any) -> None:
     dsn = rlsguard_server.url.render_as_string(hide_password=False)
     server = provision(ServerRequest(dsn=dsn))
@@ -269,6 +277,7 @@ def test_docker_backend_runs_the_image_with_durability_off(
     assert container.options["dbname"] == "postgres"
     assert "fsync=off" in container.options["command"]
     assert "autovacuum=off" in container.options["command"]
+    assert "max_locks_per_transaction=1024" in container.options["command"]
     assert server.describe().endswith(
         "docker image postgres:16-alpine via testcontainers (unix:///run/fake-docker.sock)"
     )

@@ -32,6 +32,7 @@ def _record(config, **fields):
         backend=server.backend if server else None,
         port=server.url.port if server else None,
         templates=run.built_templates(),
+        workers=run.workers,
     )
     with open(os.environ["RECORDS"], "a") as records:
         records.write(json.dumps(fields) + "\\n")
@@ -84,7 +85,8 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
     project = hardened_user_project(tmp_path / "project")
     (project / "recorder.py").write_text(RECORDER)
 
-    alone, _, console = _check(project, "alone")
+    alone, records_alone, console = _check(project, "alone")
+    assert {record["workers"] for record in records_alone} == {1}
     assert "probes:" in console
     assert "of work on the workers" not in console
     # pytest-xdist's workers, as rlsguard check starts them, and as --tx specs (which
@@ -99,6 +101,8 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
             r"probes: +\d+ run: .* \([\d.]+ s of work on the workers\)", console_of_workers
         )
         _assert_shared_and_grouped(records)
+        # each worker cuts big groups of alike tables as the scheduler does (probes/alike.py)
+        assert {record["workers"] for record in records} == {2}, label
 
 
 def _assert_shared_and_grouped(records: list[dict[str, Any]]) -> None:

@@ -59,6 +59,7 @@ class Run:
     seed: int | None = None  # for the probes' Hypothesis runs (None: a random one each)
     max_examples: int | None = None  # per probe (None: the Hypothesis profile's)
     shrink_seconds: float = SHRINK_SECONDS  # per failing probe
+    workers: int = 1  # the processes the probes are spread over (probes/alike.py)
 
     def __post_init__(self) -> None:
         self._server: Server | None = self.given_server
@@ -342,6 +343,7 @@ class Run:
                 shrink_seconds=self.shrink_seconds,
                 unavailable=unavailable,
                 left_out=left_out,
+                spread_over=self.workers,
             )
         return self._probers[resolved]
 

@@ -27,6 +27,7 @@ from rlsguard.plugin.workers import (
     is_controller,
     shared_server,
     shared_with_this_worker,
+    workers_of,
 )
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
@@ -77,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seed=_hypothesis_seed(config),
         max_examples=config.getoption("rlsguard_max_examples"),
         shrink_seconds=config.getoption("rlsguard_shrink_seconds"),
+        workers=workers_of(config),
     )
     if shared:
         run.adopt_templates(shared["templates"])

@@ -23,7 +23,8 @@ from rlsguard.server.base import Server
 from rlsguard.server.external import SharedServer
 from rlsguard.server.urls import parse_dsn
 
-SHARED = "rlsguard_shared"  # the key in a worker's workerinput
+SHARED = "rlsguard_shared"  # the keys in a worker's workerinput
+WORKERS = "rlsguard_workers"
 
 
 class WorkersShare:
@@ -49,11 +50,14 @@ class WorkersShare:
             except RlsguardError:
                 self._model_of_table = lambda _table: None
             else:
-                self._model_of_table = AlikeTables(tenancy, tenant_tables(tenancy)).model_of
+                tables = tenant_tables(tenancy)
+                alike = AlikeTables(tenancy, tables, spread_over=self.run.workers)
+                self._model_of_table = alike.model_of
         return self._model_of_table(table)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKERS] = self.run.workers
         shared = self._share()
         if shared:
             node.workerinput[SHARED] = shared
@@ -82,6 +86,21 @@ def is_controller(config: pytest.Config) -> bool:
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
         return False
     return getattr(config.option, "dist", "no") != "no"
+
+
+def workers_of(config: pytest.Config) -> int:
+    """How many workers pytest-xdist's controller starts (1 in a run in one process)."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput.get(WORKERS, 1))
+    if not is_controller(config):
+        return 1
+    from xdist.workermanage import parse_tx_spec_config  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    try:
+        return len(parse_tx_spec_config(config))
+    except pytest.UsageError:
+        return 1
 
 
 def shared_with_this_worker(config: pytest.Config) -> dict[str, Any]:

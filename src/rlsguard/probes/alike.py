@@ -17,10 +17,15 @@ A property marked ``alike_by_foreign_keys`` also depends on the table's foreign 
 other tenant tables (a foreign key's check ignores row security): it is carried only
 between tables whose such keys agree as well (their columns, the referenced columns and
 table's row security, MATCH and deferral).
+
+Spread over several workers, a big group is cut into parts of consecutive tables, each
+proven on its own first table: a worker then proves what it reports, and the parts go to
+different workers.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -29,25 +34,30 @@ from rlsguard.schema.catalog import Column, Constraint, Grant, Relation
 from rlsguard.schema.targets import tenant_foreign_keys
 from rlsguard.schema.tenancy import Tenancy
 
+SMALLEST_PART = 8  # tables: a part's proof in full costs about what 8 tables' few examples do
 _WORD = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 
 class AlikeTables:
     """For each tenant table that is not the first of its group, the first one."""
 
-    def __init__(self, tenancy: Tenancy, tables: Iterable[str]) -> None:
+    def __init__(self, tenancy: Tenancy, tables: Iterable[str], *, spread_over: int = 1) -> None:
+        """``spread_over``: the workers the probes are spread over."""
         by_policies: dict[tuple[Any, ...], list[str]] = {}
-        by_keys: dict[tuple[Any, ...], list[str]] = {}
+        security = _RowSecurities(tenancy)
         if not tenancy.settings.probe_every_table:
-            security = _RowSecurities(tenancy)
             for table in tables:
                 facts = security.of(table)
                 if facts is not None:
                     by_policies.setdefault(facts, []).append(table)
-                    keys = _foreign_keys(tenancy, tenancy.catalog.relations[table], security)
-                    by_keys.setdefault((facts, keys), []).append(table)
-        self._model = _firsts(by_policies)
-        self._model_by_keys = _firsts(by_keys)
+        parts = [part for group in by_policies.values() for part in _parts(group, spread_over)]
+        by_keys: dict[tuple[Any, ...], list[str]] = {}
+        for number, part in enumerate(parts):
+            for table in part:
+                keys = _foreign_keys(tenancy, tenancy.catalog.relations[table], security)
+                by_keys.setdefault((number, keys), []).append(table)
+        self._model = _firsts(parts)
+        self._model_by_keys = _firsts(by_keys.values())
 
     def model_of(self, table: str, *, foreign_keys: bool = False) -> str | None:
         """The table whose proofs hold for ``table`` (with ``foreign_keys``, for the
@@ -56,8 +66,15 @@ class AlikeTables:
         return (self._model_by_keys if foreign_keys else self._model).get(table)
 
 
-def _firsts(groups: dict[tuple[Any, ...], list[str]]) -> dict[str, str]:
-    return {table: group[0] for group in groups.values() for table in group[1:]}
+def _parts(group: list[str], workers: int) -> list[list[str]]:
+    """``group`` cut into up to two parts a worker, of SMALLEST_PART tables or more."""
+    count = 1 if workers <= 1 else max(1, min(2 * workers, len(group) // SMALLEST_PART))
+    size = math.ceil(len(group) / count)
+    return [group[start : start + size] for start in range(0, len(group), size)]
+
+
+def _firsts(groups: Iterable[list[str]]) -> dict[str, str]:
+    return {table: group[0] for group in groups for table in group[1:]}
 
 
 class _RowSecurities:

@@ -25,7 +25,7 @@ from rlsguard.server.urls import DRIVER
 POSTGRES_PORT = 5432
 TUNING = (
     "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off "
-    f"-c {THROWAWAY_SETTING}=throwaway"
+    f"-c max_locks_per_transaction=1024 -c {THROWAWAY_SETTING}=throwaway"
 )
 SOCKET_CANDIDATES = (
     "/var/run/docker.sock",

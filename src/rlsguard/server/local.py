@@ -40,6 +40,8 @@ SERVER_SETTINGS = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "autovacuum": "off",  # its locks would make RP114/RP127 "cannot" now and then
+    # a migration of thousands of tables locks each table and index in one transaction
+    "max_locks_per_transaction": "1024",
     "TimeZone": "UTC",
     THROWAWAY_SETTING: "throwaway",  # read by RG701: a server that holds nobody's data
 }

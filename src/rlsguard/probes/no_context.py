@@ -18,7 +18,6 @@ from rlsguard.probes.moves import (
     noop_column,
     populate,
     select_keys,
-    several_tenants,
     where_key,
     witness_rows,
 )
@@ -62,7 +61,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     plan = example.planner.plan(table)
     # a fresh login is in the tenant a database or role default names: its rows are at stake
     named = context.session.entry.default_tenant if mode == "unset" else None
-    owner = example.named_tenant(named) if named else several_tenants(example, least=1)[0]
+    owner = example.named_tenant(named) if named else example.new_tenant()
     rows = populate(example, table, [owner], least=1)
     # a row for a tenant with none yet, so no unique key of the table is in the way
     new_values = new_row(example, table, example.new_tenant())

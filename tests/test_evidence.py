@@ -11,6 +11,7 @@ import pytest
 from rlsguard.checks import all_checks
 from rlsguard.config import Allowance, Membership, Settings
 from rlsguard.probes import all_probes
+from rlsguard.probes.registry import PROBES
 from rlsguard.report.evidence.baseline import Baseline, Difference
 from rlsguard.report.evidence.environment import (
     ci_run_url,
@@ -88,6 +89,11 @@ def test_a_pass_proven_on_an_alike_table_says_where_in_the_matrix() -> None:
             "b", "probe", "pass", "RP101", "cross-tenant-read", "public.notes",
             examples=5, proven_on="public.users",
         ),
+        ItemRecord("c", "probe", "pass", "RP108", "fk-side-channel", "public.users"),
+        ItemRecord(
+            "d", "probe", "pass", "RP108", "fk-side-channel", "public.notes",
+            examples=5, proven_on="public.users", alike_in=PROBES["RP108"].alike_in,
+        ),
     ]  # fmt: skip
     rendered = Matrix.build(records, ["public.notes", "public.users"]).to_html([])
     assert re.search(r'id="cell-RP101-public.notes"[^>]*>pass <sup>1</sup>', rendered)
@@ -95,6 +101,10 @@ def test_a_pass_proven_on_an_alike_table_says_where_in_the_matrix() -> None:
     assert (
         '<a href="#cell-RP101-public.notes">RP101 public.notes</a> pass: proven on public.users, '
         "whose row security is the same, and in 5 example(s) of its own" in rendered
+    )
+    assert (  # the foreign-key side channel is carried only where those keys agree too
+        '<a href="#cell-RP108-public.notes">RP108 public.notes</a> pass: proven on public.users, '
+        "whose row security and foreign keys to tenant tables are the same" in rendered
     )
 
 

@@ -166,6 +166,7 @@ class EvidenceCollector:
                 witnessed=probe.get("witnessed"),
                 rows_shared_with=list(probe.get("rows_shared_with", [])),
                 proven_on=probe.get("proven_on"),
+                alike_in=probe.get("alike_in"),
                 **common,
             )
         function = getattr(item, "function", None)

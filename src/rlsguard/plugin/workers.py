@@ -3,7 +3,8 @@ server and builds the migrated template once, and every worker copies from them 
 of starting a server and migrating of its own. With ``--dist loadgroup`` the probes of a
 table go to one worker, so the properties that share rows still do, and so do those of
 the tables whose row security is the same (probes/alike.py), so that a proof is made
-once: the scheduler reads the table from the item's name (xdist's own group suffix, which
+once (a big group is cut into parts, each proven on its own first table, so it spreads):
+the scheduler reads the table from the item's name (xdist's own group suffix, which
 ``xdist_group`` marks make, no longer reaches it under pytest 9.2: pytest-xdist issue 1386).
 """
 

@@ -39,7 +39,8 @@ _WORD = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 
 class AlikeTables:
-    """For each tenant table that is not the first of its group, the first one."""
+    """For each tenant table that is not the first of its group (or of its part of the
+    group, spread over workers), the first one."""
 
     def __init__(self, tenancy: Tenancy, tables: Iterable[str], *, spread_over: int = 1) -> None:
         """``spread_over``: the workers the probes are spread over."""

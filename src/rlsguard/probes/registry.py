@@ -93,6 +93,13 @@ class Probe(Rule):
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
 
+    @property
+    def alike_in(self) -> str:
+        """What the table a pass is carried from shares with the table it holds on."""
+        if self.alike_by_foreign_keys:
+            return "row security and foreign keys to tenant tables are the same"
+        return "row security is the same"
+
 
 PROBES = Registry[Probe]("probe")
 

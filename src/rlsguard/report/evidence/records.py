@@ -28,6 +28,7 @@ class ItemRecord:
     witnessed: int | None = None  # a probe's examples whose premise held
     rows_shared_with: list[str] = field(default_factory=list)  # see "Rows shared" in probes.md
     proven_on: str | None = None  # see "Alike tables" in probes.md
+    alike_in: str | None = None  # what the two tables share, as Probe.alike_in says it
     findings: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
 
@@ -42,8 +43,9 @@ class ItemRecord:
         """What a pass carried from an alike table rests on (docs/probes.md)."""
         if self.proven_on is None:
             return None
+        alike = self.alike_in or "row security is the same"
         return (
-            f"proven on {self.proven_on}, whose row security is the same, and in "
+            f"proven on {self.proven_on}, whose {alike}, and in "
             f"{self.examples} example(s) of its own (docs/probes.md, Alike tables)"
         )
 

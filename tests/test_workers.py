@@ -98,8 +98,11 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
         together, records, console_of_workers = _check(project, label, *flags)
         assert together == alone, label  # the same items, outcomes and evidence
         assert re.search(
-            r"probes: +\d+ run: .* \([\d.]+ s of work on the workers\)", console_of_workers
+            r"^  probes: +\d+ run: .* \([\d.]+ s of work on the workers\)$",
+            console_of_workers,
+            re.MULTILINE,
         )
+        assert re.search(r"^  migrations: ", console_of_workers, re.MULTILINE), "a line its own"
         _assert_shared_and_grouped(records)
         # each worker cuts big groups of alike tables as the scheduler does (probes/alike.py)
         assert {record["workers"] for record in records} == {2}, label

@@ -30,10 +30,18 @@ class CheckConsole:
         self.since = time.monotonic()
         self.took: defaultdict[str, float] = defaultdict(float)  # seconds per item, by test id
         self.alike: Counter[str] = Counter()  # passes proven on an alike table, by phase
+        self.config: pytest.Config | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
 
     def write(self, line: str) -> None:
         if self.quiet:
             return
+        # pytest's own console (on with pytest's flags) may have left a line open
+        terminal = self.config and self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal:
+            terminal.ensure_newline()
         self.out.write(line + "\n")
         self.out.flush()
 

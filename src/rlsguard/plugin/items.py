@@ -196,7 +196,7 @@ class ProbeItem(pytest.Item):
                     "seed": result.seed,
                     "rows_shared_with": list(result.shared_with),
                     "proven_on": result.proven_on,
-                    "alike_in": self.probe.alike_in if result.proven_on else None,
+                    "alike_in": result.alike_in,
                 },
             )
         )

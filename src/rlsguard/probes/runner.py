@@ -76,6 +76,10 @@ class ProbeResult:
     proven_on: str | None = None  # the alike table this pass was proven on (probes/alike.py)
 
     @property
+    def alike_in(self) -> str | None:
+        return self.probe.alike_in if self.proven_on else None
+
+    @property
     def label(self) -> str:
         return self.probe.label(self.target)
 

@@ -44,7 +44,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "seed": result.seed,
                 "rows_shared_with": list(result.shared_with),
                 "proven_on": result.proven_on,
-                "alike_in": result.probe.alike_in if result.proven_on else None,
+                "alike_in": result.alike_in,
             }
             for result in analysis.probe_results
         ],

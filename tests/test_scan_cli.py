@@ -340,7 +340,8 @@ def test_check_names_a_leak_a_new_revision_adds(rlsguard_run: Run, tmp_path: Pat
     assert "hardened_app sees 1 row(s) of public.invoices that are not its own" in page
 
 
-PROBING = "SELECT 1 FROM pg_stat_activity WHERE usename = 'rlsguard_prober'"
+# the probe login's connections to this test's database (other tests probe elsewhere)
+PROBING = "SELECT pid FROM pg_stat_activity WHERE usename = 'rlsguard_prober' AND datname = :name"
 
 
 @pytest.fixture
@@ -355,7 +356,7 @@ def scanning(
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not query(rlsguard_run.server.url, PROBING):
+    while not query(rlsguard_run.server.url, PROBING, name=make_url(hardened_database).database):
         assert time.monotonic() < deadline, "the probes never connected"
         time.sleep(0.05)
     time.sleep(0.5)
@@ -366,11 +367,12 @@ def scanning(
 
 
 def test_a_terminated_backend_is_said_not_judged(
-    rlsguard_run: Run, scanning: subprocess.Popen[str]
+    rlsguard_run: Run, hardened_database: str, scanning: subprocess.Popen[str]
 ) -> None:
     execute(
         rlsguard_run.server.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rlsguard_prober'",
+        f"SELECT pg_terminate_backend(pid) FROM ({PROBING}) AS probing",
+        name=make_url(hardened_database).database,
     )
     out, err = scanning.communicate(timeout=120)
     assert scanning.returncode == 2, out + err
@@ -381,7 +383,7 @@ def test_a_terminated_backend_is_said_not_judged(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_while_scanning_stops_it_and_judges_nothing(
-    rlsguard_run: Run, scanning: subprocess.Popen[str], sig: signal.Signals
+    rlsguard_run: Run, hardened_database: str, scanning: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     scanning.send_signal(sig)
     out, err = scanning.communicate(timeout=30)
@@ -389,7 +391,8 @@ def test_a_signal_while_scanning_stops_it_and_judges_nothing(
     assert "rlsguard: interrupted" in err
     assert "Traceback" not in err
     assert out == ""  # no verdict for a scan that did not finish
-    assert query(rlsguard_run.server.url, PROBING) == []  # its connections closed
+    probing = query(rlsguard_run.server.url, PROBING, name=make_url(hardened_database).database)
+    assert probing == []  # its connections closed
 
 
 def test_ctrl_c_while_the_catalog_read_waits_for_a_lock_stops_the_scan(

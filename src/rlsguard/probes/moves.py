@@ -8,6 +8,7 @@ from typing import Any
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import st
 from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, ProbeFailure
@@ -29,7 +30,7 @@ def several_tenants(example: Example, least: int = 2) -> list[Any]:
     world = example.world
     if world is not None and len(world.tenants) >= least:
         return list(world.tenants)
-    count = example.data.draw(st.integers(least, least + 1), label="tenants")
+    count = draw(example.data, st.integers(least, least + 1), label="tenants")
     return [example.new_tenant() for _ in range(count)]
 
 
@@ -68,7 +69,7 @@ def populate(
             continue
         plan = example.planner.plan(table)
         most = 1 if plan.one_per_tenant else 2
-        drawn = example.data.draw(plan.rows_strategy(min(least, most), most))
+        drawn = draw(example.data, plan.rows_strategy(min(least, most), most))
         rows[tenant] = [example.insert(table, tenant, drawn=row) for row in drawn]
     return rows
 
@@ -165,7 +166,7 @@ def blanket_assignment(example: Example, plan: TablePlan) -> tuple[str, Any] | N
     foreign key, so no constraint stops the write."""
     for name, strategy in plan.strategies.items():
         if name not in plan.unique:
-            return name, example.data.draw(strategy, label=f"{plan.table}.{name} for every row")
+            return name, draw(example.data, strategy, label=f"{plan.table}.{name} for every row")
     return None
 
 

@@ -9,6 +9,7 @@ from psycopg2 import sql
 
 from rlsguard.findings import Severity
 from rlsguard.probes.doors import argument_types, nobody_has, type_family
+from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import st
 from rlsguard.probes.moves import (
     attempt_insert,
@@ -55,7 +56,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     gives a login as the application) or set to '' (a pooled connection after a reset),
     the application must read no row and write none. An error that is only a cast of the
     empty setting is a robustness warning, not a leak."""
-    mode = example.data.draw(st.sampled_from(("unset", "empty")), label="tenant setting")
+    mode = draw(example.data, st.sampled_from(("unset", "empty")), label="tenant setting")
     if mode == "unset":
         context.switch("fresh", example)  # a connection that never saw the setting
     plan = example.planner.plan(table)

@@ -19,6 +19,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
+from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import route
 from rlsguard.probes.plans import Planner, TablePlan
@@ -229,7 +230,7 @@ class Example:
             if column.name not in values and column.name not in overrides
         ]
         if drawn is None:
-            drawn = self.data.draw(plan.row_strategy) if plan.strategies and missing else {}
+            drawn = draw(self.data, plan.row_strategy) if plan.strategies and missing else {}
         for supplied in missing:
             values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
         values.update(overrides)

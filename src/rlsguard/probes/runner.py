@@ -10,12 +10,11 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
 
 import hypothesis
 import psycopg2
 import psycopg2.extensions
-from hypothesis import HealthCheck, Phase, Verbosity, given, reject, seed
+from hypothesis import HealthCheck, Phase, Verbosity, reject
 from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 from hypothesis.internal.conjecture import engine
@@ -26,6 +25,7 @@ from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
+from rlsguard.probes.drawing import hypothesis_test
 from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
 from rlsguard.probes.login import probe_connections, why_no_authority, why_unable
@@ -350,10 +350,9 @@ class ProbeRunner:
         context = ProbeContext(self.tenancy, self.planner, self.sessions, chosen, run_seed)
         refusals: list[str] = []
 
-        example_of = self._example_body(probe, target, context, refusals)
-        test: Any = given(st.data())(hypothesis.settings(chosen)(example_of))
-        if run_seed is not None:
-            test = seed(run_seed)(test)
+        test = hypothesis_test(
+            self._example_body(probe, target, context, refusals), chosen, run_seed
+        )
         began = time.perf_counter()
 
         def result(

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
+from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import hypothesis, st, state_machines
 from rlsguard.probes.moves import key_list, noop_column, present, where_key
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
@@ -174,7 +175,7 @@ def _machine(context: ProbeContext) -> type[state_machines.RuleBasedStateMachine
             candidates = [row for rows in self.model.values() for row in rows]
             if not candidates:
                 return
-            row = data.draw(st.sampled_from(candidates), label="row to update")
+            row = draw(data, st.sampled_from(candidates), label="row to update")
             plan = context.planner.plan(row.table)
             touched = sql.Identifier(noop_column(plan.relation, context.tenancy))
             condition, values = where_key(plan, row)
@@ -192,7 +193,7 @@ def _machine(context: ProbeContext) -> type[state_machines.RuleBasedStateMachine
             candidates = [row for table in deletable for row in self.model.get(table, [])]
             if not candidates:
                 return
-            row = data.draw(st.sampled_from(candidates), label="row to delete")
+            row = draw(data, st.sampled_from(candidates), label="row to delete")
             plan = context.planner.plan(row.table)
             condition, values = where_key(plan, row)
             statement = sql.SQL("DELETE FROM {} WHERE {}").format(

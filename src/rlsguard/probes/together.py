@@ -13,15 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import hypothesis
 import psycopg2
-from hypothesis import given, reject, seed
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck, HypothesisException, Unsatisfiable
 
 from rlsguard.errors import ServerGone
+from rlsguard.probes.drawing import hypothesis_test
 from rlsguard.probes.moves import make_world
 from rlsguard.probes.plans import Planner
 from rlsguard.probes.registry import Probe, ProbeContext, ProbeFailure
@@ -79,11 +79,9 @@ def prove_together(target: str, probes: list[Probe], sharing: Sharing) -> list[T
         )
         for item in probes
     ]
-    test: Any = given(st.data())(
-        hypothesis.settings(sharing.settings)(_example_body(target, tallies, sharing))
+    test = hypothesis_test(
+        _example_body(target, tallies, sharing), sharing.settings, sharing.run_seed
     )
-    if sharing.run_seed is not None:
-        test = seed(sharing.run_seed)(test)
     try:
         test()
     except (Unsatisfiable, FailedHealthCheck, Decided):

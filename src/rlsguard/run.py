@@ -251,9 +251,54 @@ class Run:
             )
         return self._analyses[key]
 
+    def lenient_analyses(self, revisions: list[str]) -> list[Analysis | RlsguardError]:
+        """``analysis(revision, lenient=True)``, or its error, for each of ``revisions`` (the
+        history's, oldest first). Those not analysed yet are read on one database migrated
+        a revision at a time, not on a template and a copy of each revision (when each
+        revision's parent is the one before it: a branched history is analysed as ever)."""
+        wanted = [revision for revision in revisions if not self._analysed(revision)]
+        parents = [BASE, *revisions[:-1]]
+        linear = all(
+            self.project.previous(revision) == parent
+            for revision, parent in zip(revisions, parents, strict=True)
+        )
+        if wanted and linear:
+            walked = revisions[: revisions.index(wanted[-1]) + 1]
+            with self.disposable(self.empty_database("analyses")) as name:
+                self._analyse_along(self.url(name), walked, set(wanted))
+        found: list[Analysis | RlsguardError] = []
+        for revision in revisions:
+            try:
+                found.append(self.analysis(revision, lenient=True))
+            except RlsguardError as error:
+                found.append(error)
+        return found
+
+    def _analysed(self, revision: str) -> bool:
+        return any(key in self._analyses for key in (revision, f"{revision} (lenient)"))
+
+    def _analyse_along(self, url: URL, revisions: list[str], wanted: set[str]) -> None:
+        for position, revision in enumerate(revisions):
+            try:
+                self.project.upgrade(url, revision)
+            except RlsguardError as error:  # no later revision is reached either
+                for unreached in wanted.intersection(revisions[position:]):
+                    self._failures[f"analysis:{unreached} (lenient)"] = error
+                return
+            if revision in wanted:
+                key = f"{revision} (lenient)"
+                with contextlib.suppress(RlsguardError):  # kept, and raised by analysis()
+                    self._analyses[key] = self._remember(
+                        f"analysis:{key}",
+                        lambda: self._analyze_on(url, revision, lenient=True),  # noqa: B023
+                    )
+
     def _analyze(self, revision: str, lenient: bool) -> Analysis:
+        return self._analyze_on(self.url(self.working_database(revision)), revision, lenient)
+
+    def _analyze_on(self, url: URL, revision: str, lenient: bool) -> Analysis:
         settings = self.settings_at(revision)
-        with connected(self.url(self.working_database(revision))) as connection:
+        with connected(url) as connection:
             analysis = scan(connection, settings, lenient=lenient)
             if revision not in self._role_states:  # as the first analysis met them
                 tenancy = analysis.tenancy

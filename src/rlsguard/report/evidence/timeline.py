@@ -39,11 +39,9 @@ def timeline(run: Run, upto: str | None = None) -> list[RevisionStep]:
     if last in history:
         history = history[: history.index(last) + 1]
     steps, before = [], set[Key]()
-    for revision in history:
-        try:
-            analysis = run.analysis(revision, lenient=True)
-        except RlsguardError as error:
-            steps.append(RevisionStep(revision, error=str(error).splitlines()[0]))
+    for revision, analysis in zip(history, run.lenient_analyses(history), strict=True):
+        if isinstance(analysis, RlsguardError):
+            steps.append(RevisionStep(revision, error=str(analysis).splitlines()[0]))
             continue
         now = {
             (finding.check, finding.object, finding.severity.value)

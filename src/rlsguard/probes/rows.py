@@ -42,6 +42,7 @@ class Row:
         return tuple(self.values[column] for column in columns)
 
 
+@functools.cache
 def table_identifier(qualified: str) -> sql.Composable:
     schema, name = qualified.split(".", 1)
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))

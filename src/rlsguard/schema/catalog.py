@@ -11,6 +11,7 @@ with their objects, as explicit grants (an owner's implicit ones made explicit w
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -161,7 +162,11 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
     def column(self, name: str) -> Column | None:
-        return next((column for column in self.columns if column.name == name), None)
+        return self._columns_by_name.get(name)
+
+    @functools.cached_property
+    def _columns_by_name(self) -> dict[str, Column]:
+        return {column.name: column for column in self.columns}
 
     def option(self, name: str) -> str | None:
         for option in self.options:

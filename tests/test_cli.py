@@ -238,6 +238,15 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
     assert "Traceback" not in output
     assert "The above exception" not in output  # the error alone, not the driver's beneath it
     assert "rlsguard: FAIL: 1 cause(s) to fix" in output  # one revision, however many it stopped
+    evidence = json.loads((copy / "reports" / "rlsguard-evidence.json").read_text())
+    first, *stopped = evidence["timeline"]  # what the history reached, and where it broke
+    assert (first["revision"], first["error"]) == ("001_initial_schema", None)
+    assert first["findings"] > 0
+    assert [step["revision"] for step in stopped][:2] == [
+        "002_enable_rls",
+        "003_add_templates_table",
+    ]
+    assert all("upgrade of revision 002_enable_rls failed" in step["error"] for step in stopped)
 
 
 NO_SERVER = textwrap.dedent(

@@ -87,6 +87,7 @@ class EvidenceCollector:
         if config.getoption("rlsguard_pdf") and self.browser is None:
             raise no_chromium()
         self.records: list[ItemRecord] = []
+        self.unexplained_failure = False  # an item failed with an error, not with a record
         self.started = environment.utc_now()
         self.finished: str | None = None
         self.facts: dict[str, Any] = {}
@@ -118,9 +119,12 @@ class EvidenceCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Where the report is written (the xdist controller, or this process)."""
+        recorded = False
         for key, value in report.user_properties:
             if key == RECORD and isinstance(value, dict):
                 self.records.append(ItemRecord(**value))
+                recorded = True
+        self.unexplained_failure |= report.failed and not recorded
 
     def _record(self, item: pytest.Item, report: pytest.TestReport) -> ItemRecord | None:
         findings = _property(item, "rlsguard_findings") or []
@@ -269,8 +273,8 @@ class EvidenceCollector:
                     f"{fix.cve} (fixed in {fix.first_fixed(self.run.server.major)})"
                     for fix in lacking
                 )
-        if any(record.kind != "migration" for record in self.records):
-            self._pin_the_schema()
+        if self.unexplained_failure or any(record.kind != "migration" for record in self.records):
+            self._pin_the_schema()  # with a schema that could not be built: where it broke
         if self.baseline is not None:
             now = [f for record in self.records for f in record.findings]
             ran = {
@@ -294,10 +298,11 @@ class EvidenceCollector:
             applied = history[: history.index(revision) + 1] if revision in history else history
             self.tenant_tables = sorted(run.analysis().tenancy.tenant_tables)
             fingerprint = run.fingerprint(run.template(revision)).sha256()
-            self.steps = timeline(run)
         except Exception as error:  # evidence of a broken schema, or a bug: said, not raised
             self.facts["Schema"] = f"could not be pinned: {str(error).splitlines()[0]}"
+            self._read_the_timeline()  # what the history reached, and where it broke
             return
+        self._read_the_timeline()
         settings = run.settings_at(revision)
         self.facts.update(
             {
@@ -309,6 +314,12 @@ class EvidenceCollector:
                 "Tenancy config": environment.tenancy_rows(settings),
             }
         )
+
+    def _read_the_timeline(self) -> None:
+        try:
+            self.steps = timeline(self.run)
+        except Exception as error:  # a bug: said, not raised
+            self.facts["Timeline"] = f"could not be read: {str(error).splitlines()[0]}"
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """After pytest-html wrote the HTML: the JSON evidence, with the HTML's SHA-256;

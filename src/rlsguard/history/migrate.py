@@ -131,7 +131,21 @@ class MigrationProject:
             return BASE
         if isinstance(down, str):
             return down
-        return "-1"  # a merge point: let Alembic resolve the step down
+        return "-1"  # a merge point: it lands on all its parents (see ``parents``)
+
+    def parents(self, revision: str) -> tuple[str, ...]:
+        """The revisions ``revision`` follows: none for the first, two or more for a merge."""
+        down = self.script.get_revision(revision).down_revision
+        if down is None:
+            return ()
+        return (down,) if isinstance(down, str) else tuple(down)
+
+    def _step_down(self, revision: str) -> Step:
+        """A one-step downgrade of ``revision``. Of a merge, to its first parent: Alembic
+        then reverts the merge alone and leaves each parent a head ("-1" is ambiguous
+        there, and the other parents are no descendants of the first)."""
+        parents = self.parents(revision)
+        return Step(revision, "downgrade", parents[0] if parents else BASE)
 
     def resolve(self, target: str) -> str:
         if target in (BASE, HEAD, HEADS):
@@ -218,7 +232,7 @@ class MigrationProject:
             lower = None if target == BASE else target
             reverting = list(self.script.iterate_revisions(current, lower))
             steps = [
-                Step(script.revision, "downgrade", self.previous(script.revision))
+                self._step_down(script.revision)
                 for script in reverting
                 if script.revision != target
             ]
@@ -226,9 +240,16 @@ class MigrationProject:
                 self._run(connection, step)
         return steps
 
+    def join_branch_on(self, connection: Connection, revision: str) -> Step:
+        """Upgrade to ``revision``, on another branch than the database's heads (which
+        stay heads): Alembic applies that branch from where it left the others."""
+        step = Step(revision, "upgrade", revision)
+        self._run(connection, step)
+        return step
+
     def step_down_on(self, connection: Connection, revision: str) -> Step:
         """Revert ``revision`` (the current one), on a connection of ``migrating``."""
-        step = Step(revision, "downgrade", self.previous(revision))
+        step = self._step_down(revision)
         self._run(connection, step)
         return step
 

@@ -1,0 +1,57 @@
+"""A history that branches and merges: each branch's roundtrip starts from its parent, a
+merge's from all of its branches, and a downgrade to base reverts the merge and both
+branches (Alembic's "-1" is ambiguous at a merge)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rlsguard.migration_checks import (
+    downgrade_to_base_problems,
+    roundtrip_problems,
+    upgrade_from_empty_problems,
+)
+from rlsguard.run import Run
+from tests.conftest import VERSIONS, migration
+
+HEAD = "008_api_key_tenant_lookup"
+MERGE = "010_merge"
+
+
+def branched(project_copy: Callable[..., Path], merge_downgrade: str) -> Path:
+    """The platform, then two branches from its head, each adding a table, merged by a
+    revision that adds a third."""
+    project = project_copy()
+    versions = project / VERSIONS
+    for branch in ("a", "b"):
+        name = f"009_branch_{branch}"
+        table = f"branch_{branch}"
+        text = migration(name, HEAD, [f"CREATE TABLE {table} (id int)"], [f"DROP TABLE {table}"])
+        (versions / f"{name}.py").write_text(text)
+    parents = ("009_branch_a", "009_branch_b")
+    merge = migration(MERGE, parents, ["CREATE TABLE merged (id int)"], [merge_downgrade])  # type: ignore[arg-type]
+    (versions / f"{MERGE}.py").write_text(merge)
+    return project
+
+
+def test_a_merge_is_walked_up_down_up_and_down_to_base(
+    run_for: Callable[[Path], Run], project_copy: Callable[..., Path]
+) -> None:
+    run = run_for(branched(project_copy, "DROP TABLE merged"))
+    assert run.project.parents(MERGE) == ("009_branch_a", "009_branch_b")
+    for revision in ("009_branch_a", "009_branch_b", MERGE):
+        assert roundtrip_problems(run, revision) == []
+    assert upgrade_from_empty_problems(run) == []
+    assert downgrade_to_base_problems(run) == []
+
+
+def test_a_merge_whose_downgrade_leaves_its_table_is_caught(
+    run_for: Callable[[Path], Run], project_copy: Callable[..., Path]
+) -> None:
+    run = run_for(branched(project_copy, "SELECT 1"))
+    problems = roundtrip_problems(run, MERGE)
+    assert problems
+    assert problems[0].startswith(f"downgrade of {MERGE} did not restore the schema")
+    assert "merged" in problems[0]
+    assert not any("version table" in problem for problem in problems)

@@ -12,6 +12,7 @@ from rlsguard.migration_checks import (
     roundtrip_problems,
     upgrade_from_empty_problems,
 )
+from rlsguard.report.evidence.timeline import timeline
 from rlsguard.run import Run
 from tests.conftest import VERSIONS, migration
 
@@ -27,10 +28,12 @@ def branched(project_copy: Callable[..., Path], merge_downgrade: str) -> Path:
     for branch in ("a", "b"):
         name = f"009_branch_{branch}"
         table = f"branch_{branch}"
-        text = migration(name, HEAD, [f"CREATE TABLE {table} (id int)"], [f"DROP TABLE {table}"])
+        create = f"CREATE TABLE {table} (tenant_id uuid NOT NULL, id int)"  # no RLS
+        text = migration(name, HEAD, [create], [f"DROP TABLE {table}"])
         (versions / f"{name}.py").write_text(text)
     parents = ("009_branch_a", "009_branch_b")
-    merge = migration(MERGE, parents, ["CREATE TABLE merged (id int)"], [merge_downgrade])  # type: ignore[arg-type]
+    create = "CREATE TABLE merged (tenant_id uuid NOT NULL, id int)"
+    merge = migration(MERGE, parents, [create], [merge_downgrade])  # type: ignore[arg-type]
     (versions / f"{MERGE}.py").write_text(merge)
     return project
 
@@ -44,6 +47,28 @@ def test_a_merge_is_walked_up_down_up_and_down_to_base(
         assert roundtrip_problems(run, revision) == []
     assert upgrade_from_empty_problems(run) == []
     assert downgrade_to_base_problems(run) == []
+
+
+def test_the_timeline_tells_each_revision_against_its_own_parents(
+    run_for: Callable[[Path], Run], project_copy: Callable[..., Path]
+) -> None:
+    run = run_for(branched(project_copy, "DROP TABLE merged"))
+    steps = {step.revision: step for step in timeline(run)}
+    assert [step.revision for step in steps.values()][-3:] == sorted(
+        ["009_branch_a", "009_branch_b", MERGE], key=run.project.revision_ids().index
+    )
+    for revision, table in (("009_branch_a", "branch_a"), ("009_branch_b", "branch_b")):
+        step = steps[revision]
+        assert step.error is None
+        assert ("RG101", f"public.{table}", "error") in step.appeared
+        assert {key[1] for key in step.appeared} == {f"public.{table}"}, step.appeared
+        assert step.fixed == []  # the other branch's tables are not "fixed" by this one
+    merged = steps[MERGE]
+    assert {key[1] for key in merged.appeared} == {"public.merged"}
+    assert merged.fixed == []
+    assert merged.total == steps[HEAD].total + sum(
+        len(steps[name].appeared) for name in ("009_branch_a", "009_branch_b", MERGE)
+    )
 
 
 def test_a_merge_whose_downgrade_leaves_its_table_is_caught(

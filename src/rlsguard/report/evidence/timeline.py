@@ -33,21 +33,25 @@ class RevisionStep:
 
 
 def timeline(run: Run, upto: str | None = None) -> list[RevisionStep]:
-    """One step per revision, oldest first, up to ``upto`` (default: the run's)."""
+    """One step per revision, oldest first, up to ``upto`` (default: the run's). A step
+    says what changed since its parent: on a branch, since the revision it branched
+    from; at a merge, since all of its branches."""
     history = run.project.revision_ids()
     last = run.resolve(upto or run.revision)
     if last in history:
         history = history[: history.index(last) + 1]
-    steps, before = [], set[Key]()
+    steps: list[RevisionStep] = []
+    found: dict[str, set[Key]] = {}
     for revision, analysis in zip(history, run.lenient_analyses(history), strict=True):
         if isinstance(analysis, RlsguardError):
             steps.append(RevisionStep(revision, error=str(analysis).splitlines()[0]))
             continue
-        now = {
+        now = found[revision] = {
             (finding.check, finding.object, finding.severity.value)
             for finding in analysis.findings
             if not finding.accepted
         }
+        parents = run.project.parents(revision)
+        before = set[Key]().union(*(found.get(parent, set()) for parent in parents))
         steps.append(RevisionStep(revision, sorted(now - before), sorted(before - now), len(now)))
-        before = now
     return steps

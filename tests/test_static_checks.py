@@ -199,6 +199,23 @@ def test_a_database_without_tenant_tables_is_nothing_to_check(
         assert scan(connection, settings, lenient=True).inspections  # earlier revisions may
 
 
+def test_a_revision_before_any_tenant_table_is_checked_when_lenient(
+    rlsguard_empty_database: Callable[[], URL],
+) -> None:
+    """A history's first revisions may make only tables the tenants share: the timeline
+    of an earlier revision (lenient) counts their findings, the head (strict) refuses."""
+    settings = Settings(app_role="postgres", admin_roles=())
+    with connected(rlsguard_empty_database()) as connection:
+        connection.exec_driver_sql("CREATE TABLE organizations (id bigint PRIMARY KEY)")
+        connection.commit()
+        with pytest.raises(ConfigError, match="tenant_column 'tenant_id' is in no table"):
+            scan(connection, settings)
+        lenient = scan(connection, settings, lenient=True)
+        assert not lenient.tenancy.tenant_tables
+        assert lenient.inspections  # the app's role is judged (postgres, a superuser)
+        assert not [item for item in lenient.findings if item.object == "public.organizations"]
+
+
 def test_accepted_findings_do_not_fail(analyze_case: Analyze) -> None:
     unique = next(case for case in BROKEN if case.name == "unique-not-scoped")
     reason = "e-mail addresses are globally unique by design (one login across tenants)"

@@ -69,6 +69,8 @@ def test_the_timeline_tells_each_revision_against_its_own_parents(
     assert merged.total == steps[HEAD].total + sum(
         len(steps[name].appeared) for name in ("009_branch_a", "009_branch_b", MERGE)
     )
+    up_to_a = [step.revision for step in timeline(run, upto="009_branch_a")]
+    assert up_to_a == [*run.project.revision_ids()[:8], "009_branch_a"]  # not the other branch
 
 
 def test_a_merge_whose_downgrade_leaves_its_table_is_caught(

@@ -133,6 +133,10 @@ class MigrationProject:
             return down
         return "-1"  # a merge point: it lands on all its parents (see ``parents``)
 
+    def lineage(self, revision: str) -> set[str]:
+        """``revision`` and every revision it follows (on a branch: not the other's)."""
+        return {script.revision for script in self.script.iterate_revisions(revision, BASE)}
+
     def parents(self, revision: str) -> tuple[str, ...]:
         """The revisions ``revision`` follows: none for the first, two or more for a merge."""
         down = self.script.get_revision(revision).down_revision

@@ -295,7 +295,8 @@ class EvidenceCollector:
         try:
             revision = run.resolve(run.revision)
             history = run.project.revision_ids()
-            applied = history[: history.index(revision) + 1] if revision in history else history
+            lineage = run.project.lineage(revision) if revision in history else set(history)
+            applied = [applied for applied in history if applied in lineage]
             self.tenant_tables = sorted(run.analysis().tenancy.tenant_tables)
             fingerprint = run.fingerprint(run.template(revision)).sha256()
         except Exception as error:  # evidence of a broken schema, or a bug: said, not raised

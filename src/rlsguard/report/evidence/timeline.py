@@ -39,7 +39,8 @@ def timeline(run: Run, upto: str | None = None) -> list[RevisionStep]:
     history = run.project.revision_ids()
     last = run.resolve(upto or run.revision)
     if last in history:
-        history = history[: history.index(last) + 1]
+        lineage = run.project.lineage(last)
+        history = [revision for revision in history if revision in lineage]
     steps: list[RevisionStep] = []
     found: dict[str, set[Key]] = {}
     for revision, analysis in zip(history, run.lenient_analyses(history), strict=True):

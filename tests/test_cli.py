@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -247,6 +248,12 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
         "003_add_templates_table",
     ]
     assert all("upgrade of revision 002_enable_rls failed" in step["error"] for step in stopped)
+    junit = ElementTree.parse(copy / "reports" / "rlsguard-junit.xml").getroot()
+    failures = [case for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert evidence["summary"]["fail"] == len(failures)  # the items the failure stopped too
+    stood_in = {item["kind"]: item for item in evidence["items"] if "could not" in item["name"]}
+    assert sorted(stood_in) == ["check", "probe"]
+    assert stood_in["probe"]["message"].startswith("probes not run: upgrade of revision 002")
 
 
 NO_SERVER = textwrap.dedent(

@@ -21,7 +21,7 @@ from rlsguard.analyzer import check_remediation, probe_remediation
 from rlsguard.checks.server import missing_fixes
 from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
-from rlsguard.plugin.items import IsolationItem, ProbeItem
+from rlsguard.plugin.items import IsolationItem, ProbeItem, Unanalyzable
 from rlsguard.report.controls.assessment import assess, controls_html
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
@@ -173,6 +173,9 @@ class EvidenceCollector:
                 alike_in=probe.get("alike_in"),
                 **common,
             )
+        if isinstance(item, Unanalyzable):  # counted as what it stands in for, failed
+            message = str(report.longrepr) if report.failed else None
+            return ItemRecord(kind=item.kind, name=item.name, message=message, **common)
         function = getattr(item, "function", None)
         if getattr(function, "__module__", "") == "rlsguard.suite":
             message = str(report.longrepr) if report.failed else None

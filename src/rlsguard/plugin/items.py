@@ -94,14 +94,20 @@ def _pass_if_unchanged(config: pytest.Config, failing: list[Finding]) -> None:
 
 
 class Unanalyzable(pytest.Item):
-    """Stands in for the static checks when the schema could not be built."""
+    """Stands in for the static checks, or the probes, when the schema could not be built."""
 
     def __init__(self, *, error: RlsguardError, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
 
+    @property
+    def kind(self) -> str:
+        """The evidence's kind of the items it stands in for: "check" or "probe"."""
+        return "probe" if isinstance(self.parent, ProbeCollector) else "check"
+
     def runtest(self) -> None:
-        pytest.fail(f"static checks not run: {self.error}", pytrace=False)
+        what = "probes" if self.kind == "probe" else "static checks"
+        pytest.fail(f"{what} not run: {self.error}", pytrace=False)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name

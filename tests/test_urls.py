@@ -1,16 +1,19 @@
-"""Passwords never show in what rlsguard prints about a database URL."""
+"""Passwords never show in what rlsguard prints about a database URL; a failed statement
+is said with the database's own words."""
 
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from rlsguard.errors import ConfigError
-from rlsguard.server.databases import describe_failure
+from rlsguard.server.databases import connected, describe_failure
 from rlsguard.server.dsn import redact_text
 from rlsguard.server.urls import describe, parse_dsn, redact
 
@@ -61,3 +64,19 @@ def test_a_failed_migration_shows_no_password_of_a_url_in_its_error() -> None:
     assert describe_failure(error) == (
         "ValueError: invalid interpolation syntax in 'postgresql://app:***@db:5432/x'"
     )
+
+
+def test_a_failed_statement_is_said_with_the_databases_detail(
+    rlsguard_empty_database: Callable[[], URL],
+) -> None:
+    """The DETAIL says what the message alone does not (here: which key is missing)."""
+    with connected(rlsguard_empty_database()) as connection:
+        connection.exec_driver_sql("CREATE TABLE parent (id int PRIMARY KEY)")
+        connection.exec_driver_sql("CREATE TABLE child (parent_id int REFERENCES parent)")
+        with pytest.raises(DBAPIError) as failure:
+            connection.exec_driver_sql("INSERT INTO child VALUES (7)")
+    said = describe_failure(failure.value)
+    first, statement, detail = said.splitlines()
+    assert first.endswith('violates foreign key constraint "child_parent_id_fkey" [SQLSTATE 23503]')
+    assert statement == "    SQL: INSERT INTO child VALUES (7)"
+    assert detail == '    DETAIL: Key (parent_id)=(7) is not present in table "parent".'

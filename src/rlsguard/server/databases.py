@@ -51,7 +51,11 @@ def _described(error: BaseException) -> str:
         if len(statement) > 400:
             statement = statement[:400] + " ..."
         located = f" [SQLSTATE {code}]" if code else ""
-        return f"{message}{located}\n    SQL: {statement}" if statement else f"{message}{located}"
+        said = f"{message}{located}\n    SQL: {statement}" if statement else f"{message}{located}"
+        detail = " ".join(str(getattr(diagnostics, "message_detail", None) or "").split())
+        if detail:  # e.g. which objects depend on a role a downgrade drops
+            said += f"\n    DETAIL: {detail[:400]}{' ...' if len(detail) > 400 else ''}"
+        return said
     return f"{type(error).__name__}: {error}"
 
 

@@ -48,6 +48,17 @@ def alone_on_the_server(project: MigrationProject) -> Iterator[None]:
         project.migration_timeout = short
 
 
+def failed_upgrade_alone(run: Run, name: str) -> tuple[MigrationError, float]:
+    """The upgrade to head of the run's database ``name``, once the server is ours: how it
+    failed, and how long it ran."""
+    project = run.project
+    with alone_on_the_server(project), project.connection_for_migrations(run.url(name)) as to:
+        began = time.monotonic()
+        with pytest.raises(MigrationError) as failure:
+            project.upgrade_on(to, "head")
+        return failure.value, time.monotonic() - began
+
+
 @pytest.fixture
 def sleeping_project(project_copy: Callable[..., Path]) -> Path:
     """A copy of the platform whose revision 003 sleeps for ten minutes."""
@@ -71,21 +82,14 @@ def test_a_migration_that_hangs_stops_at_migration_timeout_and_is_named(
     settings = dataclasses.replace(load_settings(sleeping_project), migration_timeout="3s")
     run = Run(settings=settings, given_server=rlsguard_server)
     try:
-        with (
-            run.disposable(run.empty_database("hang")) as name,
-            alone_on_the_server(run.project),
-            run.project.connection_for_migrations(run.url(name)) as connection,
-        ):
-            began = time.monotonic()
-            with pytest.raises(MigrationError) as failure:
-                run.project.upgrade_on(connection, "head")
-            took = time.monotonic() - began
+        with run.disposable(run.empty_database("hang")) as name:
+            failure, took = failed_upgrade_alone(run, name)
     finally:
         run.close()
     assert took < 60
-    assert failure.value.revision == SLOW_REVISION
-    assert "(it ran longer than migration_timeout 3s)" in str(failure.value)
-    assert "SQL: SELECT pg_sleep(600)" in str(failure.value)
+    assert failure.revision == SLOW_REVISION
+    assert "(it ran longer than migration_timeout 3s)" in str(failure)
+    assert "SQL: SELECT pg_sleep(600)" in str(failure)
     announced = capfd.readouterr().err
     assert f"rlsguard: the upgrade of revision {SLOW_REVISION} has run for 0.5 s" in announced
 
@@ -115,20 +119,13 @@ def test_migration_timeout_bounds_the_whole_revision(
     run = Run(settings=settings, given_server=rlsguard_server)
     try:
         with run.disposable(run.empty_database("overrun")) as name:
-            with (
-                alone_on_the_server(run.project),
-                run.project.connection_for_migrations(run.url(name)) as connection,
-            ):
-                began = time.monotonic()
-                with pytest.raises(MigrationError) as failure:
-                    run.project.upgrade_on(connection, "head")
-                took = time.monotonic() - began
+            failure, took = failed_upgrade_alone(run, name)
             landed = run.project.current(run.url(name))
     finally:
         run.close()
     assert took < 30
-    assert failure.value.revision == SLOW_REVISION
-    assert "(it ran longer than migration_timeout 3s)" in str(failure.value)
+    assert failure.revision == SLOW_REVISION
+    assert "(it ran longer than migration_timeout 3s)" in str(failure)
     assert landed == (run.project.previous(SLOW_REVISION),)
 
 

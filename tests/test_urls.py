@@ -4,6 +4,7 @@ is said with the database's own words."""
 from __future__ import annotations
 
 import string
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -80,3 +81,26 @@ def test_a_failed_statement_is_said_with_the_databases_detail(
     assert first.endswith('violates foreign key constraint "child_parent_id_fkey" [SQLSTATE 23503]')
     assert statement == "    SQL: INSERT INTO child VALUES (7)"
     assert detail == '    DETAIL: Key (parent_id)=(7) is not present in table "parent".'
+
+
+def test_a_detail_of_several_lines_keeps_them_apart(
+    rlsguard_empty_database: Callable[[], URL],
+) -> None:
+    role = f"rg_detail_{uuid.uuid4().hex[:8]}"  # roles are the whole server's
+    with connected(rlsguard_empty_database()) as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role}")
+        try:
+            for table in ("first_table", "second_table"):
+                connection.exec_driver_sql(f"CREATE TABLE {table} (id int)")
+                connection.exec_driver_sql(f"GRANT SELECT ON {table} TO {role}")
+            connection.commit()
+            with pytest.raises(DBAPIError) as failure:
+                connection.exec_driver_sql(f"DROP ROLE {role}")
+            connection.rollback()
+        finally:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+            connection.commit()
+    detail = describe_failure(failure.value).splitlines()[-1]
+    assert detail == (
+        "    DETAIL: privileges for table first_table; privileges for table second_table"
+    )

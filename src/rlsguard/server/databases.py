@@ -52,7 +52,8 @@ def _described(error: BaseException) -> str:
             statement = statement[:400] + " ..."
         located = f" [SQLSTATE {code}]" if code else ""
         said = f"{message}{located}\n    SQL: {statement}" if statement else f"{message}{located}"
-        detail = " ".join(str(getattr(diagnostics, "message_detail", None) or "").split())
+        lines = str(getattr(diagnostics, "message_detail", None) or "").splitlines()
+        detail = "; ".join(" ".join(line.split()) for line in lines if line.strip())
         if detail:  # e.g. which objects depend on a role a downgrade drops
             said += f"\n    DETAIL: {detail[:400]}{' ...' if len(detail) > 400 else ''}"
         return said

@@ -74,11 +74,11 @@ def roundtrip_problems(run: Run, revision: str) -> list[str]:
             before,
             run.fingerprint_on(connection),
         )
-        landed = tuple(sorted(project.current_on(connection)))
-        if landed != tuple(sorted(parents)):
+        landed, expected = tuple(sorted(project.current_on(connection))), tuple(sorted(parents))
+        if landed != expected:
             problems.append(
                 f"after downgrading {revision} the version table says {landed or '(empty)'}, "
-                f"expected {tuple(sorted(parents)) or '(empty)'}"
+                f"expected {expected or '(empty)'}"
             )
         try:
             project.upgrade_on(connection, revision)

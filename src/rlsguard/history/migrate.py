@@ -133,9 +133,14 @@ class MigrationProject:
             return down
         return "-1"  # a merge point: it lands on all its parents (see ``parents``)
 
-    def lineage(self, revision: str) -> set[str]:
-        """``revision`` and every revision it follows (on a branch: not the other's)."""
-        return {script.revision for script in self.script.iterate_revisions(revision, BASE)}
+    def up_to(self, revision: str) -> list[str]:
+        """The history, oldest first, as far as ``revision``: it and every revision it
+        follows (on a branch, not the other branch's); all of it for "heads"."""
+        history = self.revision_ids()
+        if revision not in history:
+            return history
+        lineage = {script.revision for script in self.script.iterate_revisions(revision, BASE)}
+        return [each for each in history if each in lineage]
 
     def parents(self, revision: str) -> tuple[str, ...]:
         """The revisions ``revision`` follows: none for the first, two or more for a merge."""

@@ -87,7 +87,6 @@ class EvidenceCollector:
         if config.getoption("rlsguard_pdf") and self.browser is None:
             raise no_chromium()
         self.records: list[ItemRecord] = []
-        self.unexplained_failure = False  # an item failed with an error, not with a record
         self.started = environment.utc_now()
         self.finished: str | None = None
         self.facts: dict[str, Any] = {}
@@ -119,12 +118,9 @@ class EvidenceCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Where the report is written (the xdist controller, or this process)."""
-        recorded = False
         for key, value in report.user_properties:
             if key == RECORD and isinstance(value, dict):
                 self.records.append(ItemRecord(**value))
-                recorded = True
-        self.unexplained_failure |= report.failed and not recorded
 
     def _record(self, item: pytest.Item, report: pytest.TestReport) -> ItemRecord | None:
         findings = _property(item, "rlsguard_findings") or []
@@ -276,8 +272,8 @@ class EvidenceCollector:
                     f"{fix.cve} (fixed in {fix.first_fixed(self.run.server.major)})"
                     for fix in lacking
                 )
-        if self.unexplained_failure or any(record.kind != "migration" for record in self.records):
-            self._pin_the_schema()  # with a schema that could not be built: where it broke
+        if any(record.kind != "migration" for record in self.records):
+            self._pin_the_schema()  # a schema that could not be built too (Unanalyzable)
         if self.baseline is not None:
             now = [f for record in self.records for f in record.findings]
             ran = {
@@ -297,27 +293,25 @@ class EvidenceCollector:
         run = self.run
         try:
             revision = run.resolve(run.revision)
-            history = run.project.revision_ids()
-            lineage = run.project.lineage(revision) if revision in history else set(history)
-            applied = [applied for applied in history if applied in lineage]
+            applied = run.project.up_to(revision)
             self.tenant_tables = sorted(run.analysis().tenancy.tenant_tables)
             fingerprint = run.fingerprint(run.template(revision)).sha256()
         except Exception as error:  # evidence of a broken schema, or a bug: said, not raised
             self.facts["Schema"] = f"could not be pinned: {str(error).splitlines()[0]}"
-            self._read_the_timeline()  # what the history reached, and where it broke
-            return
+        else:
+            self.facts.update(
+                {
+                    "Alembic head": revision,
+                    "Revisions applied": ", ".join(applied),
+                    "Schema fingerprint (SHA-256)": fingerprint,
+                    **environment.git_facts(run.settings.project_root),
+                    **environment.hypothesis_facts(run.seed, run.max_examples),
+                    "Tenancy config": environment.tenancy_rows(run.settings_at(revision)),
+                }
+            )
+        # after the head's analysis, which it reuses; for a broken schema too, it says
+        # what the history reached and where it broke
         self._read_the_timeline()
-        settings = run.settings_at(revision)
-        self.facts.update(
-            {
-                "Alembic head": revision,
-                "Revisions applied": ", ".join(applied),
-                "Schema fingerprint (SHA-256)": fingerprint,
-                **environment.git_facts(run.settings.project_root),
-                **environment.hypothesis_facts(run.seed, run.max_examples),
-                "Tenancy config": environment.tenancy_rows(settings),
-            }
-        )
 
     def _read_the_timeline(self) -> None:
         try:

@@ -36,11 +36,7 @@ def timeline(run: Run, upto: str | None = None) -> list[RevisionStep]:
     """One step per revision, oldest first, up to ``upto`` (default: the run's). A step
     says what changed since its parent: on a branch, since the revision it branched
     from; at a merge, since all of its branches."""
-    history = run.project.revision_ids()
-    last = run.resolve(upto or run.revision)
-    if last in history:
-        lineage = run.project.lineage(last)
-        history = [revision for revision in history if revision in lineage]
+    history = run.project.up_to(run.resolve(upto or run.revision))
     steps: list[RevisionStep] = []
     found: dict[str, set[Key]] = {}
     for revision, analysis in zip(history, run.lenient_analyses(history), strict=True):

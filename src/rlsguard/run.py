@@ -60,6 +60,8 @@ class Run:
     max_examples: int | None = None  # per probe (None: the Hypothesis profile's)
     shrink_seconds: float = SHRINK_SECONDS  # per failing probe
     workers: int = 1  # the processes the probes are spread over (probes/alike.py)
+    # the roundtrip walk analyses each revision on its way, for the evidence's timeline
+    analyses_along_the_walk: bool = False
 
     def __post_init__(self) -> None:
         self._server: Server | None = self.given_server
@@ -77,7 +79,7 @@ class Run:
         self._probers: dict[str, ProbeRunner] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
         self._login: ProbeLogin | None = None
-        self._walk: Walk | None = None
+        self._walk: Walk[Fingerprint] | None = None
         _open_runs.add(self)
 
     # -- lazily started parts ---------------------------------------------------------------
@@ -206,13 +208,14 @@ class Run:
         finally:
             self.drop(name)
 
-    def roundtrip_walk(self) -> Walk:
+    def roundtrip_walk(self) -> Walk[Fingerprint]:
         """The revisions' roundtrips walked on one database of this run."""
         if self._walk is None:
             self._walk = Walk(
                 self.project,
                 lambda: self.url(self.empty_database("roundtrip_walk")),
                 self.fingerprint_on,
+                self._analysed_on_the_walk,
             )
         return self._walk
 
@@ -286,12 +289,20 @@ class Run:
                     self._failures[f"analysis:{unreached} (lenient)"] = error
                 return
             if revision in wanted:
-                key = f"{revision} (lenient)"
-                with contextlib.suppress(RlsguardError):  # kept, and raised by analysis()
-                    self._analyses[key] = self._remember(
-                        f"analysis:{key}",
-                        lambda: self._analyze_on(url, revision, lenient=True),  # noqa: B023
-                    )
+                self._analyse_leniently_on(url, revision)
+
+    def _analysed_on_the_walk(self, revision: str, url: URL) -> None:
+        """The walk's database is at ``revision``, its roundtrip clean (so its schema is
+        the clean build's): analysed there, the timeline need not build it again."""
+        if self.analyses_along_the_walk and not self._analysed(revision):
+            self._analyse_leniently_on(url, revision)
+
+    def _analyse_leniently_on(self, url: URL, revision: str) -> None:
+        key = f"{revision} (lenient)"
+        with contextlib.suppress(RlsguardError):  # kept, and raised by analysis()
+            self._analyses[key] = self._remember(
+                f"analysis:{key}", lambda: self._analyze_on(url, revision, lenient=True)
+            )
 
     def _analyze(self, revision: str, lenient: bool) -> Analysis:
         return self._analyze_on(self.url(self.working_database(revision)), revision, lenient)

@@ -38,13 +38,14 @@ def test_single_head(rlsguard_run: Run) -> None:
     _expect_none(migration_checks.head_problems(rlsguard_run))
 
 
-def test_upgrade_from_empty_to_head(rlsguard_run: Run) -> None:
-    _expect_none(migration_checks.upgrade_from_empty_problems(rlsguard_run))
-
-
 def test_revision_roundtrip(rlsguard_run: Run, rlsguard_revision: str) -> None:
     """Parametrized with every revision of the history, oldest first."""
     _expect_none(migration_checks.roundtrip_problems(rlsguard_run, rlsguard_revision))
+
+
+def test_upgrade_from_empty_to_head(rlsguard_run: Run) -> None:
+    """After the roundtrips: their walk, when it reached the head, is the second build."""
+    _expect_none(migration_checks.upgrade_from_empty_problems(rlsguard_run))
 
 
 def test_downgrade_to_base_leaves_nothing(rlsguard_run: Run) -> None:

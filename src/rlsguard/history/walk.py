@@ -8,6 +8,10 @@ only ever vouches for a clean roundtrip: at the first revision that fails, does 
 restore the schema or leaves another version in the version table, it stops, and that
 revision and every later one are judged on a copy of their previous revision's template,
 which says what went wrong.
+
+A walk that reached the last revision has built the schema from nothing, one revision
+at a time: ``ended_at`` hands that build to the check of a second build from nothing.
+``visit`` is told of each revision whose roundtrip held, with the walk's database there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,17 +27,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import BASE, MigrationProject
 
+Schema = TypeVar("Schema")  # what ``read`` gives: compared by ==
+
 
 @dataclass
-class Walk:
+class Walk(Generic[Schema]):
     project: MigrationProject
     new_database: Callable[[], URL]  # an empty database, dropped with the run
-    read: Callable[[Connection], object]  # the schema's fingerprint, compared by ==
+    read: Callable[[Connection], Schema]  # the schema's fingerprint
+    visit: Callable[[str, URL], None] | None = None
     held: set[str] = field(default_factory=set)  # revisions whose roundtrip held
     stopped: bool = False
     position: str = BASE
-    _at: object = None
+    _at: Schema | None = None
     _connection: Connection | None = None
+    _url: URL | None = None
     _closing: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def held_for(self, revision: str) -> bool:
@@ -68,10 +77,25 @@ class Walk:
             return
         self.held.add(revision)
         self.position, self._at = revision, again
+        if self.visit is not None and self._url is not None:
+            self.visit(revision, self._url)
+
+    def ended_at(self, revision: str) -> tuple[tuple[str, ...], Schema] | None:
+        """When the walk stands at ``revision`` with every roundtrip on the way clean: its
+        database's version table and schema (as ``read`` gives it); else None. It does not
+        walk on."""
+        if self.stopped or self._connection is None or self._at is None:
+            return None
+        if self.position != revision:  # not there yet, or beyond (an earlier revision)
+            return None
+        try:
+            return self.project.current_on(self._connection), self._at
+        except (RlsguardError, SQLAlchemyError):
+            return None
 
     def _connected(self) -> Connection:
         if self._connection is None:
-            url = self.new_database()
+            self._url = url = self.new_database()
             self._connection = self._closing.enter_context(
                 self.project.connection_for_migrations(url)
             )

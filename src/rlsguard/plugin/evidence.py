@@ -96,8 +96,10 @@ class EvidenceCollector:
         self.incomplete: str | None = None  # why the session ended early
         self.collection_failed: str | None = None
         self.kept = KeptEvidence(*_outputs(config))
-        if self.kept.outputs and not _is_xdist_worker(config):
-            self.kept.set_aside()
+        if not _is_xdist_worker(config):  # where the timeline is read
+            run.analyses_along_the_walk = True
+            if self.kept.outputs:
+                self.kept.set_aside()
 
     # -- recording ------------------------------------------------------------------------------
 

@@ -229,7 +229,7 @@ def test_a_failing_migration_names_the_revision_and_stops_the_server(
     )
     code, output = rlsguard_leaving_nothing("check", *FAST, cwd=copy)
     assert code == 1, output
-    assert "migration check test_upgrade_from_empty_to_head" in output
+    assert "migration check test_revision_roundtrip[002_enable_rls]" in output, output
     assert "[alembic" not in output
     assert (
         'upgrade of revision 002_enable_rls failed: role "no_such_role" does not exist [SQLSTATE 42704]'

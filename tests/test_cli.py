@@ -298,29 +298,33 @@ def test_unreachable_dsn_exits_2_and_hides_the_password(project_copy: Callable[.
 
 
 def test_bad_input_exits_2(project_copy: Callable[..., Path], tmp_path: Path) -> None:
-    code, output = rlsguard("check", "--backend", "podman", cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing("check", "--backend", "podman", cwd=tmp_path)
     assert code == 2
     assert "invalid choice: 'podman'" in output
-    code, output = rlsguard("check", "--max-examples", "0", cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing("check", "--max-examples", "0", cwd=tmp_path)
     assert code == 2
     assert "argument --max-examples: must be at least 1, not 0" in output
     code, output = rlsguard("scan", "--shrink-seconds", "-1", cwd=tmp_path)
     assert code == 2
     assert "argument --shrink-seconds: must be 0 or more, not -1" in output
-    code, output = rlsguard("check", "--project", str(tmp_path / "missing"), cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing(
+        "check", "--project", str(tmp_path / "missing"), cwd=tmp_path
+    )
     assert code == 2
     assert "no project folder at" in output
-    code, output = rlsguard("check", "--project", str(tmp_path), cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing("check", "--project", str(tmp_path), cwd=tmp_path)
     assert code == 2
     assert f"no Alembic config at {tmp_path / 'alembic.ini'}" in output
     copy = project_copy()
     with (copy / "pyproject.toml").open("a") as pyproject:
         pyproject.write("\n[tool.rlsguard.extra]\nx = 1\n")
-    code, output = rlsguard("check", "--project", str(copy), cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing("check", "--project", str(copy), cwd=tmp_path)
     assert code == 2
     assert "unknown key 'extra' in [tool.rlsguard]" in output
     (copy / "pyproject.toml").write_text((PROJECT / "pyproject.toml").read_text())
-    code, output = rlsguard("check", "--revision", "999_nope", "--project", str(copy), cwd=tmp_path)
+    code, output = rlsguard_leaving_nothing(
+        "check", "--revision", "999_nope", "--project", str(copy), cwd=tmp_path
+    )
     assert code == 2
     assert "unknown revision '999_nope'; known: 001_initial_schema, 002_enable_rls" in output
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
-from rlsguard.server import ServerRequest, local, provision, request_from
+from rlsguard.server import Provisioning, ServerRequest, local, provision, request_from
 from rlsguard.server import embedded as embedded_module
 from rlsguard.server.docker import DockerServer, docker_endpoint
 from rlsguard.server.dsn import connection_params
@@ -106,6 +106,28 @@ def test_an_explicit_backend_that_is_unavailable_says_so(backend: str) -> None:
 
 
 # -- an explicit DSN ---------------------------------------------------------------------------
+
+
+def test_a_begun_provisioning_says_a_bad_request_when_the_server_is_asked_for() -> None:
+    provisioning = Provisioning(ServerRequest(backend="podman")).begin()  # no error yet
+    with pytest.raises(ConfigError, match="unknown backend 'podman'"):
+        provisioning.finish()
+    provisioning.abandon()  # nothing was begun: nothing to stop
+
+
+def test_an_abandoned_provisioning_stops_the_server_it_began() -> None:
+    provisioning = Provisioning(ServerRequest(backend="local")).begin()
+    begun = provisioning._begun
+    assert begun is not None
+    name, server = begun
+    assert name == "local"
+    assert isinstance(server, LocalServer)
+    scratch = server.scratch
+    assert scratch is not None
+    assert scratch.exists()
+    provisioning.abandon()
+    assert not scratch.exists()
+    assert provisioning._begun is None
 
 
 def test_unreachable_dsn_names_where_and_hides_the_password() -> None:

@@ -92,6 +92,38 @@ def test_stop_leaves_no_process_and_no_folder(system_binaries: Binaries) -> None
     assert not scratch.exists()
 
 
+def test_a_begun_server_starts_as_a_whole_one_does(system_binaries: Binaries) -> None:
+    server = LocalServer(system_binaries).begin()
+    try:
+        assert server._initdb is not None  # initdb runs while the caller goes on
+        assert server.process is None
+        server.start()
+        assert server._initdb is None
+        assert query(server.url, "SELECT 1") == [(1,)]
+    finally:
+        server.stop()
+
+
+def test_a_begun_server_stopped_before_it_started_leaves_nothing(
+    system_binaries: Binaries,
+) -> None:
+    server = LocalServer(system_binaries).begin()
+    initdb, scratch = server._initdb, server.scratch
+    assert initdb is not None
+    assert scratch is not None
+    assert initdb.poll() is None, "initdb ended before the test could stop it"
+    server.stop()
+    assert initdb.returncode == -signal.SIGKILL
+    assert not scratch.exists()
+    with pytest.raises(ProcessLookupError):  # nothing it started is left in its group
+        os.killpg(initdb.pid, 0)
+    server.start()  # a stopped server starts again from nothing
+    try:
+        assert query(server.url, "SELECT 1") == [(1,)]
+    finally:
+        server.stop()
+
+
 def test_password_login_is_required(server: LocalServer) -> None:
     wrong = server.url.set(password="not-the-password")
     with pytest.raises(Exception, match="password authentication failed"):

@@ -29,7 +29,7 @@ from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNABLE
 from rlsguard.config import DEFAULT_REPORT, Allowance, Settings, find_project_root, load_settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.history.migrate import HEAD, MigrationProject
-from rlsguard.options import bridge, command_overrides
+from rlsguard.options import bridge
 from rlsguard.plugin.console import CheckConsole
 from rlsguard.plugin.evidence import collection_error, interrupt_reason
 from rlsguard.plugin.hooks import ProvidedServer
@@ -48,17 +48,18 @@ from rlsguard.report.summary import (
     stale_allowances,
     verdict,
 )
-from rlsguard.server import Server, provision, request_from
+from rlsguard.server import Provisioning, Server, provision, request_from
 from rlsguard.server.process import interruptible
 
 JUNIT_NAME = "rlsguard-junit.xml"
 
 
-def run_check_command(arguments: argparse.Namespace) -> int:
-    return run_check(arguments, command_overrides(arguments))
-
-
-def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> int:
+def run_check(
+    arguments: argparse.Namespace,
+    overrides: dict[str, object],
+    provisioning: Provisioning | None = None,
+) -> int:
+    """``provisioning``: the server's start, begun (else one is provisioned here)."""
     project_root = (arguments.project or find_project_root()).resolve()
     if not project_root.is_dir():
         raise ConfigError(f"no project folder at {project_root}")
@@ -66,7 +67,9 @@ def run_check(arguments: argparse.Namespace, overrides: dict[str, object]) -> in
     report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
     started = Started()
     try:
-        exit_code = _checked(arguments, overrides, project_root, report, started)
+        exit_code = _checked(
+            arguments, overrides, project_root, report, started, provisioning=provisioning
+        )
         if arguments.pdf and exit_code in (EXIT_OK, EXIT_FAILED):
             pdf = report.with_suffix(".pdf")
             if not pdf.is_file():
@@ -91,6 +94,8 @@ def _checked(
     project_root: Path,
     report: Path,
     started: Started,
+    *,
+    provisioning: Provisioning | None,
 ) -> int:
     settings = load_settings(project_root, overrides)
     # what the report needs, refused before a server starts (the plugin checks them again)
@@ -114,8 +119,9 @@ def _checked(
         print(f"rlsguard: --base without --seed: both sides use seed {arguments.seed}")
     console = CheckConsole(sys.stdout, quiet=arguments.quiet)
     with interruptible():
-        began = time.monotonic()
-        with provision(request) as server, tempfile.TemporaryDirectory() as scratch:
+        began = provisioning.began if provisioning is not None else time.monotonic()
+        server = provisioning.finish() if provisioning is not None else provision(request)
+        with server, tempfile.TemporaryDirectory() as scratch:
             console.write(_header(project_root, project, revision, settings, server))
             console.write(
                 f"  {'server:':<15}ready in {time.monotonic() - began:.1f} s ({server.where()})"

@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # the function that runs each command, imported only when that command runs
 RUNNERS = {
-    "check": ("rlsguard.cli.check", "run_check_command"),
+    "check": ("rlsguard.cli.begin_check", "run_check_command"),
     "scan": ("rlsguard.cli.actions", "run_scan"),
     "init": ("rlsguard.cli.init", "run_init"),
     "evidence": ("rlsguard.cli.verify", "run_verify"),

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from rlsguard.server.docker import DockerServer
     from rlsguard.server.external import ExternalServer
     from rlsguard.server.local import LocalServer
-    from rlsguard.server.sources import ServerRequest, provision, request_from
+    from rlsguard.server.sources import Provisioning, ServerRequest, provision, request_from
 
 __all__ = [
     "DockerServer",
     "ExternalServer",
     "LocalServer",
+    "Provisioning",
     "Server",
     "ServerRequest",
     "provision",
@@ -32,6 +33,7 @@ _HOMES = {
     "DockerServer": "docker",
     "ExternalServer": "external",
     "LocalServer": "local",
+    "Provisioning": "sources",
     "ServerRequest": "sources",
     "provision": "sources",
     "request_from": "sources",

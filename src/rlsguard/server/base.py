@@ -40,13 +40,29 @@ class Server(abc.ABC):
     def _start(self) -> URL:
         """Bring the server up and return the URL to reach it."""
 
+    def _begin(self) -> None:  # noqa: B027  (a hook: most sources have nothing to begin)
+        """Set going what can run while the caller goes on; ``_start`` finishes it. By
+        default nothing: all of the start waits for ``start``."""
+
     @abc.abstractmethod
     def _stop(self) -> None:
-        """Release whatever ``_start`` acquired. Must tolerate a half-finished start."""
+        """Release whatever ``_begin`` and ``_start`` acquired. Must tolerate a
+        half-finished start."""
 
     @abc.abstractmethod
     def where(self) -> str:
         """How the server was provided, for reports: no password in it."""
+
+    def begin(self) -> Self:
+        """Start what can run on its own (a local server's ``initdb``) and return at once;
+        ``start`` then finishes. A source that cannot serve may say so here
+        (BackendUnavailable). Either way the caller must ``stop`` it."""
+        try:
+            self._begin()
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def start(self) -> Self:
         """Start the server; a server that is already started is returned as it is."""

@@ -69,18 +69,34 @@ def run_in_own_group(
     """``subprocess.run`` for a program that starts programs of its own (``initdb`` runs
     ``postgres`` in bootstrap mode): on an interrupt or a timeout the whole process group
     is killed and reaped, so nothing writes into a folder that is about to be removed."""
-    process = subprocess.Popen(
+    return finish_in_own_group(start_in_own_group(command, **options), timeout)
+
+
+def start_in_own_group(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``run_in_own_group``'s first half: the program runs while the caller goes on."""
+    return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **options
     )
+
+
+def finish_in_own_group(
+    process: subprocess.Popen[bytes], timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """Wait for a program ``start_in_own_group`` started (``timeout`` seconds from now)."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        _wait_for_group(process.pid)
+        kill_group(process)
         raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the program and whatever it started, and reap them."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    _wait_for_group(process.pid)
 
 
 def _wait_for_group(group: int, seconds: float = 5.0) -> None:

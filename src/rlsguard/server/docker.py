@@ -73,11 +73,14 @@ class DockerServer(Server):
         self.endpoint = docker_endpoint(environ)
         self._container: Any = None
 
-    def _start(self) -> URL:
+    def _begin(self) -> None:
         if self.endpoint is None:
             raise BackendUnavailable(
                 "no Docker engine found (DOCKER_HOST is unset and no docker.sock exists)"
             )
+
+    def _start(self) -> URL:
+        self._begin()
         container_class = _postgres_container_class()
         from docker.errors import DockerException  # noqa: PLC0415  (comes with testcontainers)
 

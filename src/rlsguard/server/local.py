@@ -26,7 +26,13 @@ from sqlalchemy.engine import URL
 
 from rlsguard.errors import BackendUnavailable, ProvisionError
 from rlsguard.server.base import Server, try_connect
-from rlsguard.server.children import die_with_parent, run_in_own_group, terminate
+from rlsguard.server.children import (
+    die_with_parent,
+    finish_in_own_group,
+    kill_group,
+    start_in_own_group,
+    terminate,
+)
 from rlsguard.server.driver import THROWAWAY_SETTING
 from rlsguard.server.process import signals_deferred
 from rlsguard.server.scratch import make_scratch_dir
@@ -228,17 +234,28 @@ class LocalServer(Server):
         self.process: subprocess.Popen[bytes] | None = None
         self._bindir = binaries.bindir
         self._log: IO[bytes] | None = None
+        self._password: str | None = None
+        self._initdb: subprocess.Popen[bytes] | None = None  # begun, not waited for yet
 
     # -- start ---------------------------------------------------------------------------
 
-    def _start(self) -> URL:
+    def _begin(self) -> None:
+        """The scratch folder, and ``initdb`` running in it."""
         self.account = server_account(self._environ)
         self.scratch = scratch = make_scratch_dir()
         if self.account is not None:
             os.chown(scratch, self.account.uid, self.account.gid)
         self._bindir = self._reachable_bindir(scratch)
-        password = secrets.token_urlsafe(24)
-        self._initdb(scratch, password)
+        self._password = secrets.token_urlsafe(24)
+        self._initdb = self._launch_initdb(scratch, self._password)
+
+    def _start(self) -> URL:
+        if self._password is None:
+            self._begin()
+        scratch, password = self.scratch, self._password
+        assert scratch is not None  # set by _begin
+        assert password is not None
+        self._finish_initdb(scratch)
         self._log = log = (scratch / "postgres.log").open("ab")
         for _attempt in range(PORT_ATTEMPTS):
             url = self._launch(scratch, log, free_port(), password)
@@ -277,7 +294,7 @@ class LocalServer(Server):
             env["ICU_DATA"] = str(icu_data)
         return env
 
-    def _initdb(self, scratch: Path, password: str) -> None:
+    def _launch_initdb(self, scratch: Path, password: str) -> subprocess.Popen[bytes]:
         password_file = scratch / "pwfile"
         password_file.write_text(password + "\n")
         password_file.chmod(0o600)
@@ -294,19 +311,28 @@ class LocalServer(Server):
             "--no-sync",
         ]  # fmt: skip
         try:
-            result = run_in_own_group(
+            return start_in_own_group(
                 command,
-                timeout=300,
                 env=self._child_env(),
                 cwd=scratch,
                 user=self._user(),
                 group=self._group(),
                 extra_groups=self._extra_groups(),
             )
+        except BaseException:
+            password_file.unlink(missing_ok=True)
+            raise
+
+    def _finish_initdb(self, scratch: Path) -> None:
+        process, self._initdb = self._initdb, None
+        if process is None:
+            return
+        try:
+            result = finish_in_own_group(process, timeout=300)
         except subprocess.TimeoutExpired:
             raise ProvisionError(f"initdb ({self._bindir}/initdb) ran for 5 min, stopped") from None
         finally:
-            password_file.unlink(missing_ok=True)
+            (scratch / "pwfile").unlink(missing_ok=True)
         if result.returncode != 0:
             output = (result.stderr or result.stdout).decode(errors="replace").strip()
             raise ProvisionError(f"initdb failed ({self._bindir}/initdb): {_tail(output)}")
@@ -363,6 +389,10 @@ class LocalServer(Server):
 
     def _stop(self) -> None:
         with signals_deferred():
+            if self._initdb is not None:  # begun, never finished
+                kill_group(self._initdb)
+                self._initdb = None
+            self._password = None
             if self.process is not None:
                 terminate(self.process)
                 self.process = None

@@ -5,11 +5,12 @@ one message naming the four ways to get one."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rlsguard.config import BACKENDS, DEFAULT_IMAGE, DSN_ENV, PG_VERSION_ENV, major_problem
-from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError
+from rlsguard.errors import BackendUnavailable, ConfigError, ProvisionError, RlsguardError
 from rlsguard.server.base import Server
 from rlsguard.server.docker import DockerServer
 from rlsguard.server.embedded import embedded_server
@@ -64,28 +65,88 @@ ASKED_BY = f"--pg-version, pytest's --rlsguard-pg-version, or {PG_VERSION_ENV}"
 
 def provision(request: ServerRequest, environ: dict[str, str] | None = None) -> Server:
     """Start a server the way ``request`` asks and return it; the caller must stop it."""
-    request = request.validated()
-    if request.dsn:
-        server: Server = ExternalServer(parse_dsn(request.dsn)).start().require_superuser()
-        return of_version(server, request.pg_version)
-    tried: list[str] = [f"dsn:      none given (--rlsguard-dsn / --dsn / {DSN_ENV})"]
-    for name, factory in SOURCES:
-        if request.backend not in ("auto", name):
-            continue
+    return Provisioning(request, environ).finish()
+
+
+class Provisioning:
+    """A server on its way: made, the first source that can serve ``request`` is found and
+    what of its start can run on its own is set going (a local server's ``initdb``), while
+    the caller goes on; ``finish`` returns the server started (a source that fails then
+    gives way to the next, as ``provision`` does). ``abandon`` stops a server begun and
+    never handed over."""
+
+    def __init__(self, request: ServerRequest, environ: dict[str, str] | None = None) -> None:
+        self.request = request
+        self._environ = environ
+        self._tried = [f"dsn:      none given (--rlsguard-dsn / --dsn / {DSN_ENV})"]
+        self._sources: Iterator[tuple[str, Factory]] | None = None
+        self._begun: tuple[str, Server] | None = None
+        self._refused: RlsguardError | None = None
+        self.began = time.monotonic()
+
+    def begin(self) -> Provisioning:
+        """Set the start going; what stops it (a bad request, no source) is raised by
+        ``finish``, where ``provision`` would have raised it."""
         try:
-            return of_version(factory(request, environ).start(), request.pg_version)
-        except BackendUnavailable as unavailable:
-            if request.backend == name:
-                raise ProvisionError(
-                    f"backend {name!r} is unavailable: {unavailable}\n" + fixes(request)
-                ) from None
-            tried.append(f"{name + ':':<9} {unavailable}")
-    raise ProvisionError(
-        "rlsguard found no PostgreSQL server to test against.\n  "
-        + "\n  ".join(tried)
-        + "\n"
-        + fixes(request)
-    )
+            self._open_sources()
+        except RlsguardError as error:
+            self._refused = error
+        return self
+
+    def _open_sources(self) -> None:
+        self.request = request = self.request.validated()
+        self._sources = iter(
+            [(name, factory) for name, factory in SOURCES if request.backend in ("auto", name)]
+        )
+        if not request.dsn:
+            self._begin_next()
+
+    def _begin_next(self) -> None:
+        self._begun = None
+        for name, factory in self._sources or ():
+            try:
+                self._begun = (name, factory(self.request, self._environ).begin())
+                return
+            except BackendUnavailable as unavailable:
+                self._passed_over(name, unavailable)
+
+    def _passed_over(self, name: str, unavailable: BackendUnavailable) -> None:
+        if self.request.backend == name:
+            raise ProvisionError(
+                f"backend {name!r} is unavailable: {unavailable}\n" + fixes(self.request)
+            ) from None
+        self._tried.append(f"{name + ':':<9} {unavailable}")
+
+    def finish(self) -> Server:
+        if self._refused is not None:
+            raise self._refused
+        if self._sources is None:
+            self._open_sources()
+        request = self.request
+        if request.dsn:
+            server: Server = ExternalServer(parse_dsn(request.dsn)).start().require_superuser()
+            return of_version(server, request.pg_version)
+        while self._begun is not None:
+            name, server = self._begun
+            try:
+                started = server.start()
+            except BackendUnavailable as unavailable:
+                self._passed_over(name, unavailable)
+                self._begin_next()
+                continue
+            self._begun = None  # the caller's now
+            return of_version(started, request.pg_version)
+        raise ProvisionError(
+            "rlsguard found no PostgreSQL server to test against.\n  "
+            + "\n  ".join(self._tried)
+            + "\n"
+            + fixes(request)
+        )
+
+    def abandon(self) -> None:
+        begun, self._begun = self._begun, None
+        if begun is not None:
+            begun[1].stop()
 
 
 def fixes(request: ServerRequest) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rlsguard.errors import ProvisionError
-from rlsguard.server import local
+from rlsguard.server import children, local
 from rlsguard.server.children import pid_alive
 from rlsguard.server.embedded import embedded_binaries
 from rlsguard.server.local import Binaries, LocalServer, discover_local_binaries, server_account
@@ -115,13 +115,43 @@ def test_a_begun_server_stopped_before_it_started_leaves_nothing(
     server.stop()
     assert initdb.returncode == -signal.SIGKILL
     assert not scratch.exists()
-    with pytest.raises(ProcessLookupError):  # nothing it started is left in its group
-        os.killpg(initdb.pid, 0)
+    assert running_in_group(initdb.pid) == []  # nothing it started runs (zombies may wait)
     server.start()  # a stopped server starts again from nothing
     try:
         assert query(server.url, "SELECT 1") == [(1,)]
     finally:
         server.stop()
+
+
+def running_in_group(group: int) -> list[int]:
+    """The processes of ``group`` that are not zombies."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != b"Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_group_of_zombies_is_not_waited_for() -> None:
+    """A killed group's orphans wait for init to reap them; they write nothing, so a
+    stop does not wait for them. A running member, or none to be seen, is waited for."""
+    running = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    exited = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while running_in_group(exited.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)  # ``true`` exits and, not reaped yet, stays a zombie
+        assert children._only_zombies_in(exited.pid)
+        assert not children._only_zombies_in(running.pid)
+    finally:
+        running.kill()
+        running.wait()
+        exited.wait()
+    assert not children._only_zombies_in(exited.pid)  # reaped: none seen
 
 
 def test_password_login_is_required(server: LocalServer) -> None:

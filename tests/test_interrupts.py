@@ -126,6 +126,7 @@ def assert_judged_nothing(output: str, evidence: dict[str, Any], incomplete: str
     assert f"This run is INCOMPLETE: {evidence['incomplete']}" in html.unescape(page)
     assert "FAILED" not in output
     assert "Traceback" not in output
+    assert "of work on the workers" not in output  # one process: the phase's own time
     assert evidence["complete"] is False
     assert incomplete in evidence["incomplete"]
     assert [item for item in evidence["items"] if item["status"] == "fail"] == []

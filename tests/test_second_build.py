@@ -92,7 +92,10 @@ def test_a_schema_that_depends_on_the_database_is_caught(
     assert any(
         line.startswith(f"{differs}missing: table public.made_in_{template} ") for line in tables
     )
-    assert any(line.startswith(f"{differs}left behind: table public.made_in_") for line in tables)
+    assert any(
+        line.startswith(f"{differs}only in the second build: table public.made_in_")
+        for line in tables
+    )
 
 
 def test_the_timeline_reads_the_revisions_the_walk_analysed(

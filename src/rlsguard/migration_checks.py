@@ -14,8 +14,10 @@ from rlsguard.run import Run
 from rlsguard.schema.fingerprint import Fingerprint
 
 
-def _differences(what: str, expected: Fingerprint, found: Fingerprint) -> list[str]:
-    return [f"{what}: {line}" for line in expected.differences(found)]
+def _differences(
+    what: str, expected: Fingerprint, found: Fingerprint, added: str = "left behind"
+) -> list[str]:
+    return [f"{what}: {line}" for line in expected.differences(found, added)]
 
 
 def head_problems(run: Run) -> list[str]:
@@ -51,7 +53,9 @@ def _second_build_problems(run: Run, current: tuple[str, ...], found: Fingerprin
     if sorted(current) != sorted(run.project.heads()):
         problems.append(f"after upgrade the database is at {current}, not at the head")
     expected = run.fingerprint(run.template(HEAD))
-    return problems + _differences("a second build from nothing differs", expected, found)
+    return problems + _differences(
+        "a second build from nothing differs", expected, found, added="only in the second build"
+    )
 
 
 def roundtrip_problems(run: Run, revision: str) -> list[str]:

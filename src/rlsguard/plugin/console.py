@@ -79,11 +79,12 @@ class CheckConsole:
                 self._phase_done(ended)
 
     def pytest_sessionfinish(self) -> None:
-        """Phases whose end was not seen: pytest-xdist's workers ran them side by side (its
-        controller collects nothing), so each says the time its items took."""
+        """Phases whose end was not seen: an interrupt cut them short, or pytest-xdist's
+        workers ran them side by side (its controller collects nothing), and then each
+        says the time its items took."""
         for phase in PHASES:
             if sum(self.counts[phase].values()):
-                self._phase_done(phase, side_by_side=True)
+                self._phase_done(phase, side_by_side=phase not in self.remaining)
 
     def _phase_done(self, phase: str, *, side_by_side: bool = False) -> None:
         if phase in self.printed:

@@ -253,8 +253,9 @@ class Fingerprint:
         canonical = json.dumps(sorted(self.entries.items()), separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def differences(self, other: Fingerprint) -> list[str]:
-        """What changed from ``self`` to ``other``, one readable line per object."""
+    def differences(self, other: Fingerprint, added: str = "left behind") -> list[str]:
+        """What changed from ``self`` to ``other``, one readable line per object;
+        ``added`` names what only ``other`` has."""
         lines = []
         for key in sorted(self.entries.keys() | other.entries.keys()):
             before, after = self.entries.get(key), other.entries.get(key)
@@ -263,7 +264,7 @@ class Fingerprint:
             if after is None:
                 lines.append(f"missing: {key} ({_short(before)})")
             elif before is None:
-                lines.append(f"left behind: {key} ({_short(after)})")
+                lines.append(f"{added}: {key} ({_short(after)})")
             else:
                 lines.append(f"changed: {key}: {_short(before)} -> {_short(after)}")
         return lines

@@ -15,7 +15,7 @@ from rlsguard.analyzer import fix_section
 from rlsguard.checks import all_checks
 from rlsguard.cli.commands import main
 from rlsguard.probes import all_probes
-from rlsguard.registration import Rule
+from rlsguard.registration import PROBE_IDS, Rule
 from rlsguard.report.rules import (
     ATTACKS_DOC,
     close_to,
@@ -73,6 +73,10 @@ def test_the_rules_an_attack_row_lists_link_to_their_table_under_their_names() -
 
 def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_probe_ids_a_static_scan_knows_are_the_registered_probes() -> None:
+    assert {probe.id for probe in all_probes()} == PROBE_IDS
 
 
 def test_only_configured_rules_cite_no_attack() -> None:

@@ -452,3 +452,13 @@ def test_a_static_scan_loads_no_probe_or_test_machinery(
     for format, expected in expectations:
         done = run_python("-c", loaded, *common, "--format", format, cwd=tmp_path)
         assert done.stdout.strip() == expected.strip(), (format, done.stdout, done.stderr[-2000:])
+    # an allowance that names a probe is told from a typo without loading the probes
+    allowing = '{ check = "RP107", object = "public.nothing", reason = "a test" }'
+    (tmp_path / "pyproject.toml").write_text(f"[tool.rlsguard]\nallow = [{allowing}]\n")
+    done = run_python("-c", loaded, *common, "--format", "json", cwd=tmp_path)
+    assert done.stdout.strip() == "0", (done.stdout, done.stderr[-2000:])
+    (tmp_path / "pyproject.toml").write_text(
+        f"[tool.rlsguard]\nallow = [{allowing.replace('RP107', 'RP199')}]\n"
+    )
+    done = run_python("-c", loaded, *common, "--format", "json", cwd=tmp_path)
+    assert "allow names check 'RP199', which does not exist" in done.stderr, done.stderr

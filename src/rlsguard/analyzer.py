@@ -17,6 +17,7 @@ from rlsguard.checks import Check, all_checks
 from rlsguard.config import Allowance, Settings
 from rlsguard.errors import ConfigError, RlsguardError
 from rlsguard.findings import Finding, Outcome, Severity, by_cause, grouped, not_proven
+from rlsguard.registration import PROBE_IDS
 from rlsguard.schema.catalog import Catalog, DriverConnection, driver_of, read_catalog
 from rlsguard.schema.tenancy import Tenancy
 from rlsguard.server.driver import LOCK_NOT_AVAILABLE, QUERY_CANCELED
@@ -119,9 +120,7 @@ def analyze(
     lenient: bool = False,
 ) -> Analysis:
     registered = all_checks()
-    known = {item.id for item in registered}
-    if any(allowance.check not in known for allowance in settings.allow):
-        known |= _probe_ids()
+    known = {item.id for item in registered} | PROBE_IDS
     for allowance in settings.allow:
         if allowance.check not in known:
             raise ConfigError(
@@ -324,14 +323,6 @@ UNEXPLAINED = (
     "trigger, the data). The probe's transcript (in the report, or with -v) is the "
     "evidence to start from."
 )
-
-
-def _probe_ids() -> set[str]:
-    """The probes' ids; the probes are loaded only when an allowance may name one, so a
-    static scan of a config that allows no probe's finding does without them."""
-    from rlsguard.probes import all_probes  # noqa: PLC0415
-
-    return {item.id for item in all_probes()}
 
 
 def read_only_catalog(connection: Connection | DriverConnection) -> Catalog:

@@ -14,6 +14,10 @@ from rlsguard.schema.tenancy import Tenancy
 
 Objects = Callable[[Tenancy], Iterable[str]]
 
+# The probes' ids, so that a static scan can tell an allowance naming a probe from a typo
+# without loading the probes (tests/test_rule_docs.py keeps it equal to their registry).
+PROBE_IDS = frozenset(f"RP{number}" for number in (*range(101, 116), *range(120, 129)))
+
 
 @dataclass(frozen=True)
 class Rule:

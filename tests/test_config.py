@@ -54,7 +54,8 @@ def test_values_and_overrides(tmp_path: Path) -> None:
     [
         (
             'tenant_colum = "x"',
-            "unknown key 'tenant_colum' in \\[tool.rlsguard\\] in .*known keys: alembic_ini",
+            "unknown key 'tenant_colum' \\(did you mean 'tenant_column'\\?\\) in "
+            "\\[tool.rlsguard\\] in .*known keys: alembic_ini.*; `rlsguard init` proposes",
         ),
         ("app_role = 3", "app_role in .* must be a non-empty string, got 3"),
         ('app_role = "  "', "app_role in .* must be a non-empty string"),

@@ -196,7 +196,10 @@ def test_an_unknown_config_key_stops_the_run(tmp_path: Path) -> None:
     folder = write_suite(tmp_path, "def test_x():\n    pass\n", 'tenant_colum = "org_id"\n')
     result = run_python(*inner_command(folder))
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "unknown key 'tenant_colum' in [tool.rlsguard]" in result.stderr
+    assert (
+        "unknown key 'tenant_colum' (did you mean 'tenant_column'?) in [tool.rlsguard]"
+        in result.stderr
+    )
     assert "known keys: alembic_ini, version_table, tenant_column" in result.stderr
 
 

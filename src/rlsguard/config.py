@@ -7,6 +7,7 @@ is unknown, or a value of the wrong type, is an error that names it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rlsguard.errors import ConfigError
+
+INIT_POINTER = "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and policies"
 
 PYPROJECT = "pyproject.toml"
 
@@ -258,8 +261,8 @@ def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str
     if unknown:
         raise ConfigError(
             f"unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))} in {where}; "
-            f"known keys: {', '.join(KNOWN_KEYS)}"
+            f"{', '.join(map(_with_a_guess, unknown))} in {where}; "
+            f"known keys: {', '.join(KNOWN_KEYS)}; {INIT_POINTER}"
         )
     values: dict[str, Any] = {"project_root": project_root, **_values(table, where)}
     if "preset" in table:
@@ -267,6 +270,12 @@ def settings_from_table(table: Mapping[str, Any], project_root: Path, where: str
     if "until" in table:
         values["until"] = _until(table["until"], where)
     return Settings(**values)
+
+
+def _with_a_guess(key: str) -> str:
+    """``key`` quoted, and the known key it may be a typo of."""
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
 
 
 def _values(table: Mapping[str, Any], where: str) -> dict[str, Any]:

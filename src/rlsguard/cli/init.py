@@ -11,13 +11,19 @@ from pathlib import Path
 
 from rlsguard.analyzer import read_only_catalog
 from rlsguard.cli.exits import EXIT_FAILED, EXIT_OK
-from rlsguard.config import DSN_ENV, PYPROJECT, Settings, find_project_root, settings_from_table
+from rlsguard.config import (
+    DSN_ENV,
+    INIT_POINTER,
+    PYPROJECT,
+    Settings,
+    find_project_root,
+    settings_from_table,
+)
 from rlsguard.errors import ConfigError
 from rlsguard.run import Run
 from rlsguard.schema.catalog import Catalog
 from rlsguard.schema.proposal import Proposal, propose, wrapped
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.schema.validation import INIT_POINTER
 from rlsguard.server import request_from
 from rlsguard.server.databases import connected
 from rlsguard.server.external import ExternalServer

@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rlsguard.config import Settings
+from rlsguard.config import INIT_POINTER, Settings
 from rlsguard.errors import ConfigError
 from rlsguard.schema.catalog import Catalog, Relation
 
-INIT_POINTER = "`rlsguard init` proposes a [tool.rlsguard] from the database's catalog and policies"
 _SETTING_READ = re.compile(r"current_setting\(\s*'([^']+)'")
 
 

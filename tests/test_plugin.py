@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,30 @@ def test_each_test_gets_a_rolled_back_transaction(tmp_path: Path, rlsguard_serve
     result = run_python(*inner_command(folder, "--rlsguard-dsn", dsn_of(rlsguard_server)))
     assert result.returncode == 0, result.stdout
     assert "2 passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("imported", "analysed"),
+    [("test_revision_roundtrip", False), ("test_revision_roundtrip, test_isolation", True)],
+    ids=["migration tests alone", "with the static checks"],
+)
+def test_the_walk_analyses_the_revisions_only_for_a_timeline(
+    imported: str, analysed: bool, tmp_path: Path, rlsguard_server: Server
+) -> None:
+    """The evidence's timeline is read where checks or probes run; a run of the migration
+    tests alone reads none, and its roundtrip walk analyses nothing on the way."""
+    folder = write_suite(
+        tmp_path,
+        f"""
+        from rlsguard.suite import {imported}
+
+        def test_the_walk_is_told(rlsguard_run):
+            assert rlsguard_run.analyses_along_the_walk is {analysed}
+        """,
+    )
+    result = run_python(*inner_command(folder, "--rlsguard-dsn", dsn_of(rlsguard_server)))
+    # the platform's allowances are not in this config: some static checks fail
+    assert re.search(r"^PASSED \S*::test_the_walk_is_told$", result.stdout, re.M), result.stdout
 
 
 def test_a_test_that_commits_is_warned_and_the_next_one_starts_clean(

@@ -96,10 +96,8 @@ class EvidenceCollector:
         self.incomplete: str | None = None  # why the session ended early
         self.collection_failed: str | None = None
         self.kept = KeptEvidence(*_outputs(config))
-        if not _is_xdist_worker(config):  # where the timeline is read
-            run.analyses_along_the_walk = True
-            if self.kept.outputs:
-                self.kept.set_aside()
+        if self.kept.outputs and not _is_xdist_worker(config):
+            self.kept.set_aside()
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -247,6 +245,13 @@ class EvidenceCollector:
         elif record["status"] == Outcome.CANNOT and record.get("reason"):
             kept = [html.escape(f"could not act: {record['reason']}")]
         data[:] = kept
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The timeline is read at the end where checks or probes run (not on a worker):
+        then the roundtrip walk analyses each revision on its way, for it."""
+        self.run.analyses_along_the_walk = not _is_xdist_worker(self.config) and any(
+            isinstance(item, (IsolationItem, ProbeItem, Unanalyzable)) for item in session.items
+        )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_failed is None:

@@ -46,29 +46,26 @@ def walk_to_the_head(run: Run) -> None:
         assert migration_checks.roundtrip_problems(run, revision) == [], revision
 
 
+@pytest.mark.parametrize(
+    ("walked", "built_by_the_check"),
+    [(REVISIONS, []), (REVISIONS[:1], ["upgrade_from_empty"])],
+    ids=["to the head", "short of it"],
+)
 def test_the_walk_that_reached_the_head_is_the_second_build(
+    walked: list[str],
+    built_by_the_check: list[str],
     run_for: Callable[[Path], Run],
     project_copy: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A walk short of the head leaves the check a build of its own."""
     run = run_for(project_copy())
     made = built_from_nothing(run, monkeypatch)
-    walk_to_the_head(run)
+    for revision in walked:
+        assert migration_checks.roundtrip_problems(run, revision) == [], revision
     assert made == ["roundtrip_walk"]
     assert migration_checks.upgrade_from_empty_problems(run) == []
-    assert made == ["roundtrip_walk"]  # no build of its own
-
-
-def test_a_walk_short_of_the_head_leaves_the_check_its_own_build(
-    run_for: Callable[[Path], Run],
-    project_copy: Callable[..., Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    run = run_for(project_copy())
-    made = built_from_nothing(run, monkeypatch)
-    assert migration_checks.roundtrip_problems(run, REVISIONS[0]) == []
-    assert migration_checks.upgrade_from_empty_problems(run) == []
-    assert made == ["roundtrip_walk", "upgrade_from_empty"]
+    assert made == ["roundtrip_walk", *built_by_the_check]
 
 
 @pytest.mark.parametrize("walked", [True, False], ids=["on the walk", "built apart"])

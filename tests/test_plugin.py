@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -69,6 +70,51 @@ def test_each_test_gets_a_rolled_back_transaction(tmp_path: Path, rlsguard_serve
     result = run_python(*inner_command(folder, "--rlsguard-dsn", dsn_of(rlsguard_server)))
     assert result.returncode == 0, result.stdout
     assert "2 passed" in result.stdout
+
+
+LOADED = """
+import sys
+
+def test_what_is_loaded():
+    names = ("rlsguard.plugin.session", "rlsguard.run", "sqlalchemy", "alembic")
+    print("LOADED:", ",".join(name for name in names if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("project_file", "loaded"),
+    [
+        (None, ""),
+        ("alembic.ini", "rlsguard.plugin.session,rlsguard.run,sqlalchemy,alembic"),
+        ("pyproject.toml", "rlsguard.plugin.session,rlsguard.run,sqlalchemy,alembic"),
+    ],
+    ids=["rlsguard merely installed", "an Alembic project", "a [tool.rlsguard] table"],
+)
+def test_a_run_that_does_not_use_rlsguard_loads_none_of_it(
+    project_file: str | None, loaded: str, tmp_path: Path
+) -> None:
+    """The plugin is loaded by every pytest run where rlsguard is installed: its session
+    (SQLAlchemy, Alembic, Hypothesis, the report: about 0.8 s) only where the run uses it."""
+    (tmp_path / "test_inner.py").write_text(LOADED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    if project_file == "alembic.ini":
+        (tmp_path / "alembic.ini").write_text((PROJECT / "alembic.ini").read_text())
+    elif project_file == "pyproject.toml":
+        (tmp_path / "pyproject.toml").write_text('[tool.rlsguard]\ntenant_column = "org_id"\n')
+    environment = {name: value for name, value in os.environ.items() if "RLSGUARD" not in name}
+    result = run_python(
+        "-m", "pytest", str(tmp_path / "test_inner.py"), "--rootdir", str(tmp_path),
+        "-c", str(tmp_path / "pytest.ini"), "-p", "no:cacheprovider", "-q", "-s",
+        env=environment, inherit_env=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"LOADED: {loaded}\n" in result.stdout, result.stdout
+    with_setting = run_python(  # a setting in the environment points the run at rlsguard
+        "-m", "pytest", str(tmp_path / "test_inner.py"), "--rootdir", str(tmp_path),
+        "-c", str(tmp_path / "pytest.ini"), "-p", "no:cacheprovider", "-q", "-s",
+        env={**environment, "RLSGUARD_PG_VERSION": "15"}, inherit_env=False,
+    )  # fmt: skip
+    assert "LOADED: rlsguard.plugin.session," in with_setting.stdout, with_setting.stdout
 
 
 @pytest.mark.parametrize(

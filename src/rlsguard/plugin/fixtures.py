@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import Connection, create_engine, event
-from sqlalchemy.engine import URL, Engine
 
-from rlsguard.config import Settings
 from rlsguard.errors import RlsguardWarning
-from rlsguard.history.migrate import MigrationProject
-from rlsguard.plugin.stash import RUN_KEY
-from rlsguard.run import Run
-from rlsguard.server import Server
+
+if TYPE_CHECKING:  # loaded when a fixture is first used, not with the plugin
+    from sqlalchemy import Connection
+    from sqlalchemy.engine import URL, Engine
+
+    from rlsguard.config import Settings
+    from rlsguard.history.migrate import MigrationProject
+    from rlsguard.run import Run
+    from rlsguard.server import Server
 
 
 @pytest.fixture(scope="session")
 def rlsguard_run(request: pytest.FixtureRequest) -> Run:
-    return request.config.stash[RUN_KEY]
+    from rlsguard.plugin.session import run_of  # noqa: PLC0415  (SQLAlchemy and the rest)
+
+    return run_of(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +61,8 @@ def rlsguard_database_url(rlsguard_run: Run) -> URL:
 
 @pytest.fixture(scope="session")
 def rlsguard_engine(rlsguard_database_url: URL) -> Iterator[Engine]:
+    from sqlalchemy import create_engine  # noqa: PLC0415
+
     engine = create_engine(rlsguard_database_url, pool_size=1, max_overflow=4)
     yield engine
     engine.dispose()
@@ -67,6 +74,8 @@ def rlsguard_connection(
 ) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test. A test that
     commits anyway gets a warning, and the shared database is rebuilt for the next one."""
+    from sqlalchemy import event  # noqa: PLC0415
+
     committed: list[bool] = []
     with rlsguard_engine.connect() as connection:
         event.listen(connection, "commit", lambda _connection: committed.append(True))

@@ -1,114 +1,77 @@
-"""The plugin's hooks: options, the session's Run, the rlsguard items in test modules,
-revisions as parameters, and clean failures for rlsguard's own errors."""
+"""The plugin's hooks: options, whether the run uses rlsguard (then ``session`` makes the
+Run and the rest), the rlsguard items in test modules, revisions as parameters, and clean
+failures for rlsguard's own errors. This module and the ones it imports are light: a
+pytest run that does not use rlsguard loads no SQLAlchemy, Alembic or Hypothesis."""
 
 from __future__ import annotations
 
+import os
+import sys
+import tomllib
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from rlsguard import __version__
-from rlsguard.config import Settings, load_settings
+from rlsguard.config import DSN_ENV, PG_VERSION_ENV, PYPROJECT
 from rlsguard.errors import RlsguardError, ServerGone
-from rlsguard.history.migrate import HEAD
-from rlsguard.options import add_pytest_options, tenancy_overrides
-from rlsguard.plugin.evidence import EvidenceCollector, add_environment
-from rlsguard.plugin.items import (
-    IsolationChecks,
-    IsolationCollector,
-    ProbeChecks,
-    ProbeCollector,
-)
-from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGNALS_KEY
-from rlsguard.plugin.workers import (
-    WorkersShare,
-    is_controller,
-    shared_server,
-    shared_with_this_worker,
-    workers_of,
-)
-from rlsguard.report.evidence.baseline import Baseline
-from rlsguard.run import Run
-from rlsguard.server import Server, request_from
-from rlsguard.server.databases import server_gone
-from rlsguard.server.process import InterruptSignals
+from rlsguard.options import PYTEST, add_pytest_options, options_of
+from rlsguard.plugin.provided import ProvidedServer
+from rlsguard.plugin.stash import RUN_KEY, SIGNALS_KEY
+
+if TYPE_CHECKING:
+    from rlsguard.run import Run
+
+__all__ = ["ProvidedServer"]
+
+ENVIRONMENT = (DSN_ENV, PG_VERSION_ENV)  # they point a run at rlsguard's servers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_pytest_options(parser)
 
 
-class ProvidedServer:
-    """Hands an already started server to the plugin (``rlsguard check`` does this)."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    signals = InterruptSignals()
-    signals.install()
-    config.stash[SIGNALS_KEY] = signals
-    provided = next(
-        (
-            plugin
-            for plugin in config.pluginmanager.get_plugins()
-            if isinstance(plugin, ProvidedServer)
-        ),
-        None,
-    )
-    try:
-        settings = _settings(config)
-    except RlsguardError as error:
-        raise pytest.UsageError(str(error)) from None
-    shared = shared_with_this_worker(config)
-    given = provided.server if provided else shared_server(shared)
-    config.stash[RUN_KEY] = run = Run(
-        settings=settings,
-        request=request_from(
-            config.getoption("rlsguard_backend"),
-            config.getoption("rlsguard_dsn"),
-            config.getoption("rlsguard_pg_image"),
-            config.getoption("rlsguard_pg_version"),
-        ),
-        given_server=given,
-        revision=config.getoption("rlsguard_revision") or HEAD,
-        seed=_hypothesis_seed(config),
-        max_examples=config.getoption("rlsguard_max_examples"),
-        shrink_seconds=config.getoption("rlsguard_shrink_seconds"),
-        workers=workers_of(config),
-    )
-    if shared:
-        run.adopt_templates(shared["templates"])
-    elif is_controller(config):
-        config.pluginmanager.register(WorkersShare(run), "rlsguard-workers")
-    add_environment(config, "rlsguard", __version__)
-    baseline_path = config.getoption("rlsguard_baseline")
-    baseline = Baseline.read(Path(baseline_path)) if baseline_path else None
-    if baseline is not None and config.getoption("rlsguard_fail_on") == "new":
-        config.stash[BASELINE_KEY] = baseline
-    try:
-        collector = EvidenceCollector(config, config.stash[RUN_KEY], baseline)
-    except RlsguardError as error:
-        raise pytest.UsageError(str(error)) from None
-    config.pluginmanager.register(collector, "rlsguard-evidence")
+    if in_use(config):
+        from rlsguard.plugin.session import activate  # noqa: PLC0415  (SQLAlchemy and the rest)
+
+        activate(config)
 
 
-def _hypothesis_seed(config: pytest.Config) -> int | None:
-    """``--hypothesis-seed`` (Hypothesis's own pytest option), for the probes too."""
-    try:
-        value = config.getoption("hypothesis_seed")
-    except ValueError:
-        return None
-    return int(value) if value not in (None, "") else None
-
-
-def _settings(config: pytest.Config) -> Settings:
+def in_use(config: pytest.Config) -> bool:
+    """Does this pytest run use rlsguard? ``rlsguard check``'s, an xdist worker's, one given
+    an rlsguard option (or its environment variables), or one whose project folder has an
+    ``alembic.ini`` or a ``[tool.rlsguard]`` table. Any other run (rlsguard is merely
+    installed) loads none of rlsguard's machinery, unless a test asks for a fixture or an
+    item of it."""
+    if any(isinstance(plugin, ProvidedServer) for plugin in config.pluginmanager.get_plugins()):
+        return True
+    if hasattr(config, "workerinput") or any(os.environ.get(name) for name in ENVIRONMENT):
+        return True
+    if any(
+        config.getoption(option.pytest_key) != option.arguments(PYTEST)["default"]
+        for option in options_of(PYTEST)
+    ):
+        return True
     folder = config.getoption("rlsguard_project")
-    overrides = tenancy_overrides(lambda option: config.getoption(option.pytest_key))
-    return load_settings(Path(folder).resolve() if folder else config.rootpath, overrides)
+    root = Path(folder).resolve() if folder else config.rootpath
+    return (root / "alembic.ini").is_file() or _has_rlsguard_table(root / PYPROJECT)
+
+
+def _has_rlsguard_table(pyproject: Path) -> bool:
+    try:
+        with pyproject.open("rb") as file:
+            tool = tomllib.load(file).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return pyproject.is_file()  # a broken one: the session says what is wrong with it
+    return isinstance(tool, dict) and "rlsguard" in tool
+
+
+def _run_of(config: pytest.Config) -> Run:
+    from rlsguard.plugin.session import run_of  # noqa: PLC0415  (SQLAlchemy and the rest)
+
+    return run_of(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -130,16 +93,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> object:
-    if isinstance(obj, IsolationChecks):
-        return IsolationCollector.from_parent(collector, name=name)
-    if isinstance(obj, ProbeChecks):
-        return ProbeCollector.from_parent(collector, name=name)
-    return None
+    items = sys.modules.get("rlsguard.plugin.items")  # loaded by a module that holds them
+    if items is None or not isinstance(obj, (items.IsolationChecks, items.ProbeChecks)):
+        return None
+    _run_of(collector.config)
+    if isinstance(obj, items.IsolationChecks):
+        return items.IsolationCollector.from_parent(collector, name=name)
+    return items.ProbeCollector.from_parent(collector, name=name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rlsguard_revision" in metafunc.fixturenames:
-        project = metafunc.config.stash[RUN_KEY].project
+        project = _run_of(metafunc.config).project
         revisions = project.revision_ids()
         metafunc.parametrize("rlsguard_revision", revisions, ids=revisions)
 
@@ -157,6 +122,8 @@ def _fail_cleanly() -> Generator[None, object, object]:
         # would otherwise be printed before it, each as a cause of the next
         raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
     except Exception as error:
+        from rlsguard.server.databases import server_gone  # noqa: PLC0415  (SQLAlchemy)
+
         gone = server_gone(error)
         if gone is None:
             raise

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from rlsguard.report.evidence.baseline import Baseline
-from rlsguard.run import Run
-from rlsguard.server.process import InterruptSignals
+if TYPE_CHECKING:  # the keys' types only: the hooks import this without the machinery
+    from rlsguard.report.evidence.baseline import Baseline
+    from rlsguard.run import Run
+    from rlsguard.server.process import InterruptSignals
 
-RUN_KEY = pytest.StashKey[Run]()
-BASELINE_KEY = pytest.StashKey[Baseline]()  # findings that do not fail the gate
-SIGNALS_KEY = pytest.StashKey[InterruptSignals]()  # restored when the session ends
+RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
+BASELINE_KEY: pytest.StashKey[Baseline] = pytest.StashKey()  # findings that do not fail the gate
+SIGNALS_KEY: pytest.StashKey[InterruptSignals] = pytest.StashKey()  # restored at the end

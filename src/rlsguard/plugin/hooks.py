@@ -17,7 +17,7 @@ import pytest
 from rlsguard.config import DSN_ENV, PG_VERSION_ENV, PYPROJECT
 from rlsguard.errors import RlsguardError, ServerGone
 from rlsguard.options import PYTEST, add_pytest_options, options_of
-from rlsguard.plugin.provided import ProvidedServer
+from rlsguard.plugin.provided import WORKERS, ProvidedServer
 from rlsguard.plugin.stash import RUN_KEY, SIGNALS_KEY
 
 if TYPE_CHECKING:
@@ -40,14 +40,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def in_use(config: pytest.Config) -> bool:
-    """Does this pytest run use rlsguard? ``rlsguard check``'s, an xdist worker's, one given
-    an rlsguard option (or its environment variables), or one whose project folder has an
-    ``alembic.ini`` or a ``[tool.rlsguard]`` table. Any other run (rlsguard is merely
-    installed) loads none of rlsguard's machinery, unless a test asks for a fixture or an
-    item of it."""
+    """Does this pytest run use rlsguard? ``rlsguard check``'s, a worker of a run that does,
+    one given an rlsguard option (or its environment variables), or one whose project
+    folder has an ``alembic.ini`` or a ``[tool.rlsguard]`` table. Any other run (rlsguard
+    is merely installed) loads none of rlsguard's machinery, unless a test asks for a
+    fixture or an item of it."""
     if any(isinstance(plugin, ProvidedServer) for plugin in config.pluginmanager.get_plugins()):
         return True
-    if hasattr(config, "workerinput") or any(os.environ.get(name) for name in ENVIRONMENT):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: as its controller
+        return WORKERS in workerinput
+    if any(os.environ.get(name) for name in ENVIRONMENT):
         return True
     if any(
         config.getoption(option.pytest_key) != option.arguments(PYTEST)["default"]

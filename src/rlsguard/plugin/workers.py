@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from rlsguard.errors import RlsguardError
+from rlsguard.plugin.provided import SHARED, WORKERS
 from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.run import Run
@@ -23,9 +24,6 @@ from rlsguard.schema.targets import tenant_tables
 from rlsguard.server.base import Server
 from rlsguard.server.external import SharedServer
 from rlsguard.server.urls import parse_dsn
-
-SHARED = "rlsguard_shared"  # the keys in a worker's workerinput
-WORKERS = "rlsguard_workers"
 
 
 class WorkersShare:

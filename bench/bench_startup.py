@@ -1,12 +1,14 @@
-"""What a command costs before it does anything: ``rlsguard --version``, ``--help`` and
+"""What a command costs before it does anything: ``rlsguard --version``, ``--help``,
 (``--scan``) a static scan of a 10-table synthetic schema, ``scan --static-only --format
-json``, this working tree against an earlier commit, side by side.
+json``, and (``--pytest``) a pytest run of one trivial test in a folder that does not use
+rlsguard (the plugin loads into it all the same), this working tree against an earlier
+commit, side by side.
 
 The two run alternately (which one goes first swaps every round) and each figure is the
 median of the rounds, with the ratio's spread; the earlier commit runs from a git
 worktree through PYTHONPATH, with this venv's packages.
 
-    .venv/bin/python bench/bench_startup.py --base HEAD~1 --rounds 15 [--scan]
+    .venv/bin/python bench/bench_startup.py --base HEAD~1 --rounds 15 [--scan] [--pytest]
 """
 
 from __future__ import annotations
@@ -34,12 +36,17 @@ COMMANDS = (("--version",), ("--help",))
 
 
 def timed(source: Path, arguments: tuple[str, ...]) -> float:
-    environment = {**os.environ, "PYTHONPATH": str(source / "src")}
+    environment = {
+        **{name: value for name, value in os.environ.items() if "RLSGUARD" not in name},
+        "PYTHONPATH": str(source / "src"),
+    }
+    command = (
+        list(arguments) if arguments[:2] == ("-m", "pytest") else ["-m", "rlsguard.cli", *arguments]
+    )
     began = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "rlsguard.cli", *arguments],
-        env=environment, capture_output=True, check=False,
-    )  # fmt: skip
+        [sys.executable, *command], env=environment, capture_output=True, check=False
+    )
     if done.returncode not in (0, 1):
         sys.exit(f"rlsguard {arguments[0]} from {source} exited {done.returncode}: {done.stderr!r}")
     return time.perf_counter() - began
@@ -60,11 +67,22 @@ def static_scan_of_ten_tables() -> Iterator[tuple[str, ...]]:
                "--app-role", APP, "--admin-role", ADMIN)  # fmt: skip
 
 
+@contextlib.contextmanager
+def trivial_pytest_run() -> Iterator[tuple[str, ...]]:
+    """The arguments of a pytest run of one trivial test, in a folder without rlsguard."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "pytest.ini").write_text("[pytest]\n")
+        (Path(folder) / "test_trivial.py").write_text("def test_nothing():\n    pass\n")
+        yield ("-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", folder,
+               "-c", str(Path(folder) / "pytest.ini"), str(Path(folder) / "test_trivial.py"))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD~1", help="the earlier commit (default HEAD~1)")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--scan", action="store_true", help="also a static scan (a server)")
+    parser.add_argument("--pytest", action="store_true", help="also a trivial pytest run")
     arguments = parser.parse_args()
     compiled(ROOT)
     with contextlib.ExitStack() as stack:
@@ -72,6 +90,8 @@ def main() -> None:
         commands: list[tuple[str, ...]] = list(COMMANDS)
         if arguments.scan:
             commands.append(stack.enter_context(static_scan_of_ten_tables()))
+        if arguments.pytest:
+            commands.append(stack.enter_context(trivial_pytest_run()))
         for command in commands:
             now, base, ratios = [], [], []
             for round_ in range(arguments.rounds):

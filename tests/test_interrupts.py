@@ -295,6 +295,43 @@ def test_ctrl_c_while_the_server_starts_leaves_nothing(tmp_path: Path, after: fl
     assert scratch_folders_of(check.pid) == []
 
 
+CTRL_C_INSIDE_AN_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class SendsCtrlC:
+    def __set_name__(self, owner, name):
+        os.kill(os.getpid(), signal.SIGINT)
+
+class ImportingCheck(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "rlsguard.cli.check":
+            sys.meta_path.remove(self)
+            type("Made", (), {"field": SendsCtrlC()})  # as a dataclass's field is made
+        return None
+
+sys.meta_path.insert(0, ImportingCheck())
+from rlsguard.cli.commands import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_check_imports_its_machinery_is_an_interrupt(tmp_path: Path) -> None:
+    """``rlsguard check`` imports pytest and the rest while the server's initdb runs. A
+    Ctrl-C raised inside that import could come out as another error (Python 3.11 wraps
+    one raised in a class's creation in a RuntimeError): it waits for the import to end."""
+    check = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_INSIDE_AN_IMPORT, "check", "--project", str(PROJECT),
+         "--backend", OWN_BACKEND, "--report", str(tmp_path / "reports" / "report.html")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = check.communicate(timeout=60)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted" in output
+    assert "Traceback" not in output
+    assert postgres_processes_of(check.pid) == []
+    assert scratch_folders_of(check.pid) == []
+
+
 def test_ctrl_c_while_the_base_is_built_leaves_no_worktree(
     project_copy: Callable[..., Path], tmp_path: Path
 ) -> None:

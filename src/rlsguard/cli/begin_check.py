@@ -11,7 +11,7 @@ import importlib
 from rlsguard.config import find_project_root, load_settings
 from rlsguard.errors import RlsguardError
 from rlsguard.options import command_overrides
-from rlsguard.server.process import interruptible
+from rlsguard.server.process import interruptible, signals_deferred
 from rlsguard.server.sources import Provisioning, request_from
 
 
@@ -25,7 +25,10 @@ def run_check_command(arguments: argparse.Namespace) -> int:
         if _config_loads(arguments, overrides):
             provisioning.begin()
         try:
-            check = importlib.import_module("rlsguard.cli.check")
+            # a Ctrl-C raised inside an import can come out as another error (one inside a
+            # class's creation is a RuntimeError): it waits for the import to end
+            with signals_deferred():
+                check = importlib.import_module("rlsguard.cli.check")
             code: int = check.run_check(arguments, overrides, provisioning)
             return code
         finally:

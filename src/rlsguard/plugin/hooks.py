@@ -17,7 +17,7 @@ import pytest
 from rlsguard.config import DSN_ENV, PG_VERSION_ENV, PYPROJECT
 from rlsguard.errors import RlsguardError, ServerGone
 from rlsguard.options import PYTEST, add_pytest_options, options_of
-from rlsguard.plugin.provided import WORKERS, ProvidedServer
+from rlsguard.plugin.provided import WORKERS, ProvidedServer, project_folder, provided_server
 from rlsguard.plugin.stash import RUN_KEY, SIGNALS_KEY
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def in_use(config: pytest.Config) -> bool:
     folder has an ``alembic.ini`` or a ``[tool.rlsguard]`` table. Any other run (rlsguard
     is merely installed) loads none of rlsguard's machinery, unless a test asks for a
     fixture or an item of it."""
-    if any(isinstance(plugin, ProvidedServer) for plugin in config.pluginmanager.get_plugins()):
+    if provided_server(config) is not None:
         return True
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: as its controller
@@ -57,8 +57,7 @@ def in_use(config: pytest.Config) -> bool:
         for option in options_of(PYTEST)
     ):
         return True
-    folder = config.getoption("rlsguard_project")
-    root = Path(folder).resolve() if folder else config.rootpath
+    root = project_folder(config)
     return (root / "alembic.ini").is_file() or _has_rlsguard_table(root / PYPROJECT)
 
 

@@ -15,7 +15,7 @@ from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import HEAD
 from rlsguard.options import tenancy_overrides
 from rlsguard.plugin.evidence import EvidenceCollector, add_environment
-from rlsguard.plugin.provided import ProvidedServer
+from rlsguard.plugin.provided import project_folder, provided_server
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY, SIGNALS_KEY
 from rlsguard.plugin.workers import (
     WorkersShare,
@@ -42,14 +42,7 @@ def activate(config: pytest.Config) -> Run:
     signals = InterruptSignals()
     signals.install()
     config.stash[SIGNALS_KEY] = signals
-    provided = next(
-        (
-            plugin
-            for plugin in config.pluginmanager.get_plugins()
-            if isinstance(plugin, ProvidedServer)
-        ),
-        None,
-    )
+    provided = provided_server(config)
     try:
         settings = _settings(config)
     except RlsguardError as error:
@@ -98,6 +91,5 @@ def _hypothesis_seed(config: pytest.Config) -> int | None:
 
 
 def _settings(config: pytest.Config) -> Settings:
-    folder = config.getoption("rlsguard_project")
     overrides = tenancy_overrides(lambda option: config.getoption(option.pytest_key))
-    return load_settings(Path(folder).resolve() if folder else config.rootpath, overrides)
+    return load_settings(project_folder(config), overrides)

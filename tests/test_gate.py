@@ -122,8 +122,11 @@ def test_findings_the_base_already_had_pass_unless_fail_on_any(
     base = commit(repository, "pr_add_invoices.py", INVOICES, "invoices, already merged")
     commit(repository, "pr_comment.py", HARMLESS, "a harmless change")
     arguments = ("check", "--base", base, "--dsn", dsn_of(rlsguard_server), "-q", *FAST)
-    # the throwaway migrations have no SQLAlchemy models: leave the models check out
-    without_models = ("--", "-k", "not test_models_match_migrations")
+    # the throwaway migrations have no SQLAlchemy models: leave the models check out; the
+    # stateful probe too: one seed did not make its runs alike on both sides (a CI run saw
+    # it find the base's leak on the head only; Hypothesis also draws constants from local
+    # modules, and the head has one more migration)
+    without_models = ("--", "-k", "not test_models_match_migrations and not stateful")
     # Outside CI (random seeds, not derandomized) both sides must share one seed, or a
     # probe could catch the base's leak on one side only and the gate would call it added.
     outside_ci = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}

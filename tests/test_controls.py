@@ -85,8 +85,8 @@ def test_a_control_is_judged_by_what_its_evidence_did() -> None:
     cc61 = next(c for c in soc2.controls if c.id == "CC6.1")
     soc2_cc61 = type(soc2)(soc2.name, soc2.key, soc2.source, (cc61,))
 
-    def status(*records: ItemRecord) -> ControlStatus:
-        [assessment] = assess([soc2_cc61], records)
+    def status(*records: ItemRecord, complete: bool = True) -> ControlStatus:
+        [assessment] = assess([soc2_cc61], records, complete=complete)
         return assessment.status
 
     assert status(record("a", "pass"), record("b", "accepted")) is ControlStatus.SATISFIED
@@ -98,6 +98,10 @@ def test_a_control_is_judged_by_what_its_evidence_did() -> None:
         status(record("a", "fail", check="RG999")) is ControlStatus.NOT_TESTED
     )  # not its evidence
     assert status() is ControlStatus.NOT_TESTED
+    # a run of some of the checks (-k, -x): what ran held, and the rest is not known
+    partial = (record("a", "pass"),)
+    assert status(*partial, complete=False) is ControlStatus.PARTLY_TESTED
+    assert status(record("a", "fail"), complete=False) is ControlStatus.NOT_SATISFIED
     migration = ItemRecord("m", "migration", "fail", name="test_revision_roundtrip[001_x]")
     cc81 = [a for a in assess(read_mapping(SHIPPED), [migration]) if a.control.id == "CC8.1"]
     assert cc81[0].status is ControlStatus.NOT_SATISFIED

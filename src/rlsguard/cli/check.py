@@ -70,8 +70,10 @@ def run_check(
         exit_code = _checked(
             arguments, overrides, project_root, report, started, provisioning=provisioning
         )
-        if arguments.pdf and exit_code in (EXIT_OK, EXIT_FAILED):
-            pdf = report.with_suffix(".pdf")
+        pdf = report.with_suffix(".pdf")
+        if arguments.pdf and beside(pdf).is_file():  # an incomplete run's
+            print(f"rlsguard: PDF (incomplete): {beside(pdf)}")
+        elif arguments.pdf and exit_code in (EXIT_OK, EXIT_FAILED):
             if not pdf.is_file():
                 return EXIT_UNABLE  # the plugin said why
             print(f"rlsguard: PDF: {pdf}")
@@ -180,6 +182,7 @@ class Stopped:
     def __init__(self) -> None:
         self.collection_error: str | None = None
         self.interrupted: str | None = None
+        self.incomplete: str | None = None  # why the evidence says so (a selection too)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and self.collection_error is None:
@@ -187,6 +190,11 @@ class Stopped:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = interrupt_reason(excinfo.value) or "interrupted"
+
+    @pytest.hookimpl(trylast=True)  # after the evidence recorder has judged the run
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        recorder = session.config.pluginmanager.get_plugin("rlsguard-evidence")
+        self.incomplete = getattr(recorder, "incomplete", None)
 
 
 def _run_suite(
@@ -262,8 +270,11 @@ def _summarize(
         found = causes(console.records, console.unrecorded)
         if not quiet:
             print()
-        print(f"{verdict(passed, console.records, len(found))}; report: {report}")
-        print_gate(report.parent / EVIDENCE_NAME)
+        said = verdict(passed, console.records, len(found), watch.incomplete)
+        kept = beside(report) if watch.incomplete else report
+        print(f"{said}; report{' (incomplete)' if watch.incomplete else ''}: {kept}")
+        evidence = report.parent / EVIDENCE_NAME
+        print_gate(beside(evidence) if watch.incomplete else evidence)
         for number, cause in enumerate(found, 1):
             print(cause.line() if quiet else "\n" + "\n".join(cause.lines(number)))
         unproven = not_proven(console.records) + stale_allowances(allow, console.records)
@@ -274,7 +285,9 @@ def _summarize(
         reproduce = reproduce_line(console.records)
         if reproduce and not quiet:
             print(f"\n{reproduce}")
-        return EXIT_OK if passed else EXIT_FAILED
+        if not passed:
+            return EXIT_FAILED
+        return EXIT_UNABLE if watch.incomplete else EXIT_OK
     if watch.collection_error is not None:
         print(
             f"rlsguard: error: {watch.collection_error.rstrip('.')}; report (incomplete): "

@@ -22,7 +22,8 @@ from rlsguard.checks.server import missing_fixes
 from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem, Unanalyzable
-from rlsguard.report.controls.assessment import assess, controls_html
+from rlsguard.plugin.selection import Selection
+from rlsguard.report.controls.assessment import Assessment, assess, controls_html
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
 from rlsguard.report.evidence.baseline import Baseline, Difference
@@ -93,7 +94,8 @@ class EvidenceCollector:
         self.steps: list[RevisionStep] = []
         self.difference: Difference | None = None
         self.tenant_tables: list[str] = []
-        self.incomplete: str | None = None  # why the session ended early
+        self.incomplete: str | None = None  # why the session ended early, or ran a part
+        self.selection = Selection(config)
         self.collection_failed: str | None = None
         self.kept = KeptEvidence(*_outputs(config))
         if self.kept.outputs and not _is_xdist_worker(config):
@@ -218,7 +220,7 @@ class EvidenceCollector:
         )
         prefix.insert(0, STYLE + top)  # the verdict first, then the details
         if self.frameworks and self.records:
-            assessments = assess(self.frameworks, self.records)
+            assessments = self._assessments()
             prefix.append(controls_html(assessments, self.mapping.left_out))
         if any(record.kind != "migration" for record in self.records):
             prefix.append(matrix.to_html(self.tenant_tables))
@@ -266,10 +268,11 @@ class EvidenceCollector:
         self.incomplete = reason
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.finished = environment.utc_now()
         if _is_xdist_worker(self.config):
             return
+        self.incomplete = self.incomplete or self.selection.reason(session)
         self.facts["Run"] = f"INCOMPLETE: {self.incomplete}" if self.incomplete else "complete"
         if self.run.server_started:  # named even when the schema could not be built on it
             self.facts["PostgreSQL server"] = self.run.server.describe()
@@ -295,6 +298,16 @@ class EvidenceCollector:
             self.facts["CI run"] = redacted(url)
         for key, value in self.facts.items():
             add_environment(self.config, key, value)
+
+    def incomplete_note(self) -> str | None:
+        """For pytest's console: where an incomplete run's evidence goes, and why."""
+        if self.incomplete is None or not self.kept.outputs or _is_xdist_worker(self.config):
+            return None
+        written = ", ".join(str(beside(path)) for path in self.kept.outputs[:2])
+        return (
+            f"{self.incomplete}. The report and evidence of this run are written beside the "
+            f"last complete run's ({written}), never over them, and add nothing to the history."
+        )
 
     def _pin_the_schema(self) -> None:
         run = self.run
@@ -361,6 +374,9 @@ class EvidenceCollector:
         except RlsguardError as error:
             print(f"rlsguard: error: no PDF: {error}", file=sys.stderr)
 
+    def _assessments(self) -> list[Assessment]:
+        return assess(self.frameworks, self.records, complete=self.incomplete is None)
+
     def oscal(self, report_name: str | None) -> dict[str, Any]:
         facts = {**environment.version_facts(), **self.facts}
         return assessment_results(
@@ -370,7 +386,7 @@ class EvidenceCollector:
             finished=self.finished or environment.utc_now(),
             facts={key: value for key, value in facts.items() if isinstance(value, str)},
             records=self.records,
-            assessments=assess(self.frameworks, self.records),
+            assessments=self._assessments(),
             report_name=report_name,
         )
 
@@ -391,7 +407,7 @@ class EvidenceCollector:
             "summary": status_counts(self.records),
             "matrix": matrix.to_json(),
             "not_proven_by_a_probe": matrix.not_proven_by_a_probe(self.tenant_tables),
-            "controls": [a.to_json() for a in assess(self.frameworks, self.records)],
+            "controls": [a.to_json() for a in self._assessments()],
             "findings": [f for record in self.records for f in record.findings],
             "items": [record.to_json() for record in self.records],
             "timeline": [step.to_json() for step in self.steps],

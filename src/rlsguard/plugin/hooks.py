@@ -91,6 +91,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if failure is not None:
         terminalreporter.write_sep("=", "rlsguard: no PostgreSQL server", red=True)
         terminalreporter.write_line(str(failure))
+    recorder = config.pluginmanager.get_plugin("rlsguard-evidence")
+    note = recorder.incomplete_note() if recorder is not None else None
+    if note is not None and provided_server(config) is None:  # rlsguard check says its own
+        terminalreporter.write_sep("=", "rlsguard: the evidence is incomplete", yellow=True)
+        terminalreporter.write_line(note)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -78,6 +78,7 @@ def activate(config: pytest.Config) -> Run:
     except RlsguardError as error:
         raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(collector, "rlsguard-evidence")
+    config.pluginmanager.register(collector.selection, "rlsguard-selection")
     return run
 
 

@@ -230,12 +230,22 @@ def tally_of(counts: Counter[Outcome], alike: int = 0) -> str:
     )
 
 
-def verdict(passed: bool, records: list[ItemRecord], cause_count: int) -> str:
+def verdict(
+    passed: bool, records: list[ItemRecord], cause_count: int, incomplete: str | None = None
+) -> str:
+    """``incomplete``: why not every check ran (a selection, a stop); never a PASS then."""
     counts = Counter(record.status for record in records)
     alike = sum(
         record.status is Outcome.PASS and record.proven_on is not None for record in records
     )
     tally = tally_of(counts, alike)
+    if incomplete:
+        said = "every check that ran holds" if passed else f"{cause_count} cause(s) to fix"
+        word = "INCOMPLETE" if passed else "FAIL"
+        return (
+            f"rlsguard: {word}: {said} ({tally or 'nothing ran'}), but not every check ran: "
+            f"{incomplete}"
+        )
     if passed:
         unproven = counts[Outcome.CANNOT]
         held = (

@@ -20,7 +20,8 @@ FAILING = (Outcome.FAIL, Outcome.UNCHANGED)
 
 class ControlStatus(StrEnum):
     SATISFIED = "satisfied"  # every evidence item that ran held, or was accepted
-    PARTLY_TESTED = "partly tested"  # as satisfied, but some items could not run
+    # as satisfied, but some items could not run, or the run was incomplete
+    PARTLY_TESTED = "partly tested"
     NOT_SATISFIED = "not satisfied"  # an evidence item failed
     NOT_TESTED = "not tested"  # no evidence item ran
 
@@ -30,6 +31,7 @@ class Assessment:
     framework: Framework
     control: Control
     items: tuple[ItemRecord, ...]
+    complete: bool = True  # every item of the run ran (not a selection, not stopped)
 
     @property
     def counts(self) -> Counter[Outcome]:
@@ -43,7 +45,9 @@ class Assessment:
         acted = sum(n for outcome, n in counts.items() if outcome.acted)
         if not acted:
             return ControlStatus.NOT_TESTED
-        return ControlStatus.PARTLY_TESTED if counts[Outcome.CANNOT] else ControlStatus.SATISFIED
+        if counts[Outcome.CANNOT] or not self.complete:
+            return ControlStatus.PARTLY_TESTED
+        return ControlStatus.SATISFIED
 
     def summary(self) -> str:
         counts = self.counts
@@ -71,12 +75,16 @@ def evidence_key(record: ItemRecord) -> str | None:
     return record.check
 
 
-def assess(frameworks: Sequence[Framework], records: Sequence[ItemRecord]) -> list[Assessment]:
+def assess(
+    frameworks: Sequence[Framework], records: Sequence[ItemRecord], *, complete: bool = True
+) -> list[Assessment]:
+    """``complete``: every item of the run ran; else no control is more than partly tested."""
     return [
         Assessment(
             framework,
             control,
             tuple(record for record in records if evidence_key(record) in control.evidence),
+            complete,
         )
         for framework in frameworks
         for control in framework.controls
@@ -106,8 +114,9 @@ def controls_html(assessments: Sequence[Assessment], left_out: Sequence[str] = (
         '<section id="rlsguard-controls"><h2>Controls</h2>'
         "<p>A control is <b>satisfied</b> when every evidence item that ran held (or its "
         "finding was accepted by a reviewer), <b>partly tested</b> when some of them could "
-        "not run, <b>not satisfied</b> when one failed, <b>not tested</b> when none ran "
-        "(a warning is counted, and does not make a control not satisfied). "
+        "not run or the run was incomplete, <b>not satisfied</b> when one failed, "
+        "<b>not tested</b> when none ran (a warning is counted, and does not make a "
+        "control not satisfied). "
         "The mapping is rlsguard's reading of the control, not the auditor's opinion.</p>"
         + "".join(sections)
         + (

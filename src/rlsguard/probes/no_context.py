@@ -3,6 +3,7 @@ writes nothing."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from psycopg2 import sql
@@ -56,7 +57,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     gives a login as the application) or set to '' (a pooled connection after a reset),
     the application must read no row and write none. An error that is only a cast of the
     empty setting is a robustness warning, not a leak."""
-    mode = draw(example.data, st.sampled_from(("unset", "empty")), label="tenant setting")
+    mode = draw(example.data, _modes(), label="tenant setting")
     if mode == "unset":
         context.switch("fresh", example)  # a connection that never saw the setting
     plan = example.planner.plan(table)
@@ -97,6 +98,12 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     _robust(context, table, inserted, mode, "inserting")
     if inserted.touched:
         raise failure(f"with the tenant setting {mode}, {context.app} inserts rows into {table}")
+
+
+@functools.cache
+def _modes() -> st.SearchStrategy[str]:
+    """Made once: Hypothesis validates a new ``sampled_from`` on its first draw."""
+    return st.sampled_from(("unset", "empty"))
 
 
 def _described(context: ProbeContext, mode: str) -> str:

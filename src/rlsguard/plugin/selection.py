@@ -1,6 +1,6 @@
 """A run of some of rlsguard's items (``-k``, ``-m``, ``--deselect``, ``--last-failed``,
-node ids, ``-x``) says so: its evidence is marked incomplete, so a run of a few checks
-never stands as the evidence of all of them."""
+node ids, ``-x``, or none of them: ``--collect-only``) says so: its evidence is marked
+incomplete, so a run of a few checks never stands as the evidence of all of them."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ class Selection:
     def reason(self, session: pytest.Session) -> str | None:
         """Why not every item of the evidence ran, or None when every one did."""
         parts = []
+        if self.config.getoption("collectonly", False):
+            parts.append("pytest only collected the items (--collect-only): none ran")
         if self.left_out:
             parts.append(f"{self.left_out} of rlsguard's items were deselected ({self._how()})")
         if self.named:

@@ -269,6 +269,13 @@ def test_what_could_not_act_is_named_and_a_pass_says_it_is_not_proven() -> None:
         "rlsguard: PASS: every check that acted holds, 8 not proven (1 held, 8 could not act)"
     )
     assert verdict(True, records[-1:], 0) == "rlsguard: PASS: every check holds (1 held)"
+    # not every check ran (-k, -x, --collect-only): never a PASS
+    assert verdict(True, records[-1:], 0, "-k x") == (
+        "rlsguard: INCOMPLETE: every check that ran holds (1 held), but not every check ran: -k x"
+    )
+    assert verdict(True, [], 0, "--collect-only") == (
+        "rlsguard: INCOMPLETE: no check ran: --collect-only"
+    )
 
 
 def test_the_report_opens_with_the_verdict_said_as_the_console_says_it() -> None:
@@ -295,3 +302,8 @@ def test_the_report_opens_with_the_verdict_said_as_the_console_says_it() -> None
         "Verdict: INCOMPLETE</h2><p><strong>This run is INCOMPLETE: interrupted.</strong>"
         in stopped
     )
+    # a failure found before the run stopped (-x) is the verdict; the stop is said too
+    failing = [record("check", finding("RG101", "public.a"))]
+    failed_first = verdict_html(failing, {}, incomplete="-x", allow=(), unprobed_tables=[])
+    assert "Verdict: FAIL</h2><p><strong>This run is INCOMPLETE: -x.</strong>" in failed_first
+    assert "rlsguard: FAIL: 1 cause(s) to fix" in failed_first

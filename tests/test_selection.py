@@ -43,8 +43,11 @@ def checked_once(tmp_path: Path, rlsguard_server: Server) -> Path:
     [
         (("--workers", "1", "--", "-k", "no-context"), "deselected (-k 'no-context')"),
         (("--workers", "2", "--", "-k", "no-context"), "deselected (-k 'no-context')"),
-        (("--", "--deselect", "suite.py::test_single_head"), "1 of rlsguard's items were "),
-        (("--", "--collect-only"), "only collected the items (--collect-only): none ran"),
+        (
+            ("--", "--deselect", "suite.py::test_single_head"),
+            "1 of rlsguard's items were deselected (--deselect suite.py::test_single_head)",
+        ),
+        (("--", "--collect-only"), "pytest only collected the items (--collect-only)"),
     ],
     ids=["-k", "-k on workers", "--deselect", "--collect-only"],
 )
@@ -58,9 +61,10 @@ def test_a_selection_is_incomplete_and_keeps_the_complete_evidence(
     )
     assert code == 2, output  # every chosen check holds, and that is not every check
     verdict = next(line for line in output.splitlines() if line.startswith("rlsguard: "))
-    assert verdict.startswith("rlsguard: INCOMPLETE: every check that ran holds"), output
+    ran = "no check ran" if "--collect-only" in chosen else "every check that ran holds"
+    assert verdict.startswith(f"rlsguard: INCOMPLETE: {ran}"), output
     assert said in verdict
-    assert "but not every check ran" in verdict
+    assert "but not every check ran" in verdict or "no check ran" in verdict
     assert f"report (incomplete): {beside(reports / 'rlsguard-report.html')}" in verdict
     assert "PASS" not in output
     partial = _evidence(beside(reports / EVIDENCE_NAME))
@@ -87,6 +91,30 @@ def test_a_stop_at_the_first_failure_is_incomplete(tmp_path: Path, rlsguard_serv
     partial = _evidence(beside(project / "reports" / EVIDENCE_NAME))
     assert partial["complete"] is False
     assert not (project / "reports" / EVIDENCE_NAME).exists()  # no complete run yet
+    page = beside(project / "reports" / "rlsguard-report.html").read_text()
+    assert "Verdict: FAIL</h2>" in page  # what was found comes first
+    assert "This run is INCOMPLETE: " in page
+
+
+def test_arguments_pytest_refuses_run_nothing_and_point_at_no_old_report(
+    checked_once: Path, rlsguard_server: Server
+) -> None:
+    """``--lf`` needs pytest's cache, which ``rlsguard check`` runs without."""
+    reports = checked_once / "reports"
+    before = (reports / EVIDENCE_NAME).read_text()
+    code, output = rlsguard(
+        "check", "-q", "--dsn", dsn_of(rlsguard_server), *FAST, "--", "--lf", cwd=checked_once
+    )
+    assert code == 2, output
+    assert "unrecognized arguments: --lf" in output
+    said = beside(reports / EVIDENCE_NAME)
+    assert (
+        "rlsguard: error: pytest refused the arguments given after -- (its message is above); "
+        f"nothing ran (said in {said})"
+    ) in output
+    assert "rlsguard-report.html" not in output
+    assert _evidence(said)["incomplete"].startswith("the run did not start: pytest refused")
+    assert (reports / EVIDENCE_NAME).read_text() == before
 
 
 @pytest.mark.parametrize(

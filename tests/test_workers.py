@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+import rlsguard
 from rlsguard.cli import check
 from rlsguard.errors import ConfigError
 from rlsguard.plugin.workers import probe_target
@@ -84,6 +86,7 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
 ) -> None:
     project = hardened_user_project(tmp_path / "project")
     (project / "recorder.py").write_text(RECORDER)
+    began = time.time()
 
     alone, records_alone, console = _check(project, "alone")
     assert {record["workers"] for record in records_alone} == {1}
@@ -106,6 +109,10 @@ def test_workers_share_one_server_and_template_and_keep_a_tables_probes_together
         _assert_shared_and_grouped(records)
         # each worker cuts big groups of alike tables as the scheduler does (probes/alike.py)
         assert {record["workers"] for record in records} == {2}, label
+    # the workers start in the package's folder: Hypothesis's storage is not put there
+    package_storage = Path(rlsguard.__file__).parent / ".hypothesis"
+    written = [path for path in package_storage.rglob("*") if path.stat().st_mtime >= began]
+    assert written == []
 
 
 def _assert_shared_and_grouped(records: list[dict[str, Any]]) -> None:

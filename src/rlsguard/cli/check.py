@@ -246,12 +246,20 @@ def _workers(count: int | None) -> list[str]:
 
 @contextlib.contextmanager
 def _working_directory(folder: Path) -> Iterator[None]:
+    """In ``folder``; pytest-xdist's workers start there too, and Hypothesis keeps its
+    storage (its cache of constants) where this process keeps it: in the folder the
+    command was run from, never in the installed package."""
     previous = Path.cwd()
+    storage = "HYPOTHESIS_STORAGE_DIRECTORY"
+    given = os.environ.get(storage)
+    os.environ[storage] = given or str(previous / ".hypothesis")
     os.chdir(folder)
     try:
         yield
     finally:
         os.chdir(previous)
+        if given is None:
+            del os.environ[storage]
 
 
 def _summarize(
@@ -299,6 +307,11 @@ def _summarize(
             f"rlsguard: {watch.interrupted or 'interrupted'}; the report is marked incomplete:"
             f" {beside(report)}"
         )
+        return EXIT_UNABLE
+    if exit_code == pytest.ExitCode.USAGE_ERROR:  # nothing ran: no report was written
+        reason = "pytest refused the arguments given after -- (its message is above)"
+        written = mark_not_started(report.parent / EVIDENCE_NAME, reason)
+        print(f"rlsguard: error: {reason}; nothing ran (said in {written})")
         return EXIT_UNABLE
     print(f"rlsguard: the run could not complete (pytest exit {exit_code}); report: {report}")
     return EXIT_UNABLE

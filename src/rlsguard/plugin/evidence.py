@@ -305,8 +305,9 @@ class EvidenceCollector:
             return None
         written = ", ".join(str(beside(path)) for path in self.kept.outputs[:2])
         return (
-            f"{self.incomplete}. The report and evidence of this run are written beside the "
-            f"last complete run's ({written}), never over them, and add nothing to the history."
+            f"{self.incomplete}. When pytest ends, the report and evidence of this run are "
+            f"moved beside the last complete run's ({written}), whatever the lines about "
+            "generated files say; they never replace it and add nothing to the history."
         )
 
     def _pin_the_schema(self) -> None:

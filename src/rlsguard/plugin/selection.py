@@ -70,7 +70,7 @@ class Selection:
         """Why not every item of the evidence ran, or None when every one did."""
         parts = []
         if self.config.getoption("collectonly", False):
-            parts.append("pytest only collected the items (--collect-only): none ran")
+            parts.append("pytest only collected the items (--collect-only)")
         if self.left_out:
             parts.append(f"{self.left_out} of rlsguard's items were deselected ({self._how()})")
         if self.named:
@@ -86,6 +86,8 @@ class Selection:
             value = self.config.getoption(option, None)
             if isinstance(value, str) and value:
                 ways.append(f"{flag} {value!r}")
+            elif isinstance(value, list) and value:
+                ways += [f"{flag} {each}" for each in value]
             elif value:
                 ways.append(flag)
         return ", ".join(ways) or "by a plugin"

@@ -239,6 +239,8 @@ def verdict(
         record.status is Outcome.PASS and record.proven_on is not None for record in records
     )
     tally = tally_of(counts, alike)
+    if incomplete and not records:
+        return f"rlsguard: INCOMPLETE: no check ran: {incomplete}"
     if incomplete:
         said = "every check that ran holds" if passed else f"{cause_count} cause(s) to fix"
         word = "INCOMPLETE" if passed else "FAIL"

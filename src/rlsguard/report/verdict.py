@@ -26,7 +26,7 @@ def verdict_html(
     found = causes(records, [])
     passed = not found and incomplete is None
     said = verdict(passed, records, len(found))
-    word = "INCOMPLETE" if incomplete else ("PASS" if passed else "FAIL")
+    word = "FAIL" if found else ("INCOMPLETE" if incomplete else "PASS")
     pinned = [f"{key}: {facts[key]}" for key in PINNING if facts.get(key)]
     accepted = [
         f"{finding['check']} {finding['name']} on {finding['object']}: {finding['message']} "
@@ -41,6 +41,7 @@ def verdict_html(
     parts = [
         f'<h2 class="rlsguard-verdict-{word.lower()}">Verdict: {word}</h2>',
         _paragraph(f"This run is INCOMPLETE: {incomplete}." if incomplete else said),
+        _paragraph(said) if incomplete and found else "",
         _listed("Causes to fix", [cause.line() for cause in found], ordered=True),
         _listed("The schema", pinned),
         _listed("Accepted findings", accepted),

@@ -22,7 +22,7 @@ from rlsguard.checks.server import missing_fixes
 from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem, Unanalyzable
-from rlsguard.plugin.selection import Selection
+from rlsguard.plugin.selection import Selection, is_migration_test
 from rlsguard.report.controls.assessment import Assessment, assess, controls_html
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
@@ -174,8 +174,7 @@ class EvidenceCollector:
         if isinstance(item, Unanalyzable):  # counted as what it stands in for, failed
             message = str(report.longrepr) if report.failed else None
             return ItemRecord(kind=item.kind, name=item.name, message=message, **common)
-        function = getattr(item, "function", None)
-        if getattr(function, "__module__", "") == "rlsguard.suite":
+        if is_migration_test(item):
             message = str(report.longrepr) if report.failed else None
             return ItemRecord(
                 kind="migration", name=item.name, message=message, reason=reason or None, **common

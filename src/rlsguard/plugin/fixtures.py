@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rlsguard.errors import RlsguardWarning
+from rlsguard.plugin.hooks import session_run
 
 if TYPE_CHECKING:  # loaded when a fixture is first used, not with the plugin
     from sqlalchemy import Connection
@@ -34,9 +35,7 @@ if TYPE_CHECKING:  # loaded when a fixture is first used, not with the plugin
 
 @pytest.fixture(scope="session")
 def rlsguard_run(request: pytest.FixtureRequest) -> Run:
-    from rlsguard.plugin.session import run_of  # noqa: PLC0415  (SQLAlchemy and the rest)
-
-    return run_of(request.config)
+    return session_run(request.config)
 
 
 @pytest.fixture(scope="session")

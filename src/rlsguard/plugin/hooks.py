@@ -70,7 +70,8 @@ def _has_rlsguard_table(pyproject: Path) -> bool:
     return isinstance(tool, dict) and "rlsguard" in tool
 
 
-def _run_of(config: pytest.Config) -> Run:
+def session_run(config: pytest.Config) -> Run:
+    """The session's Run, its machinery imported (and the session made) on first use."""
     from rlsguard.plugin.session import run_of  # noqa: PLC0415  (SQLAlchemy and the rest)
 
     return run_of(config)
@@ -103,7 +104,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     items = sys.modules.get("rlsguard.plugin.items")  # loaded by a module that holds them
     if items is None or not isinstance(obj, (items.IsolationChecks, items.ProbeChecks)):
         return None
-    _run_of(collector.config)
+    session_run(collector.config)
     if isinstance(obj, items.IsolationChecks):
         return items.IsolationCollector.from_parent(collector, name=name)
     return items.ProbeCollector.from_parent(collector, name=name)
@@ -111,7 +112,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rlsguard_revision" in metafunc.fixturenames:
-        project = _run_of(metafunc.config).project
+        project = session_run(metafunc.config).project
         revisions = project.revision_ids()
         metafunc.parametrize("rlsguard_revision", revisions, ids=revisions)
 

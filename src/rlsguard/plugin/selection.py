@@ -24,8 +24,11 @@ SELECTING_OPTIONS = (
 def is_evidence(item: pytest.Item) -> bool:
     """Does the item leave a record in the evidence: a check, a probe, a stand-in for
     either, or one of rlsguard's migration tests?"""
-    if isinstance(item, (IsolationItem, ProbeItem, Unanalyzable)):
-        return True
+    return isinstance(item, (IsolationItem, ProbeItem, Unanalyzable)) or is_migration_test(item)
+
+
+def is_migration_test(item: pytest.Item) -> bool:
+    """One of ``rlsguard.suite``'s tests, wherever a test module imported it."""
     return getattr(getattr(item, "function", None), "__module__", "") == "rlsguard.suite"
 
 

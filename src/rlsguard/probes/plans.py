@@ -70,13 +70,17 @@ class TablePlan:
     @functools.cached_property
     def row_strategy(self) -> st.SearchStrategy[dict[str, Any]]:
         """Every drawn column of a row in one draw: an interactive draw costs more than
-        the value it draws, so a row is one draw, not one per column."""
-        return st.fixed_dictionaries(
-            {
-                name: st.none() | strategy if name in self.nullable else strategy
+        the value it draws, so a row is one draw, not one per column. A tuple, not
+        ``fixed_dictionaries``, which also shuffles the keys: a choice per column that
+        only changes the order of a dictionary."""
+        names = tuple(self.strategies)
+        columns = st.tuples(
+            *(
+                st.none() | strategy if name in self.nullable else strategy
                 for name, strategy in self.strategies.items()
-            }
+            )
         )
+        return columns.map(lambda values: dict(zip(names, values, strict=True)))
 
 
 class Planner:

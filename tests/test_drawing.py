@@ -3,7 +3,10 @@ same values from the same seed, and a derandomized run seeded as Hypothesis seed
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -66,3 +69,47 @@ def test_a_failing_example_is_reported_with_its_draws() -> None:
     with pytest.raises(AssertionError) as failure:
         drawing.hypothesis_test(body, DERANDOMIZED, None)()
     assert "Draw 1 (count): 4" in "\n".join(getattr(failure.value, "__notes__", []))
+
+
+SENTINEL = 10**12 + 123_456_789  # a constant only the module below holds
+WIDE = st.integers(10**12, 10**13)
+
+
+def drawn_with_a_local_constant_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, local_constants: bool
+) -> list[int]:
+    """Integers drawn while a project module (outside site-packages) holding SENTINEL is
+    loaded, as a migration or model module is when the probes run."""
+    source = tmp_path / "project_constants.py"
+    source.write_text(f"LIMIT = {SENTINEL}\n")
+    spec = importlib.util.spec_from_file_location("project_constants", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "project_constants", module)
+    drawn: list[int] = []
+
+    def body(data: st.DataObject) -> None:
+        drawn.extend(drawing.draw(data, WIDE) for _ in range(20))
+
+    test = drawing.hypothesis_test(body, DERANDOMIZED, 42)
+    if local_constants:
+        test()
+    else:
+        with drawing.without_local_constants():
+            test()
+    return drawn
+
+
+def test_probes_draw_no_constant_from_the_projects_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypothesis offers constants it read in local modules; the probes draw without them
+    (the same examples whatever the project's files say), and other tests keep them."""
+    before = drawn_with_a_local_constant_loaded(tmp_path, monkeypatch, local_constants=True)
+    assert SENTINEL in before  # the control: Hypothesis does offer it
+    within = drawn_with_a_local_constant_loaded(tmp_path, monkeypatch, local_constants=False)
+    assert len(within) == 600
+    assert SENTINEL not in within
+    after = drawn_with_a_local_constant_loaded(tmp_path, monkeypatch, local_constants=True)
+    assert SENTINEL in after  # restored for the tests that run after a probe

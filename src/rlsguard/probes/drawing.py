@@ -6,8 +6,9 @@ drawn, and so the seeds and results, are the same as through Hypothesis's own ca
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import CodeType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,6 +54,34 @@ def hypothesis_test(
         test = hypothesis.seed(run_seed)(test)
     result: Callable[[], None] = test
     return result
+
+
+@contextlib.contextmanager
+def without_local_constants() -> Iterator[None]:
+    """Draws without the constants Hypothesis collects from the source of every loaded
+    module outside site-packages (the project's migrations and models, rlsguard itself
+    when installed editable), which it offers now and then in place of a drawn value.
+    A schema's values have nothing to do with that source; collecting it parses every
+    such module; and a seed must draw the same examples whatever those files say, or a
+    gate's base and head, which differ in them, draw different examples."""
+    try:
+        providers = importlib.import_module("hypothesis.internal.conjecture.providers")
+        empty = importlib.import_module("hypothesis.internal.constants_ast").Constants()
+    except (ImportError, AttributeError):  # a Hypothesis without local constants
+        yield
+        return
+    collect = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if collect is None or cache is None:
+        yield
+        return
+    setattr(providers, "_get_local_constants", lambda: empty)  # noqa: B010
+    cache.clear()  # pools worked out with the local constants, by tests run before
+    try:
+        yield
+    finally:
+        setattr(providers, "_get_local_constants", collect)  # noqa: B010
+        cache.clear()
 
 
 _DIGESTS: dict[CodeType, bytes | None] = {}

@@ -25,7 +25,7 @@ from rlsguard.errors import ServerGone
 from rlsguard.findings import Finding, Outcome, Severity
 from rlsguard.probes import all_probes
 from rlsguard.probes.alike import AlikeTables
-from rlsguard.probes.drawing import hypothesis_test
+from rlsguard.probes.drawing import hypothesis_test, without_local_constants
 from rlsguard.probes.entry import Entry
 from rlsguard.probes.existing import read_existing
 from rlsguard.probes.login import probe_connections, why_no_authority, why_unable
@@ -193,11 +193,12 @@ class ProbeRunner:
         unable = self.no_authority if probe.needs_authority else self.unavailable
         if unable is not None:
             return ProbeResult(probe, target, Outcome.CANNOT, unable, None, 0, 0.0, None)
-        judged = self._ahead.pop((probe.id, target), None) or self._on_alike_table(
-            probe, target, company
-        )
-        if judged is None:
-            judged = self._judge(probe, target, company)
+        with without_local_constants():
+            judged = self._ahead.pop((probe.id, target), None) or self._on_alike_table(
+                probe, target, company
+            )
+            if judged is None:
+                judged = self._judge(probe, target, company)
         self._results[(probe.id, target)] = judged
         return judged
 

@@ -70,7 +70,7 @@ def populate(
         plan = example.planner.plan(table)
         most = 1 if plan.one_per_tenant else 2
         drawn = draw(example.data, plan.rows_strategy(min(least, most), most))
-        rows[tenant] = [example.insert(table, tenant, drawn=row) for row in drawn]
+        rows[tenant] = [example.insert(table, tenant, drawn=plan.named(row)) for row in drawn]
     return rows
 
 

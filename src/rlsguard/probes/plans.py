@@ -48,7 +48,7 @@ class TablePlan:
     # a unique key made of the tenant column and foreign keys (whose parents are reused
     # per tenant) allows one row per tenant
     one_per_tenant: bool = False
-    _row_lists: dict[tuple[int, int], st.SearchStrategy[list[dict[str, Any]]]] = field(
+    _row_lists: dict[tuple[int, int], st.SearchStrategy[list[tuple[Any, ...]]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -60,27 +60,30 @@ class TablePlan:
     def returning(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.relation.columns)
 
-    def rows_strategy(self, least: int, most: int) -> st.SearchStrategy[list[dict[str, Any]]]:
-        """Between ``least`` and ``most`` rows in one draw."""
+    def rows_strategy(self, least: int, most: int) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+        """Between ``least`` and ``most`` rows in one draw (each ``named`` gives its columns)."""
         key = (least, most)
         if key not in self._row_lists:
             self._row_lists[key] = st.lists(self.row_strategy, min_size=least, max_size=most)
         return self._row_lists[key]
 
     @functools.cached_property
-    def row_strategy(self) -> st.SearchStrategy[dict[str, Any]]:
+    def row_strategy(self) -> st.SearchStrategy[tuple[Any, ...]]:
         """Every drawn column of a row in one draw: an interactive draw costs more than
-        the value it draws, so a row is one draw, not one per column. A tuple, not
-        ``fixed_dictionaries``, which also shuffles the keys: a choice per column that
-        only changes the order of a dictionary."""
-        names = tuple(self.strategies)
-        columns = st.tuples(
+        the value it draws, so a row is one draw, not one per column. A plain tuple (see
+        ``named``): ``fixed_dictionaries`` also shuffles its keys, a choice per column
+        that only changes a dictionary's order, and a ``map`` to a dictionary costs
+        another layer of drawing."""
+        return st.tuples(
             *(
                 st.none() | strategy if name in self.nullable else strategy
                 for name, strategy in self.strategies.items()
             )
         )
-        return columns.map(lambda values: dict(zip(names, values, strict=True)))
+
+    def named(self, drawn: tuple[Any, ...]) -> dict[str, Any]:
+        """A drawn row's values by column."""
+        return dict(zip(self.strategies, drawn, strict=True))
 
 
 class Planner:

@@ -231,7 +231,11 @@ class Example:
             if column.name not in values and column.name not in overrides
         ]
         if drawn is None:
-            drawn = draw(self.data, plan.row_strategy) if plan.strategies and missing else {}
+            drawn = (
+                plan.named(draw(self.data, plan.row_strategy))
+                if plan.strategies and missing
+                else {}
+            )
         for supplied in missing:
             values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
         values.update(overrides)

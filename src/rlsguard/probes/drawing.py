@@ -7,6 +7,7 @@ drawn, and so the seeds and results, are the same as through Hypothesis's own ca
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from collections.abc import Callable, Iterator
 from types import CodeType
@@ -32,6 +33,13 @@ def draw(data: DataObject, strategy: SearchStrategy[T], label: str | None = None
     with track():  # the span the explain phase varies, as data.draw records it
         value: T = conjecture.draw(strategy)
     return value
+
+
+@functools.cache
+def integers(low: int, high: int) -> SearchStrategy[int]:
+    """``st.integers(low, high)``, made once: a look-up in Hypothesis's cache of
+    strategies (10 µs) costs more than drawing a small index from it."""
+    return st.integers(low, high)
 
 
 def _noting() -> bool:

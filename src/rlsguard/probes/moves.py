@@ -8,8 +8,7 @@ from typing import Any
 from psycopg2 import sql
 
 from rlsguard.findings import Severity
-from rlsguard.probes.drawing import draw
-from rlsguard.probes.lazy import st
+from rlsguard.probes.drawing import draw, integers
 from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, ProbeFailure
 from rlsguard.probes.rows import (
@@ -30,7 +29,7 @@ def several_tenants(example: Example, least: int = 2) -> list[Any]:
     world = example.world
     if world is not None and len(world.tenants) >= least:
         return list(world.tenants)
-    count = draw(example.data, st.integers(least, least + 1), label="tenants")
+    count = draw(example.data, integers(least, least + 1), label="tenants")
     return [example.new_tenant() for _ in range(count)]
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from rlsguard.findings import Severity
-from rlsguard.probes.drawing import draw
-from rlsguard.probes.lazy import st
+from rlsguard.probes.drawing import draw, integers
 from rlsguard.probes.moves import (
     failure,
     keys_of,
@@ -42,7 +41,7 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
     plan = example.planner.plan(table)
     tenants = several_tenants(example)
     populate(example, table, tenants)
-    viewer = tenants[draw(example.data, st.integers(0, len(tenants) - 1), label="viewer")]
+    viewer = tenants[draw(example.data, integers(0, len(tenants) - 1), label="viewer")]
     others = [row for row in example.rows.get(table, ()) if row.tenant != viewer]
     witness_rows(context, table, others)
     context.session.as_role(context.app, viewer)
@@ -76,7 +75,7 @@ def own_rows_visible(context: ProbeContext, table: str, example: Example) -> Non
     plan = example.planner.plan(table)
     tenants = several_tenants(example)
     rows = populate(example, table, tenants, least=1)
-    viewer = tenants[draw(example.data, st.integers(0, len(tenants) - 1), label="viewer")]
+    viewer = tenants[draw(example.data, integers(0, len(tenants) - 1), label="viewer")]
     if not witness_rows(context, table, rows[viewer]):
         return
     context.session.as_role(context.app, viewer)

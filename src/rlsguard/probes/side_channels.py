@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from rlsguard.findings import Severity
-from rlsguard.probes.drawing import draw
-from rlsguard.probes.lazy import st
+from rlsguard.probes.drawing import draw, integers
 from rlsguard.probes.moves import (
     FOREIGN_KEY_VIOLATION,
     REFUSED_BY_RIGHTS,
@@ -46,7 +45,7 @@ def unique_side_channel(context: ProbeContext, table: str, example: Example) -> 
     actor, other = two_tenants(example)
     victim = populate(example, table, [other], least=1)[other][0]
     keys = guessable_unique_keys(context.tenancy, plan.relation)
-    key = keys[draw(example.data, st.integers(0, len(keys) - 1), label="unique key")]
+    key = keys[draw(example.data, integers(0, len(keys) - 1), label="unique key")]
     copied = new_row(example, table, actor, {name: victim.values[name] for name in key})
     fresh = new_row(example, table, actor)
     context.session.as_role(context.app, actor)
@@ -82,7 +81,7 @@ def fk_side_channel(context: ProbeContext, table: str, example: Example) -> None
     actor, other = two_tenants(example)
     foreign_keys = tenant_foreign_keys(context.tenancy, plan.relation)
     foreign_key = foreign_keys[
-        draw(example.data, st.integers(0, len(foreign_keys) - 1), label="foreign key")
+        draw(example.data, integers(0, len(foreign_keys) - 1), label="foreign key")
     ]
     assert foreign_key.references is not None
     parent = example.insert(foreign_key.references, other)

@@ -84,12 +84,20 @@ def _verdict(catalog: Catalog, proposal: Proposal, project_root: Path) -> tuple[
         lines = "\n".join(f"#   {line}" for line in said.splitlines())
         return f"# rlsguard cannot use this as it is:\n{lines}\n", False
     tenants = ", ".join(sorted(tenancy.tenant_tables)) or "none"
-    shared = ", ".join(table.qualified for table in tenancy.global_relations) or "none"
-    root = tenancy.tenant_root.qualified if tenancy.tenant_root else "none found"
+    root = tenancy.tenant_root.qualified if tenancy.tenant_root else None
+    global_names = [table.qualified for table in tenancy.global_relations]
+    shared = ", ".join(name for name in global_names if name != root) or "none"
+    if root is None:
+        root = "none found"
+    elif root in global_names:  # keyed by its own id: the tenant checks and probes skip it
+        root += (
+            f" (keyed by {tenancy.tenant_key}, not by the tenant column: checked as a global "
+            "table, not probed)"
+        )
     text = (
         "rlsguard can use this as it is. "
         f"Tenant tables ({len(tenancy.tenant_tables)}): {tenants}. The tenants: {root}. "
-        f"Global (every tenant's, not probed): {shared}."
+        f"Other global tables (every tenant's, not probed): {shared}."
     )
     return "".join(f"# {line}\n" for line in wrapped(text)), True
 

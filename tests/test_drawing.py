@@ -83,7 +83,8 @@ def drawn_with_a_local_constant_loaded(
     source = tmp_path / "project_constants.py"
     source.write_text(f"LIMIT = {SENTINEL}\n")
     spec = importlib.util.spec_from_file_location("project_constants", source)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "project_constants", module)

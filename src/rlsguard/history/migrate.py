@@ -297,7 +297,7 @@ class MigrationProject:
     def _alembic(self, config: Config, step: Step) -> None:
         """``alembic upgrade|downgrade <target>`` as ``alembic.command`` runs it (env.py
         loaded anew), on the revisions loaded once: each command loaded every revision's
-        module again, which in a check's 30-odd runs cost more than some revisions."""
+        module again, in each of a check's runs (three or more a revision)."""
         script = self.script
         target = step.target
 

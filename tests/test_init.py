@@ -74,7 +74,10 @@ def test_init_prints_the_proposal_and_writes_it_only_where_there_is_none(
     )
     assert "# the policies look the tenant up in" in printed
     assert "# rlsguard can use this as it is. Tenant tables (" in printed
-    verdict = " ".join(line.removeprefix("# ") for line in printed.splitlines()[-4:])
+    verdict = " ".join(
+        line.removeprefix("# ")
+        for line in printed[printed.index("# rlsguard can use this as it is.") :].splitlines()
+    )
     # the tenants table, keyed by id, is named once, with why it is not probed
     assert "The tenants: public.orgs (keyed by id, not by the tenant column: checked as a " in (
         verdict

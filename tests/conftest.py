@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from rlsguard.history.migrate import MigrationProject
 from rlsguard.run import Run
 from rlsguard.server import Server
 from rlsguard.server.local import discover_local_binaries
+from rlsguard.server.scratch import scratch_roots
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -196,4 +196,4 @@ def postgres_processes_of(pid: int) -> list[int]:
 
 
 def scratch_folders_of(pid: int) -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob(f"rlsguard-pg-{pid}-*"))
+    return [found for root in scratch_roots() for found in root.glob(f"rlsguard-pg-{pid}-*")]

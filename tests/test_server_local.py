@@ -22,7 +22,7 @@ from rlsguard.server import children, local
 from rlsguard.server.children import pid_alive
 from rlsguard.server.embedded import embedded_binaries
 from rlsguard.server.local import Binaries, LocalServer, discover_local_binaries, server_account
-from rlsguard.server.scratch import PREFIX, sweep_stale
+from rlsguard.server.scratch import PREFIX, SCRATCH_ENV, server_scratch_root, sweep_stale
 from tests.conftest import query
 
 pytestmark = pytest.mark.slow
@@ -185,12 +185,12 @@ def test_a_server_that_cannot_start_says_why_and_cleans_up(
     system_binaries: Binaries, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(local.SERVER_SETTINGS, "shared_buffers", "not-a-size")
-    before = set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*"))
+    before = set(server_scratch_root().glob(f"{PREFIX}{os.getpid()}-*"))
     with pytest.raises(
         ProvisionError, match=r"postgres exited during start-up:[\s\S]*shared_buffers"
     ):
         LocalServer(system_binaries).start()
-    assert set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*")) == before
+    assert set(server_scratch_root().glob(f"{PREFIX}{os.getpid()}-*")) == before
 
 
 def test_pg_bindir_wins_and_must_be_complete(system_binaries: Binaries, tmp_path: Path) -> None:
@@ -261,7 +261,7 @@ def test_killed_owner_takes_the_server_down_and_the_next_run_sweeps(
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "TMPDIR": str(private_tmp)},  # no other run sweeps it first
+        env={**os.environ, SCRATCH_ENV: str(private_tmp)},  # no other run sweeps it first
     )
     assert owner.stdout is not None
     postmaster_pid, scratch = owner.stdout.readline().split()
@@ -275,3 +275,17 @@ def test_killed_owner_takes_the_server_down_and_the_next_run_sweeps(
     assert Path(scratch).parent == private_tmp
     assert sweep_stale(private_tmp) == [Path(scratch)]  # ... so the next run does
     assert not Path(scratch).exists()
+
+
+def test_a_server_goes_where_rlsguard_scratch_dir_says(
+    system_binaries: Binaries, private_tmp: Path
+) -> None:
+    environ = {**os.environ, SCRATCH_ENV: str(private_tmp)}
+    with LocalServer(system_binaries, environ=environ) as server:
+        assert server.scratch is not None
+        assert server.scratch.parent == private_tmp
+        assert (server.scratch / "data" / "PG_VERSION").exists()
+        assert query(server.url, "SELECT 1") == [(1,)]
+        scratch = server.scratch
+    assert not scratch.exists()
+    assert list(private_tmp.iterdir()) == []

@@ -35,7 +35,7 @@ from rlsguard.server.children import (
 )
 from rlsguard.server.driver import THROWAWAY_SETTING
 from rlsguard.server.process import signals_deferred
-from rlsguard.server.scratch import make_scratch_dir
+from rlsguard.server.scratch import make_scratch_dir, server_scratch_root
 from rlsguard.server.urls import DRIVER
 
 SUPERUSER = "postgres"
@@ -242,7 +242,7 @@ class LocalServer(Server):
     def _begin(self) -> None:
         """The scratch folder, and ``initdb`` running in it."""
         self.account = server_account(self._environ)
-        self.scratch = scratch = make_scratch_dir()
+        self.scratch = scratch = make_scratch_dir(root=server_scratch_root(self._environ))
         if self.account is not None:
             os.chown(scratch, self.account.uid, self.account.gid)
         self._bindir = self._reachable_bindir(scratch)

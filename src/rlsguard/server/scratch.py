@@ -5,6 +5,11 @@ A folder is named ``rlsguard-pg-<pid>-<random>`` (or ``rlsguard-base-...``) afte
 process that made it. A run that was killed with SIGKILL cannot clean up after itself;
 the next run removes its folder (and stops its server, should one still be running) once
 that pid is gone.
+
+A server's folder goes where ``RLSGUARD_SCRATCH_DIR`` says, else in memory (``/dev/shm``)
+when that has room and allows programs to run, else in the temp folder. On a disk every
+``CREATE DATABASE`` writes the template's few hundred files through the file system (30 ms
+in memory, 80-300 ms on the ext4 of a shared runner).
 """
 
 from __future__ import annotations
@@ -15,17 +20,64 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from rlsguard.errors import ProvisionError
 from rlsguard.server.children import pid_alive
 
 PREFIX = "rlsguard-pg-"
 BASE_PREFIX = "rlsguard-base-"
+SCRATCH_ENV = "RLSGUARD_SCRATCH_DIR"
+MEMORY_FOLDER = Path("/dev/shm")
+MEMORY_FREE_NEEDED = 1 << 30  # room for a big schema's cluster and PostgreSQL's own segments
 
 
-def make_scratch_dir(prefix: str = PREFIX) -> Path:
-    sweep_stale(prefix=prefix)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+def make_scratch_dir(prefix: str = PREFIX, root: Path | None = None) -> Path:
+    """A new folder under ``root`` (the temp folder by default), after sweeping the
+    folders of dead runs from every place a scratch folder may be."""
+    for place in scratch_roots():
+        sweep_stale(place, prefix=prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
+
+
+def server_scratch_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where a throwaway server's folder goes: ``RLSGUARD_SCRATCH_DIR`` (an existing
+    folder), else memory when it has room, else the temp folder."""
+    env = os.environ if environ is None else environ
+    chosen = env.get(SCRATCH_ENV)
+    if chosen:
+        folder = Path(chosen)
+        if not folder.is_dir():
+            raise ProvisionError(f"{SCRATCH_ENV}={chosen} is not a folder; create it or unset it")
+        return folder
+    if memory_has_room(MEMORY_FOLDER):
+        return MEMORY_FOLDER
+    return Path(tempfile.gettempdir())
+
+
+def memory_has_room(folder: Path) -> bool:
+    """Whether ``folder`` can hold a server: writable, programs may run from it (a copy
+    of the server's binaries may have to), and 1 GiB free."""
+    try:
+        usage, flags = shutil.disk_usage(folder), os.statvfs(folder).f_flag
+    except OSError:
+        return False
+    return (
+        os.access(folder, os.W_OK | os.X_OK)
+        and not flags & os.ST_NOEXEC
+        and not flags & os.ST_RDONLY
+        and usage.free >= MEMORY_FREE_NEEDED
+    )
+
+
+def scratch_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Every place a scratch folder may be: the one chosen now and those chosen by other
+    runs under other conditions."""
+    env = os.environ if environ is None else environ
+    places = [Path(env[SCRATCH_ENV])] if env.get(SCRATCH_ENV) else []
+    places += [MEMORY_FOLDER, Path(tempfile.gettempdir())]
+    return [place for index, place in enumerate(places) if place not in places[:index]]
 
 
 def owner_pid(folder: Path, prefix: str = PREFIX) -> int | None:

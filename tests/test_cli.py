@@ -419,3 +419,30 @@ def test_the_rules_documentation_loads_no_probe_or_database_machinery(
     done = run_python("-c", LOADED.format(heavy=heavy), *arguments, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
+
+
+FREEZES_SEEN = """
+import gc, sys
+from rlsguard.cli.commands import main
+callers, freeze = [], gc.freeze
+def spied():
+    callers.append(sys._getframe(1).f_code.co_name)
+    freeze()
+gc.freeze = spied
+code = main(sys.argv[1:])
+print("FROZEN", code, ",".join(callers), gc.get_freeze_count())
+"""
+
+
+def test_check_keeps_what_lives_for_the_run_out_of_the_collectors_sight(tmp_path: Path) -> None:
+    """Once before pytest starts (the imports) and once before the first item (what
+    collection built): each full collection then skips it (bench/bench_versus.py)."""
+    done = run_python(
+        "-c", FREEZES_SEEN, "check", "--project", str(HARDENED_PROJECT), "--backend", OWN_BACKEND,
+        *FAST, "-q", "--report", str(tmp_path / "reports" / "report.html"), cwd=tmp_path,
+    )  # fmt: skip
+    said = re.search(r"^FROZEN (\d+) (\S*) (\d+)$", done.stdout, re.M)
+    assert said is not None, done.stdout + done.stderr
+    assert said[1] == "0", done.stdout
+    assert said[2] == "_run_suite,pytest_runtestloop"
+    assert int(said[3]) > 50_000  # the modules of pytest, Hypothesis, SQLAlchemy and Alembic

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.util
 import os
 import random
@@ -197,6 +198,18 @@ class Stopped:
         self.incomplete = getattr(recorder, "incomplete", None)
 
 
+class LongLivedFrozen:
+    """What lives for the whole run (the modules, the analysed schema, the items) is moved
+    out of the cycle collector's sight once collection has built it, as it was once the
+    imports were done: each full collection of a check walked all of it again (0.9 s of
+    a check at head, 0.3 s since), and so did the interpreter's teardown (0.3 s, 0.05 s
+    since). It is freed when the process ends."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self) -> None:
+        gc.freeze()
+
+
 def _run_suite(
     arguments: argparse.Namespace,
     report: Path,
@@ -229,7 +242,8 @@ def _run_suite(
     pytest_args += [*bridge(arguments), *gate_args, *_workers(arguments.workers)]
     report.parent.mkdir(parents=True, exist_ok=True)
     with _working_directory(suite.parent):  # test ids then read suite.py::test_...
-        plugins = [ProvidedServer(server), watch, console]
+        plugins = [ProvidedServer(server), watch, console, LongLivedFrozen()]
+        gc.freeze()
         return int(pytest.main(pytest_args + extra, plugins=plugins))
 
 

@@ -65,7 +65,7 @@ def memory_has_room(folder: Path) -> bool:
         return False
     return (
         os.access(folder, os.W_OK | os.X_OK)
-        and not flags & os.ST_NOEXEC
+        and not flags & getattr(os, "ST_NOEXEC", 0)  # a flag only Linux names
         and not flags & os.ST_RDONLY
         and usage.free >= MEMORY_FREE_NEEDED
     )

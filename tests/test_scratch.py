@@ -102,3 +102,12 @@ def test_the_sweep_looks_where_the_variable_points(tmp_path: Path) -> None:
     chosen = tmp_path / "mine"
     chosen.mkdir()
     assert scratch_roots({SCRATCH_ENV: str(chosen)})[0] == chosen
+
+
+def test_a_relative_variable_is_taken_from_where_rlsguard_runs(
+    memory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert server_scratch_root({SCRATCH_ENV: "mine"}) == tmp_path / "mine"
+    assert scratch_roots({SCRATCH_ENV: "mine"})[0] == tmp_path / "mine"

@@ -59,6 +59,8 @@ def test_starts_answers_and_reports_where_it_came_from(server: LocalServer) -> N
     assert query(server.url, "SELECT current_user") == [("postgres",)]
     assert server.server_version
     assert str(server.binaries.bindir) in server.describe()
+    assert server.scratch is not None
+    assert server.describe().endswith(f", its folder in {server.scratch.parent}")
     assert server.describe().startswith(f"PostgreSQL {server.server_version}, local binaries ")
 
 
@@ -289,3 +291,16 @@ def test_a_server_goes_where_rlsguard_scratch_dir_says(
         scratch = server.scratch
     assert not scratch.exists()
     assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does another OS user run the server")
+def test_a_folder_the_servers_os_user_cannot_enter_is_a_clear_error(
+    system_binaries: Binaries, private_tmp: Path
+) -> None:
+    closed = private_tmp / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "inner").mkdir()
+    environ = {**os.environ, SCRATCH_ENV: str(closed / "inner")}
+    with pytest.raises(ProvisionError, match=f"cannot enter {closed / 'inner'}; set {SCRATCH_ENV}"):
+        LocalServer(system_binaries, environ=environ).start()
+    assert list((closed / "inner").iterdir()) == []

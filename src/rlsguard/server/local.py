@@ -35,7 +35,7 @@ from rlsguard.server.children import (
 )
 from rlsguard.server.driver import THROWAWAY_SETTING
 from rlsguard.server.process import signals_deferred
-from rlsguard.server.scratch import make_scratch_dir, server_scratch_root
+from rlsguard.server.scratch import SCRATCH_ENV, make_scratch_dir, server_scratch_root
 from rlsguard.server.urls import DRIVER
 
 SUPERUSER = "postgres"
@@ -242,7 +242,13 @@ class LocalServer(Server):
     def _begin(self) -> None:
         """The scratch folder, and ``initdb`` running in it."""
         self.account = server_account(self._environ)
-        self.scratch = scratch = make_scratch_dir(root=server_scratch_root(self._environ))
+        root = server_scratch_root(self._environ)
+        if self.account is not None and not reachable_by(root, self.account):
+            raise ProvisionError(
+                f"the OS user {self.account.name}, who runs the server, cannot enter {root}; "
+                f"set {SCRATCH_ENV} to a folder it can enter"
+            )
+        self.scratch = scratch = make_scratch_dir(root=root)
         if self.account is not None:
             os.chown(scratch, self.account.uid, self.account.gid)
         self._bindir = self._reachable_bindir(scratch)
@@ -406,7 +412,8 @@ class LocalServer(Server):
     def where(self) -> str:
         runs_as = f", run as OS user {self.account.name}" if self.account else ""
         found = f"{self.binaries.bindir} (found by {self.binaries.found_by})"
-        return f"{self.backend} binaries {found}{runs_as}"
+        kept = f", its folder in {self.scratch.parent}" if self.scratch else ""
+        return f"{self.backend} binaries {found}{runs_as}{kept}"
 
 
 def _read_from(path: Path, offset: int) -> str:

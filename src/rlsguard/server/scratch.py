@@ -47,7 +47,7 @@ def server_scratch_root(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     chosen = env.get(SCRATCH_ENV)
     if chosen:
-        folder = Path(chosen)
+        folder = Path(chosen).absolute()  # initdb runs in another folder
         if not folder.is_dir():
             raise ProvisionError(f"{SCRATCH_ENV}={chosen} is not a folder; create it or unset it")
         return folder
@@ -75,7 +75,7 @@ def scratch_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Every place a scratch folder may be: the one chosen now and those chosen by other
     runs under other conditions."""
     env = os.environ if environ is None else environ
-    places = [Path(env[SCRATCH_ENV])] if env.get(SCRATCH_ENV) else []
+    places = [Path(env[SCRATCH_ENV]).absolute()] if env.get(SCRATCH_ENV) else []
     places += [MEMORY_FOLDER, Path(tempfile.gettempdir())]
     return [place for index, place in enumerate(places) if place not in places[:index]]
 

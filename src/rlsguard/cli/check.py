@@ -201,9 +201,8 @@ class Stopped:
 class LongLivedFrozen:
     """What lives for the whole run (the modules, the analysed schema, the items) is moved
     out of the cycle collector's sight once collection has built it, as it was once the
-    imports were done: each full collection of a check walked all of it again (0.9 s of
-    a check at head, 0.3 s since), and so did the interpreter's teardown (0.3 s, 0.05 s
-    since). It is freed when the process ends."""
+    imports were done: else every full collection walks all of it again, and so does the
+    interpreter's teardown (docs/speed.md). It is freed when the process ends."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:

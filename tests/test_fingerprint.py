@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from rlsguard.run import Run
-from rlsguard.schema.fingerprint import Fingerprint
+from rlsguard.schema.fingerprint import SECTIONS, Fingerprint
+from rlsguard.server.databases import connected
 from tests.conftest import execute
 
 BASE_SCHEMA = """
@@ -164,6 +165,28 @@ def test_every_kind_of_change_shows(
     differences = before.differences(after)
     assert any(line.startswith(expected) for line in differences), differences
     assert before.sha256() != after.sha256()
+
+
+def test_a_connection_plans_its_reads_once_and_sees_every_change(
+    rlsguard_run: Run, schema_pair: tuple[str, str]
+) -> None:
+    """The roundtrip walk reads three fingerprints a revision on one connection: the
+    queries are prepared on the first, and a migration's DEALLOCATE ALL (or DISCARD ALL)
+    only makes the next read prepare them again."""
+    count = "SELECT count(*) FROM pg_prepared_statements WHERE starts_with(name, 'rlsguard_f')"
+    with connected(rlsguard_run.url(schema_pair[0])) as connection:
+        first = rlsguard_run.fingerprint_on(connection)
+        connection.exec_driver_sql("ALTER TABLE notes ADD COLUMN extra int")
+        connection.commit()
+        second = rlsguard_run.fingerprint_on(connection)
+        assert first.differences(second) == ["left behind: column public.notes.extra (integer)"]
+        assert connection.exec_driver_sql(count).scalar() == len(SECTIONS)
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.commit()
+        assert rlsguard_run.fingerprint_on(connection) == second
+        assert connection.exec_driver_sql(count).scalar() == len(SECTIONS)
+        connection.rollback()
+    assert rlsguard_run.fingerprint(schema_pair[1]) == first
 
 
 def test_differences_read_as_before_and_after() -> None:

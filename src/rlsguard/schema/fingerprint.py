@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from rlsguard.schema.catalog import COMMANDS, KINDS
 from rlsguard.schema.sql_fragments import grantee, in_user_schema, not_from_extension
@@ -27,6 +28,8 @@ IN_USER_SCHEMA = in_user_schema()
 RELATION_KINDS = {**KINDS, "c": "composite type"}
 
 Row = Sequence[Any]
+PREPARED = "rlsguard_fingerprint"  # its statements' names begin so; their key in connection.info
+NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
 
 
 @dataclass(frozen=True)
@@ -278,11 +281,42 @@ def _short(value: str | None, limit: int = 240) -> str:
 def read_fingerprint(
     connection: Connection, excluded_tables: Iterable[str] = ("alembic_version",)
 ) -> Fingerprint:
-    parameters = {"excluded": list(excluded_tables)}
+    """The schema's fingerprint. Its queries are prepared once per connection, so a
+    connection that reads many (the roundtrip walk: three a revision) plans them once;
+    one that lost them (a migration's ``DISCARD ALL``) prepares them again."""
+    excluded = tuple(excluded_tables)
+    try:
+        return _read(connection, _prepared(connection, excluded))
+    except DBAPIError as error:
+        if getattr(error.orig, "pgcode", None) != NO_SUCH_STATEMENT:
+            raise
+    connection.rollback()  # the read's own transaction: nothing else is in it
+    connection.info.pop(PREPARED, None)
+    return _read(connection, _prepared(connection, excluded))
+
+
+def _read(connection: Connection, names: Sequence[str]) -> Fingerprint:
     entries: dict[str, str] = {}
-    for section in SECTIONS:
-        result = connection.exec_driver_sql(section.sql, parameters)
-        for row in result:
+    for section, name in zip(SECTIONS, names, strict=True):
+        for row in connection.exec_driver_sql(f"EXECUTE {name}"):
             key, value = section.entry(tuple(row))
             entries[key] = value
     return Fingerprint(entries)
+
+
+def _prepared(connection: Connection, excluded: tuple[str, ...]) -> list[str]:
+    """The names of the sections' statements on this connection, prepared for
+    ``excluded`` (prepared statements outlive a rollback: they belong to the session)."""
+    known: dict[tuple[str, ...], list[str]] = connection.info.setdefault(PREPARED, {})
+    if excluded not in known:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        tag = f"{PREPARED}_{len(known)}"
+        names = [f"{tag}_{index}" for index in range(len(SECTIONS))]
+        parameters = {"excluded": list(excluded)}
+        texts = [cursor.mogrify(section.sql, parameters).decode() for section in SECTIONS]
+        # on the driver's cursor: the texts are final, with no parameter left to fill
+        cursor.execute(
+            ";\n".join(f"PREPARE {name} AS {text}" for name, text in zip(names, texts, strict=True))
+        )
+        known[excluded] = names
+    return known[excluded]

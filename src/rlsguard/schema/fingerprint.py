@@ -12,7 +12,9 @@ the same fingerprint and the same SHA-256; the migration version table is left o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ RELATION_KINDS = {**KINDS, "c": "composite type"}
 Row = Sequence[Any]
 PREPARED = "rlsguard_fingerprint"  # its statements' names begin so; their key in connection.info
 NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+_TAGS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -281,42 +284,49 @@ def _short(value: str | None, limit: int = 240) -> str:
 def read_fingerprint(
     connection: Connection, excluded_tables: Iterable[str] = ("alembic_version",)
 ) -> Fingerprint:
-    """The schema's fingerprint. Its queries are prepared once per connection, so a
-    connection that reads many (the roundtrip walk: three a revision) plans them once;
-    one that lost them (a migration's ``DISCARD ALL``) prepares them again."""
-    excluded = tuple(excluded_tables)
+    """The schema's fingerprint. Its queries are prepared on a connection's first read, so
+    one that reads many (the roundtrip walk: three a revision) plans them once. A read that
+    finds them gone (a migration's ``DISCARD ALL``) runs them unprepared, and the next
+    read prepares them again."""
+    parameters = {"excluded": list(excluded_tables)}
     try:
-        return _read(connection, _prepared(connection, excluded))
+        names = _prepared(connection, parameters)
+        return _fingerprint(connection.exec_driver_sql(f"EXECUTE {name}") for name in names)
     except DBAPIError as error:
         if getattr(error.orig, "pgcode", None) != NO_SUCH_STATEMENT:
             raise
     connection.rollback()  # the read's own transaction: nothing else is in it
     connection.info.pop(PREPARED, None)
-    return _read(connection, _prepared(connection, excluded))
+    return _fingerprint(connection.exec_driver_sql(part.sql, parameters) for part in SECTIONS)
 
 
-def _read(connection: Connection, names: Sequence[str]) -> Fingerprint:
+def _fingerprint(results: Iterable[Iterable[Row]]) -> Fingerprint:
     entries: dict[str, str] = {}
-    for section, name in zip(SECTIONS, names, strict=True):
-        for row in connection.exec_driver_sql(f"EXECUTE {name}"):
+    for section, result in zip(SECTIONS, results, strict=True):
+        for row in result:
             key, value = section.entry(tuple(row))
             entries[key] = value
     return Fingerprint(entries)
 
 
-def _prepared(connection: Connection, excluded: tuple[str, ...]) -> list[str]:
-    """The names of the sections' statements on this connection, prepared for
-    ``excluded`` (prepared statements outlive a rollback: they belong to the session)."""
+def _prepared(connection: Connection, parameters: dict[str, list[str]]) -> list[str]:
+    """The names of the sections' statements on this connection for these parameters,
+    prepared on first use (a prepared statement belongs to the session: it outlives a
+    rollback). Names are never used twice, so some left by an earlier set never clash."""
     known: dict[tuple[str, ...], list[str]] = connection.info.setdefault(PREPARED, {})
+    excluded = tuple(parameters["excluded"])
     if excluded not in known:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        tag = f"{PREPARED}_{len(known)}"
+        tag = f"{PREPARED}_{next(_TAGS)}"
         names = [f"{tag}_{index}" for index in range(len(SECTIONS))]
-        parameters = {"excluded": list(excluded)}
-        texts = [cursor.mogrify(section.sql, parameters).decode() for section in SECTIONS]
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None  # a Connection that is open
         # on the driver's cursor: the texts are final, with no parameter left to fill
-        cursor.execute(
-            ";\n".join(f"PREPARE {name} AS {text}" for name, text in zip(names, texts, strict=True))
-        )
+        with contextlib.closing(dbapi.cursor()) as cursor:
+            texts = [cursor.mogrify(section.sql, parameters).decode() for section in SECTIONS]
+            cursor.execute(
+                ";\n".join(
+                    f"PREPARE {name} AS {text}" for name, text in zip(names, texts, strict=True)
+                )
+            )
         known[excluded] = names
     return known[excluded]

@@ -446,3 +446,19 @@ def test_check_keeps_what_lives_for_the_run_out_of_the_collectors_sight(tmp_path
     assert said[1] == "0", done.stdout
     assert said[2] == "_run_suite,pytest_runtestloop"
     assert int(said[3]) > 50_000  # the modules of pytest, Hypothesis, SQLAlchemy and Alembic
+
+
+def test_a_report_folder_that_exists_holds_the_report(tmp_path: Path) -> None:
+    """``--report reports`` names a folder: the report goes in it under its usual name,
+    instead of the run failing at its end on writing a file over a folder."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    code, output = rlsguard(
+        "check", "--project", str(HARDENED_PROJECT), "--backend", OWN_BACKEND, *FAST, "-q",
+        "--report", str(folder), cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, output
+    assert f"report: {folder / 'rlsguard-report.html'}" in output
+    assert (folder / "rlsguard-report.html").is_file()
+    assert (folder / EVIDENCE_NAME).is_file()
+    assert "Traceback" not in output

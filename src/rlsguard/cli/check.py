@@ -65,7 +65,7 @@ def run_check(
     if not project_root.is_dir():
         raise ConfigError(f"no project folder at {project_root}")
     arguments.project = project_root  # what the pytest run is handed
-    report = (arguments.report or project_root / DEFAULT_REPORT).resolve()
+    report = _report_path(arguments.report, project_root)
     started = Started()
     try:
         exit_code = _checked(
@@ -174,6 +174,15 @@ def _baseline(
         max_examples=arguments.max_examples,
         shrink_seconds=arguments.shrink_seconds,
     )
+
+
+def _report_path(given: Path | None, project_root: Path) -> Path:
+    """Where the HTML report goes; a folder that exists holds it under its usual name."""
+    if given is None:
+        return (project_root / DEFAULT_REPORT).resolve()
+    if given.is_dir():
+        return (given / DEFAULT_REPORT.name).resolve()
+    return given.resolve()
 
 
 class Stopped:

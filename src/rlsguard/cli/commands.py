@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="PATH",
-        help=f"HTML report path (default <project>/{DEFAULT_REPORT})",
+        help=f"HTML report path, or a folder to hold it (default <project>/{DEFAULT_REPORT})",
     )
     check.add_argument(
         "-q", "--quiet", action="store_true", help="one line per cause to fix and the verdict"

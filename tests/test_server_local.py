@@ -22,7 +22,13 @@ from rlsguard.server import children, local
 from rlsguard.server.children import pid_alive
 from rlsguard.server.embedded import embedded_binaries
 from rlsguard.server.local import Binaries, LocalServer, discover_local_binaries, server_account
-from rlsguard.server.scratch import PREFIX, SCRATCH_ENV, server_scratch_root, sweep_stale
+from rlsguard.server.scratch import (
+    MEMORY_FOLDER,
+    PREFIX,
+    SCRATCH_ENV,
+    server_scratch_root,
+    sweep_stale,
+)
 from tests.conftest import query
 
 pytestmark = pytest.mark.slow
@@ -304,3 +310,19 @@ def test_a_folder_the_servers_os_user_cannot_enter_is_a_clear_error(
     with pytest.raises(ProvisionError, match=f"cannot enter {closed / 'inner'}; set {SCRATCH_ENV}"):
         LocalServer(system_binaries, environ=environ).start()
     assert list((closed / "inner").iterdir()) == []
+
+
+def test_a_server_in_memory_keeps_its_shared_memory_in_its_folder(
+    system_binaries: Binaries, private_tmp: Path
+) -> None:
+    """In /dev/shm the server's dynamic shared memory segments go in its data folder, so
+    a server killed with its owner leaves none beside it; elsewhere PostgreSQL's default."""
+    in_memory = {**os.environ, SCRATCH_ENV: str(MEMORY_FOLDER)}
+    with LocalServer(system_binaries, environ=in_memory) as server:
+        assert server.scratch is not None
+        assert server.scratch.parent == MEMORY_FOLDER
+        assert query(server.url, "SHOW dynamic_shared_memory_type") == [("mmap",)]
+        assert (server.scratch / "data" / "pg_dynshmem").is_dir()
+    on_disk = {**os.environ, SCRATCH_ENV: str(private_tmp)}
+    with LocalServer(system_binaries, environ=on_disk) as server:
+        assert query(server.url, "SHOW dynamic_shared_memory_type") == [("posix",)]

@@ -35,7 +35,12 @@ from rlsguard.server.children import (
 )
 from rlsguard.server.driver import THROWAWAY_SETTING
 from rlsguard.server.process import signals_deferred
-from rlsguard.server.scratch import SCRATCH_ENV, make_scratch_dir, server_scratch_root
+from rlsguard.server.scratch import (
+    MEMORY_FOLDER,
+    SCRATCH_ENV,
+    make_scratch_dir,
+    server_scratch_root,
+)
 from rlsguard.server.urls import DRIVER
 
 SUPERUSER = "postgres"
@@ -345,6 +350,10 @@ class LocalServer(Server):
 
     def _launch(self, scratch: Path, log: IO[bytes], port: int, password: str) -> URL | None:
         settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": str(scratch)}
+        if scratch.parent == MEMORY_FOLDER:
+            # its shared memory segments in the data folder, not beside it in /dev/shm:
+            # a server killed with its owner (SIGKILL) leaves none there for good
+            settings["dynamic_shared_memory_type"] = "mmap"
         command = [str(self._bindir / "postgres"), "-D", str(scratch / "data")]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]

@@ -178,11 +178,8 @@ def _baseline(
 
 def _report_path(given: Path | None, project_root: Path) -> Path:
     """Where the HTML report goes; a folder that exists holds it under its usual name."""
-    if given is None:
-        return (project_root / DEFAULT_REPORT).resolve()
-    if given.is_dir():
-        return (given / DEFAULT_REPORT.name).resolve()
-    return given.resolve()
+    path = given or project_root / DEFAULT_REPORT
+    return (path / DEFAULT_REPORT.name if path.is_dir() else path).resolve()
 
 
 class Stopped:

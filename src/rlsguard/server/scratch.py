@@ -44,12 +44,10 @@ def make_scratch_dir(prefix: str = PREFIX, root: Path | None = None) -> Path:
 def server_scratch_root(environ: Mapping[str, str] | None = None) -> Path:
     """Where a throwaway server's folder goes: ``RLSGUARD_SCRATCH_DIR`` (an existing
     folder), else memory when it has room, else the temp folder."""
-    env = os.environ if environ is None else environ
-    chosen = env.get(SCRATCH_ENV)
-    if chosen:
-        folder = Path(chosen).absolute()  # initdb runs in another folder
+    folder = _chosen(environ)
+    if folder is not None:
         if not folder.is_dir():
-            raise ProvisionError(f"{SCRATCH_ENV}={chosen} is not a folder; create it or unset it")
+            raise ProvisionError(f"{SCRATCH_ENV}={folder} is not a folder; create it or unset it")
         return folder
     if memory_has_room(MEMORY_FOLDER):
         return MEMORY_FOLDER
@@ -74,10 +72,15 @@ def memory_has_room(folder: Path) -> bool:
 def scratch_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Every place a scratch folder may be: the one chosen now and those chosen by other
     runs under other conditions."""
-    env = os.environ if environ is None else environ
-    places = [Path(env[SCRATCH_ENV]).absolute()] if env.get(SCRATCH_ENV) else []
-    places += [MEMORY_FOLDER, Path(tempfile.gettempdir())]
-    return [place for index, place in enumerate(places) if place not in places[:index]]
+    chosen = _chosen(environ)
+    places = [*([chosen] if chosen else []), MEMORY_FOLDER, Path(tempfile.gettempdir())]
+    return list(dict.fromkeys(places))
+
+
+def _chosen(environ: Mapping[str, str] | None) -> Path | None:
+    """``RLSGUARD_SCRATCH_DIR`` as an absolute path (initdb runs in another folder)."""
+    chosen = (os.environ if environ is None else environ).get(SCRATCH_ENV)
+    return Path(chosen).absolute() if chosen else None
 
 
 def owner_pid(folder: Path, prefix: str = PREFIX) -> int | None:

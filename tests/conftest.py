@@ -195,5 +195,28 @@ def postgres_processes_of(pid: int) -> list[int]:
     return found
 
 
+def lanes_of(pid: int) -> list[int]:
+    """The children of ``pid`` that are forks of it (the probing lanes), zombies among
+    them; not the programs it runs (initdb, pg_ctl, PostgreSQL)."""
+    own = Path(f"/proc/{pid}")
+    try:
+        program, name = os.readlink(own / "exe"), (own / "comm").read_text()
+    except OSError:  # it has ended
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if int(parent) != pid or (entry / "comm").read_text() != name:
+                continue
+            if state == "Z" or os.readlink(entry / "exe") == program:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def scratch_folders_of(pid: int) -> list[Path]:
     return [found for root in scratch_roots() for found in root.glob(f"rlsguard-pg-{pid}-*")]

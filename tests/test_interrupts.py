@@ -30,6 +30,7 @@ from rlsguard.server.process import InterruptSignals, wait_interruptibly
 from tests.conftest import (
     OWN_BACKEND,
     PROJECT,
+    lanes_of,
     postgres_processes_of,
     replace_once,
     scratch_folders_of,
@@ -179,8 +180,11 @@ HARDENED_PROJECT = Path(__file__).parent / "fixtures" / "hardened_project"
 
 
 def check_until_probing(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    """``rlsguard check`` of a correct schema, read until its first probe item ended."""
-    check = started_check(HARDENED_PROJECT, tmp_path, "--max-examples", "1000", "-v")  # -v: items
+    """``rlsguard check`` of a correct schema in one process, read until its first probe
+    item ended (with lanes, the first item ends when they all have)."""
+    check = started_check(
+        HARDENED_PROJECT, tmp_path, "--max-examples", "1000", "--probe-processes", "1", "-v"
+    )  # -v: items
     assert check.stdout is not None
     seen: list[str] = []
     for line in check.stdout:
@@ -213,6 +217,55 @@ def test_a_signal_while_probing_is_never_a_finding(tmp_path: Path, sig: signal.S
     assert "interrupted" in evidence["incomplete"]
     assert evidence["findings"] == []
     assert postgres_processes_of(check.pid) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_lanes_probe_ends_every_lane(tmp_path: Path, sig: signal.Signals) -> None:
+    check = started_check(
+        HARDENED_PROJECT, tmp_path, "--max-examples", "1000", "--probe-processes", "2"
+    )
+    wait_for(lambda: bool(lanes_of(check.pid)), 180, "rlsguard check to fork its probing lane")
+    (lane,) = lanes_of(check.pid)
+    time.sleep(0.5)  # both lanes in the middle of a probe's examples
+    check.send_signal(sig)
+    signalled = time.monotonic()
+    output = check.communicate(timeout=60)[0]
+    assert time.monotonic() - signalled < 5, "the lane was waited for, not stopped"
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted; the report is marked incomplete" in output
+    assert "Traceback" not in output
+    evidence = evidence_of(tmp_path)
+    assert "interrupted" in evidence["incomplete"]
+    assert evidence["findings"] == []
+    assert not pid_alive(lane)
+    assert postgres_processes_of(check.pid) == []
+
+
+def test_a_lane_ends_with_the_process_that_forked_it(tmp_path: Path, rlsguard_run: Run) -> None:
+    """On a server of its own, a lane would end with the server its parent stops; on a
+    server it was pointed at, it ends because its parent did (it would otherwise probe
+    on, until it next sends a judgement back)."""
+    dsn = rlsguard_run.server.url.render_as_string(hide_password=False)
+    check = subprocess.Popen(
+        [sys.executable, "-m", "rlsguard.cli", "check", "--project", str(HARDENED_PROJECT),
+         "--dsn", dsn, "--report", str(tmp_path / "report.html"), "--max-examples", "1000",
+         "--probe-processes", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(lambda: bool(lanes_of(check.pid)), 180, "rlsguard check to fork its probing lane")
+    (lane,) = lanes_of(check.pid)
+    check.kill()
+    check.wait(timeout=60)
+    wait_for(lambda: not running(lane), 2, "the lane to end with its parent")
+
+
+def running(pid: int) -> bool:
+    """Not ended, nor a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_server_that_dies_while_probing_is_said_not_judged(tmp_path: Path) -> None:

@@ -27,12 +27,8 @@ from rlsguard.config import SHRINK_SECONDS, Settings
 from rlsguard.errors import RlsguardError
 from rlsguard.history.migrate import BASE, HEAD, HEADS, MIGRATION_LOCK, MigrationProject
 from rlsguard.history.walk import Walk
-from rlsguard.probes.login import (
-    ProbeLogin,
-    ProbeLoginUnavailable,
-    probe_connections,
-    roles_acted_as,
-)
+from rlsguard.probes.forked import ProberRecipe
+from rlsguard.probes.login import ProbeLogin, ProbeLoginUnavailable, roles_acted_as
 from rlsguard.probes.runner import ProbeRunner
 from rlsguard.schema.fingerprint import Fingerprint, read_fingerprint
 from rlsguard.schema.queries import ROLE_STATE
@@ -77,6 +73,7 @@ class Run:
         self._role_states: dict[str, tuple[list[str], str]] = {}
         self._sentinel: psycopg2.extensions.connection | None = None
         self._probers: dict[str, ProbeRunner] = {}
+        self._recipes: dict[str, ProberRecipe] = {}
         self._probe_connections: list[psycopg2.extensions.connection] = []
         self._login: ProbeLogin | None = None
         self._walk: Walk[Fingerprint] | None = None
@@ -377,31 +374,43 @@ class Run:
         its own (one never sees the tenant setting); every example is rolled back."""
         resolved = self.resolve(revision or self.revision)
         if resolved not in self._probers:
-            tenancy = self.analysis(resolved).tenancy
-            url = self.url(self.working_database(resolved))
-            probe_url, left_out, unavailable = None, {}, None
-            try:
-                login = self.probe_login()
-                left_out = login.admit(roles_acted_as(tenancy))
-                probe_url = login.url_for(url)
-            except ProbeLoginUnavailable as error:
-                unavailable = f"probes not run: {error}"
-            connections = probe_connections(url, probe_url)
-            self._probe_connections.extend(connections.values())
-            profile = hypothesis.settings()
-            if self.max_examples:
-                profile = hypothesis.settings(profile, max_examples=self.max_examples)
-            self._probers[resolved] = ProbeRunner(
-                tenancy,
-                connections,
-                profile,
-                fixed_seed=self.seed,
-                shrink_seconds=self.shrink_seconds,
-                unavailable=unavailable,
-                left_out=left_out,
-                spread_over=self.workers,
-            )
+            runner = self.probe_recipe(resolved).runner()
+            self._probe_connections.extend(item.connection for item in runner.sessions.values())
+            self._probers[resolved] = runner
         return self._probers[resolved]
+
+    def probe_recipe(self, revision: str | None = None) -> ProberRecipe:
+        """What the probes at ``revision`` are run with: the shared copy, the probe login
+        (made and admitted to the roles the probes act as), the Hypothesis profile."""
+        resolved = self.resolve(revision or self.revision)
+        if resolved not in self._recipes:
+            self._recipes[resolved] = self._probe_recipe(resolved)
+        return self._recipes[resolved]
+
+    def _probe_recipe(self, resolved: str) -> ProberRecipe:
+        tenancy = self.analysis(resolved).tenancy
+        url = self.url(self.working_database(resolved))
+        probe_url, left_out, unavailable = None, {}, None
+        try:
+            login = self.probe_login()
+            left_out = login.admit(roles_acted_as(tenancy))
+            probe_url = login.url_for(url)
+        except ProbeLoginUnavailable as error:
+            unavailable = f"probes not run: {error}"
+        profile = hypothesis.settings()
+        if self.max_examples:
+            profile = hypothesis.settings(profile, max_examples=self.max_examples)
+        return ProberRecipe(
+            tenancy,
+            url,
+            probe_url,
+            profile,
+            self.seed,
+            self.shrink_seconds,
+            unavailable,
+            left_out,
+            spread_over=self.workers,
+        )
 
     def probe_login(self) -> ProbeLogin:
         """The run's non-superuser login for the probes, made on first use."""
@@ -416,6 +425,7 @@ class Run:
             connection.close()
         self._probe_connections.clear()
         self._probers.clear()
+        self._recipes.clear()
         login, self._login = self._login, None
         walk, self._walk = self._walk, None
         if walk is not None:

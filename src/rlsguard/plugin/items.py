@@ -24,6 +24,7 @@ from rlsguard.analyzer import (
 )
 from rlsguard.errors import IsolationWarning, MigrationError, RlsguardError, ServerGone
 from rlsguard.findings import Finding, Outcome
+from rlsguard.plugin.lanes import lanes_of
 from rlsguard.plugin.stash import BASELINE_KEY, RUN_KEY
 from rlsguard.probes import all_probes
 from rlsguard.probes.registry import Probe
@@ -198,7 +199,9 @@ class ProbeItem(pytest.Item):
         with run.roles_as_analysed() as changed:
             if changed is not None:
                 pytest.skip(f"cannot: {changed}")
-            result = run.prober().run(self.probe, self.target, company=company)
+            result = lanes_of(self.config).judge(
+                self, lambda: run.prober().run(self.probe, self.target, company=company)
+            )
         self.user_properties.append(
             (
                 "rlsguard_probe",

@@ -340,6 +340,7 @@ def _lock_holders(context: ProbeContext, table: str) -> str:
     fixes_from=("RG506",),
     objects=tenant_tables,
     deterministic=True,
+    locks_table=True,
     premise="the TRUNCATE is refused for lack of rights (SQLSTATE 42501)",
 )
 def truncate(context: ProbeContext, table: str, example: Example) -> None:
@@ -374,6 +375,7 @@ ANY_TRIGGER_FUNCTION = "pg_catalog.suppress_redundant_updates_trigger()"  # EXEC
     fixes_from=("RG506",),
     objects=tenant_tables,
     deterministic=True,
+    locks_table=True,
     premise="the CREATE TRIGGER is refused for lack of rights (SQLSTATE 42501)",
 )
 def attach_trigger(context: ProbeContext, table: str, example: Example) -> None:

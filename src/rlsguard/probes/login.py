@@ -90,16 +90,19 @@ class ProbeLogin:
 
 
 def probe_connections(
-    database_url: URL, probe_url: URL | None = None
+    database_url: URL, probe_url: URL | None = None, cursor_factory: type | None = None
 ) -> dict[str, psycopg2.extensions.connection]:
     """The connections a ProbeRunner acts through: "main" and "fresh" as ``probe_url``
-    (the probe login), and "authority" as ``database_url``."""
+    (the probe login), and "authority" as ``database_url``; their cursors are made by
+    ``cursor_factory`` when given."""
     acting = probe_url or database_url
     places = (("main", acting), ("fresh", acting), (AUTHORITY, database_url))
     opened: dict[str, psycopg2.extensions.connection] = {}
     try:
         for name, where in places:
             opened[name] = psycopg2.connect(**psycopg2_params(where))
+            if cursor_factory is not None:
+                opened[name].cursor_factory = cursor_factory
     except psycopg2.OperationalError as error:
         for connection in opened.values():
             connection.close()

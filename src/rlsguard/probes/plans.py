@@ -86,6 +86,18 @@ class TablePlan:
         return dict(zip(self.strategies, drawn, strict=True))
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One of ``count`` processes that make rows in one database at once (probes/lanes.py)."""
+
+    index: int = 0
+    count: int = 1
+
+    def number(self, serial: int) -> int:
+        """The ``serial``-th number of this lane: no other lane has it (alone, ``serial``)."""
+        return serial * self.count + self.index
+
+
 class Planner:
     """How to make rows for each table; plans and failures are kept for the run."""
 
@@ -96,6 +108,7 @@ class Planner:
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
         self.tenant_floor = tenant_id_floor(tenancy)  # numeric tenant ids start here
+        self.lane = Lane()  # whose numbers the rows made from these plans carry
         for relation in tenancy.catalog.relations.values():
             for foreign_key in relation.foreign_keys:
                 if foreign_key.references:

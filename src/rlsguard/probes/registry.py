@@ -89,6 +89,8 @@ class Probe(Rule):
     same_on_alike_tables: bool = False
     # and its foreign keys to tenant tables: carried only where those are alike too
     alike_by_foreign_keys: bool = False
+    # it locks the whole table: judged while no other lane probes (probes/lanes.py)
+    locks_table: bool = False
 
     def label(self, target: str) -> str:
         return f"rls[{target}-{self.name}]"
@@ -120,6 +122,7 @@ def probe(
     shares_rows: bool = False,
     same_on_alike_tables: bool = False,
     alike_by_foreign_keys: bool = False,
+    locks_table: bool = False,
 ) -> Callable[[ProbeBody], ProbeBody]:
     def register(function: ProbeBody) -> ProbeBody:
         head = heading(function, id, name, severity, title, attacks=attacks, objects=objects)
@@ -135,6 +138,7 @@ def probe(
                 shares_rows=shares_rows,
                 same_on_alike_tables=same_on_alike_tables or alike_by_foreign_keys,
                 alike_by_foreign_keys=alike_by_foreign_keys,
+                locks_table=locks_table,
             )
         )
         return function

@@ -152,8 +152,9 @@ class Example:
         self.tenants = list(tenants)
 
     def next_serial(self) -> int:
+        """A number no other row of the example, nor of another lane's (probes/lanes.py), has."""
         self.serial += 1
-        return self.serial
+        return self.planner.lane.number(self.serial)
 
     def key_uuid(self) -> uuid.UUID:
         """A UUID key no other row has: the run's salt and a serial. Keys are not drawn by

@@ -1,0 +1,225 @@
+"""Judging probes in lanes (probes/lanes.py): this process is the first lane, the others
+are forked from it, so they start with the analysis, the plans and the imports it already
+has; each opens connections of its own, sends back the judgements made without
+contention, and leaves with ``os._exit`` (nothing of this process's is closed or run
+twice). A judgement that does not come back (contention, an error, a lane that died, an
+interrupt) is the caller's to make alone, as it would have without lanes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import gc
+import os
+import random
+import signal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import hypothesis
+from sqlalchemy.engine import URL
+
+from rlsguard.probes.alike import AlikeTables
+from rlsguard.probes.lanes import Lane, WatchedCursor, split
+from rlsguard.probes.login import probe_connections
+from rlsguard.probes.registry import PROBES, Probe
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.schema.targets import tenant_tables
+from rlsguard.schema.tenancy import Tenancy
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+@dataclass(frozen=True)
+class ProberRecipe:
+    """What a ProbeRunner is made of but its connections, which each lane opens itself."""
+
+    tenancy: Tenancy
+    database_url: URL
+    probe_url: URL | None
+    profile: hypothesis.settings
+    fixed_seed: int | None
+    shrink_seconds: float
+    unavailable: str | None
+    left_out: dict[str, str]
+    spread_over: int = 1
+
+    def runner(self, lane: Lane | None = None) -> ProbeRunner:
+        lane = lane or Lane()
+        watched = WatchedCursor if lane.count > 1 else None
+        runner = ProbeRunner(
+            self.tenancy,
+            probe_connections(self.database_url, self.probe_url, cursor_factory=watched),
+            self.profile,
+            fixed_seed=self.fixed_seed,
+            shrink_seconds=self.shrink_seconds,
+            unavailable=self.unavailable,
+            left_out=self.left_out,
+            spread_over=max(self.spread_over, lane.count),
+        )
+        runner.planner.lane = lane
+        return runner
+
+
+def judge_in_lanes(
+    recipe: ProberRecipe, pairs: Sequence[tuple[Probe, str]], count: int
+) -> dict[int, ProbeResult]:
+    """The judgements of ``pairs`` (by index) that ``count`` lanes made without contention;
+    those that lock a table are never among them."""
+    tables = tenant_tables(recipe.tenancy)
+    plan = split(pairs, AlikeTables(recipe.tenancy, tables, spread_over=count), count)
+    judged: dict[int, ProbeResult] = {}
+    if sum(bool(lane) for lane in plan.lanes) < 2:
+        return judged  # nothing to gain
+    work = _Work(recipe, pairs, plan.group)
+    with _forked(work, plan.lanes[1:]) as readers:
+        own = _Lane(work, Lane(0, count))
+        try:
+            for index in plan.lanes[0]:
+                found = own.judge(index)
+                if found is not None:
+                    judged[index] = found
+                _receive(readers, judged, block=False)
+        finally:
+            own.close()
+        _receive(readers, judged, block=True)
+    return judged
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the lanes share out: the pairs, by index, and each pair's group."""
+
+    recipe: ProberRecipe
+    pairs: Sequence[tuple[Probe, str]]
+    group: dict[int, str]
+
+
+class _Lane:
+    """A lane's runner, and the groups contention touched in it."""
+
+    def __init__(self, work: _Work, lane: Lane) -> None:
+        self.pairs = work.pairs
+        self.group = work.group
+        self.runner = work.recipe.runner(lane)
+        self.contended: set[str] = set()
+        self._company: dict[str, list[Probe]] = {}
+        for probe, target in work.pairs:
+            self._company.setdefault(target, []).append(probe)
+
+    def judge(self, index: int) -> ProbeResult | None:
+        """The pair's judgement, or None when contention may have touched it (or an
+        earlier judgement of its group, which it may rest on)."""
+        probe, target = self.pairs[index]
+        before = WatchedCursor.contended
+        result = self.runner.run(probe, target, company=self._company[target])
+        if WatchedCursor.contended != before:
+            self.contended.add(self.group[index])
+        return None if self.group[index] in self.contended else result
+
+    def close(self) -> None:
+        for session in self.runner.sessions.values():
+            session.connection.close()
+
+
+@contextlib.contextmanager
+def _forked(work: _Work, lanes: list[list[int]]) -> Iterator[list[Connection]]:
+    """A forked process for each of ``lanes`` (with something to judge): yields the ends
+    their judgements come through; the processes are ended (killed, if the caller did not
+    wait for them to finish) and reaped on the way out."""
+    parent = os.getpid()
+    children: list[int] = []
+    readers: list[Connection] = []
+    enabled = gc.isenabled()
+    try:
+        for number, indices in enumerate(lanes, start=1):
+            if not indices:
+                continue
+            reader, writer = Pipe(duplex=False)
+            gc.disable()  # no collection between the fork and the child's freeze
+            pid = os.fork()
+            if pid == 0:
+                reader.close()
+                lane = Lane(number, len(lanes) + 1)
+                _lane_process(parent, work, indices, lane, writer)
+            if enabled:
+                gc.enable()
+            writer.close()
+            children.append(pid)
+            readers.append(reader)
+        yield readers
+    finally:
+        if enabled:
+            gc.enable()
+        for reader in readers:
+            reader.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # done by now, unless the caller was interrupted
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _receive(readers: list[Connection], judged: dict[int, ProbeResult], *, block: bool) -> None:
+    """What the lanes sent (until every lane has finished, with ``block``)."""
+    while readers:
+        ready = wait(readers, timeout=None if block else 0)
+        if not ready:
+            return
+        for reader in ready:
+            assert isinstance(reader, Connection)
+            try:
+                index, probe_id, fields = reader.recv()
+            except (EOFError, OSError):
+                readers.remove(reader)
+                continue
+            judged[index] = ProbeResult(probe=PROBES[probe_id], **fields)
+
+
+def _lane_process(
+    parent: int, work: _Work, indices: list[int], lane: Lane, writer: Connection
+) -> None:
+    """A forked lane: judges ``indices`` and sends back the judgements; never returns."""
+    code = 1
+    try:
+        gc.freeze()  # what it inherited is never collected here: no finalizer of the parent's
+        gc.enable()
+        _detach(parent)
+        own = _Lane(work, lane)
+        for index in indices:
+            result = own.judge(index)
+            if result is not None:
+                writer.send((index, result.probe.id, _shipped(result)))
+        code = 0
+    except BaseException:  # the parent judges what did not come back
+        pass
+    finally:
+        os._exit(code)
+
+
+def _shipped(result: ProbeResult) -> dict[str, Any]:
+    """A judgement but its probe (named by id: a probe holds functions, not sent)."""
+    return {
+        item.name: getattr(result, item.name)
+        for item in dataclasses.fields(result)
+        if item.name != "probe"
+    }
+
+
+def _detach(parent: int) -> None:
+    """Signals as a lane wants them (Ctrl-C is the parent's, which ends its lanes; SIGTERM
+    ends it at once, as does the parent's death), its output nowhere, its own random seeds."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, 1)
+    os.dup2(nowhere, 2)
+    random.seed()

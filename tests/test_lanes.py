@@ -1,0 +1,282 @@
+"""Probing in lanes (probes/lanes.py, probes/forked.py): processes forked from the run's
+that probe one database at once judge as one process alone does; what contention touched,
+what locks a table and what a lane that died did not send back is left to be judged alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from hypothesis import settings
+
+from rlsguard.analyzer import scan
+from rlsguard.findings import Outcome
+from rlsguard.plugin.lanes import FACT
+from rlsguard.probes import all_probes, forked
+from rlsguard.probes.alike import AlikeTables
+from rlsguard.probes.forked import ProberRecipe, judge_in_lanes
+from rlsguard.probes.lanes import Lane, Split, WatchedCursor, split
+from rlsguard.probes.login import roles_acted_as
+from rlsguard.probes.registry import PROBES, Probe
+from rlsguard.probes.runner import ProbeResult, ProbeRunner
+from rlsguard.report.evidence.history import EVIDENCE_NAME
+from rlsguard.run import Run
+from rlsguard.schema.targets import tenant_tables
+from rlsguard.server.databases import connected
+from rlsguard.server.urls import psycopg2_params
+from tests.conftest import (
+    OWN_BACKEND,
+    VERSIONS,
+    copy_project,
+    lanes_of,
+    migration,
+    run_python,
+)
+from tests.corpus.cases import BROKEN, CORRECT, UNSEEN, Case
+from tests.corpus.harness import BuildCase
+
+CASES = {case.name: case for case in (*CORRECT, *BROKEN)}
+
+
+def test_each_lane_numbers_its_rows_apart_from_the_others() -> None:
+    assert [Lane().number(serial) for serial in range(1, 5)] == [1, 2, 3, 4]
+    for count in (2, 3):
+        numbers = [Lane(index, count).number(serial) for index in range(count) for serial in
+                   range(1, 200)]  # fmt: skip
+        assert len(set(numbers)) == len(numbers)
+
+
+class _Alike:
+    """Tables a and b are alike (b's proofs are made on a); the others stand alone."""
+
+    def model_of(self, table: str, *, foreign_keys: bool = False) -> str | None:  # noqa: ARG002
+        return "t.a" if table == "t.b" else None
+
+
+def test_a_group_stays_in_one_lane_and_table_locks_wait_for_the_end() -> None:
+    truncate, read, stateful = PROBES["RP114"], PROBES["RP101"], PROBES["RP120"]
+    assert [probe.id for probe in all_probes() if probe.locks_table] == ["RP114", "RP127"]
+    pairs: list[tuple[Probe, str]] = [
+        (read, "t.a"), (read, "t.b"), (read, "t.c"), (truncate, "t.a"), (truncate, "t.c"),
+        (stateful, "t.c"), (read, "t.d"),
+    ]  # fmt: skip
+    plan = split(pairs, _Alike(), 2)  # type: ignore[arg-type]
+    assert plan.after == [3, 4]
+    lane_of = {index: number for number, lane in enumerate(plan.lanes) for index in lane}
+    assert sorted(lane_of) == [0, 1, 2, 5, 6]
+    assert lane_of[0] == lane_of[1]  # a and b: one group
+    assert lane_of[2] == lane_of[5]  # c's probes: one group
+    assert all(lane == sorted(lane) for lane in plan.lanes)  # each in the session's order
+    assert {lane_of[2], lane_of[0]} == {0, 1}  # the heaviest groups went to different lanes
+    alone = split(pairs, _Alike(), 1)  # type: ignore[arg-type]
+    assert alone.lanes == [[0, 1, 2, 5, 6]]
+
+
+def test_a_watched_cursor_counts_statements_another_session_held_up(rlsguard_run: Run) -> None:
+    params = psycopg2_params(rlsguard_run.url(rlsguard_run.empty_database("watched")))
+    holder = psycopg2.connect(**params)
+    waiter = psycopg2.connect(**params, cursor_factory=WatchedCursor)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("CREATE TABLE held (id int)")
+            holder.commit()
+            cursor.execute("LOCK TABLE held")
+        before = WatchedCursor.contended
+        with waiter.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert WatchedCursor.contended == before
+            cursor.execute("SET lock_timeout = '50ms'")
+            with pytest.raises(psycopg2.errors.LockNotAvailable):
+                cursor.execute("SELECT * FROM held")
+        assert WatchedCursor.contended == before + 1
+        waiter.rollback()
+        with waiter.cursor() as cursor, pytest.raises(psycopg2.errors.UndefinedTable):
+            cursor.execute("SELECT * FROM no_such_table")
+        assert WatchedCursor.contended == before + 1  # a refusal of another kind: not counted
+    finally:
+        holder.close()
+        waiter.close()
+
+
+@dataclass
+class Lanes:
+    recipe: ProberRecipe
+    pairs: list[tuple[Probe, str]]
+
+    def alone(self) -> list[ProbeResult]:
+        runner = self.recipe.runner()
+        try:
+            return [runner.run(probe, target, company=self.company(target))
+                    for probe, target in self.pairs]  # fmt: skip
+        finally:
+            for session in runner.sessions.values():
+                session.connection.close()
+
+    def company(self, target: str) -> list[Probe]:
+        return [probe for probe, other in self.pairs if other == target]
+
+    def plan(self, count: int = 2) -> Split:
+        tenancy = self.recipe.tenancy
+        alike = AlikeTables(tenancy, tenant_tables(tenancy), spread_over=count)
+        return split(self.pairs, alike, count)
+
+
+@pytest.fixture
+def lanes_for(rlsguard_run: Run, case_database: BuildCase) -> Callable[..., Lanes]:
+    def make(case: Case, examples: int = 10) -> Lanes:
+        built = case_database(case)
+        with connected(built.url) as connection:
+            tenancy = scan(connection, built.settings).tenancy
+        login = rlsguard_run.probe_login()
+        left_out = login.admit(roles_acted_as(tenancy))
+        profile = settings(settings(), max_examples=examples)
+        recipe = ProberRecipe(tenancy, built.url, login.url_for(built.url), profile, None, 0.5,
+                              None, left_out)  # fmt: skip
+        return Lanes(recipe, ProbeRunner.targets_of(tenancy))
+
+    return make
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["unseen-schema", "unseen-schema-open-policy", "hardened"])
+def test_lanes_judge_as_one_process_alone(lanes_for: Callable[..., Lanes], name: str) -> None:
+    """Integer tenant ids and unique columns (unseen-schema), failures that shrink, the
+    platform's shape: the same verdicts, the forked lane's among them."""
+    lanes = lanes_for(CASES[name])
+    alone = lanes.alone()
+    plan = lanes.plan()
+    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    assert set(judged) & set(plan.lanes[1]), "nothing came back from the forked lane"
+    assert set(judged) & set(plan.lanes[0])
+    assert not set(judged) & set(plan.after)
+    differ = {lanes.pairs[index][0].label(lanes.pairs[index][1]): (result.status, alone[index].status)
+              for index, result in judged.items() if result.status is not alone[index].status}  # fmt: skip
+    assert differ == {}
+    if name == "unseen-schema-open-policy":
+        assert any(result.status is Outcome.FAIL for result in judged.values())
+    assert lanes_of(os.getpid()) == []
+
+
+ONE_WRITER_AT_A_TIME = """
+CREATE FUNCTION one_writer_at_a_time() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(4242) THEN
+        RAISE EXCEPTION 'another writer holds the lock' USING ERRCODE = 'lock_not_available';
+    END IF;
+    PERFORM pg_sleep(0.002);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER one_writer BEFORE INSERT ON tenants
+    FOR EACH ROW EXECUTE FUNCTION one_writer_at_a_time();
+"""
+
+
+@pytest.mark.slow
+def test_judgements_contention_touched_are_left_to_be_made_alone(
+    lanes_for: Callable[..., Lanes],
+) -> None:
+    """Alone, the trigger never refuses (a session holds its own lock); in lanes, a
+    tenant made while the other lane's example holds the lock is refused with 55P03: what
+    that touched does not come back, and judged alone it is what one process says."""
+    lanes = lanes_for(replace(CASES["hardened"], name="one-writer", sql=ONE_WRITER_AT_A_TIME))
+    alone = lanes.alone()
+    plan = lanes.plan()
+    in_lanes = set(plan.lanes[0]) | set(plan.lanes[1])
+    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    assert set(judged) < in_lanes, "no contention: the lanes never met"
+    for index, result in judged.items():
+        assert result.status is alone[index].status, lanes.pairs[index]
+    plain = _by_label(lanes_for(CASES["hardened"]).alone())
+    with_trigger = _by_label(alone)
+    assert {label: with_trigger[label] for label in plain} == plain  # alone, it never refuses
+
+
+def _by_label(results: list[ProbeResult]) -> dict[str, Outcome]:
+    """Statuses by label, the case's role names (made anew for each build) made alike."""
+    return {re.sub(r"rg_[0-9a-f]+_", "rg_", result.label): result.status for result in results}
+
+
+@pytest.mark.slow
+def test_what_a_lane_that_died_did_not_send_is_left_to_be_made_alone(
+    lanes_for: Callable[..., Lanes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lanes = lanes_for(CASES["hardened"], examples=3)
+    parent, judge = os.getpid(), forked._Lane.judge
+
+    def dies_in_a_fork(lane: forked._Lane, index: int) -> ProbeResult | None:
+        if os.getpid() != parent:
+            os._exit(3)
+        return judge(lane, index)
+
+    monkeypatch.setattr(forked._Lane, "judge", dies_in_a_fork)
+    plan = lanes.plan()
+    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    assert sorted(judged) == plan.lanes[0]
+    assert lanes_of(os.getpid()) == []
+
+
+ORGS = UNSEEN.replace("{app}", "orgs_app").replace("{admin}", "orgs_admin")
+ROLES = """DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orgs_app') THEN
+        CREATE ROLE orgs_app; CREATE ROLE orgs_admin;
+    END IF;
+END $$"""
+OPEN_CONTACTS = (
+    "CREATE POLICY contacts_all ON crm.contacts FOR SELECT TO orgs_app USING (org_id > 0)"
+)
+
+
+def orgs_project(folder: Path) -> Path:
+    """An Alembic project of another shape than the platform's: integer org ids in two
+    schemas, and an open policy on crm.contacts."""
+    copy_project(folder)
+    shutil.rmtree(folder / VERSIONS)
+    (folder / VERSIONS).mkdir()
+    env_py = folder / "migrations" / "env.py"
+    env_py.write_text(
+        env_py.read_text().replace("target_metadata = Base.metadata", "target_metadata = None")
+    )
+    upgrade = [ROLES, ORGS, OPEN_CONTACTS]
+    downgrade = ["DROP SCHEMA crm, billing CASCADE"]  # the roles are the server's: kept
+    (folder / VERSIONS / "o1.py").write_text(migration("o1", None, upgrade, downgrade))  # type: ignore[arg-type]
+    (folder / "pyproject.toml").write_text(
+        '[tool.rlsguard]\nalembic_ini = "alembic.ini"\ntenant_column = "org_id"\n'
+        'tenant_setting = "app.org"\nschemas = ["crm", "billing"]\napp_role = "orgs_app"\n'
+        'admin_roles = ["orgs_admin"]\n'
+    )
+    return folder
+
+
+def checked(project: Path, folder: Path, *flags: str) -> dict[str, Any]:
+    folder.mkdir()
+    result = run_python("-m", "rlsguard.cli", "check", "-q", "--project", str(project),
+                        "--backend", OWN_BACKEND, "--report", str(folder), *flags, cwd=project)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr  # the open policy fails
+    evidence: dict[str, Any] = json.loads((folder / EVIDENCE_NAME).read_text())
+    return evidence
+
+
+@pytest.mark.slow
+def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
+    project = orgs_project(tmp_path / "orgs")
+    one = checked(project, tmp_path / "one", "--probe-processes", "1", "--max-examples", "20")
+    two = checked(project, tmp_path / "two", "--probe-processes", "2", "--max-examples", "20")
+    probes_one, probes_two = (
+        {item["nodeid"]: item["status"] for item in run["items"] if item["kind"] == "probe"}
+        for run in (one, two)
+    )
+    assert probes_two == probes_one
+    assert probes_one["suite.py::test_probes::rls[crm.contacts-cross-tenant-read]"] == "fail"
+    assert FACT not in one["environment"]
+    told = two["environment"][FACT]
+    assert told.startswith("2 (this one and 1 forked from it, on one database; ")
+    locking = sum(1 for node in probes_two if node.endswith(("-truncate]", "-attach-trigger]")))
+    assert int(told.split("; ")[1].split()[0]) >= locking > 0

@@ -41,6 +41,7 @@ from synthetic import synthetic_schema
 
 from rlsguard.analyzer import scan
 from rlsguard.config import Settings, load_settings
+from rlsguard.probes.forked import ProberRecipe, judge_in_lanes
 from rlsguard.probes.login import ProbeLogin, probe_connections, roles_acted_as
 from rlsguard.probes.registry import PROBES
 from rlsguard.probes.runner import SHRINK_SECONDS, ProbeResult, ProbeRunner
@@ -143,35 +144,29 @@ def _run_one(item: tuple[str, str]) -> Summary:
     return Summary.of(runner.run(PROBES[probe_id], target, company=company))
 
 
-def _run_group(items: list[tuple[str, str]]) -> list[Summary]:
-    """The probes of one object, in one worker (so those that share rows can)."""
-    return [_run_one(item) for item in items]
-
-
 def run_probes(
     urls: tuple[Any, Any], tenancy: Any, profile: settings, budget: Budget
 ) -> tuple[list[Summary], float, float]:
-    """Every probe on every object, on ``budget.workers`` processes (each with its own
-    connections and key salt; examples are rolled back, so they share the database).
-    Returns the results, the wall time and the CPU time of the processes that probed
-    (Python's side only: on a shared machine it varies less than the wall time)."""
+    """Every probe on every object, in ``budget.workers`` lanes (probes/forked.py: the
+    run's own process and forks of it, as ``rlsguard check --probe-processes N``; what the
+    lanes leave is judged alone afterwards). Returns the results, the wall time and the CPU
+    time of the processes that probed (Python's side only: on a shared machine it varies
+    less than the wall time)."""
     profile = settings(profile, max_examples=budget.examples)
     salt = multiprocessing.Value("q", 0x5EED)
     targets = [(probe.id, target) for probe, target in ProbeRunner.targets_of(tenancy)]
-    by_object: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for item in targets:
-        by_object[item[1]].append(item)
     began = time.perf_counter()
     cpu_began = _cpu_seconds()
-    if budget.workers == 1:
-        _start_worker(urls, tenancy, profile, budget, salt)
-        summaries = [_run_one(item) for item in targets]
-    else:
-        context = multiprocessing.get_context("fork")  # the workers inherit the tenancy
-        arguments = (urls, tenancy, profile, budget, salt)
-        with context.Pool(budget.workers, _start_worker, arguments) as pool:
-            groups = pool.imap_unordered(_run_group, list(by_object.values()))
-            summaries = [summary for group in groups for summary in group]
+    judged: dict[int, ProbeResult] = {}
+    if budget.workers > 1:
+        recipe = ProberRecipe(tenancy, urls[0], urls[1], profile, None, budget.shrink, None, {})
+        pairs = [(PROBES[probe_id], target) for probe_id, target in targets]
+        judged = judge_in_lanes(recipe, pairs, budget.workers)
+    _start_worker(urls, tenancy, profile, budget, salt)
+    summaries = [
+        Summary.of(judged[index]) if index in judged else _run_one(item)
+        for index, item in enumerate(targets)
+    ]
     return summaries, time.perf_counter() - began, _cpu_seconds() - cpu_began
 
 
@@ -284,7 +279,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=["tree", "chain"], default="tree")
     parser.add_argument("--shrink-seconds", type=float, default=SHRINK_SECONDS)
     parser.add_argument("--max-examples", type=int, default=100, help="per probe (default 100)")
-    parser.add_argument("--workers", type=int, default=1, help="processes running probes")
+    parser.add_argument("--workers", type=int, default=1, help="probing processes (lanes)")
     parser.add_argument(
         "--alone", action="store_true", help="no rows shared between the properties of a table"
     )

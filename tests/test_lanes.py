@@ -61,23 +61,18 @@ class _Alike:
         return "t.a" if table == "t.b" else None
 
 
-def test_a_group_stays_in_one_lane_and_table_locks_wait_for_the_end() -> None:
+def test_groups_go_heaviest_first_and_table_locks_wait_for_the_end() -> None:
     truncate, read, stateful = PROBES["RP114"], PROBES["RP101"], PROBES["RP120"]
     assert [probe.id for probe in all_probes() if probe.locks_table] == ["RP114", "RP127"]
     pairs: list[tuple[Probe, str]] = [
         (read, "t.a"), (read, "t.b"), (read, "t.c"), (truncate, "t.a"), (truncate, "t.c"),
         (stateful, "t.c"), (read, "t.d"),
     ]  # fmt: skip
-    plan = split(pairs, _Alike(), 2)  # type: ignore[arg-type]
+    plan = split(pairs, _Alike())  # type: ignore[arg-type]
     assert plan.after == [3, 4]
-    lane_of = {index: number for number, lane in enumerate(plan.lanes) for index in lane}
-    assert sorted(lane_of) == [0, 1, 2, 5, 6]
-    assert lane_of[0] == lane_of[1]  # a and b: one group
-    assert lane_of[2] == lane_of[5]  # c's probes: one group
-    assert all(lane == sorted(lane) for lane in plan.lanes)  # each in the session's order
-    assert {lane_of[2], lane_of[0]} == {0, 1}  # the heaviest groups went to different lanes
-    alone = split(pairs, _Alike(), 1)  # type: ignore[arg-type]
-    assert alone.lanes == [[0, 1, 2, 5, 6]]
+    # c: a probe and the state machine; a: its own probe and b's, carried (a few examples)
+    assert plan.groups == [[2, 5], [0, 1], [6]]
+    assert plan.group[1] == plan.group[0] == "t.a"
 
 
 def test_a_watched_cursor_counts_statements_another_session_held_up(rlsguard_run: Run) -> None:
@@ -125,8 +120,10 @@ class Lanes:
 
     def plan(self, count: int = 2) -> Split:
         tenancy = self.recipe.tenancy
-        alike = AlikeTables(tenancy, tenant_tables(tenancy), spread_over=count)
-        return split(self.pairs, alike, count)
+        return split(self.pairs, AlikeTables(tenancy, tenant_tables(tenancy), spread_over=count))
+
+    def in_groups(self) -> set[int]:
+        return {index for group in self.plan().groups for index in group}
 
 
 @pytest.fixture
@@ -147,16 +144,19 @@ def lanes_for(rlsguard_run: Run, case_database: BuildCase) -> Callable[..., Lane
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["unseen-schema", "unseen-schema-open-policy", "hardened"])
-def test_lanes_judge_as_one_process_alone(lanes_for: Callable[..., Lanes], name: str) -> None:
+def test_lanes_judge_as_one_process_alone(
+    lanes_for: Callable[..., Lanes], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Integer tenant ids and unique columns (unseen-schema), failures that shrink, the
     platform's shape: the same verdicts, the forked lane's among them."""
     lanes = lanes_for(CASES[name])
     alone = lanes.alone()
-    plan = lanes.plan()
+    received = sent_back(monkeypatch)
     judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
-    assert set(judged) & set(plan.lanes[1]), "nothing came back from the forked lane"
-    assert set(judged) & set(plan.lanes[0])
-    assert not set(judged) & set(plan.after)
+    assert received, "nothing came back from the forked lane"
+    assert set(judged) - set(received), "this process judged nothing"
+    assert set(judged) == lanes.in_groups()  # no contention here: all but the table locks'
+    assert not set(judged) & set(lanes.plan().after)
     differ = {lanes.pairs[index][0].label(lanes.pairs[index][1]): (result.status, alone[index].status)
               for index, result in judged.items() if result.status is not alone[index].status}  # fmt: skip
     assert differ == {}
@@ -188,10 +188,8 @@ def test_judgements_contention_touched_are_left_to_be_made_alone(
     that touched does not come back, and judged alone it is what one process says."""
     lanes = lanes_for(replace(CASES["hardened"], name="one-writer", sql=ONE_WRITER_AT_A_TIME))
     alone = lanes.alone()
-    plan = lanes.plan()
-    in_lanes = set(plan.lanes[0]) | set(plan.lanes[1])
     judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
-    assert set(judged) < in_lanes, "no contention: the lanes never met"
+    assert set(judged) < lanes.in_groups(), "no contention: the lanes never met"
     for index, result in judged.items():
         assert result.status is alone[index].status, lanes.pairs[index]
     plain = _by_label(lanes_for(CASES["hardened"]).alone())
@@ -217,10 +215,24 @@ def test_what_a_lane_that_died_did_not_send_is_left_to_be_made_alone(
         return judge(lane, index)
 
     monkeypatch.setattr(forked._Lane, "judge", dies_in_a_fork)
-    plan = lanes.plan()
     judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
-    assert sorted(judged) == plan.lanes[0]
+    missing = lanes.in_groups() - set(judged)
+    assert missing in [set(), *(set(group) for group in lanes.plan().groups)]  # what it claimed
     assert lanes_of(os.getpid()) == []
+
+
+def sent_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The indices whose judgements will come back through the forked lanes' pipes."""
+    received: list[int] = []
+    receive = forked._receive
+
+    def counted(readers: list[Any], judged: dict[int, ProbeResult], *, block: bool) -> None:
+        before = set(judged)
+        receive(readers, judged, block=block)
+        received.extend(set(judged) - before)
+
+    monkeypatch.setattr(forked, "_receive", counted)
+    return received
 
 
 ORGS = UNSEEN.replace("{app}", "orgs_app").replace("{admin}", "orgs_admin")

@@ -14,6 +14,8 @@ import gc
 import os
 import random
 import signal
+import struct
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import Pipe
@@ -24,7 +26,7 @@ import hypothesis
 from sqlalchemy.engine import URL
 
 from rlsguard.probes.alike import AlikeTables
-from rlsguard.probes.lanes import Lane, WatchedCursor, split
+from rlsguard.probes.lanes import Lane, Split, WatchedCursor, split
 from rlsguard.probes.login import probe_connections
 from rlsguard.probes.registry import PROBES, Probe
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
@@ -32,6 +34,7 @@ from rlsguard.schema.targets import tenant_tables
 from rlsguard.schema.tenancy import Tenancy
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+GROUP_NUMBER = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -71,32 +74,56 @@ def judge_in_lanes(
     """The judgements of ``pairs`` (by index) that ``count`` lanes made without contention;
     those that lock a table are never among them."""
     tables = tenant_tables(recipe.tenancy)
-    plan = split(pairs, AlikeTables(recipe.tenancy, tables, spread_over=count), count)
+    plan = split(pairs, AlikeTables(recipe.tenancy, tables, spread_over=count))
     judged: dict[int, ProbeResult] = {}
-    if sum(bool(lane) for lane in plan.lanes) < 2:
+    if count < 2 or len(plan.groups) < 2:
         return judged  # nothing to gain
-    work = _Work(recipe, pairs, plan.group)
-    with _forked(work, plan.lanes[1:]) as readers:
-        own = _Lane(work, Lane(0, count))
-        try:
-            for index in plan.lanes[0]:
-                found = own.judge(index)
-                if found is not None:
-                    judged[index] = found
-                _receive(readers, judged, block=False)
-        finally:
-            own.close()
-        _receive(readers, judged, block=True)
+    with _queue(len(plan.groups)) as queue:
+        work = _Work(recipe, pairs, plan, queue)
+        with _forked(work, count) as readers:
+            own = _Lane(work, Lane(0, count))
+            try:
+                for index in work.claimed():
+                    found = own.judge(index)
+                    if found is not None:
+                        judged[index] = found
+                    _receive(readers, judged, block=False)
+            finally:
+                own.close()
+            _receive(readers, judged, block=True)
     return judged
 
 
 @dataclass(frozen=True)
 class _Work:
-    """What the lanes share out: the pairs, by index, and each pair's group."""
+    """What the lanes share out: the pairs, by index, in groups, and the queue of the
+    groups' numbers, from which each lane claims the next group it judges."""
 
     recipe: ProberRecipe
     pairs: Sequence[tuple[Probe, str]]
-    group: dict[int, str]
+    plan: Split
+    queue: int
+
+    @property
+    def group(self) -> dict[int, str]:
+        return self.plan.group
+
+    def claimed(self) -> Iterator[int]:
+        """The pairs of each group this lane claims, until none is left. Reading a file
+        whose offset the lanes share takes each number once, whoever reads it, and a
+        lane that dies leaves the rest to the others."""
+        while len(number := os.read(self.queue, GROUP_NUMBER.size)) == GROUP_NUMBER.size:
+            yield from self.plan.groups[GROUP_NUMBER.unpack(number)[0]]
+
+
+@contextlib.contextmanager
+def _queue(groups: int) -> Iterator[int]:
+    """A file of the numbers 0 to ``groups`` - 1, open at its start (its descriptor)."""
+    with tempfile.TemporaryFile() as queue:
+        queue.write(b"".join(GROUP_NUMBER.pack(number) for number in range(groups)))
+        queue.flush()
+        os.lseek(queue.fileno(), 0, os.SEEK_SET)
+        yield queue.fileno()
 
 
 class _Lane:
@@ -127,25 +154,22 @@ class _Lane:
 
 
 @contextlib.contextmanager
-def _forked(work: _Work, lanes: list[list[int]]) -> Iterator[list[Connection]]:
-    """A forked process for each of ``lanes`` (with something to judge): yields the ends
-    their judgements come through; the processes are ended (killed, if the caller did not
-    wait for them to finish) and reaped on the way out."""
+def _forked(work: _Work, count: int) -> Iterator[list[Connection]]:
+    """The lanes but this process's, forked: yields the ends their judgements come
+    through; the processes are ended (killed, if the caller did not wait for them to
+    finish) and reaped on the way out."""
     parent = os.getpid()
     children: list[int] = []
     readers: list[Connection] = []
     enabled = gc.isenabled()
     try:
-        for number, indices in enumerate(lanes, start=1):
-            if not indices:
-                continue
+        for number in range(1, count):
             reader, writer = Pipe(duplex=False)
             gc.disable()  # no collection between the fork and the child's freeze
             pid = os.fork()
             if pid == 0:
                 reader.close()
-                lane = Lane(number, len(lanes) + 1)
-                _lane_process(parent, work, indices, lane, writer)
+                _lane_process(parent, work, Lane(number, count), writer)
             if enabled:
                 gc.enable()
             writer.close()
@@ -180,17 +204,16 @@ def _receive(readers: list[Connection], judged: dict[int, ProbeResult], *, block
             judged[index] = ProbeResult(probe=PROBES[probe_id], **fields)
 
 
-def _lane_process(
-    parent: int, work: _Work, indices: list[int], lane: Lane, writer: Connection
-) -> None:
-    """A forked lane: judges ``indices`` and sends back the judgements; never returns."""
+def _lane_process(parent: int, work: _Work, lane: Lane, writer: Connection) -> None:
+    """A forked lane: judges the groups it claims and sends back the judgements; never
+    returns."""
     code = 1
     try:
         gc.freeze()  # what it inherited is never collected here: no finalizer of the parent's
         gc.enable()
         _detach(parent)
         own = _Lane(work, lane)
-        for index in indices:
+        for index in work.claimed():
             result = own.judge(index)
             if result is not None:
                 writer.send((index, result.probe.id, _shipped(result)))

@@ -5,7 +5,9 @@ own. What keeps their judgements those of a run alone:
   interleaved with the other lanes' (``Lane.number``), so no lane inserts a key another
   lane holds uncommitted, and none waits on it;
 - a table's probes, and those of the tables whose proofs carry over to it (probes/alike.py),
-  run in one lane, so rows shared by properties and proofs made once stay in one runner;
+  are a group that one lane takes whole, so rows shared by properties and proofs made once
+  stay in one runner; the lanes take the groups in turn, the heaviest first, each the next
+  one when it is done with its last;
 - the probes that lock a whole table (``locks_table``) run in no lane, after them;
 - a statement another session's lock refused, or that was cancelled, is counted
   (``WatchedCursor``): every judgement of that table's group in that lane is then made
@@ -46,42 +48,38 @@ class WatchedCursor(psycopg2.extensions.cursor):
             raise
 
 
-# what a probe costs, roughly, in examples: for sharing the work out evenly
-def _weight(probe: Probe) -> int:
+def _weight(probe: Probe, target: str, alike: AlikeTables) -> int:
+    """What judging ``probe`` on ``target`` costs, roughly, in tens of examples: for
+    sharing the work out evenly (a pass carried from an alike table takes a few examples)."""
     if probe.own_engine:
         return 30
-    return 1 if probe.deterministic else 10
+    carried = probe.same_on_alike_tables and alike.model_of(
+        target, foreign_keys=probe.alike_by_foreign_keys
+    )
+    return 1 if probe.deterministic or carried else 10
 
 
 @dataclass
 class Split:
-    """Which lane judges each (probe, object) pair, by its index; ``after``: the pairs
-    that lock a table, judged once the lanes are done; ``group``: each pair's group."""
+    """The (probe, object) pairs by index: ``groups``, each judged whole by one lane, the
+    heaviest first; ``after``, the pairs that lock a table, judged once the lanes are
+    done; ``group``, each pair's group."""
 
-    lanes: list[list[int]]
+    groups: list[list[int]] = field(default_factory=list)
     after: list[int] = field(default_factory=list)
     group: dict[int, str] = field(default_factory=dict)
 
 
-def split(pairs: Sequence[tuple[Probe, str]], alike: AlikeTables, count: int) -> Split:
-    """The pairs shared out over ``count`` lanes, a group (an object and the alike tables
-    its proofs are made on) whole in one lane, the heaviest groups first, each to the lane
-    with the least work so far; the pairs that lock a table count as the first lane's."""
-    plan = Split(lanes=[[] for _ in range(count)])
+def split(pairs: Sequence[tuple[Probe, str]], alike: AlikeTables) -> Split:
+    """The pairs in groups: an object and the alike tables its proofs are made on."""
+    plan = Split()
     groups: dict[str, list[int]] = {}
-    load = [0] * count
     for index, (probe, target) in enumerate(pairs):
         plan.group[index] = group = alike.model_of(target) or target
-        if probe.locks_table:
-            plan.after.append(index)
-            load[0] += _weight(probe)
-        else:
-            groups.setdefault(group, []).append(index)
-    weighed = sorted(groups.values(), key=lambda group: -sum(_weight(pairs[i][0]) for i in group))
-    for members in weighed:
-        lightest = load.index(min(load))
-        plan.lanes[lightest].extend(members)
-        load[lightest] += sum(_weight(pairs[index][0]) for index in members)
-    for lane in plan.lanes:
-        lane.sort()
+        (plan.after if probe.locks_table else groups.setdefault(group, [])).append(index)
+    weights = {
+        group: sum(_weight(*pairs[index], alike) for index in members)
+        for group, members in groups.items()
+    }
+    plan.groups = [groups[group] for group in sorted(groups, key=lambda group: -weights[group])]
     return plan

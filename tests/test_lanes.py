@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg2
@@ -19,7 +20,8 @@ from hypothesis import settings
 
 from rlsguard.analyzer import scan
 from rlsguard.findings import Outcome
-from rlsguard.plugin.lanes import FACT
+from rlsguard.plugin import lanes as plugin_lanes
+from rlsguard.plugin.lanes import FACT, _count, processes_by_default
 from rlsguard.probes import all_probes, forked
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.forked import ProberRecipe, judge_in_lanes
@@ -221,6 +223,31 @@ def test_what_a_lane_that_died_did_not_send_is_left_to_be_made_alone(
     assert lanes_of(os.getpid()) == []
 
 
+@pytest.mark.slow
+def test_a_judgement_that_raises_is_left_to_its_own_item(
+    lanes_for: Callable[..., Lanes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In either process: it and the rest of its group are left to be judged alone (where
+    the error is said, in its own item), and the lanes go on with the other groups."""
+    lanes = lanes_for(CASES["hardened"], examples=3)
+    broken = next(pair for pair in lanes.pairs if pair[0].id == "RP104")
+    run = ProbeRunner.run
+
+    def raises_once(runner: ProbeRunner, probe: Probe, target: str, **options: Any) -> ProbeResult:
+        if (probe, target) == broken:
+            raise RuntimeError("a bug in a probe")
+        return run(runner, probe, target, **options)
+
+    monkeypatch.setattr(ProbeRunner, "run", raises_once)
+    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    plan = lanes.plan()
+    at = lanes.pairs.index(broken)
+    left = {index for index in lanes.in_groups() if plan.group[index] == plan.group[at]}
+    left = {index for index in left if index >= at}  # a group's pairs are judged in order
+    assert at in left
+    assert set(judged) == lanes.in_groups() - left
+
+
 def sent_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The indices whose judgements will come back through the forked lanes' pipes."""
     received: list[int] = []
@@ -292,3 +319,32 @@ def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
     assert told.startswith("2 (this one and 1 forked from it, on one database; ")
     locking = sum(1 for node in probes_two if node.endswith(("-truncate]", "-attach-trigger]")))
     assert int(told.split("; ")[1].split()[0]) >= locking > 0
+
+
+class _Config:
+    """What ``plugin/lanes.py`` reads of pytest's config."""
+
+    def __init__(self, **options: object) -> None:
+        self.options = {"maxfail": 0, "rlsguard_probe_processes": None, **options}
+        self.option = SimpleNamespace(dist="no")
+        self.pluginmanager = SimpleNamespace(hasplugin=lambda _name: False)
+
+    def getoption(self, name: str, default: object = None) -> object:
+        return self.options.get(name, default)
+
+
+def test_one_process_where_a_fork_would_not_pay_or_not_be_safe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads = [1]  # under pytest-xdist this process runs execnet's thread too: counted apart
+    monkeypatch.setattr(plugin_lanes, "threading", SimpleNamespace(active_count=lambda: threads[0]))
+    assert processes_by_default() == min(len(os.sched_getaffinity(0)), 2)
+    assert _count(_Config()) == processes_by_default()  # type: ignore[arg-type]
+    assert _count(_Config(rlsguard_probe_processes=3)) == 3  # type: ignore[arg-type]
+    assert _count(_Config(maxfail=1, rlsguard_probe_processes=3)) == 1  # type: ignore[arg-type]
+    threads[0] = 2
+    assert _count(_Config(rlsguard_probe_processes=3)) == 1  # type: ignore[arg-type]
+    threads[0] = 1
+    worker = _Config(rlsguard_probe_processes=3)
+    worker.workerinput = {}  # type: ignore[attr-defined]
+    assert _count(worker) == 1  # type: ignore[arg-type]

@@ -139,8 +139,9 @@ OPTIONS = (
            "and template, a table's probes on one worker (default 1: this process; needs "
            "pytest-xdist, the parallel extra)", (CHECK,), type=positive_int, metavar="N"),
     Option("probe-processes", "probe in N processes at once, this one and N - 1 forked from "
-           "it, on one database, a table's probes in one of them (default: 2 with two cores or "
-           "more, else 1)", (CHECK, PYTEST), type=positive_int, metavar="N"),
+           "it, on one database, a table's probes in one of them (default: 2 on Linux with two "
+           "cores or more, else 1; 1 where processes cannot fork)", (CHECK, PYTEST),
+           type=positive_int, metavar="N"),
     Option("fail-on", "with a baseline (--base): fail on new error-level findings only "
            "(default) or on any error at head", (CHECK, PYTEST), choices=FAIL_ON,
            default=FAIL_ON[0]),

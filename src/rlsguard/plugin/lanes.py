@@ -6,6 +6,7 @@ table, or that contention touched) is judged then, alone, as without lanes."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -41,15 +42,12 @@ FACT = "Probing processes"
 
 
 def processes_by_default() -> int:
-    """Two where a fork and two cores are at hand (measured to beat one on 2 busy cores,
-    docs/speed.md), else one."""
-    if not hasattr(os, "fork"):
+    """Two on Linux with two cores (measured to beat one on 2 busy cores, docs/speed.md),
+    else one. (macOS forks too, but its system libraries are not all safe in a fork:
+    ``--probe-processes`` asks for it there.)"""
+    if not sys.platform.startswith("linux"):
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return min(cores, 2)
+    return min(len(os.sched_getaffinity(0)), 2)
 
 
 class ProbeLanes:
@@ -105,4 +103,6 @@ def _count(config: pytest.Config) -> int:
     if threading.active_count() > 1:
         return 1  # a fork copies no other thread, nor frees the locks they hold
     given: int | None = config.getoption("rlsguard_probe_processes", None)
-    return given if given is not None else processes_by_default()
+    if given is not None:
+        return given if hasattr(os, "fork") else 1
+    return processes_by_default()

@@ -127,26 +127,31 @@ def _queue(groups: int) -> Iterator[int]:
 
 
 class _Lane:
-    """A lane's runner, and the groups contention touched in it."""
+    """A lane's runner, and the groups whose judgements it does not vouch for."""
 
     def __init__(self, work: _Work, lane: Lane) -> None:
         self.pairs = work.pairs
         self.group = work.group
         self.runner = work.recipe.runner(lane)
-        self.contended: set[str] = set()
+        self.untrusted: set[str] = set()
         self._company: dict[str, list[Probe]] = {}
         for probe, target in work.pairs:
             self._company.setdefault(target, []).append(probe)
 
     def judge(self, index: int) -> ProbeResult | None:
-        """The pair's judgement, or None when contention may have touched it (or an
-        earlier judgement of its group, which it may rest on)."""
+        """The pair's judgement, or None when contention may have touched it or it raised
+        (or an earlier judgement of its group did, which it may rest on): the caller
+        judges it alone, where an error is said in its own item."""
         probe, target = self.pairs[index]
         before = WatchedCursor.contended
-        result = self.runner.run(probe, target, company=self._company[target])
+        try:
+            result = self.runner.run(probe, target, company=self._company[target])
+        except Exception:  # raised again where it is judged alone
+            self.untrusted.add(self.group[index])
+            return None
         if WatchedCursor.contended != before:
-            self.contended.add(self.group[index])
-        return None if self.group[index] in self.contended else result
+            self.untrusted.add(self.group[index])
+        return None if self.group[index] in self.untrusted else result
 
     def close(self) -> None:
         for session in self.runner.sessions.values():

@@ -154,7 +154,7 @@ def test_lanes_judge_as_one_process_alone(
     lanes = lanes_for(CASES[name])
     alone = lanes.alone()
     received = sent_back(monkeypatch)
-    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    judged = judged_in_lanes(lanes)
     assert received, "nothing came back from the forked lane"
     assert set(judged) - set(received), "this process judged nothing"
     assert set(judged) == lanes.in_groups()  # no contention here: all but the table locks'
@@ -190,7 +190,7 @@ def test_judgements_contention_touched_are_left_to_be_made_alone(
     that touched does not come back, and judged alone it is what one process says."""
     lanes = lanes_for(replace(CASES["hardened"], name="one-writer", sql=ONE_WRITER_AT_A_TIME))
     alone = lanes.alone()
-    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    judged = judged_in_lanes(lanes)
     assert set(judged) < lanes.in_groups(), "no contention: the lanes never met"
     for index, result in judged.items():
         assert result.status is alone[index].status, lanes.pairs[index]
@@ -217,7 +217,7 @@ def test_what_a_lane_that_died_did_not_send_is_left_to_be_made_alone(
         return judge(lane, index)
 
     monkeypatch.setattr(forked._Lane, "judge", dies_in_a_fork)
-    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    judged = judged_in_lanes(lanes)
     missing = lanes.in_groups() - set(judged)
     assert missing in [set(), *(set(group) for group in lanes.plan().groups)]  # what it claimed
     assert lanes_of(os.getpid()) == []
@@ -239,13 +239,19 @@ def test_a_judgement_that_raises_is_left_to_its_own_item(
         return run(runner, probe, target, **options)
 
     monkeypatch.setattr(ProbeRunner, "run", raises_once)
-    judged = judge_in_lanes(lanes.recipe, lanes.pairs, 2)
+    judged = judged_in_lanes(lanes)
     plan = lanes.plan()
     at = lanes.pairs.index(broken)
     left = {index for index in lanes.in_groups() if plan.group[index] == plan.group[at]}
     left = {index for index in left if index >= at}  # a group's pairs are judged in order
     assert at in left
     assert set(judged) == lanes.in_groups() - left
+
+
+def judged_in_lanes(lanes: Lanes) -> dict[int, ProbeResult]:
+    judged: dict[int, ProbeResult] = {}
+    assert judge_in_lanes(lanes.recipe, lanes.pairs, 2, judged), "no lane was forked"
+    return judged
 
 
 def sent_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -314,11 +320,14 @@ def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
     )
     assert probes_two == probes_one
     assert probes_one["suite.py::test_probes::rls[crm.contacts-cross-tenant-read]"] == "fail"
-    assert FACT not in one["environment"]
-    told = two["environment"][FACT]
-    assert told.startswith("2 (this one and 1 forked from it, on one database; ")
+    assert one["environment"][FACT] == "1 (the run's process)"
     locking = sum(1 for node in probes_two if node.endswith(("-truncate]", "-attach-trigger]")))
-    assert int(told.split("; ")[1].split()[0]) >= locking > 0
+    assert locking > 0
+    assert two["environment"][FACT] == (
+        "2 (the run's process and 1 forked from it, on one database); judged afterwards in "
+        f"the run's process alone: {locking} of probes that lock a table, 0 that met another "
+        "process's lock or raised"
+    )
 
 
 class _Config:

@@ -29,6 +29,7 @@ from rlsguard.plugin.hooks import (
     pytest_pycollect_makeitem,
     pytest_pyfunc_call,
     pytest_runtest_call,
+    pytest_runtest_protocol,
     pytest_terminal_summary,
     pytest_unconfigure,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "pytest_pycollect_makeitem",
     "pytest_pyfunc_call",
     "pytest_runtest_call",
+    "pytest_runtest_protocol",
     "pytest_terminal_summary",
     "pytest_unconfigure",
     "rlsguard_clone",

@@ -23,6 +23,7 @@ from rlsguard.errors import RlsguardError
 from rlsguard.findings import Outcome
 from rlsguard.plugin.items import IsolationItem, ProbeItem, Unanalyzable
 from rlsguard.plugin.selection import Selection, is_migration_test
+from rlsguard.plugin.stash import INTERRUPTED
 from rlsguard.report.controls.assessment import Assessment, assess, controls_html
 from rlsguard.report.controls.mapping import frameworks_for
 from rlsguard.report.evidence import environment
@@ -68,7 +69,8 @@ def interrupt_reason(value: BaseException) -> str | None:
     ``pytest.exit`` (a lost server) or of a collection error."""
     interrupted = isinstance(value, pytest.Session.Interrupted)
     said = str(value) if interrupted else getattr(value, "msg", "")
-    return str(said or "").removeprefix("rlsguard: ") or None
+    reason = str(said or "").removeprefix("rlsguard: ")
+    return None if reason in ("", INTERRUPTED) else reason
 
 
 class EvidenceCollector:
@@ -261,7 +263,7 @@ class EvidenceCollector:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C, SIGTERM, ``pytest.exit`` (a lost server), or pytest stopping after a
         collection error (said as that error): before sessionfinish."""
-        reason = interrupt_reason(excinfo.value) or "interrupted (Ctrl-C or SIGTERM)"
+        reason = interrupt_reason(excinfo.value) or INTERRUPTED
         if self.collection_failed is not None and reason.endswith("during collection"):
             reason = f"could not collect the checks: {self.collection_failed.rstrip('.')}"
         self.incomplete = reason

@@ -117,6 +117,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("rlsguard_revision", revisions, ids=revisions)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> bool | None:
+    """Probe items: the lanes judge them all at the first (plugin/lanes.py)."""
+    items = sys.modules.get("rlsguard.plugin.items")  # loaded by a module that holds them
+    if items is None or not isinstance(item, items.ProbeItem):
+        return None
+    protocol: bool | None = items.lanes_of(item.config).protocol(item)
+    return protocol
+
+
 def _fail_cleanly() -> Generator[None, object, object]:
     """rlsguard's own errors fail a test (or its fixture) with their message alone; a lost
     server ends the session instead (nothing after it can be judged), whichever statement

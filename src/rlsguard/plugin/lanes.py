@@ -13,7 +13,7 @@ from typing import Protocol
 
 import pytest
 
-from rlsguard.plugin.stash import RUN_KEY
+from rlsguard.plugin.stash import INTERRUPTED, RUN_KEY
 from rlsguard.plugin.workers import is_controller, workers_of
 from rlsguard.probes.forked import judge_in_lanes
 from rlsguard.probes.registry import Probe
@@ -57,36 +57,75 @@ class ProbeLanes:
         self.config = config
         self.count = count
         self._judged: dict[str, ProbeResult] | None = None
+        self.interrupted: KeyboardInterrupt | None = None
+
+    def protocol(self, item: ProbeItem) -> bool | None:
+        """pytest_runtest_protocol for a probe item: at the first, the lanes judge them
+        all. Interrupted then, the items they judged report, in their turn, the others do
+        not run, and the session stops after the last of them (as a run in one process
+        keeps the items it judged). None: pytest runs the item; True: it does not."""
+        if self._judged is None:
+            self._judged = {}
+            if self.count > 1:
+                self._judge_all(item)
+            else:
+                self._tell([], shared=False)
+        if self.interrupted is None:
+            return None
+        later = self._probe_items(item)
+        if not any(other.nodeid in self._judged for other in later[1:]):
+            item.session.shouldstop = INTERRUPTED
+        return None if item.nodeid in self._judged else True
 
     def judge(self, item: ProbeItem, alone: Callable[[], ProbeResult]) -> ProbeResult:
-        """``item``'s judgement: the lanes' (who judge every probe item of the session at
-        the first of them), or ``alone()``'s."""
-        if self._judged is None:
-            self._judged = self._judge_all(item) if self.count > 1 else {}
-        found = self._judged.pop(item.nodeid, None)
+        """``item``'s judgement: the lanes', or ``alone()``'s."""
+        found = (self._judged or {}).pop(item.nodeid, None)
         return found if found is not None else alone()
 
-    def _judge_all(self, first: ProbeItem) -> dict[str, ProbeResult]:
-        recipe = first.config.stash[RUN_KEY].probe_recipe()
-        if recipe.unavailable is not None:
-            return {}
+    def _judge_all(self, first: ProbeItem) -> None:
+        run = first.config.stash[RUN_KEY]
+        items = self._probe_items(first)
+        by_index: dict[int, ProbeResult] = {}
+        shared = False
+        try:
+            recipe = run.probe_recipe()
+            with run.roles_as_analysed() as changed:
+                if self.count > 1 and changed is None and recipe.unavailable is None:
+                    pairs = [(item.probe, item.target) for item in items]
+                    shared = judge_in_lanes(recipe, pairs, self.count, by_index)
+        except KeyboardInterrupt as interrupt:
+            self.interrupted = interrupt
+            shared = True
+        except Exception:  # each item meets it again, and says it
+            by_index.clear()
+        self._judged = {items[index].nodeid: result for index, result in by_index.items()}
+        self._tell(items, shared)
+
+    @staticmethod
+    def _probe_items(first: ProbeItem) -> list[ProbeItem]:
+        """The session's probe items from ``first`` on."""
         items: list[ProbeItem] = [
             item for item in first.session.items if isinstance(item, type(first))
         ]
-        items = items[items.index(first) :]
-        judged = judge_in_lanes(recipe, [(item.probe, item.target) for item in items], self.count)
-        if judged:
-            self._tell(len(items) - len(judged))
-        return {items[index].nodeid: result for index, result in judged.items()}
+        return items[items.index(first) :]
 
-    def _tell(self, alone: int) -> None:
+    def _tell(self, items: list[ProbeItem], shared: bool) -> None:
+        """The evidence's line on how many processes probed."""
         evidence = self.config.pluginmanager.get_plugin("rlsguard-evidence")
-        if evidence is not None:
-            evidence.facts[FACT] = (
-                f"{self.count} (this one and {self.count - 1} forked from it, on one database; "
-                f"{alone} judgement(s) made alone afterwards: those that lock a table or that "
-                "met another process's lock)"
-            )
+        if evidence is None:
+            return
+        if not shared:
+            evidence.facts[FACT] = "1 (the run's process)"
+            return
+        locking = sum(1 for item in items if item.probe.locks_table)
+        judged = self._judged or {}
+        met = len(items) - len(judged) - locking
+        evidence.facts[FACT] = (
+            f"{self.count} (the run's process and {self.count - 1} forked from it, on one "
+            f"database); judged afterwards in the run's process alone: {locking} of probes "
+            f"that lock a table, {met} that met another process's lock or raised"
+            + (" or were not judged before the interrupt" if self.interrupted else "")
+        )
 
 
 def lanes_of(config: pytest.Config) -> ProbeLanes:

@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # the keys' types only: the hooks import this without the mac
     from rlsguard.run import Run
     from rlsguard.server.process import InterruptSignals
 
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"  # all a KeyboardInterrupt says of why
+
 RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
 BASELINE_KEY: pytest.StashKey[Baseline] = pytest.StashKey()  # findings that do not fail the gate
 SIGNALS_KEY: pytest.StashKey[InterruptSignals] = pytest.StashKey()  # restored at the end

@@ -69,15 +69,18 @@ class ProberRecipe:
 
 
 def judge_in_lanes(
-    recipe: ProberRecipe, pairs: Sequence[tuple[Probe, str]], count: int
-) -> dict[int, ProbeResult]:
-    """The judgements of ``pairs`` (by index) that ``count`` lanes made without contention;
-    those that lock a table are never among them."""
+    recipe: ProberRecipe,
+    pairs: Sequence[tuple[Probe, str]],
+    count: int,
+    judged: dict[int, ProbeResult],
+) -> bool:
+    """Puts in ``judged`` the judgements of ``pairs`` (by index) that ``count`` lanes made
+    without contention, as they come (those that lock a table are never among them); False
+    when there were too few groups of pairs to share out, and no lane was forked."""
     tables = tenant_tables(recipe.tenancy)
     plan = split(pairs, AlikeTables(recipe.tenancy, tables, spread_over=count))
-    judged: dict[int, ProbeResult] = {}
     if count < 2 or len(plan.groups) < 2:
-        return judged  # nothing to gain
+        return False
     with _queue(len(plan.groups)) as queue:
         work = _Work(recipe, pairs, plan, queue)
         with _forked(work, count) as readers:
@@ -91,7 +94,7 @@ def judge_in_lanes(
             finally:
                 own.close()
             _receive(readers, judged, block=True)
-    return judged
+    return True
 
 
 @dataclass(frozen=True)

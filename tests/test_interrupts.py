@@ -222,14 +222,24 @@ def test_a_signal_while_probing_is_never_a_finding(tmp_path: Path, sig: signal.S
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_while_lanes_probe_ends_every_lane_and_keeps_what_they_judged(
-    tmp_path: Path, sig: signal.Signals, project_copy: Callable[..., Path]
+    tmp_path: Path,
+    sig: signal.Signals,
+    project_copy: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The platform at head: 8 tables' probes, about 10 s of them at 200 examples each."""
+    """The platform at head: 8 tables' probes, about 10 s of them at 200 examples each,
+    stopped once this process's lane has made a judgement (a plugin given to the run's
+    pytest marks it), the other lane in the middle of its own."""
+    (tmp_path / "lane_marker.py").write_text(LANE_MARKER)
+    marker = tmp_path / "judged"
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("JUDGED_MARKER", str(marker))
     check = started_check(
-        project_copy(), tmp_path, "--max-examples", "200", "--probe-processes", "2"
-    )
+        project_copy(), tmp_path, "--max-examples", "200", "--probe-processes", "2",
+        "--", "-p", "lane_marker",
+    )  # fmt: skip
     lane = forked_lane(check.pid)
-    time.sleep(3)  # some judgements made, most not
+    wait_for(marker.exists, 120, "the run's process to make a judgement")
     check.send_signal(sig)
     signalled = time.monotonic()
     output = check.communicate(timeout=60)[0]
@@ -263,6 +273,24 @@ def test_a_lane_ends_with_the_process_that_forked_it(tmp_path: Path, rlsguard_ru
     check.kill()
     check.wait(timeout=60)
     wait_for(lambda: not running(lane), 2, "the lane to end with its parent")
+
+
+LANE_MARKER = """
+import os, pathlib
+from rlsguard.probes import forked
+
+judge = forked._Lane.judge
+parent = os.getpid()
+
+def marked(lane, index):
+    result = judge(lane, index)
+    if result is not None and os.getpid() == parent and not os.path.exists(os.environ["JUDGED_MARKER"] + ".tmp"):
+        pathlib.Path(os.environ["JUDGED_MARKER"] + ".tmp").touch()
+        os.rename(os.environ["JUDGED_MARKER"] + ".tmp", os.environ["JUDGED_MARKER"])
+    return result
+
+forked._Lane.judge = marked
+"""
 
 
 def forked_lane(pid: int) -> int:

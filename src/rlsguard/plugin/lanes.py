@@ -90,7 +90,7 @@ class ProbeLanes:
         try:
             recipe = run.probe_recipe()
             with run.roles_as_analysed() as changed:
-                if self.count > 1 and changed is None and recipe.unavailable is None:
+                if changed is None and recipe.unavailable is None:
                     pairs = [(item.probe, item.target) for item in items]
                     shared = judge_in_lanes(recipe, pairs, self.count, by_index)
         except KeyboardInterrupt as interrupt:

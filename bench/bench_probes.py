@@ -161,7 +161,7 @@ def run_probes(
     if budget.workers > 1:
         recipe = ProberRecipe(tenancy, urls[0], urls[1], profile, None, budget.shrink, None, {})
         pairs = [(PROBES[probe_id], target) for probe_id, target in targets]
-        judged = judge_in_lanes(recipe, pairs, budget.workers)
+        judge_in_lanes(recipe, pairs, budget.workers, judged)
     _start_worker(urls, tenancy, profile, budget, salt)
     summaries = [
         Summary.of(judged[index]) if index in judged else _run_one(item)

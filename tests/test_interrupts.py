@@ -7,6 +7,7 @@ import gc
 import html
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from rlsguard.plugin.lanes import FACT
 from rlsguard.report.evidence.history import EVIDENCE_NAME, HISTORY_NAME, beside
 from rlsguard.run import Run
 from rlsguard.server.children import pid_alive
-from rlsguard.server.process import InterruptSignals, wait_interruptibly
+from rlsguard.server.process import DROPPED_INTERRUPT, InterruptSignals, wait_interruptibly
 from tests.conftest import (
     OWN_BACKEND,
     PROJECT,
@@ -513,3 +515,33 @@ def test_a_server_that_dies_while_the_catalog_is_read_is_said_not_judged(tmp_pat
     assert check.returncode == 2, output
     assert "rlsguard: the server went away" in output
     assert_judged_nothing(output, evidence_of(tmp_path), "the server went away")
+
+
+def _fails() -> None:
+    raise RuntimeError("a bug in a gc callback")
+
+
+def test_pytest_says_nothing_of_an_interrupt_dropped_inside_a_gc_callback() -> None:
+    """Raised again at the next safe point, it is not also pytest's unraisable warning
+    (whose traceback would end up in the console of an interrupted run); other dropped
+    exceptions still are."""
+    from _pytest.config import parse_warning_filter  # noqa: PLC0415  what pytest applies
+
+    line = f"ignore:{DROPPED_INTERRUPT}:pytest.PytestUnraisableExceptionWarning"
+    _action, message, category, _module, _lineno = parse_warning_filter(line, escape=False)
+    assert category is pytest.PytestUnraisableExceptionWarning
+
+    def dropped(raising: Callable[[], None]) -> str:
+        try:
+            raising()
+        except BaseException as error:
+            told = "".join(traceback.format_exception(error))
+        return f"Exception ignored in: <function gc_callback at 0x7f00>\n\n{told}\n"
+
+    try:
+        ours = dropped(lambda: InterruptSignals._raise(signal.SIGINT, None))
+    finally:
+        InterruptSignals.pending = None
+    assert re.compile(message, re.IGNORECASE).match(ours)
+    other = dropped(_fails)
+    assert not re.compile(message, re.IGNORECASE).match(other)

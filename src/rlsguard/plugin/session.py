@@ -27,7 +27,7 @@ from rlsguard.plugin.workers import (
 from rlsguard.report.evidence.baseline import Baseline
 from rlsguard.run import Run
 from rlsguard.server import request_from
-from rlsguard.server.process import InterruptSignals
+from rlsguard.server.process import DROPPED_INTERRUPT, InterruptSignals
 
 
 def run_of(config: pytest.Config) -> Run:
@@ -68,6 +68,9 @@ def activate(config: pytest.Config) -> Run:
         run.adopt_templates(shared["templates"])
     elif is_controller(config):
         config.pluginmanager.register(WorkersShare(run), "rlsguard-workers")
+    config.addinivalue_line(
+        "filterwarnings", f"ignore:{DROPPED_INTERRUPT}:pytest.PytestUnraisableExceptionWarning"
+    )
     add_environment(config, "rlsguard", __version__)
     baseline_path = config.getoption("rlsguard_baseline")
     baseline = Baseline.read(Path(baseline_path)) if baseline_path else None

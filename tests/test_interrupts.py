@@ -259,6 +259,41 @@ def test_a_signal_while_lanes_probe_ends_every_lane_and_keeps_what_they_judged(
     assert postgres_processes_of(check.pid) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_the_migration_checks_ends_the_lane_forked_early(
+    tmp_path: Path, sig: signal.Signals, project_copy: Callable[..., Path]
+) -> None:
+    """The lanes start at the session's first item and probe while the migration checks
+    run: stopped in one (a downgrade that sleeps), the run ends the lane before its server,
+    and judges nothing."""
+    marker = tmp_path / "downgrading"
+    copy = project_copy(
+        {
+            "002_enable_rls": replace_once(
+                "def downgrade() -> None:\n",
+                "def downgrade() -> None:\n"
+                f"    __import__('pathlib').Path({str(marker)!r}).touch()\n"
+                "    op.execute('SELECT pg_sleep(120)')\n",
+            )
+        }
+    )
+    check = started_check(copy, tmp_path, "--probe-processes", "2")
+    lane = forked_lane(check.pid)
+    wait_for(marker.exists, 120, "rlsguard check to reach the sleeping downgrade")
+    assert running(lane), "the lane was not probing during the migration checks"
+    check.send_signal(sig)
+    output = check.communicate(timeout=30)[0]
+    assert check.returncode == 2, output
+    assert "rlsguard: interrupted; the report is marked incomplete" in output
+    assert "Traceback" not in output
+    evidence = evidence_of(tmp_path)
+    assert "interrupted" in evidence["incomplete"]
+    assert [item for item in evidence["items"] if item["kind"] == "probe"] == []
+    assert not pid_alive(lane)
+    assert postgres_processes_of(check.pid) == []
+    assert scratch_folders_of(check.pid) == []
+
+
 def test_a_lane_ends_with_the_process_that_forked_it(tmp_path: Path, rlsguard_run: Run) -> None:
     """On a server of its own, a lane would end with the server its parent stops; on a
     server it was pointed at, it ends because its parent did (it would otherwise probe

@@ -4,10 +4,12 @@ what locks a table and what a lane that died did not send back is left to be jud
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +27,7 @@ from rlsguard.plugin.lanes import FACT, _count, processes_by_default
 from rlsguard.probes import all_probes, forked
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.forked import ProberRecipe, judge_in_lanes
-from rlsguard.probes.lanes import Lane, Split, WatchedCursor, split
+from rlsguard.probes.lanes import Lane, RoleWatch, Split, WatchedCursor, split
 from rlsguard.probes.login import roles_acted_as
 from rlsguard.probes.registry import PROBES, Probe
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
@@ -248,6 +250,85 @@ def test_a_judgement_that_raises_is_left_to_its_own_item(
     assert set(judged) == lanes.in_groups() - left
 
 
+def _superuser(url: Any) -> Any:
+    connection = psycopg2.connect(**psycopg2_params(url))
+    connection.autocommit = True
+    return connection
+
+
+def test_a_role_watch_sees_a_role_changed_even_when_put_back(rlsguard_run: Run) -> None:
+    role = f"rg_watched_{os.getpid()}"
+    connection = _superuser(rlsguard_run.url("postgres"))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE ROLE {role}")
+        watch = RoleWatch([role], str(RoleWatch([role], "").seen(connection)).split(" ")[0])
+        before = watch.seen(connection)
+        assert watch.as_analysed(before)
+        assert before == watch.seen(connection)
+        with connection.cursor() as cursor:  # not a flag ROLE_STATE reads: the rows tell
+            cursor.execute(f"ALTER ROLE {role} CONNECTION LIMIT 3")
+            cursor.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        after = watch.seen(connection)
+        assert after != before
+        assert watch.as_analysed(after)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER ROLE {role} BYPASSRLS")
+        assert not watch.as_analysed(watch.seen(connection))
+        assert not watch.as_analysed(None)  # unreadable (not a superuser): never trusted
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        connection.close()
+
+
+@pytest.mark.slow
+def test_a_lane_forked_early_keeps_no_judgement_a_change_of_roles_touched(
+    lanes_for: Callable[..., Lanes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the run's process migrates, a forked lane's judgement during which a role
+    changed (and was put back) does not come back, nor does the rest of its group; with
+    the roles left alone its judgements do."""
+    lanes = lanes_for(CASES["hardened"], examples=3)
+    tenancy, url = lanes.recipe.tenancy, lanes.recipe.database_url
+    roles = [tenancy.app.name, *(admin.name for admin in tenancy.admins)]
+    with contextlib.closing(_superuser(url)) as connection:
+        watch = RoleWatch(roles, str(RoleWatch(roles, "").seen(connection)).split(" ")[0])
+    parent, run, changing = os.getpid(), ProbeRunner.run, [True]
+
+    def changes_roles(
+        runner: ProbeRunner, probe: Probe, target: str, **options: Any
+    ) -> ProbeResult:
+        result = run(runner, probe, target, **options)
+        if os.getpid() != parent and changing[0]:  # as a migration check would, meanwhile
+            with contextlib.closing(_superuser(url)) as connection, connection.cursor() as cursor:
+                cursor.execute(f"ALTER ROLE {tenancy.app.name} CONNECTION LIMIT 5")
+                cursor.execute(f"ALTER ROLE {tenancy.app.name} CONNECTION LIMIT -1")
+        return result
+
+    monkeypatch.setattr(ProbeRunner, "run", changes_roles)
+    for changing[0] in (True, False):
+        received = sent_back(monkeypatch)
+        judged: dict[int, ProbeResult] = {}
+        early = forked.Lanes(lanes.recipe, lanes.pairs, 2, watch)
+        try:
+            early.start()
+            time.sleep(2)  # the forked lane claims its first groups alone
+            early.finish(judged)
+        finally:
+            early.close()
+        missing = lanes.in_groups() - set(judged)
+        if changing[0]:
+            assert received == [], "a touched judgement came back"
+            assert missing
+            groups = [set(group) for group in lanes.plan().groups if set(group) & missing]
+            assert set().union(*groups) == missing  # whole groups, judged alone afterwards
+        else:
+            assert received
+            assert not missing
+    assert lanes_of(os.getpid()) == []
+
+
 def judged_in_lanes(lanes: Lanes) -> dict[int, ProbeResult]:
     judged: dict[int, ProbeResult] = {}
     assert judge_in_lanes(lanes.recipe, lanes.pairs, 2, judged), "no lane was forked"
@@ -324,9 +405,10 @@ def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
     locking = sum(1 for node in probes_two if node.endswith(("-truncate]", "-attach-trigger]")))
     assert locking > 0
     assert two["environment"][FACT] == (
-        "2 (the run's process and 1 forked from it, on one database); judged afterwards in "
-        f"the run's process alone: {locking} of probes that lock a table, 0 that met another "
-        "process's lock or raised"
+        "2 (the run's process and 1 forked from it at the session's first item, while it ran "
+        "the migration checks, on one database); judged afterwards in the run's process "
+        f"alone: {locking} of probes that lock a table, 0 that met another process's lock or "
+        "a change of roles, or raised"
     )
 
 
@@ -340,6 +422,49 @@ class _Config:
 
     def getoption(self, name: str, default: object = None) -> object:
         return self.options.get(name, default)
+
+
+class _Reached(Exception):
+    pass
+
+
+def test_lanes_start_at_the_first_item_only_if_rlsguards_own_checks_lead_to_the_probes() -> None:
+    """A test of the user's own before the probes (it may migrate, or change roles): the
+    lanes wait for the first probe item; rlsguard's migration and static checks: they do
+    not (they get as far as the probes' recipe)."""
+
+    def ours() -> None: ...
+
+    def theirs() -> None: ...
+
+    ours.__module__ = "rlsguard.suite"
+
+    class Probe_: ...
+
+    class Static: ...
+
+    def recipe() -> None:
+        raise _Reached
+
+    config = SimpleNamespace(stash={plugin_lanes.RUN_KEY: SimpleNamespace(probe_recipe=recipe)})
+    lanes = plugin_lanes.ProbeLanes(_Config(), 2)  # type: ignore[arg-type]
+    for items, starts in (
+        ([ours, theirs, Probe_], False),
+        ([theirs, Static, Probe_], False),
+        ([ours, Static], False),  # no probe
+        ([ours, Static, Static, Probe_, theirs], True),  # after the first probe: not waited for
+    ):
+        made = [kind() if isinstance(kind, type) else SimpleNamespace(function=kind)
+                for kind in items]  # fmt: skip
+        session = SimpleNamespace(items=made)
+        for item in made:
+            item.session, item.config = session, config  # type: ignore[union-attr]
+        if starts:
+            with pytest.raises(_Reached):
+                lanes.start_early(made[0], Probe_, Static)  # type: ignore[arg-type]
+        else:
+            assert not lanes.start_early(made[0], Probe_, Static)  # type: ignore[arg-type]
+    assert not plugin_lanes.ProbeLanes(_Config(), 1).start_early(made[0], Probe_, Static)  # type: ignore[arg-type]
 
 
 def test_one_process_where_a_fork_would_not_pay_or_not_be_safe(

@@ -315,6 +315,13 @@ class Run:
                 self._role_states[revision] = (roles, state)
             return analysis
 
+    def analysed_roles(self, revision: str | None = None) -> tuple[list[str], str]:
+        """The roles the probes at ``revision`` act as, and their state (ROLE_STATE's
+        answer) when the analysis met them."""
+        resolved = self.resolve(revision or self.revision)
+        self.analysis(resolved)
+        return self._role_states[resolved]
+
     @contextmanager
     def roles_as_analysed(self, revision: str | None = None) -> Iterator[str | None]:
         """While held, no rlsguard process migrates on this server, and its roles (shared
@@ -323,8 +330,7 @@ class Run:
         takes BYPASSRLS back): the migrations to ``revision`` are then replayed on a
         database of their own, which sets them again."""
         resolved = self.resolve(revision or self.revision)
-        self.analysis(resolved)
-        roles, expected = self._role_states[resolved]
+        roles, expected = self.analysed_roles(resolved)
         sentinel = self._sentinel_cursor()
         held = False
         try:

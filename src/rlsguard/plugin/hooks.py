@@ -18,7 +18,7 @@ from rlsguard.config import DSN_ENV, PG_VERSION_ENV, PYPROJECT
 from rlsguard.errors import RlsguardError, ServerGone
 from rlsguard.options import PYTEST, add_pytest_options, options_of
 from rlsguard.plugin.provided import WORKERS, ProvidedServer, project_folder, provided_server
-from rlsguard.plugin.stash import RUN_KEY, SIGNALS_KEY
+from rlsguard.plugin.stash import EARLY_LANES_KEY, RUN_KEY, SIGNALS_KEY
 
 if TYPE_CHECKING:
     from rlsguard.run import Run
@@ -78,6 +78,9 @@ def session_run(config: pytest.Config) -> Run:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    end_lanes = config.stash.get(EARLY_LANES_KEY, None)
+    if end_lanes is not None:  # still probing if the session ended before its probe items
+        end_lanes()
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.close()
@@ -119,9 +122,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> bool | None:
-    """Probe items: the lanes judge them all at the first (plugin/lanes.py)."""
+    """Probe items: the lanes judge them all at the first, or start at the session's
+    first item (plugin/lanes.py)."""
     items = sys.modules.get("rlsguard.plugin.items")  # loaded by a module that holds them
-    if items is None or not isinstance(item, items.ProbeItem):
+    if items is None:
+        return None
+    if not isinstance(item, items.ProbeItem):
+        lanes = sys.modules["rlsguard.plugin.lanes"]  # items imports it
+        lanes.before_first_item(item, items.ProbeItem, items.IsolationItem)
         return None
     protocol: bool | None = items.lanes_of(item.config).protocol(item)
     return protocol

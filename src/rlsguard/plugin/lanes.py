@@ -1,7 +1,12 @@
 """The probe items judged in lanes (probes/forked.py): at the first probe item, this
 process and the ones it forks judge every probe item of the session, and each item then
 takes its judgement in its own turn; an item the lanes did not judge (one that locks a
-table, or that contention touched) is judged then, alone, as without lanes."""
+table, or that contention touched) is judged then, alone, as without lanes.
+
+When every item before the first probe item is one of rlsguard's own migration or static
+checks, the forked lanes start at the session's first item instead, and probe while this
+process runs those checks (on a second core they would leave idle); what a migration
+check's role change may have touched is judged again, alone (probes/lanes.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +14,19 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
-from rlsguard.plugin.stash import INTERRUPTED, RUN_KEY
+from rlsguard.plugin.stash import EARLY_LANES_KEY, INTERRUPTED, RUN_KEY
 from rlsguard.plugin.workers import is_controller, workers_of
-from rlsguard.probes.forked import judge_in_lanes
+from rlsguard.probes.forked import Lanes
+from rlsguard.probes.lanes import RoleWatch
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
 
 LANES_KEY = pytest.StashKey["ProbeLanes"]()
+EARLY_KEY = pytest.StashKey[bool]()
 
 
 class ProbeItem(Protocol):
@@ -58,6 +65,30 @@ class ProbeLanes:
         self.count = count
         self._judged: dict[str, ProbeResult] | None = None
         self.interrupted: KeyboardInterrupt | None = None
+        self._early: Lanes | None = None  # forked at the session's first item
+
+    def start_early(self, item: pytest.Item, probe_type: type, static_type: type) -> bool:
+        """At the session's first item, when only rlsguard's own checks come before the
+        first probe item: the forked lanes start now. True when they did."""
+        items = item.session.items
+        probes: list[Any] = [each for each in items if isinstance(each, probe_type)]
+        if self.count < 2 or not probes:
+            return False
+        between = items[items.index(item) : items.index(probes[0])]
+        if not all(isinstance(each, static_type) or _own_check(each) for each in between):
+            return False
+        run = item.config.stash[RUN_KEY]
+        recipe = run.probe_recipe()
+        if recipe.unavailable is not None:
+            return False
+        pairs = [(each.probe, each.target) for each in probes]
+        lanes = Lanes(recipe, pairs, self.count, RoleWatch(*run.analysed_roles()))
+        if not lanes.worth_forking:
+            return False
+        self.config.stash[EARLY_LANES_KEY] = lanes.close  # the session may end before them
+        lanes.start()
+        self._early = lanes
+        return True
 
     def protocol(self, item: ProbeItem) -> bool | None:
         """pytest_runtest_protocol for a probe item: at the first, the lanes judge them
@@ -87,17 +118,28 @@ class ProbeLanes:
         items = self._probe_items(first)
         by_index: dict[int, ProbeResult] = {}
         shared = False
+        lanes = self._early
         try:
             recipe = run.probe_recipe()
             with run.roles_as_analysed() as changed:
-                if changed is None and recipe.unavailable is None:
+                if lanes is None and changed is None and recipe.unavailable is None:
                     pairs = [(item.probe, item.target) for item in items]
-                    shared = judge_in_lanes(recipe, pairs, self.count, by_index)
+                    lanes = Lanes(recipe, pairs, self.count)
+                    if lanes.worth_forking:
+                        lanes.start()
+                    else:
+                        lanes = None
+                if lanes is not None and changed is None:
+                    shared = True
+                    lanes.finish(by_index)
         except KeyboardInterrupt as interrupt:
             self.interrupted = interrupt
             shared = True
         except Exception:  # each item meets it again, and says it
             by_index.clear()
+        finally:
+            if lanes is not None:
+                lanes.close()
         self._judged = {items[index].nodeid: result for index, result in by_index.items()}
         self._tell(items, shared)
 
@@ -120,12 +162,35 @@ class ProbeLanes:
         locking = sum(1 for item in items if item.probe.locks_table)
         judged = self._judged or {}
         met = len(items) - len(judged) - locking
+        early = self._early is not None
+        when = " at the session's first item, while it ran the migration checks" if early else ""
         evidence.facts[FACT] = (
-            f"{self.count} (the run's process and {self.count - 1} forked from it, on one "
+            f"{self.count} (the run's process and {self.count - 1} forked from it{when}, on one "
             f"database); judged afterwards in the run's process alone: {locking} of probes "
-            f"that lock a table, {met} that met another process's lock or raised"
-            + (" or were not judged before the interrupt" if self.interrupted else "")
+            f"that lock a table, {met} that met another process's lock or a change of roles, "
+            "or raised" + (" or were not judged before the interrupt" if self.interrupted else "")
         )
+
+
+def _own_check(item: pytest.Item) -> bool:
+    """One of rlsguard's migration checks (rlsguard/suite.py): they migrate databases of
+    their own and read the probes' copy, nothing else."""
+    function = getattr(item, "function", None)
+    return getattr(function, "__module__", None) == "rlsguard.suite"
+
+
+def before_first_item(item: pytest.Item, probe_type: type, static_type: type) -> None:
+    """pytest_runtest_protocol for an item that is not a probe: at the session's first,
+    the lanes may start early (ProbeLanes.start_early); else they are decided at the first
+    probe item, as before (a thread that is still ending now may be gone by then)."""
+    if EARLY_KEY in item.config.stash:
+        return
+    item.config.stash[EARLY_KEY] = True
+    if LANES_KEY in item.config.stash:
+        return
+    lanes = ProbeLanes(item.config, _count(item.config))
+    if lanes.start_early(item, probe_type, static_type):
+        item.config.stash[LANES_KEY] = lanes
 
 
 def lanes_of(config: pytest.Config) -> ProbeLanes:

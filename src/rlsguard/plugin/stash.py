@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,3 +17,5 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"  # all a KeyboardInterrupt says 
 RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
 BASELINE_KEY: pytest.StashKey[Baseline] = pytest.StashKey()  # findings that do not fail the gate
 SIGNALS_KEY: pytest.StashKey[InterruptSignals] = pytest.StashKey()  # restored at the end
+# ends lanes forked at the session's first item (plugin/lanes.py), before the run closes
+EARLY_LANES_KEY: pytest.StashKey[Callable[[], None]] = pytest.StashKey()

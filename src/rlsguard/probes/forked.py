@@ -26,9 +26,9 @@ import hypothesis
 from sqlalchemy.engine import URL
 
 from rlsguard.probes.alike import AlikeTables
-from rlsguard.probes.lanes import Lane, Split, WatchedCursor, split
+from rlsguard.probes.lanes import Lane, RoleWatch, Split, WatchedCursor, split
 from rlsguard.probes.login import probe_connections
-from rlsguard.probes.registry import PROBES, Probe
+from rlsguard.probes.registry import AUTHORITY, PROBES, Probe
 from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.schema.targets import tenant_tables
 from rlsguard.schema.tenancy import Tenancy
@@ -51,7 +51,9 @@ class ProberRecipe:
     left_out: dict[str, str]
     spread_over: int = 1
 
-    def runner(self, lane: Lane | None = None) -> ProbeRunner:
+    def runner(self, lane: Lane | None = None, alike: AlikeTables | None = None) -> ProbeRunner:
+        """``alike``: the alike tables, spread over ``lane.count`` lanes, when the caller
+        has them."""
         lane = lane or Lane()
         watched = WatchedCursor if lane.count > 1 else None
         runner = ProbeRunner(
@@ -63,6 +65,7 @@ class ProberRecipe:
             unavailable=self.unavailable,
             left_out=self.left_out,
             spread_over=max(self.spread_over, lane.count),
+            alike=alike,
         )
         runner.planner.lane = lane
         return runner
@@ -77,35 +80,80 @@ def judge_in_lanes(
     """Puts in ``judged`` the judgements of ``pairs`` (by index) that ``count`` lanes made
     without contention, as they come (those that lock a table are never among them); False
     when there were too few groups of pairs to share out, and no lane was forked."""
-    tables = tenant_tables(recipe.tenancy)
-    plan = split(pairs, AlikeTables(recipe.tenancy, tables, spread_over=count))
-    if count < 2 or len(plan.groups) < 2:
+    lanes = Lanes(recipe, pairs, count)
+    if not lanes.worth_forking:
         return False
-    with _queue(len(plan.groups)) as queue:
-        work = _Work(recipe, pairs, plan, queue)
-        with _forked(work, count) as readers:
-            own = _Lane(work, Lane(0, count))
-            try:
-                for index in work.claimed():
-                    found = own.judge(index)
-                    if found is not None:
-                        judged[index] = found
-                    _receive(readers, judged, block=False)
-            finally:
-                own.close()
-            _receive(readers, judged, block=True)
+    try:
+        lanes.start()
+        lanes.finish(judged)
+    finally:
+        lanes.close()
     return True
+
+
+class Lanes:
+    """Lanes started in two steps: ``start`` forks the other lanes, which begin to claim
+    groups at once; ``finish`` makes this process a lane too, until no group is left, and
+    collects what the others sent. With ``watch``, the forked lanes keep only judgements no
+    role change touched (this process may migrate meanwhile: RoleWatch)."""
+
+    def __init__(
+        self,
+        recipe: ProberRecipe,
+        pairs: Sequence[tuple[Probe, str]],
+        count: int,
+        watch: RoleWatch | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.pairs = pairs
+        self.count = count
+        self.watch = watch
+        self.alike = AlikeTables(recipe.tenancy, tenant_tables(recipe.tenancy), spread_over=count)
+        self.plan = split(pairs, self.alike)
+        self._stack = contextlib.ExitStack()
+        self._work: _Work | None = None
+        self._readers: list[Connection] = []
+
+    @property
+    def worth_forking(self) -> bool:
+        return self.count > 1 and len(self.plan.groups) > 1
+
+    def start(self) -> None:
+        queue = self._stack.enter_context(_queue(len(self.plan.groups)))
+        self._work = _Work(self.recipe, self.pairs, self.plan, queue, self.alike, self.watch)
+        self._readers = self._stack.enter_context(_forked(self._work, self.count))
+
+    def finish(self, judged: dict[int, ProbeResult]) -> None:
+        """This process judges the groups left, then waits for every other lane."""
+        assert self._work is not None, "start() first"
+        own = _Lane(self._work, Lane(0, self.count), watch=None)
+        try:
+            for index in self._work.claimed():
+                found = own.judge(index)
+                if found is not None:
+                    judged[index] = found
+                _receive(self._readers, judged, block=False)
+        finally:
+            own.close()
+        _receive(self._readers, judged, block=True)
+
+    def close(self) -> None:
+        """Ends the forked lanes (killed, unless they are done) and reaps them."""
+        self._stack.close()
 
 
 @dataclass(frozen=True)
 class _Work:
     """What the lanes share out: the pairs, by index, in groups, and the queue of the
-    groups' numbers, from which each lane claims the next group it judges."""
+    groups' numbers, from which each lane claims the next group it judges; the alike
+    tables the groups were made of, which every lane's runner uses."""
 
     recipe: ProberRecipe
     pairs: Sequence[tuple[Probe, str]]
     plan: Split
     queue: int
+    alike: AlikeTables
+    watch: RoleWatch | None = None
 
     @property
     def group(self) -> dict[int, str]:
@@ -132,11 +180,13 @@ def _queue(groups: int) -> Iterator[int]:
 class _Lane:
     """A lane's runner, and the groups whose judgements it does not vouch for."""
 
-    def __init__(self, work: _Work, lane: Lane) -> None:
+    def __init__(self, work: _Work, lane: Lane, watch: RoleWatch | None) -> None:
         self.pairs = work.pairs
         self.group = work.group
-        self.runner = work.recipe.runner(lane)
+        self.runner = work.recipe.runner(lane, work.alike)
         self.untrusted: set[str] = set()
+        self._roles = self.runner.sessions[AUTHORITY].connection if watch else None
+        self.watch = watch
         self._company: dict[str, list[Probe]] = {}
         for probe, target in work.pairs:
             self._company.setdefault(target, []).append(probe)
@@ -147,14 +197,26 @@ class _Lane:
         judges it alone, where an error is said in its own item."""
         probe, target = self.pairs[index]
         before = WatchedCursor.contended
+        roles = self._roles_seen()
         try:
             result = self.runner.run(probe, target, company=self._company[target])
         except Exception:  # raised again where it is judged alone
             self.untrusted.add(self.group[index])
             return None
-        if WatchedCursor.contended != before:
+        if WatchedCursor.contended != before or not self._roles_kept(roles):
             self.untrusted.add(self.group[index])
         return None if self.group[index] in self.untrusted else result
+
+    def _roles_seen(self) -> str | None:
+        if self.watch is None or self._roles is None:
+            return None
+        return self.watch.seen(self._roles)
+
+    def _roles_kept(self, before: str | None) -> bool:
+        """Were the roles as analysed when the judgement began, and are they unchanged?"""
+        if self.watch is None or self._roles is None:
+            return True
+        return before == self.watch.seen(self._roles) and self.watch.as_analysed(before)
 
     def close(self) -> None:
         for session in self.runner.sessions.values():
@@ -220,7 +282,7 @@ def _lane_process(parent: int, work: _Work, lane: Lane, writer: Connection) -> N
         gc.freeze()  # what it inherited is never collected here: no finalizer of the parent's
         gc.enable()
         _detach(parent)
-        own = _Lane(work, lane)
+        own = _Lane(work, lane, work.watch)
         for index in work.claimed():
             result = own.judge(index)
             if result is not None:

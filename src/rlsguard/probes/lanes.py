@@ -11,7 +11,11 @@ own. What keeps their judgements those of a run alone:
 - the probes that lock a whole table (``locks_table``) run in no lane, after them;
 - a statement another session's lock refused, or that was cancelled, is counted
   (``WatchedCursor``): every judgement of that table's group in that lane is then made
-  again, alone.
+  again, alone;
+- forked lanes that start while the run still migrates (its migration checks) keep a
+  judgement only when the roles were as analysed when it began and no row of the
+  server's role catalogs changed until it ended (``RoleWatch``); else the rest of its
+  group is made again, alone.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import psycopg2.extensions
 from rlsguard.probes.alike import AlikeTables
 from rlsguard.probes.plans import Lane
 from rlsguard.probes.registry import Probe
+from rlsguard.schema.queries import ROLE_STATE
 
-__all__ = ["CONTENTION", "Lane", "Split", "WatchedCursor", "split"]
+__all__ = ["CONTENTION", "Lane", "RoleWatch", "Split", "WatchedCursor", "split"]
 
 # serialization failure, deadlock, lock not available, statement cancelled
 CONTENTION = frozenset({"40001", "40P01", "55P03", "57014"})
@@ -46,6 +51,48 @@ class WatchedCursor(psycopg2.extensions.cursor):
             if error.pgcode in CONTENTION:
                 WatchedCursor.contended += 1
             raise
+
+
+# every version of every row of the catalogs roles live in (shared by the server's
+# databases): an update or a drop and create gives a row a new ctid and xmin
+ROLE_ROWS = """
+SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+    SELECT 'role ' || ctid::text || xmin::text AS item FROM pg_catalog.pg_authid
+  UNION ALL
+    SELECT 'member ' || ctid::text || xmin::text FROM pg_catalog.pg_auth_members
+  UNION ALL
+    SELECT 'setting ' || ctid::text || xmin::text FROM pg_catalog.pg_db_role_setting
+) AS rows
+"""
+
+
+@dataclass(frozen=True)
+class RoleWatch:
+    """What a judgement made while the run may migrate rests on: the roles it acts as
+    (``roles``), as the analysis met them (``state``, ROLE_STATE's answer then). A migration
+    check changes roles for every database on the server, even when it puts them back."""
+
+    roles: list[str]
+    state: str
+
+    def seen(self, connection: psycopg2.extensions.connection) -> str | None:
+        """The roles' state and the versions of the role catalogs' rows, read on a
+        superuser's ``connection`` in a transaction of their own; None when unreadable."""
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(ROLE_STATE, {"roles": self.roles})
+                state = cursor.fetchone()
+                cursor.execute(ROLE_ROWS)
+                rows = cursor.fetchone()
+        except psycopg2.Error:
+            return None
+        finally:
+            if not connection.closed:
+                connection.rollback()
+        return f"{state[0] if state else ''} {rows[0] if rows else ''}"
+
+    def as_analysed(self, seen: str | None) -> bool:
+        return seen is not None and seen.split(" ")[0] == self.state
 
 
 def _weight(probe: Probe, target: str, alike: AlikeTables) -> int:

@@ -139,11 +139,13 @@ class ProbeRunner:
         unavailable: str | None = None,
         left_out: dict[str, str] | None = None,
         spread_over: int = 1,
+        alike: AlikeTables | None = None,
     ) -> None:
         """``connections`` are "main" and "fresh" (the probe login) and, optionally,
         "authority" (a superuser, for probes that run none of the database's code);
         ``unavailable`` says why no probe can run; ``left_out`` why a role cannot be acted
-        as; ``spread_over``: the workers this run's probes are spread over."""
+        as; ``spread_over``: the workers this run's probes are spread over (``alike``, the
+        alike tables so spread, when the caller has them)."""
         self.tenancy = tenancy
         self.shrink_seconds = shrink_seconds
         self.planner = Planner(tenancy)
@@ -163,7 +165,7 @@ class ProbeRunner:
         self._proven: dict[tuple[str, str], ProbeResult] = {}  # passes on shared rows
         self._found: dict[tuple[str, str], ProbeFailure] = {}  # failures on shared rows
         self._shared: set[str] = set()  # objects whose properties were proven together
-        self.alike = AlikeTables(tenancy, tenant_tables(tenancy), spread_over=spread_over)
+        self.alike = alike or AlikeTables(tenancy, tenant_tables(tenancy), spread_over=spread_over)
         self._results: dict[tuple[str, str], ProbeResult] = {}  # every judgement, kept
         self._ahead: dict[tuple[str, str], ProbeResult] = {}  # judged before its own turn
         self._few: dict[tuple[str, str], ProbeResult | None] = {}  # passes in ALIKE_EXAMPLES

@@ -448,14 +448,17 @@ def test_check_keeps_what_lives_for_the_run_out_of_the_collectors_sight(tmp_path
     assert int(said[3]) > 50_000  # the modules of pytest, Hypothesis, SQLAlchemy and Alembic
 
 
-def test_a_report_folder_that_exists_holds_the_report(tmp_path: Path) -> None:
-    """``--report reports`` names a folder: the report goes in it under its usual name,
-    instead of the run failing at its end on writing a file over a folder."""
+@pytest.mark.parametrize("exists", [True, False], ids=["a folder", "a path ending with /"])
+def test_a_report_folder_holds_the_report(tmp_path: Path, exists: bool) -> None:
+    """``--report runs`` (a folder) or ``--report runs/`` names a folder: the report goes
+    in it under its usual name, instead of the run failing at its end on writing a file
+    over a folder, or writing a report named ``runs`` without an extension."""
     folder = tmp_path / "runs"
-    folder.mkdir()
+    if exists:
+        folder.mkdir()
     code, output = rlsguard(
         "check", "--project", str(HARDENED_PROJECT), "--backend", OWN_BACKEND, *FAST, "-q",
-        "--report", str(folder), cwd=tmp_path,
+        "--report", str(folder) + ("" if exists else "/"), cwd=tmp_path,
     )  # fmt: skip
     assert code == 0, output
     assert f"report: {folder / 'rlsguard-report.html'}" in output

@@ -176,10 +176,15 @@ def _baseline(
     )
 
 
-def _report_path(given: Path | None, project_root: Path) -> Path:
-    """Where the HTML report goes; a folder that exists holds it under its usual name."""
-    path = given or project_root / DEFAULT_REPORT
-    return (path / DEFAULT_REPORT.name if path.is_dir() else path).resolve()
+def _report_path(given: str | None, project_root: Path) -> Path:
+    """Where the HTML report goes: a folder (one that exists, or a path that ends with a
+    separator, made when missing) holds it under its usual name."""
+    if given is None:
+        return (project_root / DEFAULT_REPORT).resolve()
+    path = Path(given)
+    if given.endswith(("/", os.sep)) or path.is_dir():
+        path = path / DEFAULT_REPORT.name
+    return path.resolve()
 
 
 class Stopped:

@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_command_options(check, CHECK)
     check.add_argument(
         "--report",
-        type=Path,
         default=None,
         metavar="PATH",
-        help=f"HTML report path, or a folder to hold it (default <project>/{DEFAULT_REPORT})",
+        help="HTML report path, or a folder to hold it (one that exists, or a path ending "
+        f"with /) (default <project>/{DEFAULT_REPORT})",
     )
     check.add_argument(
         "-q", "--quiet", action="store_true", help="one line per cause to fix and the verdict"

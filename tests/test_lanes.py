@@ -467,6 +467,32 @@ def test_lanes_start_at_the_first_item_only_if_rlsguards_own_checks_lead_to_the_
     assert not plugin_lanes.ProbeLanes(_Config(), 1).start_early(made[0], Probe_, Static)  # type: ignore[arg-type]
 
 
+def test_an_error_before_the_probes_leaves_the_lanes_to_the_first_probe_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not an error of pytest's own (its session would end): the first probe item meets
+    it again and says it."""
+
+    def ours() -> None: ...
+
+    ours.__module__ = "rlsguard.suite"
+
+    class Probe_: ...
+
+    def recipe() -> None:
+        raise RuntimeError("the server went away")
+
+    monkeypatch.setattr(plugin_lanes, "threading", SimpleNamespace(active_count=lambda: 1))
+    config = _Config(rlsguard_probe_processes=2)
+    config.stash = {plugin_lanes.RUN_KEY: SimpleNamespace(probe_recipe=recipe)}  # type: ignore[attr-defined]
+    made = [SimpleNamespace(function=ours, config=config), Probe_()]
+    session = SimpleNamespace(items=made)
+    for item in made:
+        item.session, item.config = session, config  # type: ignore[attr-defined]
+    plugin_lanes.before_first_item(made[0], Probe_, type(None))  # type: ignore[arg-type]
+    assert plugin_lanes.LANES_KEY not in config.stash  # type: ignore[attr-defined]
+
+
 def test_one_process_where_a_fork_would_not_pay_or_not_be_safe(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -85,10 +85,14 @@ class ProbeLanes:
         lanes = Lanes(recipe, pairs, self.count, RoleWatch(*run.analysed_roles()))
         if not lanes.worth_forking:
             return False
+        self._early = lanes
         self.config.stash[EARLY_LANES_KEY] = lanes.close  # the session may end before them
         lanes.start()
-        self._early = lanes
         return True
+
+    def close(self) -> None:
+        if self._early is not None:
+            self._early.close()
 
     def protocol(self, item: ProbeItem) -> bool | None:
         """pytest_runtest_protocol for a probe item: at the first, the lanes judge them
@@ -189,7 +193,12 @@ def before_first_item(item: pytest.Item, probe_type: type, static_type: type) ->
     if LANES_KEY in item.config.stash:
         return
     lanes = ProbeLanes(item.config, _count(item.config))
-    if lanes.start_early(item, probe_type, static_type):
+    try:
+        started = lanes.start_early(item, probe_type, static_type)
+    except Exception:  # the server, the probe login: the first probe item meets it, and says it
+        lanes.close()
+        return
+    if started:
         item.config.stash[LANES_KEY] = lanes
 
 

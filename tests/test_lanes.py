@@ -406,9 +406,9 @@ def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
     assert locking > 0
     assert two["environment"][FACT] == (
         "2 (the run's process and 1 forked from it at the session's first item, while it ran "
-        "the migration checks, on one database); judged afterwards in the run's process "
-        f"alone: {locking} of probes that lock a table, 0 that met another process's lock or "
-        "a change of roles, or raised"
+        "the migration checks, on one database); left to the run's process, judged alone "
+        f"afterwards: {locking} probe items that lock a table, 0 that met another process's "
+        "lock or a change of roles, or raised"
     )
 
 

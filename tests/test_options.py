@@ -83,3 +83,5 @@ def test_a_bad_value_is_refused_the_same_way_by_both(pytester: pytest.Pytester) 
         build_parser().parse_args(["check", "--max-examples", "0"])
     with pytest.raises(pytest.UsageError, match="must be at least 1"):
         pytester.parseconfig("--rlsguard-max-examples=0")
+    with pytest.raises(pytest.UsageError, match="a whole number is wanted, not 'two'"):
+        pytester.parseconfig("--rlsguard-probe-processes=two")

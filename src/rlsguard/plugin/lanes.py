@@ -168,11 +168,20 @@ class ProbeLanes:
         met = len(items) - len(judged) - locking
         early = self._early is not None
         when = " at the session's first item, while it ran the migration checks" if early else ""
-        evidence.facts[FACT] = (
+        processes = (
             f"{self.count} (the run's process and {self.count - 1} forked from it{when}, on one "
-            f"database); judged afterwards in the run's process alone: {locking} of probes "
-            f"that lock a table, {met} that met another process's lock or a change of roles, "
-            "or raised" + (" or were not judged before the interrupt" if self.interrupted else "")
+            "database)"
+        )
+        if self.interrupted:
+            evidence.facts[FACT] = (
+                f"{processes}; interrupted while they probed: {len(judged)} of {len(items)} "
+                "probe items judged, the others not run"
+            )
+            return
+        evidence.facts[FACT] = (
+            f"{processes}; left to the run's process, judged alone afterwards: {locking} probe "
+            f"items that lock a table, {met} that met another process's lock or a change of "
+            "roles, or raised"
         )
 
 

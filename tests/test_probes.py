@@ -85,6 +85,8 @@ BREAKS = [
         "sees 1 row(s) of public.documents that are not its own",
     ),
     ("RP101", "rls-disabled", "public.documents", Outcome.FAIL, "that are not its own"),
+    # a column a policy reads is drawn despite its default (false: the rows never leaked)
+    ("RP101", "public-flag-with-a-default", "public.documents", Outcome.FAIL, "not its own"),
     (
         "RP102",
         "with-check-true",

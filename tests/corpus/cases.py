@@ -398,6 +398,12 @@ BROKEN = [
         "RG301 public.documents",
     ),
     case(
+        "public-flag-with-a-default",
+        "ALTER TABLE documents ADD COLUMN public boolean NOT NULL DEFAULT false; "
+        "CREATE POLICY documents_public ON documents FOR SELECT TO {app} USING (public);",
+        "RG301 public.documents",
+    ),
+    case(
         "policy-ignores-the-tenant",
         "ALTER POLICY documents_app ON documents USING (user_id IS NOT NULL);",
         "RG301 public.documents",

@@ -6,6 +6,7 @@ unique keys to keep unique, the CHECK constraints of the common shapes to respec
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class TablePlan:
     key: tuple[str, ...]
     unknown_checks: tuple[str, ...] = ()
     generated_keys: frozenset[str] = frozenset()  # UUID keys rlsguard makes itself
+    # columns with a default that a policy names: a row leaves some of them to it
+    may_default: frozenset[str] = frozenset()
     # a unique key made of the tenant column and foreign keys (whose parents are reused
     # per tenant) allows one row per tenant
     one_per_tenant: bool = False
@@ -75,11 +78,13 @@ class TablePlan:
         that only changes a dictionary's order, and a ``map`` to a dictionary costs
         another layer of drawing."""
         return st.tuples(
-            *(
-                st.none() | strategy if name in self.nullable else strategy
-                for name, strategy in self.strategies.items()
-            )
+            *(self._drawn(name, strategy) for name, strategy in self.strategies.items())
         )
+
+    def _drawn(self, name: str, strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        if name in self.nullable:
+            strategy = st.none() | strategy
+        return st.just(LEFT_TO_DEFAULT) | strategy if name in self.may_default else strategy
 
     def named(self, drawn: tuple[Any, ...]) -> dict[str, Any]:
         """A drawn row's values by column."""
@@ -107,6 +112,7 @@ class Planner:
         self._plans: dict[str, TablePlan | CannotGenerate] = {}
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
+        self._in_policies = names_in_policies(tenancy)
         self.tenant_floor = tenant_id_floor(tenancy)  # numeric tenant ids start here
         self.lane = Lane()  # whose numbers the rows made from these plans carry
         for relation in tenancy.catalog.relations.values():
@@ -162,6 +168,7 @@ class Planner:
             name for index in relation.indexes if index.unique for name in index.columns if name
         }
         supplied, strategies, nullable, generated_keys = [], {}, set(), set()
+        may_default: set[str] = set()
         for column in relation.columns:
             # A key the server numbers from a sequence is numbered here instead: rows
             # already there may sit above the sequence, and a sequence never rolls back.
@@ -171,7 +178,9 @@ class Planner:
             forced = column.name in linked or column.name == tenant_column
             own_key = column.name in keys and column.random_default
             if column.default is not None and not forced and not own_key and not numbered:
-                continue
+                if column.name in keys or column.name not in self._in_policies:
+                    continue
+                may_default.add(column.name)  # a policy reads it: its other values matter
             supplied.append(column)
             if forced:
                 continue
@@ -191,7 +200,7 @@ class Planner:
         }
         primary = next((index.columns for index in relation.indexes if index.primary), None)
         if not unique:  # rows are addressed by every column: keep one column apart per row
-            marker = marker_column(supplied, strategies)
+            marker = marker_column([c for c in supplied if c.name not in may_default], strategies)
             if marker is not None:
                 unique.add(marker)
                 nullable.discard(marker)
@@ -211,11 +220,36 @@ class Planner:
             key=key,
             unknown_checks=tuple(unknown),
             generated_keys=frozenset(generated_keys),
+            may_default=frozenset(may_default),
             one_per_tenant=any(
                 index.unique and set(index.columns) <= fixed_per_tenant
                 for index in relation.indexes
             ),
         )
+
+
+class _LeftToDefault:
+    """A drawn value that means: leave the column out of the INSERT, to its default."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+LEFT_TO_DEFAULT = _LeftToDefault()
+IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|\b([a-z_][a-z0-9_$]*)\b')
+
+
+def names_in_policies(tenancy: Tenancy) -> frozenset[str]:
+    """Every name the server's policies write (columns among them): a column a policy
+    reads is drawn even where it has a default, else the probes would only ever meet rows
+    where it holds that default (a `public` flag that defaults to false)."""
+    names: set[str] = set()
+    for relation in tenancy.catalog.relations.values():
+        for policy in relation.policies:
+            for text in (policy.using, policy.check):
+                for quoted, plain in IDENTIFIER.findall(text or ""):
+                    names.add(quoted.replace('""', '"') if quoted else plain)
+    return frozenset(names)
 
 
 def _numbered_by_server(column: Column) -> bool:

@@ -22,7 +22,7 @@ from psycopg2 import sql
 from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import route
-from rlsguard.probes.plans import Planner, TablePlan
+from rlsguard.probes.plans import LEFT_TO_DEFAULT, Planner, TablePlan
 from rlsguard.probes.transcript import Session, SetupFailed, refusal_of
 from rlsguard.probes.values import CannotGenerate, adapt, make_unique
 from rlsguard.schema.catalog import Column
@@ -238,7 +238,9 @@ class Example:
                 else {}
             )
         for supplied in missing:
-            values[supplied.name] = self._finished_value(plan, supplied, drawn.get(supplied.name))
+            value = drawn.get(supplied.name)
+            if value is not LEFT_TO_DEFAULT:  # else the INSERT leaves it to its default
+                values[supplied.name] = self._finished_value(plan, supplied, value)
         values.update(overrides)
         return _referencing_itself(plan, values, set(overrides))
 

@@ -323,6 +323,7 @@ def test_a_lane_forked_early_keeps_no_judgement_a_change_of_roles_touched(
             assert missing
             groups = [set(group) for group in lanes.plan().groups if set(group) & missing]
             assert set().union(*groups) == missing  # whole groups, judged alone afterwards
+            assert early.left == dict.fromkeys(missing, forked.ROLES_CHANGED)  # and why
         else:
             assert received
             assert not missing
@@ -340,9 +341,11 @@ def sent_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     received: list[int] = []
     receive = forked._receive
 
-    def counted(readers: list[Any], judged: dict[int, ProbeResult], *, block: bool) -> None:
+    def counted(
+        readers: list[Any], judged: dict[int, ProbeResult], left: dict[int, str], *, block: bool
+    ) -> None:
         before = set(judged)
-        receive(readers, judged, block=block)
+        receive(readers, judged, left, block=block)
         received.extend(set(judged) - before)
 
     monkeypatch.setattr(forked, "_receive", counted)
@@ -407,8 +410,8 @@ def test_check_probes_in_two_processes_as_in_one(tmp_path: Path) -> None:
     assert two["environment"][FACT] == (
         "2 (the run's process and 1 forked from it at the session's first item, while it ran "
         "the migration checks, on one database); left to the run's process, judged alone "
-        f"afterwards: {locking} probe items that lock a table, 0 that met another process's "
-        "lock or a change of roles, or raised"
+        f"afterwards: {locking} probe items that lock a table, and, with the rest of their "
+        "table's group, 0 that met a change of roles, 0 another process's lock and 0 an error"
     )
 
 

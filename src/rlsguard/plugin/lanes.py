@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ import pytest
 
 from rlsguard.plugin.stash import EARLY_LANES_KEY, INTERRUPTED, RUN_KEY
 from rlsguard.plugin.workers import is_controller, workers_of
-from rlsguard.probes.forked import Lanes
+from rlsguard.probes.forked import LOCKED, RAISED, ROLES_CHANGED, Lanes
 from rlsguard.probes.lanes import RoleWatch
 from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
@@ -66,6 +67,7 @@ class ProbeLanes:
         self._judged: dict[str, ProbeResult] | None = None
         self.interrupted: KeyboardInterrupt | None = None
         self._early: Lanes | None = None  # forked at the session's first item
+        self._left: Counter[str] = Counter()  # judgements the lanes left to this process: why
 
     def start_early(self, item: pytest.Item, probe_type: type, static_type: type) -> bool:
         """At the session's first item, when only rlsguard's own checks come before the
@@ -136,6 +138,7 @@ class ProbeLanes:
                 if lanes is not None and changed is None:
                     shared = True
                     lanes.finish(by_index)
+                    self._left = Counter(lanes.left.values())
         except KeyboardInterrupt as interrupt:
             self.interrupted = interrupt
             shared = True
@@ -178,10 +181,14 @@ class ProbeLanes:
                 "probe items judged, the others not run"
             )
             return
+        left = self._left
+        lost = met - sum(left.values())
         evidence.facts[FACT] = (
             f"{processes}; left to the run's process, judged alone afterwards: {locking} probe "
-            f"items that lock a table, {met} that met another process's lock or a change of "
-            "roles, or raised"
+            f"items that lock a table, and, with the rest of their table's group, "
+            f"{left[ROLES_CHANGED]} that met a change of roles, {left[LOCKED]} another "
+            f"process's lock and {left[RAISED]} an error"
+            + (f"; {lost} a lane did not send back" if lost else "")
         )
 
 

@@ -33,6 +33,10 @@ from rlsguard.probes.runner import ProbeResult, ProbeRunner
 from rlsguard.schema.targets import tenant_tables
 from rlsguard.schema.tenancy import Tenancy
 
+# why a lane left a judgement to the caller (with the rest of its group)
+RAISED = "raised"
+LOCKED = "met another process's lock"
+ROLES_CHANGED = "met a change of roles"
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 GROUP_NUMBER = struct.Struct("<I")
 
@@ -113,6 +117,7 @@ class Lanes:
         self._stack = contextlib.ExitStack()
         self._work: _Work | None = None
         self._readers: list[Connection] = []
+        self.left: dict[int, str] = {}  # pairs a lane judged and left to the caller: why
 
     @property
     def worth_forking(self) -> bool:
@@ -132,10 +137,11 @@ class Lanes:
                 found = own.judge(index)
                 if found is not None:
                     judged[index] = found
-                _receive(self._readers, judged, block=False)
+                _receive(self._readers, judged, self.left, block=False)
         finally:
             own.close()
-        _receive(self._readers, judged, block=True)
+            self.left.update(own.left)
+        _receive(self._readers, judged, self.left, block=True)
 
     def close(self) -> None:
         """Ends the forked lanes (killed, unless they are done) and reaps them."""
@@ -184,7 +190,8 @@ class _Lane:
         self.pairs = work.pairs
         self.group = work.group
         self.runner = work.recipe.runner(lane, work.alike)
-        self.untrusted: set[str] = set()
+        self.untrusted: dict[str, str] = {}  # group: why its judgements are not vouched for
+        self.left: dict[int, str] = {}  # pairs judged and not vouched for: why
         self._roles = self.runner.sessions[AUTHORITY].connection if watch else None
         self.watch = watch
         self._company: dict[str, list[Probe]] = {}
@@ -198,14 +205,22 @@ class _Lane:
         probe, target = self.pairs[index]
         before = WatchedCursor.contended
         roles = self._roles_seen()
+        group = self.group[index]
         try:
-            result = self.runner.run(probe, target, company=self._company[target])
+            result: ProbeResult | None = self.runner.run(
+                probe, target, company=self._company[target]
+            )
         except Exception:  # raised again where it is judged alone
-            self.untrusted.add(self.group[index])
+            self.untrusted.setdefault(group, RAISED)
+            result = None
+        if WatchedCursor.contended != before:
+            self.untrusted.setdefault(group, LOCKED)
+        elif not self._roles_kept(roles):
+            self.untrusted.setdefault(group, ROLES_CHANGED)
+        if group in self.untrusted:
+            self.left[index] = self.untrusted[group]
             return None
-        if WatchedCursor.contended != before or not self._roles_kept(roles):
-            self.untrusted.add(self.group[index])
-        return None if self.group[index] in self.untrusted else result
+        return result
 
     def _roles_seen(self) -> str | None:
         if self.watch is None or self._roles is None:
@@ -258,8 +273,15 @@ def _forked(work: _Work, count: int) -> Iterator[list[Connection]]:
                 os.waitpid(pid, 0)
 
 
-def _receive(readers: list[Connection], judged: dict[int, ProbeResult], *, block: bool) -> None:
-    """What the lanes sent (until every lane has finished, with ``block``)."""
+def _receive(
+    readers: list[Connection],
+    judged: dict[int, ProbeResult],
+    left: dict[int, str],
+    *,
+    block: bool,
+) -> None:
+    """What the lanes sent (until every lane has finished, with ``block``): judgements,
+    and why they left a pair to the caller."""
     while readers:
         ready = wait(readers, timeout=None if block else 0)
         if not ready:
@@ -271,7 +293,10 @@ def _receive(readers: list[Connection], judged: dict[int, ProbeResult], *, block
             except (EOFError, OSError):
                 readers.remove(reader)
                 continue
-            judged[index] = ProbeResult(probe=PROBES[probe_id], **fields)
+            if probe_id is None:
+                left[index] = fields
+            else:
+                judged[index] = ProbeResult(probe=PROBES[probe_id], **fields)
 
 
 def _lane_process(parent: int, work: _Work, lane: Lane, writer: Connection) -> None:
@@ -287,6 +312,8 @@ def _lane_process(parent: int, work: _Work, lane: Lane, writer: Connection) -> N
             result = own.judge(index)
             if result is not None:
                 writer.send((index, result.probe.id, _shipped(result)))
+            else:
+                writer.send((index, None, own.left[index]))
         code = 0
     except BaseException:  # the parent judges what did not come back
         pass

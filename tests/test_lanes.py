@@ -272,13 +272,19 @@ def test_a_role_watch_sees_a_role_changed_even_when_put_back(rlsguard_run: Run) 
         after = watch.seen(connection)
         assert after != before
         assert watch.as_analysed(after)
+        with connection.cursor() as cursor:  # a role of its own: not what the probes rest on
+            cursor.execute(f"CREATE ROLE {role}_other; ALTER ROLE {role}_other BYPASSRLS")
+        assert watch.seen(connection) == after
+        with connection.cursor() as cursor:  # given to the watched role: what it may do
+            cursor.execute(f"GRANT {role}_other TO {role}")
+        assert watch.seen(connection) != after
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER ROLE {role} BYPASSRLS")
         assert not watch.as_analysed(watch.seen(connection))
         assert not watch.as_analysed(None)  # unreadable (not a superuser): never trusted
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+            cursor.execute(f"DROP ROLE IF EXISTS {role}; DROP ROLE IF EXISTS {role}_other")
         connection.close()
 
 
@@ -314,7 +320,10 @@ def test_a_lane_forked_early_keeps_no_judgement_a_change_of_roles_touched(
         try:
             early.start()
             time.sleep(2)  # the forked lane claims its first groups alone
+            early.drain()  # as between the items before the probes
+            drained = dict(early.received)
             early.finish(judged)
+            assert drained.items() <= judged.items()
         finally:
             early.close()
         missing = lanes.in_groups() - set(judged)
@@ -494,6 +503,23 @@ def test_an_error_before_the_probes_leaves_the_lanes_to_the_first_probe_item(
         item.session, item.config = session, config  # type: ignore[attr-defined]
     plugin_lanes.before_first_item(made[0], Probe_, type(None))  # type: ignore[arg-type]
     assert plugin_lanes.LANES_KEY not in config.stash  # type: ignore[attr-defined]
+
+
+def test_lanes_forked_early_and_set_aside_are_said() -> None:
+    """The roles could not be put back as analysed (or the probes could not start): the
+    forked process's work is set aside, and the evidence does not call the run one process's."""
+    evidence = SimpleNamespace(facts={})
+    config = _Config()
+    config.pluginmanager = SimpleNamespace(get_plugin=lambda _name: evidence)  # type: ignore[assignment]
+    lanes = plugin_lanes.ProbeLanes(config, 2)  # type: ignore[arg-type]
+    lanes._tell([], shared=False)
+    assert evidence.facts[FACT] == "1 (the run's process)"
+    lanes._early = object()  # type: ignore[assignment]
+    lanes._tell([], shared=False)
+    assert evidence.facts[FACT] == (
+        "1 (the run's process; the process forked at the session's first item was stopped, "
+        "and what it judged set aside: the probes could not start as analysed)"
+    )
 
 
 def test_one_process_where_a_fork_would_not_pay_or_not_be_safe(

@@ -96,6 +96,11 @@ class ProbeLanes:
         if self._early is not None:
             self._early.close()
 
+    def drain(self) -> None:
+        """Between the items before the probes: what the early lanes sent so far."""
+        if self._early is not None and self._judged is None:
+            self._early.drain()
+
     def protocol(self, item: ProbeItem) -> bool | None:
         """pytest_runtest_protocol for a probe item: at the first, the lanes judge them
         all. Interrupted then, the items they judged report, in their turn, the others do
@@ -164,7 +169,11 @@ class ProbeLanes:
         if evidence is None:
             return
         if not shared:
-            evidence.facts[FACT] = "1 (the run's process)"
+            set_aside = (
+                "; the process forked at the session's first item was stopped, and what it "
+                "judged set aside: the probes could not start as analysed"
+            )
+            evidence.facts[FACT] = f"1 (the run's process{set_aside if self._early else ''})"
             return
         locking = sum(1 for item in items if item.probe.locks_table)
         judged = self._judged or {}
@@ -204,6 +213,9 @@ def before_first_item(item: pytest.Item, probe_type: type, static_type: type) ->
     the lanes may start early (ProbeLanes.start_early); else they are decided at the first
     probe item, as before (a thread that is still ending now may be gone by then)."""
     if EARLY_KEY in item.config.stash:
+        probing = item.config.stash.get(LANES_KEY, None)
+        if probing is not None:
+            probing.drain()
         return
     item.config.stash[EARLY_KEY] = True
     if LANES_KEY in item.config.stash:

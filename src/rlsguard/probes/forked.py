@@ -118,6 +118,7 @@ class Lanes:
         self._work: _Work | None = None
         self._readers: list[Connection] = []
         self.left: dict[int, str] = {}  # pairs a lane judged and left to the caller: why
+        self.received: dict[int, ProbeResult] = {}  # judgements the lanes sent before finish
 
     @property
     def worth_forking(self) -> bool:
@@ -128,9 +129,15 @@ class Lanes:
         self._work = _Work(self.recipe, self.pairs, self.plan, queue, self.alike, self.watch)
         self._readers = self._stack.enter_context(_forked(self._work, self.count))
 
+    def drain(self) -> None:
+        """Takes what the lanes sent so far, so none of them waits on a full pipe while
+        this process does something else."""
+        _receive(self._readers, self.received, self.left, block=False)
+
     def finish(self, judged: dict[int, ProbeResult]) -> None:
         """This process judges the groups left, then waits for every other lane."""
         assert self._work is not None, "start() first"
+        judged.update(self.received)
         own = _Lane(self._work, Lane(0, self.count), watch=None)
         try:
             for index in self._work.claimed():

@@ -13,8 +13,8 @@ own. What keeps their judgements those of a run alone:
   (``WatchedCursor``): every judgement of that table's group in that lane is then made
   again, alone;
 - forked lanes that start while the run still migrates (its migration checks) keep a
-  judgement only when the roles were as analysed when it began and no row of the
-  server's role catalogs changed until it ended (``RoleWatch``); else the rest of its
+  judgement only when the roles were as analysed when it began and no row of the role
+  catalogs they rest on changed until it ended (``RoleWatch``); else the rest of its
   group is made again, alone.
 """
 
@@ -53,15 +53,28 @@ class WatchedCursor(psycopg2.extensions.cursor):
             raise
 
 
-# every version of every row of the catalogs roles live in (shared by the server's
-# databases): an update or a drop and create gives a row a new ctid and xmin
+# the version of every row the roles acted as rest on, in the catalogs roles live in
+# (shared by the server's databases): the roles (by name too, should one be made again),
+# the roles they belong to, their memberships, and the settings they and this database
+# give a session; an update, or a drop and create, gives a row a new ctid and xmin
 ROLE_ROWS = """
-SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+WITH RECURSIVE reach(oid) AS (
+    SELECT oid FROM pg_catalog.pg_authid WHERE rolname = ANY(%(roles)s)
+  UNION
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN reach ON m.member = reach.oid
+), own(oid) AS (
+    SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()
+)
+SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
     SELECT 'role ' || ctid::text || xmin::text AS item FROM pg_catalog.pg_authid
+    WHERE oid IN (SELECT oid FROM reach) OR rolname = ANY(%(roles)s)
   UNION ALL
     SELECT 'member ' || ctid::text || xmin::text FROM pg_catalog.pg_auth_members
+    WHERE member IN (SELECT oid FROM reach) OR roleid IN (SELECT oid FROM reach)
   UNION ALL
     SELECT 'setting ' || ctid::text || xmin::text FROM pg_catalog.pg_db_role_setting
+    WHERE (setrole IN (SELECT oid FROM reach) AND setdatabase IN (0, (SELECT oid FROM own)))
+       OR (setrole = 0 AND setdatabase = (SELECT oid FROM own))
 ) AS rows
 """
 
@@ -82,7 +95,7 @@ class RoleWatch:
             with connection.cursor() as cursor:
                 cursor.execute(ROLE_STATE, {"roles": self.roles})
                 state = cursor.fetchone()
-                cursor.execute(ROLE_ROWS)
+                cursor.execute(ROLE_ROWS, {"roles": self.roles})
                 rows = cursor.fetchone()
         except psycopg2.Error:
             return None

@@ -256,13 +256,19 @@ def _superuser(url: Any) -> Any:
     return connection
 
 
+def _state_of(roles: list[str], connection: Any) -> str:
+    seen = RoleWatch(roles, "").seen(connection)
+    assert seen is not None
+    return seen[0]
+
+
 def test_a_role_watch_sees_a_role_changed_even_when_put_back(rlsguard_run: Run) -> None:
     role = f"rg_watched_{os.getpid()}"
     connection = _superuser(rlsguard_run.url("postgres"))
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE ROLE {role}")
-        watch = RoleWatch([role], str(RoleWatch([role], "").seen(connection)).split(" ")[0])
+        watch = RoleWatch([role], _state_of([role], connection))
         before = watch.seen(connection)
         assert watch.as_analysed(before)
         assert before == watch.seen(connection)
@@ -299,7 +305,7 @@ def test_a_lane_forked_early_keeps_no_judgement_a_change_of_roles_touched(
     tenancy, url = lanes.recipe.tenancy, lanes.recipe.database_url
     roles = [tenancy.app.name, *(admin.name for admin in tenancy.admins)]
     with contextlib.closing(_superuser(url)) as connection:
-        watch = RoleWatch(roles, str(RoleWatch(roles, "").seen(connection)).split(" ")[0])
+        watch = RoleWatch(roles, _state_of(roles, connection))
     parent, run, changing = os.getpid(), ProbeRunner.run, [True]
 
     def changes_roles(

@@ -229,16 +229,16 @@ class _Lane:
             return None
         return result
 
-    def _roles_seen(self) -> str | None:
+    def _roles_seen(self) -> tuple[str, str] | None:
         if self.watch is None or self._roles is None:
             return None
         return self.watch.seen(self._roles)
 
-    def _roles_kept(self, before: str | None) -> bool:
+    def _roles_kept(self, before: tuple[str, str] | None) -> bool:
         """Were the roles as analysed when the judgement began, and are they unchanged?"""
-        if self.watch is None or self._roles is None:
+        if self.watch is None:
             return True
-        return before == self.watch.seen(self._roles) and self.watch.as_analysed(before)
+        return self.watch.as_analysed(before) and before == self._roles_seen()
 
     def close(self) -> None:
         for session in self.runner.sessions.values():

@@ -88,7 +88,7 @@ class RoleWatch:
     roles: list[str]
     state: str
 
-    def seen(self, connection: psycopg2.extensions.connection) -> str | None:
+    def seen(self, connection: psycopg2.extensions.connection) -> tuple[str, str] | None:
         """The roles' state and the versions of the role catalogs' rows, read on a
         superuser's ``connection`` in a transaction of their own; None when unreadable."""
         try:
@@ -102,10 +102,10 @@ class RoleWatch:
         finally:
             if not connection.closed:
                 connection.rollback()
-        return f"{state[0] if state else ''} {rows[0] if rows else ''}"
+        return (state[0] if state else "", rows[0] if rows else "")
 
-    def as_analysed(self, seen: str | None) -> bool:
-        return seen is not None and seen.split(" ")[0] == self.state
+    def as_analysed(self, seen: tuple[str, str] | None) -> bool:
+        return seen is not None and seen[0] == self.state
 
 
 def _weight(probe: Probe, target: str, alike: AlikeTables) -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -204,3 +206,57 @@ async def _asyncpg_round_trip(**arguments: object) -> None:
         assert await connection.fetchval("SELECT current_database()") == arguments["database"]
     finally:
         await connection.close()
+
+
+IMPORTED_WHILE_GUARDED = """
+import asyncio, sys
+from pathlib import Path
+from sqlalchemy.engine import URL
+from rlsguard.history.guard import ForeignDatabaseError, only_this_database
+
+ours = URL.create("postgresql", username="u", password="secret", host="127.0.0.1",
+                  port=1, database="ours")
+with only_this_database(ours, Path("env.py")):
+    pass
+print("imported by the guard:", sorted({"psycopg", "asyncpg"} & set(sys.modules)))
+with only_this_database(ours, Path("env.py")):
+    import asyncpg.connection
+    import psycopg
+    from psycopg import connect
+    attempts = {
+        "psycopg.connect": lambda: connect("host=127.0.0.1 port=1 dbname=elsewhere"),
+        "psycopg.Connection.connect": lambda: psycopg.Connection.connect(dbname="elsewhere"),
+        "asyncpg.connect": lambda: asyncio.run(asyncpg.connect(database="elsewhere")),
+        "asyncpg.connection.connect":
+            lambda: asyncio.run(asyncpg.connection.connect(database="elsewhere")),
+    }
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+        except ForeignDatabaseError:
+            print("refused:", name)
+print("restored:", psycopg.connect.__func__.__module__, asyncpg.connect.__module__,
+      asyncpg.connection.connect.__module__)
+"""
+
+
+def test_a_driver_imported_while_migrating_is_guarded_and_none_is_imported_for_it(
+    tmp_path: Path,
+) -> None:
+    """psycopg 3 and asyncpg, imported by env.py while the guard holds: their connect
+    functions are refused elsewhere, then given back; a driver nobody imports is not
+    imported by the guard (psycopg 3 alone takes a quarter of a second)."""
+    script = tmp_path / "guarded.py"
+    script.write_text(IMPORTED_WHILE_GUARDED)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "imported by the guard: []",
+        "refused: psycopg.connect",
+        "refused: psycopg.Connection.connect",
+        "refused: asyncpg.connect",
+        "refused: asyncpg.connection.connect",
+        "restored: psycopg.connection asyncpg.connection asyncpg.connection",
+    ]

@@ -6,11 +6,14 @@ else is refused before it is opened, so no statement is ever sent there."""
 from __future__ import annotations
 
 import contextlib
-import importlib
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg2
@@ -137,9 +140,9 @@ LIBPQ_ENVIRONMENT = {
     "dbname": "PGDATABASE",
     "user": "PGUSER",
 }
-# The drivers' own connect functions, for an env.py that calls one directly; each is
-# guarded only when its driver is installed (importing it here, so a first import from
-# env.py finds the guarded function).
+# The drivers' own connect functions, for an env.py that calls one directly. A driver
+# already imported is guarded at once; one that is not is guarded when it is imported while
+# the guard holds (a driver nobody imports costs nothing: psycopg 3 takes 0.25 s to import).
 DRIVER_ENTRIES = (
     ("psycopg2", "", "connect", "function"),
     ("psycopg", "", "connect", "class_method_bound"),
@@ -148,13 +151,6 @@ DRIVER_ENTRIES = (
     ("asyncpg", "", "connect", "coroutine"),
     ("asyncpg.connection", "", "connect", "coroutine"),
 )
-
-
-def _installed(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 @contextlib.contextmanager
@@ -173,17 +169,70 @@ def only_this_database(url: URL, env_py: Path) -> Iterator[None]:
     event.listen(Engine, "do_connect", guard.on_engine_connect)
     try:
         with contextlib.ExitStack() as replacements:
-            for module_name, class_name, name, kind in DRIVER_ENTRIES:
-                module = _installed(module_name)
-                if module is None:
-                    continue
-                owner = getattr(module, class_name) if class_name else module
-                original = getattr(owner, name)
-                if kind == "class_method_bound":  # psycopg.connect is Connection.connect
-                    wrapped = guard.class_method(original).__get__(None, original.__self__)
+            later = _GuardOnImport(guard, replacements)
+            for driver in dict.fromkeys(entry[0].partition(".")[0] for entry in DRIVER_ENTRIES):
+                if driver in sys.modules:
+                    _guard_driver(guard, driver, replacements)
                 else:
-                    wrapped = getattr(guard, kind)(original)
-                replacements.enter_context(_replaced(owner, name, wrapped))
-            yield
+                    later.waiting.add(driver)
+            sys.meta_path.insert(0, later)
+            try:
+                yield
+            finally:
+                sys.meta_path.remove(later)
+                later.waiting.clear()
     finally:
         event.remove(Engine, "do_connect", guard.on_engine_connect)
+
+
+def _guard_driver(guard: OnlyThisDatabase, driver: str, replacements: contextlib.ExitStack) -> None:
+    """Replaces the connect functions of ``driver`` (its package and the modules of it
+    imported) with guarded ones, until ``replacements`` closes."""
+    for module_name, class_name, name, kind in DRIVER_ENTRIES:
+        module = sys.modules.get(module_name)
+        if module_name.partition(".")[0] != driver or module is None:
+            continue
+        owner = getattr(module, class_name) if class_name else module
+        original = getattr(owner, name)
+        if kind == "class_method_bound":  # psycopg.connect is Connection.connect
+            wrapped = guard.class_method(original).__get__(None, original.__self__)
+        else:
+            wrapped = getattr(guard, kind)(original)
+        replacements.enter_context(_replaced(owner, name, wrapped))
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Guards a driver imported while the guard holds, once its package has run (before
+    the importer can take a name from it); its own modules bound the originals then."""
+
+    def __init__(self, guard: OnlyThisDatabase, replacements: contextlib.ExitStack) -> None:
+        self.guard = guard
+        self.replacements = replacements
+        self.waiting: set[str] = set()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.waiting:
+            return None
+        self.waiting.discard(fullname)
+        spec = next(
+            (
+                found
+                for finder in sys.meta_path
+                if finder is not self and hasattr(finder, "find_spec")
+                if (found := finder.find_spec(fullname, path, target)) is not None
+            ),
+            None,
+        )
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_then_guard(module: ModuleType) -> None:
+            run_module(module)
+            if self in sys.meta_path:  # not a reload after the guard was lifted
+                _guard_driver(self.guard, fullname, self.replacements)
+
+        spec.loader.exec_module = exec_then_guard  # type: ignore[method-assign]
+        return spec

@@ -10,7 +10,7 @@ fails the item, a warning passes with a warning, and a finding accepted in
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +31,9 @@ from rlsguard.probes.registry import Probe
 from rlsguard.probes.runner import ProbeResult
 from rlsguard.report.evidence.records import UNCHANGED_PREFIX
 from rlsguard.server.databases import refused, server_gone
+
+if TYPE_CHECKING:
+    from rlsguard.run import Run
 
 
 class IsolationChecks:
@@ -187,21 +190,7 @@ class ProbeItem(pytest.Item):
 
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY]
-        company = (  # the probes that may share rows with this one (probes/together.py)
-            [
-                item.probe
-                for item in self.session.items
-                if isinstance(item, ProbeItem) and item.target == self.target
-            ]
-            if self.probe.shares_rows
-            else None
-        )
-        with run.roles_as_analysed() as changed:
-            if changed is not None:
-                pytest.skip(f"cannot: {changed}")
-            result = lanes_of(self.config).judge(
-                self, lambda: run.prober().run(self.probe, self.target, company=company)
-            )
+        result = lanes_of(self.config).judged(self) or self._judge_alone(run)
         self.user_properties.append(
             (
                 "rlsguard_probe",
@@ -231,6 +220,21 @@ class ProbeItem(pytest.Item):
         if finding.accepted:
             pytest.xfail(f"accepted: {finding.message} ({finding.reason})")
         warnings.warn(IsolationWarning(f"{finding}\n{result.transcript or ''}"), stacklevel=1)
+
+    def _judge_alone(self, run: Run) -> ProbeResult:
+        company = (  # the probes that may share rows with this one (probes/together.py)
+            [
+                item.probe
+                for item in self.session.items
+                if isinstance(item, ProbeItem) and item.target == self.target
+            ]
+            if self.probe.shares_rows
+            else None
+        )
+        with run.roles_as_analysed() as changed:
+            if changed is not None:
+                pytest.skip(f"cannot: {changed}")
+            return run.prober().run(self.probe, self.target, company=company)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ProbeFailed):

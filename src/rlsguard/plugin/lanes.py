@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import pytest
@@ -119,10 +118,9 @@ class ProbeLanes:
             item.session.shouldstop = INTERRUPTED
         return None if item.nodeid in self._judged else True
 
-    def judge(self, item: ProbeItem, alone: Callable[[], ProbeResult]) -> ProbeResult:
-        """``item``'s judgement: the lanes', or ``alone()``'s."""
-        found = (self._judged or {}).pop(item.nodeid, None)
-        return found if found is not None else alone()
+    def judged(self, item: ProbeItem) -> ProbeResult | None:
+        """``item``'s judgement, when the lanes made it (the roles were as analysed then)."""
+        return (self._judged or {}).pop(item.nodeid, None)
 
     def _judge_all(self, first: ProbeItem) -> None:
         run = first.config.stash[RUN_KEY]

@@ -304,7 +304,8 @@ class Session:
     def _send_after_pending(self, text: str, *, refusal_ends: bool = False) -> Answer:
         """Send what is pending, a savepoint and ``text`` in one round trip. A refusal of
         ``text`` is rolled back to the savepoint (or raised, with ``refusal_ends``); a
-        refusal of the pending part ends the example."""
+        refusal of the pending part ends the example. With nothing pending only ``text``
+        can have been refused, so the rollback waits for the next statement."""
         self._savepoints += 1
         name = f"probe_{self._savepoints}"
         pending = self._pending
@@ -322,6 +323,9 @@ class Session:
                 raise self._lost_or(error) from None
             refusal = Answer(error_code=error.pgcode, error=_first_line(error))
             refusal.notices = [notice.strip() for notice in self.connection.notices]
+            if not pending and not refusal_ends:
+                self._pending.append(f"ROLLBACK TO SAVEPOINT {name}")
+                return refusal
             try:
                 self._cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             except psycopg2.Error as later:  # no savepoint yet: the pending part failed

@@ -294,6 +294,47 @@ def test_a_role_watch_sees_a_role_changed_even_when_put_back(rlsguard_run: Run) 
         connection.close()
 
 
+def test_a_lane_reads_the_roles_once_a_judgement_and_sees_a_change_between_two(
+    rlsguard_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judgement begins with the roles as the last one kept ended and reads only the
+    rows' versions at its end: a change between two judgements counts against the second."""
+    role = f"rg_between_{os.getpid()}"
+    connection = _superuser(rlsguard_run.url("postgres"))
+    reads: list[str] = []
+    read = RoleWatch._read
+
+    def counted(watch: RoleWatch, on: Any, query: str) -> Any:
+        reads.append("state and rows" if "rolbypassrls" in query else "rows")
+        return read(watch, on, query)
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE ROLE {role}")
+        watch = RoleWatch([role], _state_of([role], connection))
+        assert watch.rows(connection) == watch.seen(connection)[1]  # type: ignore[index]
+        monkeypatch.setattr(RoleWatch, "_read", counted)
+        lane = object.__new__(forked._Lane)
+        lane.watch, lane._roles, lane._last_seen = watch, connection, None
+        first = lane._roles_seen()
+        assert lane._roles_kept(first)
+        second = lane._roles_seen()
+        assert second == first
+        assert reads == ["state and rows", "rows"]  # the second judgement read nothing yet
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER ROLE {role} CONNECTION LIMIT 3")
+        assert not lane._roles_kept(second)
+        third = lane._roles_seen()
+        assert third is not None
+        assert third != first
+        assert lane._roles_kept(third)
+        assert reads == ["state and rows", "rows", "rows", "state and rows", "rows"]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        connection.close()
+
+
 @pytest.mark.slow
 def test_a_lane_forked_early_keeps_no_judgement_a_change_of_roles_touched(
     lanes_for: Callable[..., Lanes], monkeypatch: pytest.MonkeyPatch

@@ -201,6 +201,7 @@ class _Lane:
         self.left: dict[int, str] = {}  # pairs judged and not vouched for: why
         self._roles = self.runner.sessions[AUTHORITY].connection if watch else None
         self.watch = watch
+        self._last_seen: tuple[str, str] | None = None  # at the end of the last judgement kept
         self._company: dict[str, list[Probe]] = {}
         for probe, target in work.pairs:
             self._company.setdefault(target, []).append(probe)
@@ -230,15 +231,21 @@ class _Lane:
         return result
 
     def _roles_seen(self) -> tuple[str, str] | None:
+        """The roles as the judgement begins: as the last one kept ended (a change since
+        then shows in this one's rows at its end), or read now."""
         if self.watch is None or self._roles is None:
             return None
-        return self.watch.seen(self._roles)
+        return self._last_seen or self.watch.seen(self._roles)
 
     def _roles_kept(self, before: tuple[str, str] | None) -> bool:
         """Were the roles as analysed when the judgement began, and are they unchanged?"""
         if self.watch is None:
             return True
-        return self.watch.as_analysed(before) and before == self._roles_seen()
+        if before is None or self._roles is None or not self.watch.as_analysed(before):
+            return False
+        kept = self.watch.rows(self._roles) == before[1]
+        self._last_seen = before if kept else None
+        return kept
 
     def close(self) -> None:
         for session in self.runner.sessions.values():

@@ -55,8 +55,9 @@ class WatchedCursor(psycopg2.extensions.cursor):
 
 # the version of every row the roles acted as rest on, in the catalogs roles live in
 # (shared by the server's databases): the roles (by name too, should one be made again),
-# the roles they belong to, their memberships, and the settings they and this database
-# give a session; an update, or a drop and create, gives a row a new ctid and xmin
+# the roles they belong to, their memberships, and the settings they, this database and
+# the server give a session (every row ROLE_STATE reads); an update, or a drop and create,
+# gives a row a new ctid and xmin
 ROLE_ROWS = """
 WITH RECURSIVE reach(oid) AS (
     SELECT oid FROM pg_catalog.pg_authid WHERE rolname = ANY(%(roles)s)
@@ -74,7 +75,7 @@ SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
   UNION ALL
     SELECT 'setting ' || ctid::text || xmin::text FROM pg_catalog.pg_db_role_setting
     WHERE (setrole IN (SELECT oid FROM reach) AND setdatabase IN (0, (SELECT oid FROM own)))
-       OR (setrole = 0 AND setdatabase = (SELECT oid FROM own))
+       OR (setrole = 0 AND setdatabase IN (0, (SELECT oid FROM own)))
 ) AS rows
 """
 
@@ -90,22 +91,31 @@ class RoleWatch:
 
     def seen(self, connection: psycopg2.extensions.connection) -> tuple[str, str] | None:
         """The roles' state and the versions of the role catalogs' rows, read on a
-        superuser's ``connection`` in a transaction of their own; None when unreadable."""
+        superuser's ``connection`` in one statement; None when unreadable."""
+        found = self._read(connection, f"SELECT ({ROLE_STATE}), ({ROLE_ROWS})")
+        return (str(found[0] or ""), str(found[1] or "")) if found else None
+
+    def rows(self, connection: psycopg2.extensions.connection) -> str | None:
+        """The versions of the rows alone: while they are unchanged, so is the state."""
+        found = self._read(connection, ROLE_ROWS)
+        return str(found[0] or "") if found else None
+
+    def as_analysed(self, seen: tuple[str, str] | None) -> bool:
+        return seen is not None and seen[0] == self.state
+
+    def _read(
+        self, connection: psycopg2.extensions.connection, query: str
+    ) -> tuple[Any, ...] | None:
         try:
             with connection.cursor() as cursor:
-                cursor.execute(ROLE_STATE, {"roles": self.roles})
-                state = cursor.fetchone()
-                cursor.execute(ROLE_ROWS, {"roles": self.roles})
-                rows = cursor.fetchone()
+                cursor.execute(query, {"roles": self.roles})
+                found: tuple[Any, ...] | None = cursor.fetchone()
+                return found
         except psycopg2.Error:
             return None
         finally:
             if not connection.closed:
                 connection.rollback()
-        return (state[0] if state else "", rows[0] if rows else "")
-
-    def as_analysed(self, seen: tuple[str, str] | None) -> bool:
-        return seen is not None and seen[0] == self.state
 
 
 def _weight(probe: Probe, target: str, alike: AlikeTables) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import runpy
 import shutil
 import subprocess
 import sys
@@ -260,3 +261,33 @@ def test_a_driver_imported_while_migrating_is_guarded_and_none_is_imported_for_i
         "refused: asyncpg.connection.connect",
         "restored: psycopg.connection asyncpg.connection asyncpg.connection",
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "quoted"),
+    [
+        (
+            'psycopg2.connect(host="127.0.0.1", port=1, dbname="elsewhere", password="Hunter2x")',
+            'psycopg2.connect(host="127.0.0.1", port=1, dbname="elsewhere", password=***)',
+        ),
+        (
+            'psycopg2.connect("postgresql://someone:Hunter2x@127.0.0.1:1/elsewhere")',
+            'psycopg2.connect("postgresql://someone:***@127.0.0.1:1/elsewhere")',
+        ),
+        (
+            'secret = "Hunter2x"; psycopg2.connect(dbname="elsewhere", password=secret)',
+            'secret = "***"; psycopg2.connect(dbname="elsewhere", password=***)',
+        ),
+    ],
+    ids=["keyword", "url", "variable"],
+)
+def test_the_env_py_line_a_refusal_quotes_spells_out_no_password(
+    tmp_path: Path, source: str, quoted: str
+) -> None:
+    env_py = tmp_path / "env.py"
+    env_py.write_text(f"import psycopg2\n{source}\n")
+    ours = URL.create("postgresql", "u", "ours-secret", "127.0.0.1", 1, "ours")
+    with only_this_database(ours, env_py), pytest.raises(ForeignDatabaseError) as refusal:
+        runpy.run_path(str(env_py))
+    assert f"{env_py.resolve()}, line 2: {quoted}." in str(refusal.value)
+    assert "Hunter2x" not in str(refusal.value)

@@ -9,6 +9,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,19 @@ class ForeignDatabaseError(ConfigError):
     """The project's migrations tried to connect to a database rlsguard did not hand them."""
 
 
+# a password in source: in a URL's credentials, or given as password= (quoted or not)
+PASSWORD_IN_URL = re.compile(r"(://[^:/@\s'\"]*:)[^@\s'\"]+@")
+PASSWORD_GIVEN = re.compile(r"(password\s*=\s*)(?:'[^']*'|\"[^\"]*\"|[^\s'\",)]+)", re.IGNORECASE)
+
+
+def hide_secrets(source: str, password: Any = None) -> str:
+    """``source`` (a line of code) without ``password`` or a password it spells out."""
+    if password:
+        source = source.replace(str(password), "***")
+    source = PASSWORD_IN_URL.sub(r"\1***@", source)
+    return PASSWORD_GIVEN.sub(r"\1***", source)
+
+
 def _same_host(one: str, other: str) -> bool:
     return one == other or (one in LOOPBACK and other in LOOPBACK)
 
@@ -53,10 +67,13 @@ class OnlyThisDatabase:
     def check(self, dsn: str | None, keywords: Mapping[str, Any]) -> None:
         """Lets a connection through only to the database rlsguard migrates; an address it
         cannot read is refused too."""
+        password = _password_of(dsn, keywords)
         try:
             params = _address(dsn, keywords)
         except psycopg2.ProgrammingError:
-            raise self._refusal(f"{redact_text(str(dsn))!r} (not an address libpq reads)") from None
+            raise self._refusal(
+                f"{redact_text(str(dsn))!r} (not an address libpq reads)", password
+            ) from None
         host = str(params.get("hostaddr") or params.get("host") or "")
         port = str(params.get("port") or 5432)
         if (
@@ -65,22 +82,24 @@ class OnlyThisDatabase:
             and _same_host(host, self.url.host or "")
         ):
             return
-        raise self._refusal(redact_text(_where(params)))
+        raise self._refusal(redact_text(_where(params)), password)
 
-    def _refusal(self, where: str) -> ForeignDatabaseError:
+    def _refusal(self, where: str, password: Any) -> ForeignDatabaseError:
         return ForeignDatabaseError(
             f"the migrations tried to connect to {where}, not to the "
             f"database rlsguard migrates ({self.url.database}); the connection was refused "
-            f"before it was opened. {self._culprit()}An env.py must use the connection "
+            f"before it was opened. {self._culprit(password)}An env.py must use the connection "
             'rlsguard hands it (config.attributes["connection"]) or sqlalchemy.url, and read '
             f"DATABASE_URL or the like only when neither is given: see {ENV_PY_SECTION}."
         )
 
-    def _culprit(self) -> str:
-        """The line of env.py that asked for the connection, when it is on the stack."""
+    def _culprit(self, password: Any) -> str:
+        """The line of env.py that asked for the connection, when it is on the stack, with
+        the password it may spell out hidden."""
         for frame in reversed(traceback.extract_stack()):
             if frame.filename and Path(frame.filename).resolve() == self.env_py:
-                return f"{self.env_py}, line {frame.lineno}: {(frame.line or '').strip()}. "
+                line = hide_secrets((frame.line or "").strip(), password)
+                return f"{self.env_py}, line {frame.lineno}: {line}. "
         return f"See {self.env_py}. "
 
     # -- the ways a migration connects ----------------------------------------------------------
@@ -115,6 +134,15 @@ class OnlyThisDatabase:
             return await original.__func__(cls, conninfo, *args, **kwargs)
 
         return classmethod(connect)
+
+
+def _password_of(dsn: str | None, keywords: Mapping[str, Any]) -> Any:
+    if keywords.get("password"):
+        return keywords["password"]
+    try:
+        return psycopg2.extensions.parse_dsn(dsn or "").get("password")
+    except psycopg2.ProgrammingError:
+        return None
 
 
 def _address(dsn: str | None, keywords: Mapping[str, Any]) -> dict[str, Any]:

@@ -162,7 +162,9 @@ def keys_of(rows: list[Row], plan: TablePlan) -> set[tuple[Any, ...]]:
 
 def blanket_assignment(example: Example, plan: TablePlan) -> tuple[str, Any] | None:
     """A column and a constant to SET on every row: a plain column outside every key and
-    foreign key, so no constraint stops the write."""
+    foreign key, so no constraint stops the write (one nothing reads, when there is one)."""
+    for name, value in plan.settled.items():
+        return name, value
     for name, strategy in plan.strategies.items():
         if name not in plan.unique:
             return name, draw(example.data, strategy, label=f"{plan.table}.{name} for every row")

@@ -14,12 +14,14 @@ from rlsguard.probes.existing import Existing
 from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import tenant_id_floor
 from rlsguard.probes.values import (
+    NO_SETTLED_VALUE,
     CannotGenerate,
     Restriction,
     column_strategy,
     domain_checks,
     marker_column,
     restrictions,
+    settled_value,
 )
 from rlsguard.schema.catalog import Column, Relation
 from rlsguard.schema.tenancy import Tenancy
@@ -48,6 +50,8 @@ class TablePlan:
     generated_keys: frozenset[str] = frozenset()  # UUID keys rlsguard makes itself
     # columns with a default that a policy names: a row leaves some of them to it
     may_default: frozenset[str] = frozenset()
+    # columns nothing reads, and the one value each row gets (``settled_columns``)
+    settled: dict[str, Any] = field(default_factory=dict, compare=False)
     # a unique key made of the tenant column and foreign keys (whose parents are reused
     # per tenant) allows one row per tenant
     one_per_tenant: bool = False
@@ -113,6 +117,13 @@ class Planner:
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
         self._in_policies = names_in_policies(tenancy)
+        self._read_elsewhere = self._in_policies | names_in_views_and_partition_keys(tenancy)
+        # a policy calling a function of the schema's may read any column of a row
+        self._functions_decide = any(
+            policy.calls_functions
+            for relation in tenancy.catalog.relations.values()
+            for policy in relation.policies
+        )
         self.tenant_floor = tenant_id_floor(tenancy)  # numeric tenant ids start here
         self.lane = Lane()  # whose numbers the rows made from these plans carry
         for relation in tenancy.catalog.relations.values():
@@ -209,6 +220,11 @@ class Planner:
             if primary
             else tuple(c.name for c in relation.columns)
         )
+        settled = self._settled_columns(relation, strategies, unique | limits.keys(), unknown)
+        for name in settled:
+            del strategies[name]
+        settled = {name: None if name in nullable else value for name, value in settled.items()}
+        nullable -= settled.keys()
         fixed_per_tenant = {tenant_column, *(name for link in links for name in link.columns)}
         return TablePlan(
             relation=relation,
@@ -221,11 +237,43 @@ class Planner:
             unknown_checks=tuple(unknown),
             generated_keys=frozenset(generated_keys),
             may_default=frozenset(may_default),
+            settled=settled,
             one_per_tenant=any(
                 index.unique and set(index.columns) <= fixed_per_tenant
                 for index in relation.indexes
             ),
         )
+
+    def _settled_columns(
+        self,
+        relation: Relation,
+        strategies: dict[str, Any],
+        constrained: set[str],
+        unknown_checks: list[str],
+    ) -> dict[str, Any]:
+        """The drawn columns whose value nothing reads, with one value for every row: no
+        policy, view or partition key names them, no key, unique index or CHECK holds them,
+        and no trigger, rule or function of the schema's may read the row. Drawing them
+        only cost time (a JSON document is dozens of choices); their value cannot change
+        who reads or writes a row."""
+        if (
+            relation.triggers
+            or relation.has_rules
+            or unknown_checks
+            or self._functions_decide
+            or relation.name in self._in_policies  # a policy may read its whole rows
+        ):
+            return {}
+        settled = {}
+        for column in relation.columns:
+            if column.name not in strategies or column.name in constrained:
+                continue
+            if column.name in self._read_elsewhere:
+                continue
+            value = settled_value(column)
+            if value is not NO_SETTLED_VALUE:
+                settled[column.name] = value
+        return settled
 
 
 class _LeftToDefault:
@@ -249,6 +297,17 @@ def names_in_policies(tenancy: Tenancy) -> frozenset[str]:
             for text in (policy.using, policy.check):
                 for quoted, plain in IDENTIFIER.findall(text or ""):
                     names.add(quoted.replace('""', '"') if quoted else plain)
+    return frozenset(names)
+
+
+def names_in_views_and_partition_keys(tenancy: Tenancy) -> frozenset[str]:
+    """Every name a view's query or a partition key writes: what a view shows, and where
+    a row is stored, may depend on the columns they name."""
+    names: set[str] = set()
+    for relation in tenancy.catalog.relations.values():
+        for text in (relation.definition, relation.partition_key):
+            for quoted, plain in IDENTIFIER.findall(text or ""):
+                names.add(quoted.replace('""', '"') if quoted else plain)
     return frozenset(names)
 
 

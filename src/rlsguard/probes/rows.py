@@ -238,7 +238,7 @@ class Example:
                 else {}
             )
         for supplied in missing:
-            value = drawn.get(supplied.name)
+            value = drawn.get(supplied.name, plan.settled.get(supplied.name))
             if value is not LEFT_TO_DEFAULT:  # else the INSERT leaves it to its default
                 values[supplied.name] = self._finished_value(plan, supplied, value)
         values.update(overrides)

@@ -401,6 +401,34 @@ def _json() -> st.SearchStrategy[Any]:
     )
 
 
+# -- values that need no draw ----------------------------------------------------------------
+
+NO_SETTLED_VALUE = object()
+SETTLED_BY_TYPE: dict[str, Any] = {
+    **dict.fromkeys(("text", "name", "citext", "character", "bpchar"), ""),
+    **dict.fromkeys(("smallint", "integer", "bigint", "int2", "int4", "int8", "numeric"), 0),
+    **dict.fromkeys(("real", "double precision", "float4", "float8"), 0.0),
+    **dict.fromkeys(("boolean", "bool"), False),
+    **dict.fromkeys(("json", "jsonb"), 0),  # a JSON document too
+    "uuid": uuid.UUID(int=0),
+    "date": dt.date(2000, 1, 1),
+    "timestamp without time zone": dt.datetime(2000, 1, 1),
+    "timestamp with time zone": dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    "bytea": b"",
+}
+
+
+def settled_value(column: Column) -> Any:
+    """One valid value of a plain column of a common type (no domain, enum or array), for
+    a column whose value nothing reads; NO_SETTLED_VALUE for the rest."""
+    if column.enum_labels or column.type_kind == "d" or column.type_category == "A":
+        return NO_SETTLED_VALUE
+    lowered = column.type.lower()
+    if lowered.startswith(("character varying", "varchar", "character(", "char(")):
+        return ""
+    return SETTLED_BY_TYPE.get(lowered.partition("(")[0], NO_SETTLED_VALUE)
+
+
 # -- keeping keys unique ---------------------------------------------------------------------
 
 

@@ -1,17 +1,21 @@
-"""``rlsguard check`` at head, this working tree against an earlier commit, side by side.
-
-The machine is shared and noisy, so the two run alternately (which one goes first swaps
-every pair) and the figure is the ratio within each pair, with its spread. The earlier
-commit runs from a git worktree through PYTHONPATH, with this venv's packages.
+"""``rlsguard check`` at head, this working tree against an earlier commit, side by side;
+with ``--probes``, the platform's probes at head in one process instead (wall time, CPU
+time of the probing process and the median examples/s of passing probes, from
+``bench_probes.py`` of each tree). The machine is shared and noisy, so the two run
+alternately (which one goes first swaps every pair) and the figure is the ratio within
+each pair, with its spread. The earlier commit runs from a git worktree through
+PYTHONPATH, with this venv's packages.
 
     .venv/bin/python bench/bench_versus.py --base HEAD~1 --pairs 3
     .venv/bin/python bench/bench_versus.py --base HEAD --base-flags="--probe-processes 1"
+    .venv/bin/python bench/bench_versus.py --base HEAD~1 --pairs 4 --probes
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -23,7 +27,7 @@ from pathlib import Path
 from worktree import ROOT, compiled, earlier_tree
 
 
-def timed_check(source: Path, project: Path, report: Path, flags: list[str]) -> float:
+def timed_check(source: Path, project: Path, report: Path, flags: list[str]) -> dict[str, float]:
     environment = {**os.environ, "PYTHONPATH": str(source / "src")}
     command = [sys.executable, "-m", "rlsguard.cli", "check", "-q", "--backend", "local",
                "--project", str(project), "--report", str(report), *flags]  # fmt: skip
@@ -34,7 +38,26 @@ def timed_check(source: Path, project: Path, report: Path, flags: list[str]) -> 
         sys.exit(
             f"rlsguard check from {source} exited {result.returncode}:\n{result.stdout[-2000:]}"
         )
-    return seconds
+    return {"wall s": seconds}
+
+
+def probed(source: Path) -> dict[str, float]:
+    """The platform's probes at head in one process, by ``source``'s own bench_probes.py."""
+    environment = {**os.environ, "PYTHONPATH": str(source / "src")}
+    command = [sys.executable, str(source / "bench" / "bench_probes.py"), "--schemas",
+               "platform", "--profiles", "ci", "--workers", "1"]  # fmt: skip
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    head = result.stdout.partition("platform schema at head")[2]
+    wall = re.search(r"wall time ([\d.]+) s", head)
+    cpu = re.search(r"CPU time of the probing processes ([\d.]+) s", head)
+    median = re.search(r"passing probes median (\d+) examples/s", head)
+    if result.returncode != 0 or not (wall and cpu and median):
+        sys.exit(f"bench_probes.py from {source} exited {result.returncode}:\n{result.stdout}")
+    return {
+        "wall s": float(wall.group(1)),
+        "CPU s": float(cpu.group(1)),
+        "examples/s": float(median.group(1)),
+    }
 
 
 def main() -> None:
@@ -42,30 +65,34 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1", help="the earlier commit (default HEAD~1)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--base-flags", default="", help="rlsguard check flags of the base side")
+    parser.add_argument("--probes", action="store_true", help="the probes, not the check")
     arguments = parser.parse_args()
     flags = {"now": [], "base": shlex.split(arguments.base_flags)}
     base = f"{arguments.base} {arguments.base_flags}".strip()
     compiled(ROOT)
     with earlier_tree(arguments.base) as earlier, tempfile.TemporaryDirectory() as scratch:
-        ratios = []
+        ratios: dict[str, list[float]] = {}
         for pair in range(arguments.pairs):
             sides = [("now", ROOT), ("base", earlier)]
             if pair % 2:
                 sides.reverse()
-            times = {
-                name: timed_check(source, source, Path(scratch) / name / "report.html", flags[name])
+            measured = {
+                name: probed(source)
+                if arguments.probes
+                else timed_check(source, source, Path(scratch) / name / "report.html", flags[name])
                 for name, source in sides
             }
-            ratios.append(times["now"] / times["base"])
+            shown = []
+            for what, now in measured["now"].items():
+                before = measured["base"][what]
+                ratios.setdefault(what, []).append(now / before)
+                shown.append(f"{what} now {now:.1f}, {base} {before:.1f}, ratio {now / before:.2f}")
+            print(f"pair {pair + 1}: " + "; ".join(shown), flush=True)
+        for what, found in ratios.items():
             print(
-                f"pair {pair + 1}: now {times['now']:.1f} s, {base} "
-                f"{times['base']:.1f} s, ratio {ratios[-1]:.2f}",
-                flush=True,
+                f"{what} ratio now/{base}: median {statistics.median(found):.2f}, "
+                f"range {min(found):.2f}-{max(found):.2f} over {len(found)} pairs"
             )
-        print(
-            f"ratio now/{base}: median {statistics.median(ratios):.2f}, "
-            f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} pairs"
-        )
 
 
 if __name__ == "__main__":

@@ -50,6 +50,15 @@ DRAWN = {"shared", "slug", "rating", "kind"}  # a policy's, unique, checked, an 
             "CREATE VIEW heavy_notes AS SELECT id FROM notes WHERE weight > 3;",
             {"body": "", "extra": None, "title": ""},
         ),
+        (  # a unique index on an expression holds the columns it reads
+            "CREATE UNIQUE INDEX notes_body ON notes (lower(body));",
+            {"extra": None, "weight": 0, "title": ""},
+        ),
+        (  # so does one on a generated column
+            "ALTER TABLE notes ADD COLUMN title_key text GENERATED ALWAYS AS (upper(title)) "
+            "STORED; CREATE UNIQUE INDEX notes_title ON notes (title_key) WHERE weight > 0;",
+            {"body": "", "extra": None},
+        ),
         (  # a trigger may read any column of the row
             "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RETURN NEW; END $$; "
@@ -62,7 +71,14 @@ DRAWN = {"shared", "slug", "rating", "kind"}  # a policy's, unique, checked, an 
             {},
         ),
     ],
-    ids=["alone", "a view names one", "a trigger", "a policy calls a function"],
+    ids=[
+        "alone",
+        "a view names one",
+        "a unique expression",
+        "a unique generated column",
+        "a trigger",
+        "a policy calls a function",
+    ],
 )
 def test_columns_nothing_reads_get_one_value_and_the_rest_are_drawn(
     analyze_case: Analyze, more: str, settled: dict[str, object]
@@ -76,14 +92,23 @@ def test_columns_nothing_reads_get_one_value_and_the_rest_are_drawn(
     assert not set(plan.strategies) & set(settled)
 
 
-@pytest.mark.parametrize(("policy", "status"), [(f"{TENANT} OR shared", "fail"), (TENANT, "pass")])
+@pytest.mark.parametrize(
+    ("policy", "more", "status"),
+    [
+        (f"{TENANT} OR shared", "", "fail"),
+        (TENANT, "", "pass"),
+        (TENANT, "CREATE UNIQUE INDEX notes_body ON notes (lower(body));", "pass"),
+    ],
+    ids=["open on a flag", "bound to the tenant", "a unique expression"],
+)
 def test_rows_with_settled_columns_are_made_and_the_flag_a_policy_reads_is_drawn(
-    rlsguard_run: Run, case_database: BuildCase, policy: str, status: str
+    rlsguard_run: Run, case_database: BuildCase, policy: str, more: str, status: str
 ) -> None:
-    """The rows hold the settled values (NOT NULL columns among them); ``shared``, which
-    the policy reads, is drawn, so a policy open on it is caught."""
+    """The rows hold the settled values (NOT NULL columns among them) and still meet every
+    unique index; ``shared``, which the policy reads, is drawn, so a policy open on it is
+    caught."""
     built = case_database(
-        Case(NOTES.name, base=NOTES.base.replace(f"{TENANT} OR shared", policy),
+        Case(NOTES.name, more, base=NOTES.base.replace(f"{TENANT} OR shared", policy),
              settings=NOTES.settings)
     )  # fmt: skip
     result = run_probe(rlsguard_run, built, "RP101", "public.notes", built.url)

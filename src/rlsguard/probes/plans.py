@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,7 +221,8 @@ class Planner:
             if primary
             else tuple(c.name for c in relation.columns)
         )
-        settled = self._settled_columns(relation, strategies, unique | limits.keys(), unknown)
+        constrained = unique | limits.keys() | names_constraints_read(relation)
+        settled = self._settled_columns(relation, strategies, constrained, unknown)
         for name in settled:
             del strategies[name]
         settled = {name: None if name in nullable else value for name, value in settled.items()}
@@ -287,28 +289,48 @@ LEFT_TO_DEFAULT = _LeftToDefault()
 IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|\b([a-z_][a-z0-9_$]*)\b')
 
 
+def identifiers(texts: Iterable[str | None]) -> frozenset[str]:
+    """Every name the SQL ``texts`` write (quoted or not; words in literals too)."""
+    return frozenset(
+        quoted.replace('""', '"') if quoted else plain
+        for text in texts
+        for quoted, plain in IDENTIFIER.findall(text or "")
+    )
+
+
 def names_in_policies(tenancy: Tenancy) -> frozenset[str]:
     """Every name the server's policies write (columns among them): a column a policy
     reads is drawn even where it has a default, else the probes would only ever meet rows
     where it holds that default (a `public` flag that defaults to false)."""
-    names: set[str] = set()
-    for relation in tenancy.catalog.relations.values():
-        for policy in relation.policies:
-            for text in (policy.using, policy.check):
-                for quoted, plain in IDENTIFIER.findall(text or ""):
-                    names.add(quoted.replace('""', '"') if quoted else plain)
-    return frozenset(names)
+    return identifiers(
+        text
+        for relation in tenancy.catalog.relations.values()
+        for policy in relation.policies
+        for text in (policy.using, policy.check)
+    )
 
 
 def names_in_views_and_partition_keys(tenancy: Tenancy) -> frozenset[str]:
     """Every name a view's query or a partition key writes: what a view shows, and where
     a row is stored, may depend on the columns they name."""
-    names: set[str] = set()
-    for relation in tenancy.catalog.relations.values():
-        for text in (relation.definition, relation.partition_key):
-            for quoted, plain in IDENTIFIER.findall(text or ""):
-                names.add(quoted.replace('""', '"') if quoted else plain)
-    return frozenset(names)
+    return identifiers(
+        text
+        for relation in tenancy.catalog.relations.values()
+        for text in (relation.definition, relation.partition_key)
+    )
+
+
+def names_constraints_read(relation: Relation) -> frozenset[str]:
+    """The names a constraint of ``relation`` reads beyond its plain columns: CHECK and
+    exclusion constraints, unique indexes' expressions and predicates, and the expressions
+    of generated columns (a unique index may hold one)."""
+    return identifiers(
+        [
+            *(item.definition for item in relation.constraints if item.kind in ("c", "x")),
+            *(index.definition for index in relation.indexes if index.unique),
+            *(column.default for column in relation.columns if column.generated),
+        ]
+    )
 
 
 def _numbered_by_server(column: Column) -> bool:

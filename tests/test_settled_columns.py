@@ -59,6 +59,11 @@ DRAWN = {"shared", "slug", "rating", "kind"}  # a policy's, unique, checked, an 
             "STORED; CREATE UNIQUE INDEX notes_title ON notes (title_key) WHERE weight > 0;",
             {"body": "", "extra": None},
         ),
+        (  # a function's body may filter on a column (a definer function's leak)
+            "CREATE FUNCTION heavy(p uuid) RETURNS SETOF uuid LANGUAGE sql STABLE "
+            "SECURITY DEFINER AS 'SELECT id FROM notes WHERE tenant_id = p AND weight > 0';",
+            {"body": "", "extra": None, "title": ""},
+        ),
         (  # a trigger may read any column of the row
             "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RETURN NEW; END $$; "
@@ -76,6 +81,7 @@ DRAWN = {"shared", "slug", "rating", "kind"}  # a policy's, unique, checked, an 
         "a view names one",
         "a unique expression",
         "a unique generated column",
+        "a function reads one",
         "a trigger",
         "a policy calls a function",
     ],
@@ -114,3 +120,19 @@ def test_rows_with_settled_columns_are_made_and_the_flag_a_policy_reads_is_drawn
     result = run_probe(rlsguard_run, built, "RP101", "public.notes", built.url)
     assert result.status.value == status, result.message
     assert result.witnessed > 0
+
+
+def test_a_definer_functions_filter_on_a_column_is_drawn_and_its_leak_caught(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """A SECURITY DEFINER function that returns another tenant's rows only where a column
+    holds some value: with that column settled to 0 it would return nothing, and RP112
+    would pass on examples that never met the leak (a user's trial found it)."""
+    leaky = (
+        "CREATE FUNCTION heavy_notes(p uuid) RETURNS SETOF uuid LANGUAGE sql STABLE "
+        "SECURITY DEFINER AS 'SELECT id FROM notes WHERE tenant_id = p AND weight > 0'; "
+        "GRANT EXECUTE ON FUNCTION heavy_notes(uuid) TO {app};"
+    )
+    built = case_database(Case(NOTES.name, leaky, base=NOTES.base, settings=NOTES.settings))
+    result = run_probe(rlsguard_run, built, "RP112", "public.heavy_notes(p uuid)", built.url)
+    assert result.status.value == "fail", result.message

@@ -118,7 +118,11 @@ class Planner:
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
         self._in_policies = names_in_policies(tenancy)
-        self._read_elsewhere = self._in_policies | names_in_views_and_partition_keys(tenancy)
+        self._read_elsewhere = (
+            self._in_policies
+            | names_in_views_and_partition_keys(tenancy)
+            | identifiers(function.source for function in tenancy.catalog.functions.values())
+        )
         # a policy calling a function of the schema's may read any column of a row
         self._functions_decide = any(
             policy.calls_functions
@@ -254,8 +258,9 @@ class Planner:
         unknown_checks: list[str],
     ) -> dict[str, Any]:
         """The drawn columns whose value nothing reads, with one value for every row: no
-        policy, view or partition key names them, no key, unique index or CHECK holds them,
-        and no trigger, rule or function of the schema's may read the row. Drawing them
+        policy, view, partition key or function of the schema's (a definer function's
+        filter) names them, no key, unique index or CHECK holds them, and no trigger, rule
+        or function a policy calls may read the row. Drawing them
         only cost time (a JSON document is dozens of choices); their value cannot change
         who reads or writes a row."""
         if (

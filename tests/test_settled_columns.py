@@ -136,3 +136,24 @@ def test_a_definer_functions_filter_on_a_column_is_drawn_and_its_leak_caught(
     built = case_database(Case(NOTES.name, leaky, base=NOTES.base, settings=NOTES.settings))
     result = run_probe(rlsguard_run, built, "RP112", "public.heavy_notes(p uuid)", built.url)
     assert result.status.value == "fail", result.message
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"),
+    [(f"{TENANT} OR visibility = 'all'", "fail"), (f"{TENANT} AND visibility <> 'hidden'", "pass")],
+    ids=["open on a word", "narrowed by a word"],
+)
+def test_a_text_column_a_policy_compares_with_a_word_meets_that_word(
+    rlsguard_run: Run, case_database: BuildCase, policy: str, status: str
+) -> None:
+    """Random text never is 'all': the words the policies write are drawn too, so a policy
+    open to every row whose text column holds one is caught (a user's trial found none of
+    the probes did)."""
+    base = NOTES.base.replace(
+        "    kind mood NOT NULL\n", "    kind mood NOT NULL,\n    visibility text NOT NULL\n"
+    )
+    built = case_database(
+        Case(NOTES.name, base=base.replace(f"{TENANT} OR shared", policy), settings=NOTES.settings)
+    )
+    result = run_probe(rlsguard_run, built, "RP101", "public.notes", built.url)
+    assert result.status.value == status, result.message

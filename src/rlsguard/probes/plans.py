@@ -16,11 +16,13 @@ from rlsguard.probes.lazy import st
 from rlsguard.probes.partitions import tenant_id_floor
 from rlsguard.probes.values import (
     NO_SETTLED_VALUE,
+    PLAIN_TEXT_LIMIT,
     CannotGenerate,
     Restriction,
     column_strategy,
     domain_checks,
     marker_column,
+    plain_text,
     restrictions,
     settled_value,
 )
@@ -118,6 +120,7 @@ class Planner:
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
         self._in_policies = names_in_policies(tenancy)
+        self._policy_words = words_in_policies(tenancy)
         self._read_elsewhere = (
             self._in_policies
             | names_in_views_and_partition_keys(tenancy)
@@ -205,6 +208,16 @@ class Planner:
                 continue
             restriction = limits.get(column.name, Restriction())
             strategies[column.name] = column_strategy(column, restriction)
+            if (
+                column.name in self._in_policies
+                and self._policy_words
+                and plain_text(column)
+                and column.name not in limits  # no CHECK to break
+            ):
+                # a policy comparing it with a word ('all') is met with that word too
+                strategies[column.name] = (
+                    st.sampled_from(self._policy_words) | strategies[column.name]
+                )
             if not column.not_null and not restriction.not_null:
                 nullable.add(column.name)
         unique = {
@@ -313,6 +326,22 @@ def names_in_policies(tenancy: Tenancy) -> frozenset[str]:
         for policy in relation.policies
         for text in (policy.using, policy.check)
     )
+
+
+STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def words_in_policies(tenancy: Tenancy) -> tuple[str, ...]:
+    """The string literals the policies write, short enough for any text column: a
+    policy such as ``USING (visibility = 'all')`` opens on a word random text never is."""
+    words = {
+        literal.replace("''", "'")
+        for relation in tenancy.catalog.relations.values()
+        for policy in relation.policies
+        for text in (policy.using, policy.check)
+        for literal in STRING_LITERAL.findall(text or "")
+    }
+    return tuple(sorted(word for word in words if 0 < len(word) <= PLAIN_TEXT_LIMIT))
 
 
 def names_in_views_and_partition_keys(tenancy: Tenancy) -> frozenset[str]:

@@ -418,6 +418,15 @@ SETTLED_BY_TYPE: dict[str, Any] = {
 }
 
 
+PLAIN_TEXT_LIMIT = 63  # the longest word offered to a text column (a name's length)
+
+
+def plain_text(column: Column) -> bool:
+    """Text with no length limit, domain, enum or array: any short word fits it."""
+    plain = column.type_kind != "d" and not column.enum_labels and column.type_category != "A"
+    return plain and column.type.lower() in ("text", "citext", "character varying", "name")
+
+
 def settled_value(column: Column) -> Any:
     """One valid value of a plain column of a common type (no domain, enum or array), for
     a column whose value nothing reads; NO_SETTLED_VALUE for the rest."""

@@ -127,7 +127,7 @@ def test_check_on_the_shipped_schema_reports_its_leaks(
         if item["check"] == "RP109" and item["object"] == "public.documents"
     )  # fmt: skip
     assert bypass["status"] == "pass"
-    assert 1 <= bypass["witnessed"] <= bypass["examples"]
+    assert 1 <= bypass["witnessed"] <= bypass["examples"] - bypass["rejected"]
     assert "RP101" in bypass["rows_shared_with"]
     # users' row security is documents' at 004: a pass proven there holds here, and says so;
     # what failed there is probed here

@@ -111,8 +111,8 @@ def test_rows_with_settled_columns_are_made_and_the_flag_a_policy_reads_is_drawn
     rlsguard_run: Run, case_database: BuildCase, policy: str, more: str, status: str
 ) -> None:
     """The rows hold the settled values (NOT NULL columns among them) and still meet every
-    unique index; ``shared``, which the policy reads, is drawn, so a policy open on it is
-    caught."""
+    unique index (few examples are refused for a duplicate); ``shared``, which the policy
+    reads, is drawn, so a policy open on it is caught."""
     built = case_database(
         Case(NOTES.name, more, base=NOTES.base.replace(f"{TENANT} OR shared", policy),
              settings=NOTES.settings)
@@ -120,6 +120,9 @@ def test_rows_with_settled_columns_are_made_and_the_flag_a_policy_reads_is_drawn
     result = run_probe(rlsguard_run, built, "RP101", "public.notes", built.url)
     assert result.status.value == status, result.message
     assert result.witnessed > 0
+    # lower(body) of two drawn bodies may collide now and then; with body settled to one
+    # value every example of two rows would be refused (555 of 700 when it was)
+    assert result.rejected * 2 < result.examples, (result.rejected, result.examples)
 
 
 def test_a_definer_functions_filter_on_a_column_is_drawn_and_its_leak_caught(

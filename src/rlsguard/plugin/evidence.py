@@ -168,6 +168,7 @@ class EvidenceCollector:
                 seed=probe.get("seed"),
                 examples=probe.get("examples"),
                 witnessed=probe.get("witnessed"),
+                rejected=probe.get("rejected"),
                 rows_shared_with=list(probe.get("rows_shared_with", [])),
                 proven_on=probe.get("proven_on"),
                 alike_in=probe.get("alike_in"),

@@ -198,6 +198,7 @@ class ProbeItem(pytest.Item):
                     "status": result.status.value,
                     "examples": result.examples,
                     "witnessed": result.witnessed,
+                    "rejected": result.rejected,
                     "seconds": result.seconds,
                     "seed": result.seed,
                     "rows_shared_with": list(result.shared_with),

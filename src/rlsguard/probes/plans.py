@@ -120,7 +120,9 @@ class Planner:
         self._referenced: dict[str, set[str]] = {}
         self._leads_back: dict[tuple[str, str], bool] = {}
         self._in_policies = names_in_policies(tenancy)
-        self._policy_words = words_in_policies(tenancy)
+        # every policy's words, not only the table's own: a policy may read another table
+        words = words_in_policies(tenancy)
+        self._policy_words = st.sampled_from(words) if words else None
         self._read_elsewhere = (
             self._in_policies
             | names_in_views_and_partition_keys(tenancy)
@@ -210,14 +212,12 @@ class Planner:
             strategies[column.name] = column_strategy(column, restriction)
             if (
                 column.name in self._in_policies
-                and self._policy_words
+                and self._policy_words is not None
                 and plain_text(column)
                 and column.name not in limits  # no CHECK to break
             ):
                 # a policy comparing it with a word ('all') is met with that word too
-                strategies[column.name] = (
-                    st.sampled_from(self._policy_words) | strategies[column.name]
-                )
+                strategies[column.name] = self._policy_words | strategies[column.name]
             if not column.not_null and not restriction.not_null:
                 nullable.add(column.name)
         unique = {

@@ -72,6 +72,7 @@ class ProbeResult:
     seconds: float
     seed: int | None
     witnessed: int = 0  # examples whose premise held: the ones a pass rests on
+    rejected: int = 0  # examples ended by a setup row the database refused: they prove nothing
     shared_with: tuple[str, ...] = ()  # probes whose examples' rows this pass shared
     proven_on: str | None = None  # the alike table this pass was proven on (probes/alike.py)
 
@@ -335,6 +336,7 @@ class ProbeRunner:
                     tally.seconds,
                     run_seed,
                     context.witnessed,
+                    context.rejected,
                     others,
                 )
         return passes, failures
@@ -371,6 +373,7 @@ class ProbeRunner:
                 time.perf_counter() - began,
                 run_seed,
                 context.witnessed,
+                context.rejected,
             )
 
         def judged() -> ProbeResult:

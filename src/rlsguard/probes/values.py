@@ -421,16 +421,21 @@ SETTLED_BY_TYPE: dict[str, Any] = {
 PLAIN_TEXT_LIMIT = 63  # the longest word offered to a text column (a name's length)
 
 
+def _plain_type(column: Column) -> bool:
+    """A base type, not a domain, enum or array: its own rules are all the column has."""
+    return column.type_kind != "d" and not column.enum_labels and column.type_category != "A"
+
+
 def plain_text(column: Column) -> bool:
     """Text with no length limit, domain, enum or array: any short word fits it."""
-    plain = column.type_kind != "d" and not column.enum_labels and column.type_category != "A"
-    return plain and column.type.lower() in ("text", "citext", "character varying", "name")
+    lowered = column.type.lower()
+    return _plain_type(column) and lowered in ("text", "citext", "character varying", "name")
 
 
 def settled_value(column: Column) -> Any:
     """One valid value of a plain column of a common type (no domain, enum or array), for
     a column whose value nothing reads; NO_SETTLED_VALUE for the rest."""
-    if column.enum_labels or column.type_kind == "d" or column.type_category == "A":
+    if not _plain_type(column):
         return NO_SETTLED_VALUE
     lowered = column.type.lower()
     if lowered.startswith(("character varying", "varchar", "character(", "char(")):

@@ -40,6 +40,7 @@ def scan_document(analysis: Analysis) -> dict[str, Any]:
                 "status": result.status.value,
                 "examples": result.examples,
                 "witnessed": result.witnessed,
+                "rejected": result.rejected,
                 "seconds": round(result.seconds, 3),
                 "seed": result.seed,
                 "rows_shared_with": list(result.shared_with),

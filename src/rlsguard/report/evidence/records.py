@@ -26,6 +26,7 @@ class ItemRecord:
     seed: int | None = None
     examples: int | None = None
     witnessed: int | None = None  # a probe's examples whose premise held
+    rejected: int | None = None  # a probe's examples ended by a refused setup row
     rows_shared_with: list[str] = field(default_factory=list)  # see "Rows shared" in probes.md
     proven_on: str | None = None  # see "Alike tables" in probes.md
     alike_in: str | None = None  # what the two tables share, as Probe.alike_in says it

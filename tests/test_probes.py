@@ -259,6 +259,7 @@ BREAKS = [
         "changed that tenant's rows of public.documents",
     ),
     ("RP120", "permissive-true-for-app", "tenant-tables", Outcome.FAIL, "sees"),
+    ("RP120", "admin-without-policy", "tenant-tables", Outcome.FAIL, "does not see"),
     ("RP121", "membership-join-any", "public.memberships", Outcome.FAIL, "joined tenant"),
     (
         "RP123",

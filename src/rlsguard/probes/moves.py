@@ -115,15 +115,13 @@ def present(context: ProbeContext, table: str, rows: list[Row]) -> list[Row]:
     if not rows or not _insert_may_vanish(context, table):
         return rows
     plan = context.planner.plan(table)
-    tuples = sql.SQL(", ").join(
-        sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(plan.key))) for _ in rows
-    )
+    condition, values = keys_in(plan, rows)
     context.session.as_setup()
     found = context.session.attempt(
-        sql.SQL("SELECT {} FROM {} WHERE ({}) IN ({})").format(
-            key_list(plan), table_identifier(table), key_list(plan), tuples
+        sql.SQL("SELECT {} FROM {} WHERE {}").format(
+            key_list(plan), table_identifier(table), condition
         ),
-        [value for row in rows for value in row.key(plan.key)],
+        values,
     )
     there = set(found.rows)
     return [row for row in rows if row.key(plan.key) in there]
@@ -140,6 +138,15 @@ def _insert_may_vanish(context: ProbeContext, table: str) -> bool:
 
 def key_list(plan: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, plan.key))
+
+
+def keys_in(plan: TablePlan, rows: list[Row]) -> tuple[sql.Composable, list[Any]]:
+    """``(key) IN (...)``: true of ``rows`` (at least one) by their keys."""
+    tuples = sql.SQL(", ").join(
+        sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(plan.key))) for _ in rows
+    )
+    condition = sql.SQL("({}) IN ({})").format(key_list(plan), tuples)
+    return condition, [value for row in rows for value in row.key(plan.key)]
 
 
 def where_key(plan: TablePlan, row: Row) -> tuple[sql.Composable, list[Any]]:

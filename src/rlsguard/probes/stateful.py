@@ -7,6 +7,7 @@ row. The whole run is one transaction, rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg2 import sql
@@ -14,7 +15,8 @@ from psycopg2 import sql
 from rlsguard.findings import Severity
 from rlsguard.probes.drawing import draw
 from rlsguard.probes.lazy import hypothesis, st, state_machines
-from rlsguard.probes.moves import key_list, noop_column, present, where_key
+from rlsguard.probes.moves import key_list, keys_in, noop_column, present, where_key
+from rlsguard.probes.plans import TablePlan
 from rlsguard.probes.registry import ProbeContext, ProbeFailure, probe
 from rlsguard.probes.rows import Example, Row, insert_statement, table_identifier
 from rlsguard.probes.transcript import SetupFailed, Step
@@ -219,47 +221,59 @@ def _machine(context: ProbeContext) -> type[state_machines.RuleBasedStateMachine
         def everyone_sees_exactly_their_rows(self) -> None:
             if self.example is None:
                 return
-            for table, remembered in self.model.items():
-                self.checked_from = self._mark()
-                rows = present(context, table, remembered)  # a trigger may have kept some out
-                if len({row.tenant for row in rows}) >= 2:
-                    context.witness()
-                plan = context.planner.plan(table)
-                query = sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(table))
-                denied = (
-                    plan.relation.rls_enabled
-                    and context.tenancy.isolation(plan.relation, "SELECT", context.app).denied
+            mark = self._mark()
+            views = [self._view(table, remembered) for table, remembered in self.model.items()]
+            counted = _seen_as_modelled(context, views, self.known_tenants)
+            self._forget(mark)
+            if counted:
+                return
+            for table, remembered in self.model.items():  # read table by table: where, and how
+                self._read_each_view(table, remembered)
+
+        def _view(self, table: str, remembered: list[Row]) -> _View:
+            rows = present(context, table, remembered)  # a trigger may have kept some out
+            if len({row.tenant for row in rows}) >= 2:
+                context.witness()
+            plan = context.planner.plan(table)
+            denied = (
+                plan.relation.rls_enabled
+                and context.tenancy.isolation(plan.relation, "SELECT", context.app).denied
+            )
+            return _View(plan, rows, denied, by_principal(table))
+
+        def _read_each_view(self, table: str, remembered: list[Row]) -> None:
+            self.checked_from = self._mark()
+            view = self._view(table, remembered)
+            plan, rows, denied = view.plan, view.rows, view.denied
+            query = sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(table))
+            made = {row.key(plan.key) for row in rows}  # rows there before are not judged
+            for tenant in self.known_tenants:
+                mark = self._mark()
+                context.session.as_role(context.app, tenant)
+                seen = set(context.session.attempt(query).rows) & made
+                expected = (
+                    set() if denied else {row.key(plan.key) for row in rows if row.tenant == tenant}
                 )
-                made = {row.key(plan.key) for row in rows}  # rows there before are not judged
-                for tenant in self.known_tenants:
-                    mark = self._mark()
-                    context.session.as_role(context.app, tenant)
-                    seen = set(context.session.attempt(query).rows) & made
-                    expected = (
-                        set()
-                        if denied
-                        else {row.key(plan.key) for row in rows if row.tenant == tenant}
+                # rows owned by principals show to their principal, not the whole tenant
+                if seen != expected and not (view.by_principal and seen <= expected):
+                    raise self._failure(
+                        f"as tenant {tenant}, {context.app} sees {len(seen)} row(s) of "
+                        f"{table}; "
+                        f"the model says it owns {len(expected)}"
                     )
-                    # rows owned by principals show to their principal, not the whole tenant
-                    if seen != expected and not (by_principal(table) and seen <= expected):
-                        raise self._failure(
-                            f"as tenant {tenant}, {context.app} sees {len(seen)} row(s) of "
-                            f"{table}; "
-                            f"the model says it owns {len(expected)}"
-                        )
-                    self._forget(mark)
-                for admin in context.admins:
-                    mark = self._mark()
-                    context.session.as_admin(admin)
-                    seen = set(context.session.attempt(query).rows)
-                    missing = {row.key(plan.key) for row in rows} - seen
-                    if missing:
-                        raise self._failure(
-                            f"admin role {admin} does not see {len(missing)} row(s) of {table}"
-                        )
-                    self._forget(mark)
-                context.session.as_setup()
-                self._forget(self.checked_from)
+                self._forget(mark)
+            for admin in context.admins:
+                mark = self._mark()
+                context.session.as_admin(admin)
+                seen = set(context.session.attempt(query).rows)
+                missing = {row.key(plan.key) for row in rows} - seen
+                if missing:
+                    raise self._failure(
+                        f"admin role {admin} does not see {len(missing)} row(s) of {table}"
+                    )
+                self._forget(mark)
+            context.session.as_setup()
+            self._forget(self.checked_from)
 
         # what each tenant saw after each step is left out of the transcript where it was
         # what the model says: the transcript is the steps and the first divergence
@@ -292,3 +306,81 @@ def _machine(context: ProbeContext) -> type[state_machines.RuleBasedStateMachine
             return failure
 
     return TenantsAndRows
+
+
+@dataclass(frozen=True)
+class _View:
+    """The rows of one table the model holds, as far as they are there."""
+
+    plan: TablePlan
+    rows: list[Row]
+    denied: bool  # no policy lets the application read the table
+    by_principal: bool  # rows show to their principal, not to the whole tenant
+
+
+def _seen_as_modelled(context: ProbeContext, views: list[_View], tenants: list[Any]) -> bool:
+    """Whether each tenant and admin sees, of the rows made, exactly what the model says:
+    one query counts, per table and owning tenant, the made rows the current role sees,
+    and runs once as each of them. False when a count differs or the query fails: the
+    tables are then read one by one, which says where. Counting by key is exact only
+    under a primary key (unique, never NULL)."""
+    if not all(any(index.primary for index in view.plan.relation.indexes) for view in views):
+        return False
+    owned = [_by_owner(view.rows) for view in views]
+    counted = [(view, owners) for view, owners in zip(views, owned, strict=True) if owners]
+    if not counted:
+        return True
+    query = context.session.text_of(*_count_query(counted))
+    for tenant in tenants:
+        context.session.as_role(context.app, tenant)
+        answer = context.session.attempt(query)
+        if answer.failed or not all(
+            _as_tenant_should(view, owner, len(rows), tenant, seen)
+            for (view, owners), counts in zip(counted, answer.rows[0], strict=True)
+            for (owner, rows), seen in zip(owners.items(), counts, strict=True)
+        ):
+            return False
+    for admin in context.admins:
+        context.session.as_admin(admin)
+        answer = context.session.attempt(query)
+        if answer.failed or [list(counts) for counts in answer.rows[0]] != [
+            [len(rows) for rows in owners.values()] for _view, owners in counted
+        ]:
+            return False
+    context.session.as_setup()
+    return True
+
+
+def _by_owner(rows: list[Row]) -> dict[Any, list[Row]]:
+    owners: dict[Any, list[Row]] = {}
+    for row in rows:
+        owners.setdefault(row.tenant, []).append(row)
+    return owners
+
+
+def _count_query(
+    counted: list[tuple[_View, dict[Any, list[Row]]]],
+) -> tuple[sql.Composable, list[Any]]:
+    """One array per table: how many of each owner's rows the role sees."""
+    tables = []
+    values: list[Any] = []
+    for view, owners in counted:
+        filters = []
+        for rows in owners.values():
+            condition, keys = keys_in(view.plan, rows)
+            filters.append(sql.SQL("count(*) FILTER (WHERE {})").format(condition))
+            values += keys
+        tables.append(
+            sql.SQL("(SELECT ARRAY[{}] FROM {})").format(
+                sql.SQL(", ").join(filters), table_identifier(view.plan.table)
+            )
+        )
+    return sql.SQL("SELECT {}").format(sql.SQL(", ").join(tables)), values
+
+
+def _as_tenant_should(view: _View, owner: Any, made: int, tenant: Any, seen: int) -> bool:
+    """What a tenant may see of ``made`` rows of ``owner``'s: all of its own (a principal's
+    own rows show to it alone: fewer then), none of another's, none where reads are denied."""
+    if view.denied or owner != tenant:
+        return seen == 0
+    return seen <= made if view.by_principal else seen == made

@@ -198,7 +198,7 @@ class Session:
 
     def defer(self, table: str, statement: str | sql.Composable, params: Params) -> None:
         """A setup INSERT that goes out with the next statement."""
-        text = self._text(statement, params)
+        text = self.text_of(statement, params)
         self._hold(text)
         self._deferred.append((table, text))
 
@@ -231,7 +231,7 @@ class Session:
         else:
             statements = self.entry.emptied() if context != "unset" else []
         for statement, params in statements:
-            self._hold(self._text(statement, params))
+            self._hold(self.text_of(statement, params))
         self.identity = role
 
     def as_admin(self, admin: str) -> None:
@@ -241,7 +241,7 @@ class Session:
             return
         self.as_role(self.entry.app, None, context="empty")
         for statement, params in self.entry.as_admin():
-            self._hold(self._text(statement, params))
+            self._hold(self.text_of(statement, params))
 
     def previous_request(
         self, role: str, statement: str | sql.Composable, params: Params = None
@@ -249,7 +249,7 @@ class Session:
         """A request of its own before this example's rows exist, as ``role``, committed:
         what it leaves behind is only what outlives a transaction (session settings). It
         is read only, so it changes no data; nothing pending goes out with it."""
-        text = self._text(statement, params)
+        text = self.text_of(statement, params)
         self.transcript.note("a previous request on this connection, committed")
         steps = ["SET TRANSACTION READ ONLY", f"SET LOCAL ROLE {quote_ident(role)}", text]
         for part in steps[:-1]:
@@ -280,7 +280,7 @@ class Session:
 
     def execute(self, statement: str | sql.Composable, params: Params = None) -> Answer:
         """Run a statement that must succeed (setup, role switches)."""
-        step = Step(self._text(statement, params))
+        step = Step(self.text_of(statement, params))
         self.transcript.steps.append(step)
         if not self._pending:
             try:
@@ -296,7 +296,7 @@ class Session:
         """Run a statement that may be rejected; the example goes on either way. The
         savepoint goes out with the statement (one round trip) and is never released:
         the example's transaction is rolled back anyway."""
-        step = Step(self._text(statement, params), guarded=True)
+        step = Step(self.text_of(statement, params), guarded=True)
         self.transcript.steps.append(step)
         step.answer = self._send_after_pending(step.statement)
         return step.answer
@@ -352,7 +352,7 @@ class Session:
         self._pending = []
         self._deferred = []
 
-    def _text(self, statement: str | sql.Composable, params: Params) -> str:
+    def text_of(self, statement: str | sql.Composable, params: Params) -> str:
         if params is None and isinstance(statement, str):
             return statement
         return self._cursor.mogrify(statement, params).decode(errors="replace")

@@ -3,10 +3,13 @@ with the rows already there, and the probes judge only rows they made."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rlsguard.findings import Outcome
 from rlsguard.probes.runner import ProbeResult
+from rlsguard.probes.transcript import Session
 from rlsguard.run import Run
 from tests.conftest import execute, query
 from tests.corpus.cases import BOUND, CORRECT, Case, case, tenant_bound
@@ -151,9 +154,12 @@ def test_rows_already_there_are_neither_hit_nor_judged(
     ]
     assert read.status is Outcome.FAIL
     assert "rows the probe made for other tenants" in (read.message or "")
-    # the evidence shows the rows the probe made, and only counts the database's own
+    # the read asks for the rows the probe made by their keys: the database's own rows
+    # are neither read (a populated table is not read whole) nor shown in the evidence
     transcript = read.transcript or ""
-    assert "row(s) the probe did not make" in transcript
+    (select,) = [line for line in transcript.splitlines() if line.startswith('SELECT "')]
+    assert ") IN (" in select.partition(" WHERE (")[2], transcript
+    assert "row(s) the probe did not make" not in transcript
     theirs = query(in_use.url, f"SELECT {KEYS[leaky_table]} FROM {leaky_table}")
     assert not [value for (value,) in theirs if f"({value!r}," in transcript]
 
@@ -195,3 +201,31 @@ def test_a_blanket_update_stopped_by_rows_already_there_is_no_pass(
         if result.label == "rls[public.tickets-cross-tenant-update]"
     ]
     assert update.status in (Outcome.FAIL, Outcome.CANNOT), update.message
+
+
+def test_a_populated_table_is_read_only_for_the_rows_the_probes_made(
+    rlsguard_run: Run, case_database: BuildCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reads that judge rows (a tenant's, an admin's, the stateful model's) ask for
+    the rows the example made by their keys: with 300 rows already in each table, no
+    answer carries them all (an admin's read of the whole table did, in every example)."""
+    in_use = case_database(INTEGER_KEYS)
+    execute(in_use.url, IN_USE)
+    largest: list[tuple[int, str]] = []
+    attempt = Session.attempt
+
+    def counted(self: Session, statement: Any, params: Any = None) -> Any:
+        answer = attempt(self, statement, params)
+        largest.append((len(answer.rows), self.transcript.steps[-1].statement[:120]))
+        return answer
+
+    monkeypatch.setattr(Session, "attempt", counted)
+    results = results_on(rlsguard_run, in_use)
+    judged = {r.label for r in results if r.status is Outcome.PASS}
+    assert {
+        "rls[crm.notes-admin-bypass]",
+        "rls[crm.notes-cross-tenant-read]",
+        "rls[crm.notes-own-rows-visible]",
+        "rls[tenant-tables-stateful]",
+    } <= judged, outcomes(results)
+    assert max(largest) < (50, ""), max(largest)

@@ -89,7 +89,7 @@ def edited_claims(context: ProbeContext, table: str, example: Example) -> None:
         return
     edits: dict[str, Any] = dict.fromkeys(edited_claims_read(context.tenancy, table), other)
     context.session.as_role(context.app, actor, edits=edits)
-    seen = set(select_keys(context, plan).rows) & keys_of(rows[other], plan)
+    seen = set(select_keys(context, plan, rows[other]).rows) & keys_of(rows[other], plan)
     if seen:
         raise failure(
             f"as tenant {actor}, with the claims {', '.join(sorted(edits))} set to tenant "

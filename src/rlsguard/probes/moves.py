@@ -157,10 +157,15 @@ def where_key(plan: TablePlan, row: Row) -> tuple[sql.Composable, list[Any]]:
     return condition, [row.values[name] for name in plan.key]
 
 
-def select_keys(context: ProbeContext, plan: TablePlan) -> Answer:
-    return context.session.attempt(
-        sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(plan.table))
-    )
+def select_keys(context: ProbeContext, plan: TablePlan, rows: list[Row]) -> Answer:
+    """The keys the current role sees of ``rows`` (the rows a probe judges), or of the
+    whole table when it has no primary key: a populated table is not read whole for the
+    few rows an example made."""
+    query = sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(plan.table))
+    if not rows or not plan.primary_keyed:
+        return context.session.attempt(query)
+    condition, values = keys_in(plan, rows)
+    return context.session.attempt(sql.SQL("{} WHERE {}").format(query, condition), values)
 
 
 def keys_of(rows: list[Row], plan: TablePlan) -> set[tuple[Any, ...]]:

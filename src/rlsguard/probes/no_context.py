@@ -70,7 +70,7 @@ def no_context(context: ProbeContext, table: str, example: Example) -> None:
     witness_rows(context, table, rows[owner])
     context.session.as_role(context.app, None, context="fresh" if mode == "unset" else mode)
     mode = _described(context, mode)
-    read = select_keys(context, plan)
+    read = select_keys(context, plan, example.rows.get(table, []))
     _robust(context, table, read, mode, "reading")
     # rows that were there before are not judged
     made = set(read.rows) & keys_of(example.rows.get(table, []), plan)
@@ -198,7 +198,7 @@ def _read_without_context(
         if not witness_rows(context, table, rows):
             continue
         context.session.as_role(context.app, None, context="unset")
-        read = select_keys(context, plan)
+        read = select_keys(context, plan, rows)
         shown = set(read.rows) & keys_of(rows, plan)
         if shown:
             raise failure(

@@ -70,6 +70,12 @@ class TablePlan:
     def returning(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.relation.columns)
 
+    @property
+    def primary_keyed(self) -> bool:
+        """Rows are told apart by a primary key: unique and never NULL, so a row is found
+        by its key alone (the key of a table without one is every column)."""
+        return any(index.primary for index in self.relation.indexes)
+
     def rows_strategy(self, least: int, most: int) -> st.SearchStrategy[list[tuple[Any, ...]]]:
         """Between ``least`` and ``most`` rows in one draw (each ``named`` gives its columns)."""
         key = (least, most)

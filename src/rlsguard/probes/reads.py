@@ -45,7 +45,7 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
     others = [row for row in example.rows.get(table, ()) if row.tenant != viewer]
     witness_rows(context, table, others)
     context.session.as_role(context.app, viewer)
-    outcome = select_keys(context, plan)
+    outcome = select_keys(context, plan, list(example.rows.get(table, ())))
     if outcome.failed:
         raise failure(f"as tenant {viewer}, reading {table} failed: {outcome.error}")
     foreign = set(outcome.rows) & keys_of(others, plan)
@@ -53,7 +53,7 @@ def cross_tenant_read(context: ProbeContext, table: str, example: Example) -> No
         raise failure(
             f"as tenant {viewer}, {context.app} sees {len(foreign)} row(s) of {table} that are "
             f"not its own (rows the probe made for other tenants; it read {len(outcome.rows)} "
-            "in all)"
+            "rows)"
         )
 
 
@@ -79,7 +79,7 @@ def own_rows_visible(context: ProbeContext, table: str, example: Example) -> Non
     if not witness_rows(context, table, rows[viewer]):
         return
     context.session.as_role(context.app, viewer)
-    outcome = select_keys(context, plan)
+    outcome = select_keys(context, plan, rows[viewer])
     missing = keys_of(rows[viewer], plan) - set(outcome.rows)
     if outcome.failed or missing:
         detail = (

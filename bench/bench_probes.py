@@ -185,6 +185,7 @@ class Budget:
     alone: bool = False
     alike: str = "on"  # "on", "off" (probe_every_table), or "both", alternating
     rounds: int = 1
+    populate: int = 0  # rows already in the platform's tenants, users and documents
 
 
 def measured(
@@ -222,16 +223,38 @@ def bench_project(server: object, project: Path, revisions: dict[str, str], budg
             url = run.url(run.working_database(revision))
             login = run.probe_login()
             login.admit(roles_acted_as(tenancy))
+            titled = label
+            if budget.populate:
+                populate_platform(url, budget.populate)
+                titled = f"{label}, {budget.populate} rows already in tenants, users, documents"
             for name in budget.profiles:
                 urls = (url, login.url_for(url))
                 measured(
-                    f"{label}, profile {name}",
+                    f"{titled}, profile {name}",
                     tenancy,
                     lambda: run_probes(urls, tenancy, PROFILES[name], budget),  # noqa: B023
                     budget,
                 )
     finally:
         run.close()
+
+
+def populate_platform(url: Any, rows: int) -> None:
+    """A database in use: ``rows`` tenants, one user and one document each."""
+    with connected(url) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO tenants (name, domain) SELECT 'tenant ' || n, 'd' || n || '.example' "
+                "FROM generate_series(1, :rows) n; "
+                "INSERT INTO users (tenant_id, email) SELECT tenant_id, domain || '@example.com' "
+                "FROM tenants; "
+                "INSERT INTO documents (tenant_id, user_id, title, content_hash) "
+                "SELECT tenant_id, user_id, 'title', md5(email) FROM users"
+            ),
+            {"rows": rows},
+        )
+        connection.commit()
+        connection.execute(text("ANALYZE"))
 
 
 def bench_synthetic(server: object, tables: list[int], shape: str, budget: Budget) -> None:
@@ -290,6 +313,13 @@ def main() -> None:
         help="carry proofs between alike tables (on), probe every table (off), or both in turn",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --alike both")
+    parser.add_argument(
+        "--populate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="platform: N rows already in tenants, users and documents (a database in use)",
+    )
     arguments = parser.parse_args()
     budget = Budget(
         arguments.profiles,
@@ -299,6 +329,7 @@ def main() -> None:
         arguments.alone,
         arguments.alike,
         arguments.rounds,
+        arguments.populate,
     )
     with provision(ServerRequest()) as server:
         print(f"rlsguard probe benchmark on {server.describe()}")

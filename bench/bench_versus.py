@@ -9,6 +9,7 @@ PYTHONPATH, with this venv's packages.
     .venv/bin/python bench/bench_versus.py --base HEAD~1 --pairs 3
     .venv/bin/python bench/bench_versus.py --base HEAD --base-flags="--probe-processes 1"
     .venv/bin/python bench/bench_versus.py --base HEAD~1 --pairs 4 --probes
+    .venv/bin/python bench/bench_versus.py --base HEAD~1 --pairs 2 --probes --populate 20000
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ def timed_check(source: Path, project: Path, report: Path, flags: list[str]) -> 
     return {"wall s": seconds}
 
 
-def probed(source: Path) -> dict[str, float]:
-    """The platform's probes at head in one process, by ``source``'s own bench_probes.py."""
+def probed(source: Path, populate: int) -> dict[str, float]:
+    """The platform's probes at head in one process, by ``source``'s own bench_probes.py;
+    with ``populate``, on a database in use, by this tree's bench_probes.py (which can
+    fill one) over ``source``'s rlsguard."""
     environment = {**os.environ, "PYTHONPATH": str(source / "src")}
-    command = [sys.executable, str(source / "bench" / "bench_probes.py"), "--schemas",
-               "platform", "--profiles", "ci", "--workers", "1"]  # fmt: skip
+    bench = (ROOT if populate else source) / "bench" / "bench_probes.py"
+    command = [sys.executable, str(bench), "--schemas", "platform", "--profiles", "ci",
+               "--workers", "1", *(["--populate", str(populate)] if populate else [])]  # fmt: skip
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     head = result.stdout.partition("platform schema at head")[2]
     wall = re.search(r"wall time ([\d.]+) s", head)
@@ -66,6 +70,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--base-flags", default="", help="rlsguard check flags of the base side")
     parser.add_argument("--probes", action="store_true", help="the probes, not the check")
+    parser.add_argument(
+        "--populate", type=int, default=0, metavar="N", help="with --probes: N rows already there"
+    )
     arguments = parser.parse_args()
     flags = {"now": [], "base": shlex.split(arguments.base_flags)}
     base = f"{arguments.base} {arguments.base_flags}".strip()
@@ -77,7 +84,7 @@ def main() -> None:
             if pair % 2:
                 sides.reverse()
             measured = {
-                name: probed(source)
+                name: probed(source, arguments.populate)
                 if arguments.probes
                 else timed_check(source, source, Path(scratch) / name / "report.html", flags[name])
                 for name, source in sides

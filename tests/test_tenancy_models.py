@@ -24,10 +24,12 @@ from tests.corpus.models import (
     CLAIMED_TENANTS,
     CLAIMS_THROUGH_HELPERS,
     ENTERED_BY_FUNCTION,
+    EXTERNAL_MEMBERS,
     JOIN_ANY,
     MEMBERS,
     MY_ORGS,
     SUPABASE_TEAMS,
+    TEAMS_OF_USER,
     USER_METADATA,
 )
 
@@ -130,6 +132,45 @@ def test_a_member_who_can_enrol_in_any_org_is_found(
     assert ("RG307", "public.projects") in found
     # its foreign key to users cannot carry org_id: a user is in several orgs
     assert ("RG402", "public.memberships") not in found
+
+
+def test_members_whose_users_live_elsewhere_are_made_and_every_probe_holds(
+    rlsguard_run: Run, case_database: BuildCase
+) -> None:
+    """No table of users: a principal is a new number of the membership's column, and its
+    membership a setup row (before, none was made: every tenant saw nothing, the probes of
+    the memberships crashed and the stateful probe failed)."""
+    analysis, results = holding(rlsguard_run, case_database, EXTERNAL_MEMBERS)
+    assert analysis.tenancy.principal_table is None
+    for label in (
+        "rls[public.boards-own-rows-visible]",
+        "rls[public.memberships-cross-tenant-read]",
+        "rls[public.events-cross-tenant-read]",
+        "rls[tenant-tables-stateful]",
+    ):
+        assert results[label].witnessed > 0, label
+
+
+@pytest.mark.parametrize(
+    ("breaking", "table"),
+    [
+        (
+            f"ALTER POLICY boards_member ON boards USING (team_id IN ({TEAMS_OF_USER}) OR true)",
+            "boards",
+        ),
+        ("ALTER POLICY events_member ON events USING (team_id IS NOT NULL)", "events"),
+    ],
+    ids=["boards-open", "events-open"],
+)
+def test_members_whose_users_live_elsewhere_are_caught_reading_other_teams(
+    rlsguard_run: Run, case_database: BuildCase, breaking: str, table: str
+) -> None:
+    analysis, results, _names = break_and_check(
+        rlsguard_run, case_database, EXTERNAL_MEMBERS, breaking
+    )
+    assert ("RG301", f"public.{table}") in {(f.check, f.object) for f in analysis.findings}
+    read = results[f"rls[public.{table}-cross-tenant-read]"]
+    assert read.status is Outcome.FAIL, read.message
 
 
 # -- JWT claims: the tenant is in the server-set app_metadata; admins by a claim; no admin role

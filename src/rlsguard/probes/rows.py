@@ -75,6 +75,10 @@ class World:
     rows: dict[Any, list[Row]]
 
 
+# what an example holds at a savepoint: its rows by table, its tenants, its members
+Saved = tuple[dict[str, list[Row]], list[Any], dict[Any, Any]]
+
+
 @dataclass
 class Example:
     """The rows of one Hypothesis example."""
@@ -87,6 +91,8 @@ class Example:
     serial: int = 0
     salt: int = 0x5EED
     world: World | None = None  # rows made before the property, shared with others
+    # principals known only by the membership's column (no table of principals), by tenant
+    members: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.attach(self.session)
@@ -104,11 +110,39 @@ class Example:
 
     def principal_of(self, tenant: Any) -> Any:
         """The key of the principal who acts for ``tenant`` (made, with its membership, on
-        first use); None when the tenancy has no principals."""
+        first use); None when the tenancy has no principals. Without a table of principals
+        (the users live elsewhere: an identity provider) a principal is a new value of the
+        membership's principal column, and its membership the row that makes it one."""
         table, key = self.tenancy.principal_table, self.tenancy.principal_key
-        if table is None or key is None:
+        if table is not None:
+            return None if key is None else self.parent_for(table.qualified, tenant).values[key]
+        membership, member_table = self.tenancy.settings.membership, self.tenancy.membership_table
+        if membership is None or member_table is None or tenant is None:
             return None
-        return self.parent_for(table.qualified, tenant).values[key]
+        if tenant not in self.members:
+            principal = self.fresh_principal_id()
+            self.insert(
+                member_table.qualified,
+                tenant,
+                {membership.principal: principal, membership.tenant: tenant},
+            )
+            self.members[tenant] = principal
+        return self.members[tenant]
+
+    def fresh_principal_id(self) -> Any:
+        """A principal no row of the database names: of the membership's principal column's
+        type, above any number a real one could be."""
+        membership, member_table = self.tenancy.settings.membership, self.tenancy.membership_table
+        column = (
+            None
+            if membership is None or member_table is None
+            else member_table.column(membership.principal)
+        )
+        if column is None or column.type == "uuid":
+            return self.key_uuid()
+        if column.type_category == "N":
+            return 2_000_000_000 + self.next_serial()  # within an integer, past what is used
+        return f"p{self.salt & 0xFFFF:x}-{self.next_serial()}"
 
     def _new_member(self, table: str, overrides: dict[str, Any]) -> dict[str, Any]:
         """A new membership is for a principal who is in no tenant yet: every principal
@@ -120,9 +154,11 @@ class Example:
             or member_table is None
             or table != member_table.qualified
             or membership.principal in overrides
-            or principals is None
-            or key is None
         ):
+            return overrides
+        if principals is None:  # principals known only by the membership: a new value
+            return {**overrides, membership.principal: self.fresh_principal_id()}
+        if key is None:
             return overrides
         outsider = self.insert(principals.qualified, None)
         return {**overrides, membership.principal: outsider.values[key]}
@@ -141,15 +177,17 @@ class Example:
             {membership.principal: principal.values[key], membership.tenant: principal.tenant},
         )
 
-    def saved(self) -> tuple[dict[str, list[Row]], list[Any]]:
-        return {table: list(rows) for table, rows in self.rows.items()}, list(self.tenants)
+    def saved(self) -> Saved:
+        rows = {table: list(made) for table, made in self.rows.items()}
+        return rows, list(self.tenants), dict(self.members)
 
-    def restore(self, saved: tuple[dict[str, list[Row]], list[Any]]) -> None:
+    def restore(self, saved: Saved) -> None:
         """Forget rows made since ``saved()`` (their savepoint was rolled back); serials
         go on, so keys made later are still new."""
-        rows, tenants = saved
+        rows, tenants, members = saved
         self.rows = {table: list(made) for table, made in rows.items()}
         self.tenants = list(tenants)
+        self.members = dict(members)
 
     def next_serial(self) -> int:
         """A number no other row of the example, nor of another lane's (probes/lanes.py), has."""

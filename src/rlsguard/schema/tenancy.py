@@ -109,10 +109,14 @@ class Tenancy(ConfigChecks):
 
     def principal_columns(self, relation: Relation) -> frozenset[str]:
         """Columns of ``relation`` that name a principal: its own key in the principal
-        table, and one-column foreign keys to that table."""
+        table, and one-column foreign keys to that table. Without such a table (the users
+        live elsewhere), the membership's principal column."""
         principals = self.principal_table
         if principals is None:
-            return frozenset()
+            membership, members = self.settings.membership, self.membership_table
+            if membership is None or members is None or relation.qualified != members.qualified:
+                return frozenset()
+            return frozenset({membership.principal})
         found = {
             own
             for key in relation.foreign_keys

@@ -3,6 +3,7 @@ back what a tenant sees, and say that a property failed."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from psycopg2 import sql
@@ -22,6 +23,7 @@ from rlsguard.probes.transcript import Answer
 from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import tables_with_tenant_column
 from rlsguard.schema.tenancy import Tenancy
+from rlsguard.server.driver import quote_ident
 
 
 def several_tenants(example: Example, least: int = 2) -> list[Any]:
@@ -161,11 +163,22 @@ def select_keys(context: ProbeContext, plan: TablePlan, rows: list[Row]) -> Answ
     """The keys the current role sees of ``rows`` (the rows a probe judges), or of the
     whole table when it has no primary key: a populated table is not read whole for the
     few rows an example made."""
-    query = sql.SQL("SELECT {} FROM {}").format(key_list(plan), table_identifier(plan.table))
     if not rows or not plan.primary_keyed:
-        return context.session.attempt(query)
-    condition, values = keys_in(plan, rows)
-    return context.session.attempt(sql.SQL("{} WHERE {}").format(query, condition), values)
+        return context.session.attempt(_select_keys_text(plan.table, plan.key, 0))
+    values = [value for row in rows for value in row.key(plan.key)]
+    return context.session.attempt(_select_keys_text(plan.table, plan.key, len(rows)), values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _select_keys_text(table: str, key: tuple[str, ...], count: int) -> str:
+    """``SELECT key FROM table``, of ``count`` keys given as %s when ``count`` is not 0:
+    the same few shapes recur in every example."""
+    columns = ", ".join(quote_ident(name).replace("%", "%%") for name in key)
+    name = ".".join(quote_ident(part).replace("%", "%%") for part in table.split(".", 1))
+    if not count:
+        return f"SELECT {columns} FROM {name}"
+    one = "(" + ", ".join(["%s"] * len(key)) + ")"
+    return f"SELECT {columns} FROM {name} WHERE ({columns}) IN ({', '.join([one] * count)})"
 
 
 def keys_of(rows: list[Row], plan: TablePlan) -> set[tuple[Any, ...]]:

@@ -327,18 +327,9 @@ class ProbeRunner:
                 others = tuple(name for name in names if name != tally.probe.id)
                 context = tally.context
                 passes[tally.probe.id] = ProbeResult(
-                    tally.probe,
-                    target,
-                    Outcome.PASS,
-                    None,
-                    None,
-                    context.examples,
-                    tally.seconds,
-                    run_seed,
-                    context.witnessed,
-                    context.rejected,
-                    others,
-                )
+                    tally.probe, target, Outcome.PASS, None, None, context.examples,
+                    tally.seconds, run_seed, context.witnessed, context.rejected, others,
+                )  # fmt: skip
         return passes, failures
 
     def _raise_if_lost(self) -> None:

@@ -326,7 +326,7 @@ def _seen_as_modelled(context: ProbeContext, views: list[_View], tenants: list[A
     and runs once as each of them. False when a count differs or the query fails: the
     tables are then read one by one, which says where. Counting by key is exact only
     under a primary key (unique, never NULL)."""
-    if not all(any(index.primary for index in view.plan.relation.indexes) for view in views):
+    if not all(view.plan.primary_keyed for view in views):
         return False
     owned = [_by_owner(view.rows) for view in views]
     counted = [(view, owners) for view, owners in zip(views, owned, strict=True) if owners]

@@ -17,13 +17,13 @@ from rlsguard.probes.rows import (
     Row,
     World,
     insert_statement,
+    quoted,
     table_identifier,
 )
 from rlsguard.probes.transcript import Answer
 from rlsguard.schema.catalog import Relation
 from rlsguard.schema.targets import tables_with_tenant_column
 from rlsguard.schema.tenancy import Tenancy
-from rlsguard.server.driver import quote_ident
 
 
 def several_tenants(example: Example, least: int = 2) -> list[Any]:
@@ -173,8 +173,7 @@ def select_keys(context: ProbeContext, plan: TablePlan, rows: list[Row]) -> Answ
 def _select_keys_text(table: str, key: tuple[str, ...], count: int) -> str:
     """``SELECT key FROM table``, of ``count`` keys given as %s when ``count`` is not 0:
     the same few shapes recur in every example."""
-    columns = ", ".join(quote_ident(name).replace("%", "%%") for name in key)
-    name = ".".join(quote_ident(part).replace("%", "%%") for part in table.split(".", 1))
+    columns, name = quoted(key), quoted(table.split(".", 1), ".")
     if not count:
         return f"SELECT {columns} FROM {name}"
     one = "(" + ", ".join(["%s"] * len(key)) + ")"

@@ -411,13 +411,14 @@ def _insert_text(
     table: str, columns: tuple[str, ...], returning: tuple[str, ...], overriding: bool = False
 ) -> str:
     """The INSERT's text with %s placeholders; the same few shapes recur in every example."""
-
-    def quoted(items: Iterable[str], separator: str = ", ") -> str:
-        return separator.join(quote_ident(item).replace("%", "%%") for item in items)
-
     text = (
         f"INSERT INTO {quoted(table.split('.', 1), '.')} ({quoted(columns)}) "
         f"{'OVERRIDING SYSTEM VALUE ' if overriding else ''}"
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
     return f"{text} RETURNING {quoted(returning)}" if returning else text
+
+
+def quoted(items: Iterable[str], separator: str = ", ") -> str:
+    """Identifiers quoted for a statement's text that goes through %s formatting."""
+    return separator.join(quote_ident(item).replace("%", "%%") for item in items)
